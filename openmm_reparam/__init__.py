@@ -1,2 +1,18 @@
-"""openmm-reparam: energy minimization for OpenMM by neural-network reparametrization."""
+"""openmm-reparam: energy minimization for OpenMM by neural-network reparametrization.
+
+    import openmm_reparam
+    result = openmm_reparam.minimize(simulation.context)   # instead of simulation.minimizeEnergy()
+"""
+from .bridge import ContextEnergy, NonFiniteEnergyError
+from .generators import GNNGenerator, LinearModeGenerator
+from .minimizer import ReparamMinimizer, build_generator, minimize, minimize_simulation
+from .options import METHODS, MinimizerOptions
+from .result import HistoryPoint, MinimizationResult, StageResult
+from .slow_modes import SlowModes, compute_slow_modes, force_constant_matrix, graph_laplacian
+
 __version__ = "0.1.0"
+
+__all__ = ["minimize", "minimize_simulation", "ReparamMinimizer", "MinimizationResult", "StageResult",
+           "HistoryPoint", "MinimizerOptions", "METHODS", "ContextEnergy", "NonFiniteEnergyError",
+           "GNNGenerator", "LinearModeGenerator", "build_generator", "SlowModes", "compute_slow_modes",
+           "force_constant_matrix", "graph_laplacian"]

@@ -113,6 +113,7 @@ class GNNGenerator(nn.Module):
         target = _as_tensor(x0)
         optimizer = torch.optim.Adam(self.ordered_parameters(), lr=lr)
         rms = float("inf")
+        self.fit_iterations = 0
         for _ in range(int(steps)):
             optimizer.zero_grad()
             loss = (self.raw() - target).pow(2).sum(dim=1).mean()
@@ -121,10 +122,12 @@ class GNNGenerator(nn.Module):
                 break
             loss.backward()
             optimizer.step()
+            self.fit_iterations += 1
         with torch.no_grad():
             raw = self.raw()
             rms = float((raw - target).pow(2).sum(dim=1).mean().sqrt())
             self.residual.copy_(target - raw)
+        self.fit_error = rms
         return rms
 
 

@@ -1,0 +1,148 @@
+"""The energy bridge: a differentiable torch function of positions evaluated by an OpenMM Context.
+
+``ContextEnergy(context)(x)`` takes an (N, 3) float64 tensor of positions in nm and returns the potential
+energy in kJ/mol as a 0-d tensor whose gradient is −F, with F the Context's forces. Everything OpenMM can
+compute works: any force field, implicit or explicit solvent, Custom*Force, ``openmmtorch.TorchForce``.
+
+It also
+* evaluates only the integrator's integration force groups, as OpenMM's own minimizer does;
+* never moves fixed particles (massless particles and virtual sites), whose gradient is zero;
+* keeps constrained distances: positions are projected with ``Context.applyConstraints`` and a spring of
+  stiffness ``k_c`` pulls the unprojected input onto the projection, so the loss is
+  E(P(x)) + ½ k_c |x − P(x)|² with gradient −F(P(x)) + k_c (x − P(x));
+* counts evaluations and remembers the lowest-energy positions seen (used when a run is interrupted).
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+import numpy as np
+import openmm
+import torch
+from openmm import unit
+from scipy.spatial import cKDTree
+
+_NM = unit.nanometer
+
+
+class NonFiniteEnergyError(FloatingPointError):
+    """The force field returned a NaN or infinite energy or force."""
+
+
+class ContextEnergy:
+    """Energy and forces of ``context`` as a torch function; see the module docstring."""
+
+    def __init__(self, context: openmm.Context, constraint_stiffness: float = 1e4):
+        self.context = context
+        system = context.getSystem()
+        integrator = context.getIntegrator()
+        self.n_particles = system.getNumParticles()
+        self.groups = integrator.getIntegrationForceGroups()
+        self.has_constraints = system.getNumConstraints() > 0
+        self.constraint_tolerance = integrator.getConstraintTolerance()
+        self.has_virtual_sites = any(system.isVirtualSite(i) for i in range(self.n_particles))
+        fixed = np.array([system.isVirtualSite(i) or system.getParticleMass(i).value_in_unit(unit.dalton) == 0
+                          for i in range(self.n_particles)], dtype=bool)
+        self.fixed = fixed
+        self.movable = ~fixed
+        self.constraint_stiffness = float(constraint_stiffness)
+        start = self.current_positions()
+        self.fixed_positions = start[fixed].copy()
+        self.evaluations = 0
+        self.best_energy = math.inf
+        self.best_positions: Optional[np.ndarray] = None
+        self.last_energy = math.nan
+        self.last_positions: Optional[np.ndarray] = None
+        self.last_forces: Optional[np.ndarray] = None
+        self.last_max_force = math.nan
+
+    # -- plain numpy interface -------------------------------------------------------------------------
+    def current_positions(self) -> np.ndarray:
+        state = self.context.getState(getPositions=True)
+        return np.array(state.getPositions(asNumpy=True).value_in_unit(_NM), dtype=np.float64)
+
+    def set_positions(self, positions: np.ndarray) -> None:
+        """Put positions into the Context (fixed particles keep theirs; virtual sites recomputed)."""
+        positions = np.array(positions, dtype=np.float64, copy=True)
+        positions[self.fixed] = self.fixed_positions
+        self.context.setPositions(positions * _NM)
+        if self.has_virtual_sites:
+            self.context.computeVirtualSites()
+
+    def evaluate(self, positions: np.ndarray):
+        """Energy (kJ/mol), loss gradient (kJ/mol/nm) and the projected positions actually evaluated.
+
+        Raises :class:`NonFiniteEnergyError` on NaN/inf energies or forces.
+        """
+        positions = np.array(positions, dtype=np.float64, copy=True)
+        positions[self.fixed] = self.fixed_positions
+        self.context.setPositions(positions * _NM)
+        if self.has_constraints:
+            self.context.applyConstraints(self.constraint_tolerance)
+        if self.has_virtual_sites:
+            self.context.computeVirtualSites()
+        state = self.context.getState(getEnergy=True, getForces=True, getPositions=self.has_constraints,
+                                      groups=self.groups)
+        energy = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+        forces = np.array(state.getForces(asNumpy=True)._value, dtype=np.float64)
+        self.evaluations += 1
+        if not math.isfinite(energy) or not np.isfinite(forces).all():
+            raise NonFiniteEnergyError(f"the force field returned a non-finite energy ({energy}) or forces "
+                                       f"at evaluation {self.evaluations}")
+        projected = (np.array(state.getPositions(asNumpy=True)._value, dtype=np.float64)
+                     if self.has_constraints else positions)
+        gradient = -forces
+        loss = energy
+        if self.has_constraints:
+            offset = positions - projected
+            offset[self.fixed] = 0.0
+            gradient = gradient + self.constraint_stiffness * offset
+            loss = energy + 0.5 * self.constraint_stiffness * float((offset * offset).sum())
+        gradient[self.fixed] = 0.0
+        self.last_energy, self.last_positions, self.last_forces = energy, projected, forces
+        self.last_max_force = float(np.sqrt((forces[self.movable] ** 2).sum(axis=1)).max()) \
+            if self.movable.any() else 0.0
+        if energy < self.best_energy:
+            self.best_energy, self.best_positions = energy, projected.copy()
+        return loss, gradient, energy, projected
+
+    # -- torch interface -------------------------------------------------------------------------------
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        """Differentiable loss (the energy, plus the constraint spring when constraints exist)."""
+        return _ContextEnergyFunction.apply(x, self)
+
+
+class _ContextEnergyFunction(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, bridge: ContextEnergy) -> torch.Tensor:
+        loss, gradient, _, _ = bridge.evaluate(x.detach().cpu().numpy())
+        ctx.save_for_backward(torch.as_tensor(gradient, dtype=x.dtype, device=x.device))
+        return torch.tensor(loss, dtype=x.dtype, device=x.device)
+
+    @staticmethod
+    def backward(ctx, grad_output: torch.Tensor):
+        (gradient,) = ctx.saved_tensors
+        return grad_output * gradient, None
+
+
+def has_collapsed_contact(positions: np.ndarray, movable: np.ndarray, distance: float) -> bool:
+    """True if two movable particles are closer than ``distance`` nm.
+
+    No covalent bond is shorter than about 0.09 nm, so such a contact means the structure has fallen into
+    a singularity of the force field (typically a hydrogen without Lennard-Jones radius sinking into an
+    opposite charge), where the energy goes to −∞. Periodic images are not considered.
+    """
+    points = positions[movable]
+    if len(points) < 2:
+        return False
+    return len(cKDTree(points).query_pairs(distance, output_type="ndarray")) > 0
+
+
+def force_norms(forces: np.ndarray, movable: np.ndarray) -> tuple:
+    """OpenMM's convergence measure ‖F‖₂/√N and the largest per-atom |F|, over movable particles."""
+    f = forces[movable]
+    if len(f) == 0:
+        return 0.0, 0.0
+    per_atom = np.sqrt((f * f).sum(axis=1))
+    return float(math.sqrt((per_atom ** 2).sum() / len(f))), float(per_atom.max())

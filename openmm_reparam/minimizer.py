@@ -1,0 +1,205 @@
+"""The public minimizer: ``minimize(context, ...)``, a drop-in for ``openmm.LocalEnergyMinimizer.minimize``.
+
+A run is a sequence of stages on the user's own Context:
+
+    baseline  (never_worse) OpenMM L-BFGS from the start, remembered, positions reset
+    slow_modes, fit         (gnn, cg) the graph and the generator, fitted to the start
+    reparam                 (gnn, cg) Adam on the generator parameters against the force-field energy
+    fine / adam             Adam on the coordinates
+    polish                  OpenMM L-BFGS to the tolerance (constraints satisfied on exit)
+
+Safety: a non-finite start raises ``NonFiniteEnergyError`` and leaves the Context as it was; any exception
+restores the original positions; KeyboardInterrupt leaves the best positions seen and is re-raised.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Any, Optional, Tuple, Union
+
+import numpy as np
+import openmm
+import torch
+from openmm import unit
+
+from .bridge import ContextEnergy, NonFiniteEnergyError, force_norms, has_collapsed_contact
+from .generators import GNNGenerator, LinearModeGenerator
+from .options import METHODS, MinimizerOptions
+from .result import MinimizationResult, StageResult
+from .slow_modes import compute_slow_modes
+from .stages import RunRecorder, adam_stage, lbfgs_stage
+from .units import as_force, as_positions
+
+DEFAULT_TOLERANCE = 10.0 * unit.kilojoule_per_mole / unit.nanometer
+REPARAM_SHARE = 0.7
+opts_collapse_distance = 0.07  # share of the remaining time budget the reparam stage may use before the fine stage
+
+
+def build_generator(context: openmm.Context, method: str, seed: int, options: MinimizerOptions,
+                    positions: Optional[np.ndarray] = None) -> Tuple[torch.nn.Module, list]:
+    """Slow modes of the Context's System at ``positions`` (default: the Context's) and the generator for
+    ``method`` ("gnn" or "cg"), fitted to those positions. Returns (generator, [StageResult, ...])."""
+    x0 = as_positions(context.getState(getPositions=True).getPositions(asNumpy=True)) \
+        if positions is None else as_positions(positions)
+    n = len(x0)
+    modes = compute_slow_modes(context, x0, n_modes=min(options.n_modes, max(1, n - 1)),
+                               method=options.slow_modes, samples=options.hessian_samples,
+                               perturbation=options.hessian_perturbation, seed=seed)
+    stages = [StageResult("slow_modes", 0, modes.force_evaluations, modes.wall_time)]
+    if method == "cg":
+        return LinearModeGenerator(modes.vectors, x0), stages
+    start = time.perf_counter()
+    generator = GNNGenerator(modes.vectors, x0, hidden=options.hidden, layers=options.layers, seed=seed)
+    generator.fit(x0, steps=options.fit_steps, lr=options.fit_lr, tolerance=options.fit_tolerance)
+    fit = StageResult("fit", generator.fit_iterations, 0, time.perf_counter() - start)
+    return generator, stages + [fit]
+
+
+class ReparamMinimizer:
+    """Reusable minimizer: ``ReparamMinimizer(method="gnn", seed=0, **options).minimize(context, ...)``.
+
+    See :class:`openmm_reparam.options.MinimizerOptions` for the options.
+    """
+
+    def __init__(self, method: str = "gnn", seed: int = 0, **options: Any):
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        self.method = method
+        self.seed = int(seed)
+        self.options = MinimizerOptions.from_kwargs(**options)
+
+    # -- public ------------------------------------------------------------------------------------------
+    def minimize(self, context: openmm.Context, tolerance: Union[float, unit.Quantity] = DEFAULT_TOLERANCE,
+                 maxIterations: int = 0, reporter: Optional[openmm.MinimizationReporter] = None
+                 ) -> MinimizationResult:
+        """Minimize the energy of ``context`` in place; returns a :class:`MinimizationResult`."""
+        tolerance = as_force(tolerance)
+        if not tolerance > 0:
+            raise ValueError(f"tolerance must be > 0 kJ/mol/nm, got {tolerance}")
+        torch.manual_seed(self.seed)
+        bridge = ContextEnergy(context, self.options.constraint_stiffness)
+        original = context.getState(getPositions=True).getPositions(asNumpy=True)
+        initial_energy = self._checked_start_energy(bridge, context)
+        recorder = RunRecorder(reporter, maxIterations)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(self.options.torch_threads)
+        try:
+            result = self._run(context, bridge, recorder, tolerance, initial_energy)
+        except KeyboardInterrupt:
+            self._leave_best(context, bridge, recorder, original)
+            raise
+        except BaseException:
+            context.setPositions(original)
+            raise
+        finally:
+            torch.set_num_threads(threads)
+        return result
+
+    # -- internals ---------------------------------------------------------------------------------------
+    def _checked_start_energy(self, bridge: ContextEnergy, context: openmm.Context) -> float:
+        state = context.getState(getEnergy=True, getForces=True, groups=bridge.groups)
+        energy = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+        forces = state.getForces(asNumpy=True)._value
+        if not math.isfinite(energy) or not np.isfinite(forces).all():
+            raise NonFiniteEnergyError(
+                f"the starting structure has a non-finite energy ({energy}) or non-finite forces; "
+                "check for overlapping or coincident atoms, NaN coordinates or missing parameters. "
+                "The Context was left unchanged.")
+        return energy
+
+    def _energy(self, bridge: ContextEnergy) -> float:
+        state = bridge.context.getState(getEnergy=True, groups=bridge.groups)
+        return state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+
+    def _leave_best(self, context, bridge, recorder, original) -> None:
+        """On interrupt: the lowest-energy positions seen, constraints applied (or the original)."""
+        best = recorder.best_positions
+        if best is None or not recorder.best_energy < bridge.best_energy:
+            best = bridge.best_positions
+        if best is None:
+            context.setPositions(original)
+            return
+        bridge.set_positions(best)
+        if bridge.has_constraints:
+            context.applyConstraints(bridge.constraint_tolerance)
+
+    def _run(self, context, bridge, recorder, tolerance, initial_energy) -> MinimizationResult:
+        opts = self.options
+        stages = []
+        start_positions = bridge.current_positions()
+        energy_fn = lambda: self._energy(bridge)  # noqa: E731
+        baseline = None
+        if self.method == "lbfgs" or opts.never_worse:
+            stage = lbfgs_stage("baseline" if self.method != "lbfgs" else "lbfgs", context, recorder,
+                                tolerance, energy_fn)
+            stages.append(stage)
+            if self.method == "lbfgs":
+                return self._result(context, bridge, recorder, tolerance, initial_energy, stages, None, "method")
+            baseline = (stage.final_energy, bridge.current_positions())
+            bridge.set_positions(start_positions)
+
+        deadline = None if opts.time_budget is None else time.perf_counter() + opts.time_budget
+        if self.method in ("gnn", "cg"):
+            generator, setup = build_generator(context, self.method, self.seed, opts)
+            stages += setup
+            reparam_deadline = None if deadline is None else \
+                time.perf_counter() + REPARAM_SHARE * max(0.0, deadline - time.perf_counter())
+            stages.append(adam_stage("reparam", bridge, recorder, generator.ordered_parameters(), generator,
+                                     lr=opts.lr, max_steps=opts.steps, patience=opts.patience,
+                                     clip_norm=opts.clip_norm, rel_tol=opts.rel_tol, deadline=reparam_deadline))
+            fine_name, fine_steps = "fine", opts.fine_steps
+        else:  # adam: the whole run on the coordinates
+            fine_name, fine_steps = "adam", opts.steps + opts.fine_steps
+        coordinates = torch.nn.Parameter(torch.as_tensor(bridge.current_positions(), dtype=torch.float64))
+        stages.append(adam_stage(fine_name, bridge, recorder, [coordinates], lambda: coordinates,
+                                 lr=opts.fine_lr, max_steps=fine_steps, patience=opts.fine_patience,
+                                 clip_norm=opts.clip_norm, rel_tol=opts.rel_tol, deadline=deadline))
+        if opts.polish:
+            stages.append(lbfgs_stage("polish", context, recorder, tolerance, energy_fn))
+        elif bridge.has_constraints:
+            context.applyConstraints(bridge.constraint_tolerance)
+
+        selected = "method"
+        if baseline is not None and (baseline[0] < self._energy(bridge) or self._collapsed(bridge)):
+            bridge.set_positions(baseline[1])
+            selected = "baseline"
+        return self._result(context, bridge, recorder, tolerance, initial_energy, stages,
+                            None if baseline is None else baseline[0], selected)
+
+    def _collapsed(self, bridge: ContextEnergy) -> bool:
+        return has_collapsed_contact(bridge.current_positions(), bridge.movable, opts_collapse_distance)
+
+    def _result(self, context, bridge, recorder, tolerance, initial_energy, stages, baseline_energy,
+                selected) -> MinimizationResult:
+        state = context.getState(getEnergy=True, getForces=True, groups=bridge.groups)
+        forces = np.array(state.getForces(asNumpy=True)._value, dtype=np.float64)
+        rms, largest = force_norms(forces, bridge.movable)
+        return MinimizationResult(
+            method=self.method, seed=self.seed, tolerance=tolerance, initial_energy=initial_energy,
+            final_energy=state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole),
+            rms_force=rms, max_force=largest, converged=rms <= tolerance, stages=stages,
+            history=recorder.history, baseline_energy=baseline_energy, selected=selected,
+            interrupted=recorder.stopped, options=self.options.to_dict())
+
+
+def minimize(context: openmm.Context, tolerance: Union[float, unit.Quantity] = DEFAULT_TOLERANCE,
+             maxIterations: int = 0, reporter: Optional[openmm.MinimizationReporter] = None, *,
+             method: str = "gnn", seed: int = 0, **options: Any) -> MinimizationResult:
+    """Minimize ``context`` in place, like ``openmm.LocalEnergyMinimizer.minimize`` with the same first four
+    arguments, by neural-network reparametrization (``method="gnn"``), linear slow-mode reparametrization
+    ("cg"), Adam on coordinates ("adam") or OpenMM's L-BFGS alone ("lbfgs").
+
+    ``tolerance`` (kJ/mol/nm, number or Quantity): converged when ‖F‖₂/√N ≤ tolerance. ``maxIterations``
+    (0: no limit) caps the iterations of all stages together. ``reporter``: an ``openmm.MinimizationReporter``
+    called every iteration of every stage (``args["stage"]`` names it); returning True stops the run.
+    ``options``: see :class:`openmm_reparam.options.MinimizerOptions`.
+    """
+    return ReparamMinimizer(method=method, seed=seed, **options).minimize(context, tolerance, maxIterations,
+                                                                        reporter)
+
+
+def minimize_simulation(simulation, tolerance: Union[float, unit.Quantity] = DEFAULT_TOLERANCE,
+                        maxIterations: int = 0, reporter: Optional[openmm.MinimizationReporter] = None,
+                        **kwargs: Any) -> MinimizationResult:
+    """One-line replacement for ``simulation.minimizeEnergy()`` on an ``openmm.app.Simulation``."""
+    return minimize(simulation.context, tolerance, maxIterations, reporter, **kwargs)

@@ -1,0 +1,75 @@
+"""Harmonic positional restraints (as in AlphaFold's relax step), so a model can be relaxed without drifting.
+
+E = 0.5 * k * d^2 summed over the restrained atoms, d = distance to the reference position (``periodicdistance``
+in periodic systems, so an atom that is wrapped into another image is not pulled across the box).
+The force lives in its own force group, so reports can show its energy separately from the force field.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, List, Optional, Union
+
+import openmm
+from openmm import app, unit
+
+from .prepare import ca_indices, heavy_atom_indices
+from .units import as_positions
+
+RESTRAINT_CHOICES = ("heavy", "ca", "none")
+#: AlphaFold's relax stiffness: 10 kcal/mol/A^2 = 4184 kJ/mol/nm^2.
+DEFAULT_STIFFNESS = 4184.0
+RESTRAINT_FORCE_NAME = "PositionRestraint"
+
+_STIFFNESS_UNIT = unit.kilojoule_per_mole / unit.nanometer ** 2
+
+
+def restrained_atoms(topology: app.Topology, restrain: Union[str, Iterable[int]]) -> List[int]:
+    """The atom indices selected by ``restrain``: ``"heavy"`` (solute heavy atoms), ``"ca"`` (C-alpha atoms),
+    ``"none"``, or an explicit iterable of indices."""
+    if isinstance(restrain, str):
+        if restrain == "heavy":
+            return heavy_atom_indices(topology)
+        if restrain == "ca":
+            return ca_indices(topology)
+        if restrain == "none":
+            return []
+        raise ValueError(f"restrain must be one of {RESTRAINT_CHOICES} or a list of atom indices, got {restrain!r}")
+    return [int(i) for i in restrain]
+
+
+def add_position_restraints(system: openmm.System, topology: app.Topology, reference_positions: Any,
+                            restrain: Union[str, Iterable[int]] = "heavy", stiffness: Any = DEFAULT_STIFFNESS,
+                            force_group: Optional[int] = None) -> Optional[openmm.CustomExternalForce]:
+    """Add harmonic restraints of ``stiffness`` (kJ/mol/nm^2 or Quantity) pulling the selected atoms to
+    ``reference_positions``. Returns the added force (named ``PositionRestraint``), or None when nothing is
+    restrained. ``force_group`` defaults to the first group no other force uses. Call this before creating
+    a Context (or reinitialize the Context afterwards).
+    """
+    atoms = restrained_atoms(topology, restrain)
+    if not atoms:
+        return None
+    k = stiffness.value_in_unit(_STIFFNESS_UNIT) if unit.is_quantity(stiffness) else float(stiffness)
+    if k < 0:
+        raise ValueError(f"restraint stiffness must be >= 0, got {k}")
+    reference = as_positions(reference_positions)
+    if system.usesPeriodicBoundaryConditions():
+        expression = "0.5*k_restraint*periodicdistance(x, y, z, x0, y0, z0)^2"
+    else:
+        expression = "0.5*k_restraint*((x-x0)^2 + (y-y0)^2 + (z-z0)^2)"
+    force = openmm.CustomExternalForce(expression)
+    force.setName(RESTRAINT_FORCE_NAME)
+    force.addGlobalParameter("k_restraint", k)
+    for name in ("x0", "y0", "z0"):
+        force.addPerParticleParameter(name)
+    for index in atoms:
+        force.addParticle(index, [float(c) for c in reference[index]])
+    force.setForceGroup(_free_group(system) if force_group is None else int(force_group))
+    system.addForce(force)
+    return force
+
+
+def _free_group(system: openmm.System) -> int:
+    used = {f.getForceGroup() for f in system.getForces()}
+    for group in range(31, -1, -1):  # count down: report.assign_force_groups counts up from 0
+        if group not in used:
+            return group
+    raise ValueError("all 32 force groups are in use; pass force_group explicitly")

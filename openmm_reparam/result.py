@@ -1,0 +1,82 @@
+"""What a minimization returns: per-stage statistics, the energy history and the final state."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List, Optional
+
+
+@dataclass
+class StageResult:
+    """One stage of a run (e.g. "slow_modes", "fit", "reparam", "fine", "polish", "baseline")."""
+    name: str
+    iterations: int = 0
+    energy_evaluations: int = 0
+    wall_time: float = 0.0
+    initial_energy: Optional[float] = None
+    final_energy: Optional[float] = None
+    collapsed: bool = False  # the stage stopped because atoms fell into a force-field singularity
+
+
+@dataclass
+class HistoryPoint:
+    """The energy (kJ/mol) at one iteration of a stage; ``time`` is seconds since the run began."""
+    stage: str
+    iteration: int
+    time: float
+    energy: float
+
+
+@dataclass
+class MinimizationResult:
+    """Outcome of :func:`openmm_reparam.minimize`. Energies in kJ/mol, forces in kJ/mol/nm.
+
+    ``rms_force`` is OpenMM's convergence measure ‖F‖₂/√N over the movable particles; ``converged`` is
+    ``rms_force <= tolerance``. ``selected`` says which trajectory was kept: "method", or "baseline" when the
+    plain L-BFGS run from the same start (``never_worse``) ended lower.
+    """
+    method: str
+    seed: int
+    tolerance: float
+    initial_energy: float
+    final_energy: float
+    rms_force: float
+    max_force: float
+    converged: bool
+    stages: List[StageResult] = field(default_factory=list)
+    history: List[HistoryPoint] = field(default_factory=list)
+    baseline_energy: Optional[float] = None
+    selected: str = "method"
+    engine: str = "python"
+    interrupted: bool = False
+    options: Dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def wall_time(self) -> float:
+        return sum(stage.wall_time for stage in self.stages)
+
+    @property
+    def iterations(self) -> int:
+        return sum(stage.iterations for stage in self.stages)
+
+    @property
+    def energy_evaluations(self) -> int:
+        return sum(stage.energy_evaluations for stage in self.stages)
+
+    def stage(self, name: str) -> Optional[StageResult]:
+        return next((s for s in self.stages if s.name == name), None)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """A JSON-serializable dict of everything above, plus the totals."""
+        data = asdict(self)
+        data.update(wall_time=self.wall_time, iterations=self.iterations,
+                    energy_evaluations=self.energy_evaluations)
+        return data
+
+    def __str__(self) -> str:
+        lines = [f"{self.method}: {self.initial_energy:.3f} -> {self.final_energy:.3f} kJ/mol, "
+                 f"RMS force {self.rms_force:.3g} kJ/mol/nm (tolerance {self.tolerance:g}, "
+                 f"{'converged' if self.converged else 'NOT converged'}), {self.wall_time:.2f} s"]
+        for s in self.stages:
+            lines.append(f"  {s.name:<10} {s.iterations:6d} it {s.energy_evaluations:6d} evals "
+                         f"{s.wall_time:8.2f} s  E {s.final_energy if s.final_energy is not None else float('nan'):.3f}")
+        return "\n".join(lines)
