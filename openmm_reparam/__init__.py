@@ -3,6 +3,10 @@
     import openmm_reparam
     result = openmm_reparam.minimize(simulation.context)   # instead of simulation.minimizeEnergy()
 """
+# torch first: OpenMM loads its plugins (openmmtorch's TorchForce kernels among them) when it is first
+# imported, and the Torch plugin only loads if libtorch is already in the process.
+import torch  # noqa: F401  (import order matters)
+
 from .bridge import ContextEnergy, NonFiniteEnergyError
 from .generators import GNNGenerator, LinearModeGenerator
 from .minimizer import ReparamMinimizer, build_generator, minimize, minimize_simulation

@@ -21,6 +21,8 @@ import numpy as np
 import openmm
 import torch
 from openmm import unit
+import scipy.sparse
+import scipy.sparse.linalg
 from scipy.spatial import cKDTree
 
 _NM = unit.nanometer
@@ -116,7 +118,10 @@ class ContextEnergy:
 class _ContextEnergyFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x: torch.Tensor, bridge: ContextEnergy) -> torch.Tensor:
-        loss, gradient, _, _ = bridge.evaluate(x.detach().cpu().numpy())
+        # autograd turns grad mode off inside forward(); an openmmtorch.TorchForce in the System runs its
+        # own backward pass in this thread and needs it on.
+        with torch.enable_grad():
+            loss, gradient, _, _ = bridge.evaluate(x.detach().cpu().numpy())
         ctx.save_for_backward(torch.as_tensor(gradient, dtype=x.dtype, device=x.device))
         return torch.tensor(loss, dtype=x.dtype, device=x.device)
 
@@ -137,6 +142,29 @@ def has_collapsed_contact(positions: np.ndarray, movable: np.ndarray, distance: 
     if len(points) < 2:
         return False
     return len(cKDTree(points).query_pairs(distance, output_type="ndarray")) > 0
+
+
+def project_out_constraints(forces: np.ndarray, positions: np.ndarray, system: openmm.System) -> np.ndarray:
+    """Forces minus their components along the constrained distances (what constraint forces cancel).
+
+    At a constrained minimum the raw forces are balanced by constraint forces, so convergence is judged on
+    F − Jᵀλ, with λ the least-squares constraint multipliers (J: gradients of the constrained distances).
+    """
+    n_constraints = system.getNumConstraints()
+    if n_constraints == 0:
+        return forces
+    rows, cols, values = [], [], []
+    for k in range(n_constraints):
+        i, j, _ = system.getConstraintParameters(k)
+        direction = positions[i] - positions[j]
+        direction = direction / max(np.linalg.norm(direction), 1e-12)
+        for d in range(3):
+            rows += [k, k]
+            cols += [3 * i + d, 3 * j + d]
+            values += [direction[d], -direction[d]]
+    jacobian = scipy.sparse.csr_matrix((values, (rows, cols)), shape=(n_constraints, forces.size))
+    multipliers = scipy.sparse.linalg.lsqr(jacobian.T, forces.ravel(), atol=1e-12, btol=1e-12)[0]
+    return (forces.ravel() - jacobian.T @ multipliers).reshape(forces.shape)
 
 
 def force_norms(forces: np.ndarray, movable: np.ndarray) -> tuple:

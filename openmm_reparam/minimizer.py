@@ -22,7 +22,8 @@ import openmm
 import torch
 from openmm import unit
 
-from .bridge import ContextEnergy, NonFiniteEnergyError, force_norms, has_collapsed_contact
+from .bridge import ContextEnergy, NonFiniteEnergyError, force_norms, has_collapsed_contact, \
+    project_out_constraints
 from .generators import GNNGenerator, LinearModeGenerator
 from .options import METHODS, MinimizerOptions
 from .result import MinimizationResult, StageResult
@@ -171,8 +172,11 @@ class ReparamMinimizer:
 
     def _result(self, context, bridge, recorder, tolerance, initial_energy, stages, baseline_energy,
                 selected) -> MinimizationResult:
-        state = context.getState(getEnergy=True, getForces=True, groups=bridge.groups)
+        state = context.getState(getEnergy=True, getForces=True, getPositions=True, groups=bridge.groups)
         forces = np.array(state.getForces(asNumpy=True)._value, dtype=np.float64)
+        if bridge.has_constraints:
+            positions = np.array(state.getPositions(asNumpy=True)._value, dtype=np.float64)
+            forces = project_out_constraints(forces, positions, context.getSystem())
         rms, largest = force_norms(forces, bridge.movable)
         return MinimizationResult(
             method=self.method, seed=self.seed, tolerance=tolerance, initial_energy=initial_energy,

@@ -169,8 +169,9 @@ def _prepare(path: str, forcefield: str, solvent: str, ph: float, model: int, ad
 
     system = _create_system(ff, topology, solvent, constraints, nonbonded_cutoff)
     settings = {"path": path, "forcefield": _forcefield_key(forcefield), "forcefield_files": files,
-                "solvent": solvent, "ph": float(ph), "model": model, "seed": seed, "add_missing_residues": add_missing_residues,
-                "keep_water": keep_water, "keep_heterogens": keep_heterogens,
+                "solvent": solvent, "ph": float(ph), "model": model, "seed": seed,
+                "add_missing_residues": add_missing_residues, "keep_water": keep_water,
+                "keep_heterogens": keep_heterogens,
                 "padding_nm": _quantity(padding, unit.nanometer).value_in_unit(unit.nanometer),
                 "ionic_strength_molar": _quantity(ionic_strength, unit.molar).value_in_unit(unit.molar),
                 "constraints": None if constraints is None else str(constraints),

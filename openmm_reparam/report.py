@@ -166,15 +166,15 @@ def plot_history(history: Sequence[Any], path: str, title: str = "") -> None:
 
 
 def _clip_energy_axis(axis: Any, energies: Iterable[float]) -> None:
-    """Start energies can be huge (clashes): show the range that matters, from the minimum up to the median-ish
-    spread, unless everything fits."""
+    """Start energies can be huge (clashes) and would flatten everything else: cap the axis at 20 times the
+    median's distance above the minimum, which keeps ordinary starts in view."""
     values = np.array([e for e in energies if math.isfinite(e)])
     if len(values) < 3:
         return
-    low, high = float(values.min()), float(np.percentile(values, 95))
-    if high > low:
-        pad = 0.05 * (high - low)
-        axis.set_ylim(low - pad, high + pad)
+    low = float(values.min())
+    high = min(float(values.max()), low + 20.0 * (float(np.median(values)) - low) + 1.0)
+    pad = 0.05 * (high - low)
+    axis.set_ylim(low - pad, high + pad)
 
 
 __all__ = ["assign_force_groups", "energy_terms", "energy_summary", "force_statistics", "rmsd_to_reference",

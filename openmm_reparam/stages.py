@@ -142,13 +142,30 @@ class _ForwardingReporter(openmm.MinimizationReporter):
 
 def lbfgs_stage(name: str, context: openmm.Context, recorder: RunRecorder, tolerance: float,
                 energy_fn: Callable[[], float]) -> StageResult:
-    """OpenMM's own LocalEnergyMinimizer (L-BFGS with constraint handling) to ``tolerance``."""
+    """OpenMM's own LocalEnergyMinimizer (L-BFGS with constraint handling) to ``tolerance``.
+
+    Its iterations are forwarded to the recorder. OpenMM does not expose its line-search evaluations, so the
+    stage's ``energy_evaluations`` counts iterations.
+    """
     start = time.perf_counter()
     initial = energy_fn()
     forwarding = _ForwardingReporter(recorder, name)
     cap = recorder.iterations_left()
     if cap == 0 or recorder.stopped:
         return StageResult(name, 0, 0, 0.0, initial, initial)
-    openmm.LocalEnergyMinimizer.minimize(context, tolerance, 0 if cap is None else cap, forwarding)
+    saved = context.getState(getPositions=True)
+    max_iterations = 0 if cap is None else cap
+    try:
+        openmm.LocalEnergyMinimizer.minimize(context, tolerance, max_iterations, forwarding)
+    except openmm.OpenMMException as error:
+        if "GIL" not in str(error):
+            raise
+        # A force computed by torch (openmmtorch.TorchForce) cannot run backward while OpenMM holds the
+        # Python lock for a Python reporter: minimize again without per-iteration reports.
+        context.setState(saved)
+        openmm.LocalEnergyMinimizer.minimize(context, tolerance, max_iterations)
+        forwarding.count = 0
     final = energy_fn()
+    if forwarding.count == 0:
+        recorder.record(name, final, None, None)
     return StageResult(name, forwarding.count, forwarding.count, time.perf_counter() - start, initial, final)

@@ -1,0 +1,61 @@
+"""Shared fixtures: small real protein Systems (amber14 + OBC2) and Contexts on the CPU/Reference platforms."""
+from __future__ import annotations
+
+import os
+import warnings
+
+import torch  # noqa: F401  (before openmm, so that openmmtorch's plugin loads)
+import numpy as np
+import openmm
+import pytest
+from openmm import app, unit
+
+DATA = os.path.join(os.path.dirname(__file__), "data")
+
+warnings.filterwarnings("ignore", message="importing 'simtk.openmm' is deprecated")
+
+
+def load_peptide(name: str = "1plw", constraints=None):
+    """(topology, system, positions in nm) of a prepared test structure with amber14-all + OBC2."""
+    pdb = app.PDBFile(os.path.join(DATA, f"{name}_prepared.pdb"))
+    forcefield = app.ForceField("amber14-all.xml", "implicit/obc2.xml")
+    system = forcefield.createSystem(pdb.topology, nonbondedMethod=app.NoCutoff, constraints=constraints)
+    positions = np.array(pdb.positions.value_in_unit(unit.nanometer))
+    return pdb.topology, system, positions
+
+
+def perturbed(positions: np.ndarray, sigma: float = 0.02, seed: int = 0) -> np.ndarray:
+    return positions + np.random.default_rng(seed).normal(0.0, sigma, positions.shape)
+
+
+def make_context(system: openmm.System, positions, platform: str = "CPU", integrator=None) -> openmm.Context:
+    if integrator is None:
+        integrator = openmm.VerletIntegrator(0.001)
+    properties = {"Threads": "1"} if platform == "CPU" else {}
+    context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName(platform), properties)
+    context.setPositions(np.asarray(positions) * unit.nanometer)
+    return context
+
+
+def energy_of(context: openmm.Context) -> float:
+    return context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+
+
+def positions_of(context: openmm.Context) -> np.ndarray:
+    return np.array(context.getState(getPositions=True).getPositions(asNumpy=True).value_in_unit(unit.nanometer))
+
+
+def lbfgs_energy(system: openmm.System, positions, tolerance: float = 10.0, platform: str = "CPU") -> float:
+    context = make_context(system, positions, platform)
+    openmm.LocalEnergyMinimizer.minimize(context, tolerance, 0)
+    return energy_of(context)
+
+
+@pytest.fixture(scope="session")
+def plw():
+    return load_peptide("1plw")
+
+
+@pytest.fixture(scope="session")
+def awl():
+    return load_peptide("5awl")
