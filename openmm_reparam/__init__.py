@@ -11,6 +11,7 @@ from .bridge import ContextEnergy, NonFiniteEnergyError
 from .generators import GNNGenerator, LinearModeGenerator
 from .minimizer import ReparamMinimizer, build_generator, minimize, minimize_simulation
 from .options import METHODS, MinimizerOptions
+from .prepare import PreparationError, PreparedSystem, prepare
 from .result import HistoryPoint, MinimizationResult, StageResult
 from .slow_modes import SlowModes, compute_slow_modes, force_constant_matrix, graph_laplacian
 
@@ -19,4 +20,4 @@ __version__ = "0.1.0"
 __all__ = ["minimize", "minimize_simulation", "ReparamMinimizer", "MinimizationResult", "StageResult",
            "HistoryPoint", "MinimizerOptions", "METHODS", "ContextEnergy", "NonFiniteEnergyError",
            "GNNGenerator", "LinearModeGenerator", "build_generator", "SlowModes", "compute_slow_modes",
-           "force_constant_matrix", "graph_laplacian"]
+           "force_constant_matrix", "graph_laplacian", "prepare", "PreparedSystem", "PreparationError"]

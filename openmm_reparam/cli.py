@@ -20,6 +20,7 @@ import openmm
 from openmm import app, unit
 
 from . import __version__
+from .options import METHODS
 from .outputs import OutputError, atomic_path, check_writable
 from .prepare import FORCEFIELDS, SOLVENTS, PreparationError, prepare, structure_format, write_structure
 from .progress import ProgressReporter
@@ -27,7 +28,6 @@ from .restraints import DEFAULT_STIFFNESS, RESTRAINT_CHOICES, add_position_restr
 
 PROG = "openmm-reparam"
 EXIT_USER_ERROR = 2
-METHOD_CHOICES = ("gnn", "cg", "adam", "lbfgs")
 
 
 class UserError(Exception):
@@ -47,7 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="minimized structure; format from the extension (.pdb or .cif)")
     run = m.add_argument_group("minimization")
-    run.add_argument("--method", choices=METHOD_CHOICES, default="gnn", help="minimizer (default: %(default)s)")
+    run.add_argument("--method", choices=METHODS, default="gnn", help="minimizer (default: %(default)s)")
     run.add_argument("--tolerance", type=_positive_float, default=10.0,
                      help="RMS force tolerance in kJ/mol/nm (default: %(default)s)")
     run.add_argument("--max-iterations", type=_nonnegative_int, default=0,
@@ -71,6 +71,8 @@ def build_parser() -> argparse.ArgumentParser:
     prep.add_argument("--model", type=_positive_int, default=1, help="model of a multi-model file (default: 1)")
     prep.add_argument("--add-missing-residues", action="store_true", help="build residues missing inside chains")
     prep.add_argument("--keep-water", action="store_true", help="keep crystallographic waters")
+    prep.add_argument("--keep-heterogens", action="store_true",
+                      help="keep ligands and other heterogens (the force field must have templates for them)")
     prep.add_argument("--padding", type=_positive_float, default=1.0, help="water padding for tip3p, nm")
     prep.add_argument("--constraints", choices=("hbonds", "none"), default="hbonds",
                       help="bond constraints of the System (default: hbonds, needed for 2 fs MD)")
@@ -128,8 +130,8 @@ def run_minimize(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     prepared = prepare(args.input, forcefield=args.forcefield, solvent=args.solvent, ph=args.ph, model=args.model,
                        add_missing_residues=args.add_missing_residues, keep_water=args.keep_water,
-                       padding=args.padding, constraints=app.HBonds if args.constraints == "hbonds" else None,
-                       seed=args.seed)
+                       keep_heterogens=args.keep_heterogens, padding=args.padding,
+                       constraints=app.HBonds if args.constraints == "hbonds" else None, seed=args.seed)
     topology, system, reference = prepared.topology, prepared.system, prepared.positions
     restraint = add_position_restraints(system, topology, reference, args.restrain, args.restraint_stiffness)
     from .report import assign_force_groups, energy_summary, force_statistics
@@ -204,6 +206,8 @@ def _output_paths(args: argparse.Namespace) -> Dict[str, str]:
         outputs["md_log"] = args.md_log or os.path.splitext(trajectory)[0] + ".log"
     elif args.trajectory or args.md_log:
         raise UserError("--trajectory and --md-log need --md-steps N (N > 0)")
+    if args.md_steps > 0 and args.constraints == "none":
+        raise UserError("MD with a 2 fs time step needs bond constraints: drop --constraints none")
     real = [os.path.realpath(p) for p in outputs.values()]
     if len(set(real)) != len(real):
         raise UserError("two outputs have the same file name: " + ", ".join(outputs.values()))
