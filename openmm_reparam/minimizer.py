@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from typing import Any, Optional, Tuple, Union
 
 import numpy as np
@@ -32,8 +33,7 @@ from .stages import RunRecorder, adam_stage, lbfgs_stage
 from .units import as_force, as_positions
 
 DEFAULT_TOLERANCE = 10.0 * unit.kilojoule_per_mole / unit.nanometer
-REPARAM_SHARE = 0.7
-opts_collapse_distance = 0.07  # share of the remaining time budget the reparam stage may use before the fine stage
+REPARAM_SHARE = 0.7  # share of the remaining time budget the reparam stage may use before the fine stage
 
 
 def build_generator(context: openmm.Context, method: str, seed: int, options: MinimizerOptions,
@@ -147,28 +147,44 @@ class ReparamMinimizer:
                 time.perf_counter() + REPARAM_SHARE * max(0.0, deadline - time.perf_counter())
             stages.append(adam_stage("reparam", bridge, recorder, generator.ordered_parameters(), generator,
                                      lr=opts.lr, max_steps=opts.steps, patience=opts.patience,
-                                     clip_norm=opts.clip_norm, rel_tol=opts.rel_tol, deadline=reparam_deadline))
+                                     clip_norm=opts.clip_norm, rel_tol=opts.rel_tol, deadline=reparam_deadline,
+                                     collapse_distance=opts.collapse_distance))
             fine_name, fine_steps = "fine", opts.fine_steps
         else:  # adam: the whole run on the coordinates
             fine_name, fine_steps = "adam", opts.steps + opts.fine_steps
         coordinates = torch.nn.Parameter(torch.as_tensor(bridge.current_positions(), dtype=torch.float64))
         stages.append(adam_stage(fine_name, bridge, recorder, [coordinates], lambda: coordinates,
                                  lr=opts.fine_lr, max_steps=fine_steps, patience=opts.fine_patience,
-                                 clip_norm=opts.clip_norm, rel_tol=opts.rel_tol, deadline=deadline))
+                                 clip_norm=opts.clip_norm, rel_tol=opts.rel_tol, deadline=deadline,
+                                 collapse_distance=opts.collapse_distance))
         if opts.polish:
             stages.append(lbfgs_stage("polish", context, recorder, tolerance, energy_fn))
         elif bridge.has_constraints:
             context.applyConstraints(bridge.constraint_tolerance)
 
         selected = "method"
-        if baseline is not None and (baseline[0] < self._energy(bridge) or self._collapsed(bridge)):
-            bridge.set_positions(baseline[1])
-            selected = "baseline"
+        collapsed = self._collapsed(bridge)
+        if collapsed:
+            warnings.warn("openmm-reparam: the optimized structure fell into a force-field singularity (atoms "
+                          f"closer than {opts.collapse_distance} nm); falling back on OpenMM's L-BFGS result")
+            if baseline is None:
+                ours = bridge.current_positions()
+                bridge.set_positions(start_positions)
+                stage = lbfgs_stage("baseline", context, recorder, tolerance, energy_fn)
+                stages.append(stage)
+                baseline = (stage.final_energy, bridge.current_positions())
+                bridge.set_positions(ours)
+        if baseline is not None:
+            # prefer a physical structure, then the lower energy
+            baseline_collapsed = has_collapsed_contact(baseline[1], bridge.movable, opts.collapse_distance)
+            if (baseline_collapsed, baseline[0]) < (collapsed, self._energy(bridge)):
+                bridge.set_positions(baseline[1])
+                selected = "baseline"
         return self._result(context, bridge, recorder, tolerance, initial_energy, stages,
                             None if baseline is None else baseline[0], selected)
 
     def _collapsed(self, bridge: ContextEnergy) -> bool:
-        return has_collapsed_contact(bridge.current_positions(), bridge.movable, opts_collapse_distance)
+        return has_collapsed_contact(bridge.current_positions(), bridge.movable, self.options.collapse_distance)
 
     def _result(self, context, bridge, recorder, tolerance, initial_energy, stages, baseline_energy,
                 selected) -> MinimizationResult:

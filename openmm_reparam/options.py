@@ -37,6 +37,8 @@ class MinimizerOptions:
     slow_modes: str = "auto"       # "auto" | "exact" | "sparse"
     hessian_samples: int = 1       # samples (the start, then perturbed copies) averaged into the force-constant matrix
     hessian_perturbation: float = 0.005  # nm, size of the random sample perturbations
+    # safety
+    collapse_distance: float = 0.07  # nm; closer atoms mean a force-field singularity was hit (see stages)
     # constraints
     constraint_stiffness: float = 1e4  # kJ/mol/nm^2, spring pulling generator output onto the constraints
     # run control

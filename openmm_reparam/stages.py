@@ -145,7 +145,8 @@ def lbfgs_stage(name: str, context: openmm.Context, recorder: RunRecorder, toler
     """OpenMM's own LocalEnergyMinimizer (L-BFGS with constraint handling) to ``tolerance``.
 
     Its iterations are forwarded to the recorder. OpenMM does not expose its line-search evaluations, so the
-    stage's ``energy_evaluations`` counts iterations.
+    stage's ``energy_evaluations`` counts iterations. As documented for OpenMM's minimizer, with constraints it
+    may run more than ``maxIterations`` iterations (repeated rounds with stiffer constraint springs).
     """
     start = time.perf_counter()
     initial = energy_fn()
