@@ -7,9 +7,10 @@ compute works: any force field, implicit or explicit solvent, Custom*Force, ``op
 It also
 * evaluates only the integrator's integration force groups, as OpenMM's own minimizer does;
 * never moves fixed particles (massless particles and virtual sites), whose gradient is zero;
-* keeps constrained distances: positions are projected with ``Context.applyConstraints`` and a spring of
-  stiffness ``k_c`` pulls the unprojected input onto the projection, so the loss is
-  E(P(x)) + ½ k_c |x − P(x)|² with gradient −F(P(x)) + k_c (x − P(x));
+* keeps constrained distances: positions are projected with ``Context.applyConstraints``, the forces lose
+  their components along the constraints (``ConstraintProjector``), and a spring of stiffness ``k_c`` pulls the
+  unprojected input onto the projection, so the loss is E(P(x)) + ½ k_c |x − P(x)|² with gradient
+  −F⊥(P(x)) + k_c (x − P(x));
 * counts evaluations and remembers the lowest-energy positions seen (used when a run is interrupted).
 """
 from __future__ import annotations
@@ -42,6 +43,7 @@ class ContextEnergy:
         self.n_particles = system.getNumParticles()
         self.groups = integrator.getIntegrationForceGroups()
         self.has_constraints = system.getNumConstraints() > 0
+        self.project = ConstraintProjector(system)
         self.constraint_tolerance = integrator.getConstraintTolerance()
         self.has_virtual_sites = any(system.isVirtualSite(i) for i in range(self.n_particles))
         fixed = np.array([system.isVirtualSite(i) or system.getParticleMass(i).value_in_unit(unit.dalton) == 0
@@ -97,6 +99,7 @@ class ContextEnergy:
         gradient = -forces
         loss = energy
         if self.has_constraints:
+            gradient = -self.project(forces, projected)
             offset = positions - projected
             offset[self.fixed] = 0.0
             gradient = gradient + self.constraint_stiffness * offset
@@ -144,27 +147,33 @@ def has_collapsed_contact(positions: np.ndarray, movable: np.ndarray, distance: 
     return len(cKDTree(points).query_pairs(distance, output_type="ndarray")) > 0
 
 
-def project_out_constraints(forces: np.ndarray, positions: np.ndarray, system: openmm.System) -> np.ndarray:
-    """Forces minus their components along the constrained distances (what constraint forces cancel).
+class ConstraintProjector:
+    """Removes from forces their components along the constrained distances (what constraint forces cancel).
 
-    At a constrained minimum the raw forces are balanced by constraint forces, so convergence is judged on
-    F − Jᵀλ, with λ the least-squares constraint multipliers (J: gradients of the constrained distances).
+    At a constrained minimum the raw forces are balanced by constraint forces, so both the optimizer's gradient
+    and the convergence test use F − Jᵀλ, with λ the least-squares constraint multipliers and J the gradients of
+    the constrained distances (one row per constraint, ±unit vector on its two particles).
     """
-    n_constraints = system.getNumConstraints()
-    if n_constraints == 0:
-        return forces
-    rows, cols, values = [], [], []
-    for k in range(n_constraints):
-        i, j, _ = system.getConstraintParameters(k)
-        direction = positions[i] - positions[j]
-        direction = direction / max(np.linalg.norm(direction), 1e-12)
-        for d in range(3):
-            rows += [k, k]
-            cols += [3 * i + d, 3 * j + d]
-            values += [direction[d], -direction[d]]
-    jacobian = scipy.sparse.csr_matrix((values, (rows, cols)), shape=(n_constraints, forces.size))
-    multipliers = scipy.sparse.linalg.lsqr(jacobian.T, forces.ravel(), atol=1e-12, btol=1e-12)[0]
-    return (forces.ravel() - jacobian.T @ multipliers).reshape(forces.shape)
+
+    def __init__(self, system: openmm.System):
+        pairs = [system.getConstraintParameters(k)[:2] for k in range(system.getNumConstraints())]
+        self.first = np.array([p[0] for p in pairs], dtype=np.int64)
+        self.second = np.array([p[1] for p in pairs], dtype=np.int64)
+        n = len(pairs)
+        self.rows = np.repeat(np.arange(n), 6)
+        self.cols = np.concatenate([3 * self.first[:, None] + np.arange(3), 3 * self.second[:, None] + np.arange(3)],
+                                   axis=1).ravel()
+
+    def __call__(self, forces: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        if len(self.first) == 0:
+            return forces
+        direction = positions[self.first] - positions[self.second]
+        direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), 1e-12)
+        values = np.concatenate([direction, -direction], axis=1).ravel()
+        jacobian = scipy.sparse.csr_matrix((values, (self.rows, self.cols)),
+                                           shape=(len(self.first), forces.size))
+        multipliers = scipy.sparse.linalg.lsqr(jacobian.T, forces.ravel(), atol=1e-10, btol=1e-10)[0]
+        return (forces.ravel() - jacobian.T @ multipliers).reshape(forces.shape)
 
 
 def force_norms(forces: np.ndarray, movable: np.ndarray) -> tuple:

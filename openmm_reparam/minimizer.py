@@ -23,8 +23,7 @@ import openmm
 import torch
 from openmm import unit
 
-from .bridge import ContextEnergy, NonFiniteEnergyError, force_norms, has_collapsed_contact, \
-    project_out_constraints
+from .bridge import ContextEnergy, NonFiniteEnergyError, force_norms, has_collapsed_contact
 from .generators import GNNGenerator, LinearModeGenerator
 from .options import METHODS, MinimizerOptions
 from .result import MinimizationResult, StageResult
@@ -33,7 +32,8 @@ from .stages import RunRecorder, adam_stage, lbfgs_stage
 from .units import as_force, as_positions
 
 DEFAULT_TOLERANCE = 10.0 * unit.kilojoule_per_mole / unit.nanometer
-REPARAM_SHARE = 0.7  # share of the remaining time budget the reparam stage may use before the fine stage
+REPARAM_SHARE = 0.7
+POLISH_ROUNDS = 3  # L-BFGS restarts at most, while the forces are above the tolerance  # share of the remaining time budget the reparam stage may use before the fine stage
 
 
 def build_generator(context: openmm.Context, method: str, seed: int, options: MinimizerOptions,
@@ -153,12 +153,17 @@ class ReparamMinimizer:
         else:  # adam: the whole run on the coordinates
             fine_name, fine_steps = "adam", opts.steps + opts.fine_steps
         coordinates = torch.nn.Parameter(torch.as_tensor(bridge.current_positions(), dtype=torch.float64))
+
+        def onto_constraints() -> None:  # projected gradient descent: keep the coordinates constrained
+            if bridge.has_constraints:
+                coordinates.data.copy_(torch.from_numpy(bridge.last_positions))
+
         stages.append(adam_stage(fine_name, bridge, recorder, [coordinates], lambda: coordinates,
                                  lr=opts.fine_lr, max_steps=fine_steps, patience=opts.fine_patience,
                                  clip_norm=opts.clip_norm, rel_tol=opts.rel_tol, deadline=deadline,
-                                 collapse_distance=opts.collapse_distance))
+                                 collapse_distance=opts.collapse_distance, after_evaluation=onto_constraints))
         if opts.polish:
-            stages.append(lbfgs_stage("polish", context, recorder, tolerance, energy_fn))
+            stages.append(self._polish(context, bridge, recorder, tolerance, energy_fn))
         elif bridge.has_constraints:
             context.applyConstraints(bridge.constraint_tolerance)
 
@@ -186,14 +191,36 @@ class ReparamMinimizer:
     def _collapsed(self, bridge: ContextEnergy) -> bool:
         return has_collapsed_contact(bridge.current_positions(), bridge.movable, self.options.collapse_distance)
 
-    def _result(self, context, bridge, recorder, tolerance, initial_energy, stages, baseline_energy,
-                selected) -> MinimizationResult:
-        state = context.getState(getEnergy=True, getForces=True, getPositions=True, groups=bridge.groups)
+    def _polish(self, context, bridge, recorder, tolerance, energy_fn) -> StageResult:
+        """OpenMM's L-BFGS, restarted (fresh curvature memory) while it still lowers the energy but the
+        forces are above the tolerance: in single or mixed precision its line search can stop early."""
+        total = None
+        for _ in range(POLISH_ROUNDS):
+            stage = lbfgs_stage("polish", context, recorder, tolerance, energy_fn)
+            if total is None:
+                total = stage
+            else:
+                total.iterations += stage.iterations
+                total.energy_evaluations += stage.energy_evaluations
+                total.wall_time += stage.wall_time
+                total.final_energy = stage.final_energy
+            if (self._force_norms(context, bridge)[0] <= tolerance or recorder.stopped
+                    or not stage.final_energy < stage.initial_energy - 1e-6 * abs(stage.initial_energy)):
+                break
+        return total
+
+    def _force_norms(self, context, bridge) -> Tuple[float, float]:
+        """(‖F‖₂/√N, max |F_i|) over movable particles, constraint components removed."""
+        state = context.getState(getForces=True, getPositions=True, groups=bridge.groups)
         forces = np.array(state.getForces(asNumpy=True)._value, dtype=np.float64)
         if bridge.has_constraints:
-            positions = np.array(state.getPositions(asNumpy=True)._value, dtype=np.float64)
-            forces = project_out_constraints(forces, positions, context.getSystem())
-        rms, largest = force_norms(forces, bridge.movable)
+            forces = bridge.project(forces, np.array(state.getPositions(asNumpy=True)._value, dtype=np.float64))
+        return force_norms(forces, bridge.movable)
+
+    def _result(self, context, bridge, recorder, tolerance, initial_energy, stages, baseline_energy,
+                selected) -> MinimizationResult:
+        state = context.getState(getEnergy=True, groups=bridge.groups)
+        rms, largest = self._force_norms(context, bridge)
         return MinimizationResult(
             method=self.method, seed=self.seed, tolerance=tolerance, initial_energy=initial_energy,
             final_energy=state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole),

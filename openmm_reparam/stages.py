@@ -62,11 +62,14 @@ class RunRecorder:
 def adam_stage(name: str, bridge: ContextEnergy, recorder: RunRecorder, parameters: Sequence[torch.Tensor],
                positions_fn: Callable[[], torch.Tensor], *, lr: float, max_steps: int, patience: int,
                clip_norm: float, rel_tol: float, deadline: Optional[float] = None,
-               collapse_distance: float = 0.07, spike_factor: float = 3.0) -> StageResult:
+               collapse_distance: float = 0.07, spike_factor: float = 3.0,
+               after_evaluation: Optional[Callable[[], None]] = None) -> StageResult:
     """Adam on ``parameters`` minimizing the bridge's loss at ``positions_fn()``.
 
-    Each step: X = positions_fn(); loss = E(X) (+ constraint spring); backprop; clip the gradient norm;
-    Adam step. Stops after ``max_steps``, ``patience`` steps without a relative improvement of ``rel_tol``,
+    Each step: X = positions_fn(); loss = E(X) (+ constraint spring); backprop; ``after_evaluation()`` (the
+    coordinate stage uses it to put the coordinates back onto the constraints); clip the gradient norm; Adam
+    step. Progress is judged on the energy at the evaluated (constrained) positions. Stops after
+    ``max_steps``, ``patience`` steps without a relative energy improvement of ``rel_tol``,
     at ``deadline`` (``time.perf_counter()`` value), at the iteration cap or when the reporter asks. The
     Context is left at the best positions found. Parameter order and arithmetic match the C++ engine.
 
@@ -78,7 +81,7 @@ def adam_stage(name: str, bridge: ContextEnergy, recorder: RunRecorder, paramete
     start = time.perf_counter()
     evaluations_before = bridge.evaluations
     initial_energy = None
-    best_loss, best_positions, best_energy = math.inf, None, None
+    best_positions, best_energy = None, math.inf
     waited = 0
     steps = 0
     calmest = math.inf  # smallest max-atom force seen in this stage
@@ -92,20 +95,21 @@ def adam_stage(name: str, bridge: ContextEnergy, recorder: RunRecorder, paramete
         optimizer.zero_grad()
         loss = bridge(positions_fn())
         loss.backward()
+        if after_evaluation is not None:
+            after_evaluation()
         torch.nn.utils.clip_grad_norm_(parameters, clip_norm)
         optimizer.step()
         steps += 1
         energy = bridge.last_energy
         if initial_energy is None:
             initial_energy = energy
-        loss_value = float(loss.detach())
         calmest = min(calmest, bridge.last_max_force)
         suspect = bridge.last_max_force > spike_factor * calmest
         if suspect and has_collapsed_contact(bridge.last_positions, bridge.movable, collapse_distance):
             collapsed = True
             break
-        if not suspect and (loss_value < best_loss - rel_tol * abs(best_loss) or best_positions is None):
-            best_loss, best_positions, best_energy = loss_value, bridge.last_positions.copy(), energy
+        if not suspect and (energy < best_energy - rel_tol * abs(best_energy) or best_positions is None):
+            best_positions, best_energy = bridge.last_positions.copy(), energy
             waited = 0
         else:
             waited += 1
@@ -114,7 +118,7 @@ def adam_stage(name: str, bridge: ContextEnergy, recorder: RunRecorder, paramete
     if best_positions is not None:
         bridge.set_positions(best_positions)
     return StageResult(name, steps, bridge.evaluations - evaluations_before, time.perf_counter() - start,
-                       initial_energy, best_energy, collapsed)
+                       initial_energy, best_energy if best_positions is not None else None, collapsed)
 
 
 class _ForwardingReporter(openmm.MinimizationReporter):
