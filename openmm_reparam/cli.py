@@ -310,32 +310,20 @@ def _fmt(value: Optional[float]) -> str:
     return "n/a" if value is None else f"{value:.3f}"
 
 
-def _positive_float(text: str) -> float:
-    value = _number(text, float)
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-    return value
+def _bounded(kind: type, minimum: float, strict: bool):
+    """An argparse type: a number of ``kind`` that is > minimum (strict) or >= minimum."""
+    def parse(text: str):
+        value = _number(text, kind)
+        if value < minimum or (strict and value == minimum):
+            raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {minimum}, got {text}")
+        return value
+    return parse
 
 
-def _nonnegative_float(text: str) -> float:
-    value = _number(text, float)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = _number(text, int)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {text}")
-    return value
-
-
-def _nonnegative_int(text: str) -> int:
-    value = _number(text, int)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")
-    return value
+_positive_float = _bounded(float, 0, strict=True)
+_nonnegative_float = _bounded(float, 0, strict=False)
+_positive_int = _bounded(int, 1, strict=False)
+_nonnegative_int = _bounded(int, 0, strict=False)
 
 
 def _number(text: str, kind: type) -> Any:
