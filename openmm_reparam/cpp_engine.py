@@ -10,6 +10,7 @@ the same function with the same Adam arithmetic (see openmm_reparam/stages.py fo
 from __future__ import annotations
 
 import math
+import os
 import time
 from typing import Any, List, Mapping, Optional, Tuple
 
@@ -43,7 +44,14 @@ def cpp_available() -> bool:
 def unavailable_reason() -> str:
     """Why :func:`cpp_available` is False ("" when it is True)."""
     _load()
-    return "" if _plugin is not None else f"openmm_reparam C++ plugin not available: {_import_error!r}"
+    if _plugin is not None:
+        return ""
+    reason = f"openmm_reparam C++ plugin not available: {_import_error!r}"
+    marker = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_cpp", "BUILD_ERROR.txt")
+    if os.path.exists(marker):
+        with open(marker) as handle:
+            reason += "; setup.py: " + handle.read().strip()
+    return reason
 
 
 def plugin():
@@ -104,11 +112,19 @@ def _option(options: Any, name: str, default: Any) -> Any:
 def _make_reporter(user_reporter, stage_names: List[str]):
     """A MinimizationReporter the C++ engine can call; it names the stage (args["stage"]) for the user's."""
     class _StageNamingReporter(openmm.MinimizationReporter):
+        """Also keeps any exception the user's reporter raises (KeyboardInterrupt included): it stops the run
+        and is re-raised once the compiled engine has returned, instead of becoming a SWIG director error."""
+        error: Optional[BaseException] = None
+
         def report(self, iteration, x, grad, args):
             values = {str(k): float(args[k]) for k in args.keys()}
             index = int(values.pop("stage_index", -1))
             values["stage"] = stage_names[index] if 0 <= index < len(stage_names) else "?"
-            return bool(user_reporter.report(iteration, np.asarray(x), np.asarray(grad), values))
+            try:
+                return bool(user_reporter.report(iteration, np.asarray(x), np.asarray(grad), values))
+            except BaseException as error:  # noqa: B902 - handed back to the caller below
+                self.error = error
+                return True
     return _StageNamingReporter()
 
 
@@ -120,7 +136,9 @@ def run_stages(context: openmm.Context, generator: Optional[torch.nn.Module], *,
 
     Same stages, early stopping, time budget and iteration cap as the Python engine (openmm_reparam/stages.py).
     ``options``: a MinimizerOptions or a dict with the same names (steps, lr, patience, clip_norm, rel_tol,
-    fine_steps, fine_lr, fine_patience, constraint_stiffness, polish, time_budget). ``tolerance`` in kJ/mol/nm.
+    fine_steps, fine_lr, fine_patience, constraint_stiffness, polish, time_budget, collapse_distance).
+    The polish restarts L-BFGS (at most ``polish_rounds``, default 3) while it still lowers the energy but the
+    constraint-projected RMS force is above ``tolerance``, as ``ReparamMinimizer._polish`` does. ``tolerance`` in kJ/mol/nm.
     ``recorder``: an optional ``stages.RunRecorder`` of a run already in progress; its start time, iteration
     count, cap, reporter and history are used and updated (then ``reporter``/``max_iterations`` are ignored).
     ``deadline``: ``time.perf_counter()`` value at which the reparam+fine stages must end (overrides
@@ -141,6 +159,9 @@ def run_stages(context: openmm.Context, generator: Optional[torch.nn.Module], *,
     opts.relTol = float(_option(options, "rel_tol", opts.relTol))
     opts.constraintStiffness = float(_option(options, "constraint_stiffness", opts.constraintStiffness))
     opts.polish = bool(_option(options, "polish", True))
+    opts.polishRounds = int(_option(options, "polish_rounds", opts.polishRounds))
+    opts.collapseDistance = float(_option(options, "collapse_distance", opts.collapseDistance))
+    opts.spikeFactor = float(_option(options, "spike_factor", opts.spikeFactor))
     opts.fineStageName = fine_name
     if deadline is None:
         budget = _option(options, "time_budget", None)
@@ -163,6 +184,8 @@ def run_stages(context: openmm.Context, generator: Optional[torch.nn.Module], *,
         if "non-finite" in str(error):
             raise NonFiniteEnergyError(str(error)) from error
         raise
+    if cpp_reporter is not None and cpp_reporter.error is not None:
+        raise cpp_reporter.error
     if generator is not None:
         copy_weights_back(cpp_generator, generator)
     stages = []
@@ -170,8 +193,10 @@ def run_stages(context: openmm.Context, generator: Optional[torch.nn.Module], *,
         s = result.getStage(i)
         initial = None if math.isnan(s.initialEnergy) else float(s.initialEnergy)
         final = None if math.isnan(s.finalEnergy) else float(s.finalEnergy)
-        stages.append(StageResult(s.name, int(s.iterations), int(s.energyEvaluations), float(s.wallTime),
-                                  initial, final))
+        stage = StageResult(s.name, int(s.iterations), int(s.energyEvaluations), float(s.wallTime), initial, final)
+        if hasattr(stage, "collapsed"):
+            stage.collapsed = bool(s.collapsed)
+        stages.append(stage)
     history = [HistoryPoint(stages[result.getHistoryStage(i)].name, result.getHistoryIteration(i),
                             result.getHistoryTime(i), result.getHistoryEnergy(i))
                for i in range(result.getHistorySize())]

@@ -68,6 +68,7 @@ class ReparamMinimizer:
         self.method = method
         self.seed = int(seed)
         self.options = MinimizerOptions.from_kwargs(**options)
+        self.engine_used = "python"
 
     # -- public ------------------------------------------------------------------------------------------
     def minimize(self, context: openmm.Context, tolerance: Union[float, unit.Quantity] = DEFAULT_TOLERANCE,
@@ -113,11 +114,11 @@ class ReparamMinimizer:
         return state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
 
     def _leave_best(self, context, bridge, recorder, original) -> None:
-        """On interrupt: the lowest-energy positions seen, constraints applied (or the original)."""
-        best = recorder.best_positions
-        if best is None or not recorder.best_energy < bridge.best_energy:
-            best = bridge.best_positions
-        if best is None:
+        """On interrupt: the lowest-energy positions seen (constraints applied), else the original ones."""
+        candidates = [(recorder.best_energy, recorder.best_positions), (bridge.best_energy, bridge.best_positions),
+                      (self._energy(bridge), bridge.current_positions())]  # the compiled engine's last state
+        energy, best = min(((e, p) for e, p in candidates if p is not None), key=lambda c: c[0])
+        if not np.isfinite(energy):
             context.setPositions(original)
             return
         bridge.set_positions(best)
@@ -140,32 +141,19 @@ class ReparamMinimizer:
             bridge.set_positions(start_positions)
 
         deadline = None if opts.time_budget is None else time.perf_counter() + opts.time_budget
+        generator = None
         if self.method in ("gnn", "cg"):
             generator, setup = build_generator(context, self.method, self.seed, opts)
             stages += setup
-            reparam_deadline = None if deadline is None else \
-                time.perf_counter() + REPARAM_SHARE * max(0.0, deadline - time.perf_counter())
-            stages.append(adam_stage("reparam", bridge, recorder, generator.ordered_parameters(), generator,
-                                     lr=opts.lr, max_steps=opts.steps, patience=opts.patience,
-                                     clip_norm=opts.clip_norm, rel_tol=opts.rel_tol, deadline=reparam_deadline,
-                                     collapse_distance=opts.collapse_distance))
             fine_name, fine_steps = "fine", opts.fine_steps
         else:  # adam: the whole run on the coordinates
             fine_name, fine_steps = "adam", opts.steps + opts.fine_steps
-        coordinates = torch.nn.Parameter(torch.as_tensor(bridge.current_positions(), dtype=torch.float64))
-
-        def onto_constraints() -> None:  # projected gradient descent: keep the coordinates constrained
-            if bridge.has_constraints:
-                coordinates.data.copy_(torch.from_numpy(bridge.last_positions))
-
-        stages.append(adam_stage(fine_name, bridge, recorder, [coordinates], lambda: coordinates,
-                                 lr=opts.fine_lr, max_steps=fine_steps, patience=opts.fine_patience,
-                                 clip_norm=opts.clip_norm, rel_tol=opts.rel_tol, deadline=deadline,
-                                 collapse_distance=opts.collapse_distance, after_evaluation=onto_constraints))
-        if opts.polish:
-            stages.append(self._polish(context, bridge, recorder, tolerance, energy_fn))
-        elif bridge.has_constraints:
-            context.applyConstraints(bridge.constraint_tolerance)
+        if self._use_cpp():
+            stages += self._cpp_stages(context, bridge, recorder, tolerance, generator, deadline, fine_name,
+                                       fine_steps, energy_fn)
+        else:
+            stages += self._python_stages(context, bridge, recorder, tolerance, generator, deadline,
+                                          fine_name, fine_steps, energy_fn)
 
         selected = "method"
         collapsed = self._collapsed(bridge)
@@ -190,6 +178,67 @@ class ReparamMinimizer:
 
     def _collapsed(self, bridge: ContextEnergy) -> bool:
         return has_collapsed_contact(bridge.current_positions(), bridge.movable, self.options.collapse_distance)
+
+    def _use_cpp(self) -> bool:
+        """The compiled engine for engine="cpp" (an error if it is not built) or "auto" (when it is built)."""
+        if self.options.engine == "python":
+            return False
+        from . import cpp_engine
+        if cpp_engine.cpp_available():
+            return True
+        if self.options.engine == "cpp":
+            raise RuntimeError(cpp_engine.unavailable_reason())
+        return False
+
+    def _cpp_stages(self, context, bridge, recorder, tolerance, generator, deadline, fine_name, fine_steps,
+                    energy_fn) -> list:
+        """The same stages in the compiled engine. A TorchForce cannot run inside it while a Python reporter
+        holds the interpreter lock; then the stages are rerun in Python from where they began."""
+        from . import cpp_engine
+        start = context.getState(getPositions=True)
+        history_length, iterations = len(recorder.history), recorder.iterations
+        try:
+            stages = cpp_engine.run_stages(context, generator, tolerance=tolerance, options=self.options,
+                                           recorder=recorder, deadline=deadline, fine_name=fine_name,
+                                           fine_steps=fine_steps)[0]
+            self.engine_used = "cpp"
+            return stages
+        except openmm.OpenMMException as error:
+            if "GIL" not in str(error):
+                raise
+        context.setState(start)
+        del recorder.history[history_length:]
+        recorder.iterations = iterations
+        return self._python_stages(context, bridge, recorder, tolerance, generator, deadline, fine_name,
+                                   fine_steps, energy_fn)
+
+    def _python_stages(self, context, bridge, recorder, tolerance, generator, deadline, fine_name, fine_steps,
+                       energy_fn) -> list:
+        """reparam (with a generator) -> Adam on coordinates -> polish, in Python (openmm_reparam.stages)."""
+        opts = self.options
+        stages = []
+        common = dict(clip_norm=opts.clip_norm, rel_tol=opts.rel_tol, collapse_distance=opts.collapse_distance)
+        if generator is not None:
+            reparam_deadline = None if deadline is None else \
+                time.perf_counter() + REPARAM_SHARE * max(0.0, deadline - time.perf_counter())
+            stages.append(adam_stage("reparam", bridge, recorder, generator.ordered_parameters(), generator,
+                                     lr=opts.lr, max_steps=opts.steps, patience=opts.patience,
+                                     deadline=reparam_deadline, **common))
+        coordinates = torch.nn.Parameter(torch.as_tensor(bridge.current_positions(), dtype=torch.float64))
+
+        def onto_constraints() -> None:  # projected gradient descent: keep the coordinates constrained
+            if bridge.has_constraints:
+                coordinates.data.copy_(torch.from_numpy(bridge.last_positions))
+
+        stages.append(adam_stage(fine_name, bridge, recorder, [coordinates], lambda: coordinates,
+                                 lr=opts.fine_lr, max_steps=fine_steps, patience=opts.fine_patience,
+                                 deadline=deadline, after_evaluation=onto_constraints, **common))
+        if opts.polish:
+            stages.append(self._polish(context, bridge, recorder, tolerance, energy_fn))
+        elif bridge.has_constraints:
+            context.applyConstraints(bridge.constraint_tolerance)
+        self.engine_used = "python"
+        return stages
 
     def _polish(self, context, bridge, recorder, tolerance, energy_fn) -> StageResult:
         """OpenMM's L-BFGS, restarted (fresh curvature memory) while it still lowers the energy but the
@@ -226,7 +275,7 @@ class ReparamMinimizer:
             final_energy=state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole),
             rms_force=rms, max_force=largest, converged=rms <= tolerance, stages=stages,
             history=recorder.history, baseline_energy=baseline_energy, selected=selected,
-            interrupted=recorder.stopped, options=self.options.to_dict())
+            interrupted=recorder.stopped, engine=self.engine_used, options=self.options.to_dict())
 
 
 def minimize(context: openmm.Context, tolerance: Union[float, unit.Quantity] = DEFAULT_TOLERANCE,

@@ -1,0 +1,241 @@
+/* ReparamGenerator: libtorch evaluation of the slow-mode generators (see ReparamGenerator.h). */
+#include "ReparamGenerator.h"
+#include "openmm/OpenMMException.h"
+#include <sstream>
+
+using namespace ReparamPlugin;
+using OpenMM::OpenMMException;
+
+namespace {
+
+at::Tensor fromValues(const std::vector<double>& values, int rows, int cols, const std::string& name) {
+    long long expected = (cols == 0 ? (long long) rows : (long long) rows * cols);
+    if (rows < 0 || cols < 0 || expected != (long long) values.size()) {
+        std::stringstream msg;
+        msg << "ReparamGenerator: " << name << " has " << values.size() << " values, expected " << expected;
+        throw OpenMMException(msg.str());
+    }
+    auto options = at::TensorOptions().dtype(at::kDouble);
+    at::Tensor t = cols == 0 ? at::empty({rows}, options) : at::empty({rows, cols}, options);
+    if (!values.empty())
+        std::copy(values.begin(), values.end(), t.data_ptr<double>());
+    return t;
+}
+
+at::Tensor cloneTensor(const at::Tensor& t) {
+    return t.defined() ? t.detach().clone() : t;
+}
+
+} // namespace
+
+ReparamGenerator::ReparamGenerator(const std::string& kindName) : layers(0), scale(1.0) {
+    if (kindName == "gnn")
+        kind = "gnn";
+    else if (kindName == "linear" || kindName == "cg")
+        kind = "linear";
+    else
+        throw OpenMMException("ReparamGenerator: unknown kind '" + kindName + "' (expected gnn, linear or cg)");
+}
+
+ReparamGenerator::ReparamGenerator(const ReparamGenerator& other) {
+    *this = other;
+}
+
+ReparamGenerator& ReparamGenerator::operator=(const ReparamGenerator& other) {
+    if (this == &other)
+        return *this;
+    kind = other.kind;
+    layers = other.layers;
+    scale = other.scale;
+    parameterNames = other.parameterNames;
+    modes = cloneTensor(other.modes);
+    modesT = modes.defined() ? modes.t().contiguous() : modes;
+    center = cloneTensor(other.center);
+    residual = cloneTensor(other.residual);
+    x0 = cloneTensor(other.x0);
+    params.clear();
+    for (const at::Tensor& p : other.params)
+        params.push_back(p.detach().clone().requires_grad_(true));
+    return *this;
+}
+
+const std::string& ReparamGenerator::getKind() const {
+    return kind;
+}
+
+void ReparamGenerator::setBuffer(const std::string& name, const std::vector<double>& values, int rows, int cols) {
+    at::Tensor t = fromValues(values, rows, cols, name);
+    if (name == "modes") {
+        if (t.dim() != 2)
+            throw OpenMMException("ReparamGenerator: modes must be 2-D (N, k)");
+        modes = t;
+        modesT = t.t().contiguous();
+    }
+    else if (name == "center")
+        center = t.reshape({3});
+    else if (name == "residual")
+        residual = t.reshape({-1, 3});
+    else if (name == "x0")
+        x0 = t.reshape({-1, 3});
+    else if (name == "scale")
+        scale = values.at(0);
+    else
+        throw OpenMMException("ReparamGenerator: unknown buffer '" + name + "'");
+}
+
+void ReparamGenerator::setScale(double s) {
+    scale = s;
+}
+
+void ReparamGenerator::addParameter(const std::string& name, const std::vector<double>& values, int rows, int cols) {
+    params.push_back(fromValues(values, rows, cols, name).requires_grad_(true));
+    parameterNames.push_back(name);
+    if (kind == "gnn")
+        layers = std::max(0, ((int) params.size() - 3) / 3);
+}
+
+int ReparamGenerator::getNumParameters() const {
+    return (int) params.size();
+}
+
+const std::string& ReparamGenerator::getParameterName(int index) const {
+    return parameterNames.at(index);
+}
+
+int ReparamGenerator::getParameterSize(int index) const {
+    return (int) params.at(index).numel();
+}
+
+double ReparamGenerator::getParameterValue(int index, int element) const {
+    const at::Tensor& p = params.at(index);
+    if (element < 0 || element >= p.numel())
+        throw OpenMMException("ReparamGenerator: parameter element out of range");
+    return p.detach().to(at::kCPU).contiguous().data_ptr<double>()[element];
+}
+
+void ReparamGenerator::setParameterValues(int index, const std::vector<double>& values) {
+    at::Tensor& p = params.at(index);
+    if ((long long) values.size() != p.numel())
+        throw OpenMMException("ReparamGenerator: wrong number of values for parameter " + parameterNames[index]);
+    at::NoGradGuard noGrad;
+    at::Tensor cpu = at::empty(p.sizes(), at::TensorOptions().dtype(at::kDouble));
+    std::copy(values.begin(), values.end(), cpu.data_ptr<double>());
+    p.copy_(cpu);
+}
+
+int ReparamGenerator::getNumAtoms() const {
+    return modes.defined() ? (int) modes.size(0) : 0;
+}
+
+int ReparamGenerator::getNumModes() const {
+    return modes.defined() ? (int) modes.size(1) : 0;
+}
+
+void ReparamGenerator::validate() const {
+    if (!modes.defined())
+        throw OpenMMException("ReparamGenerator: the modes buffer is not set");
+    long long n = modes.size(0), k = modes.size(1);
+    auto check = [&](bool ok, const std::string& what) {
+        if (!ok)
+            throw OpenMMException("ReparamGenerator (" + kind + "): " + what);
+    };
+    if (kind == "linear") {
+        check(x0.defined() && x0.size(0) == n, "x0 must be (N, 3)");
+        check(params.size() == 1 && params[0].dim() == 2 && params[0].size(0) == k && params[0].size(1) == 3,
+              "expects one parameter z of shape (k, 3)");
+        return;
+    }
+    check(center.defined() && residual.defined() && residual.size(0) == n, "center (3) and residual (N, 3) must be set");
+    check(params.size() >= 3 && (params.size() - 3) % 3 == 0, "parameters must be latent, 3 per layer, w_out, b_out");
+    const at::Tensor& latent = params[0];
+    check(latent.dim() == 2 && latent.size(0) == n, "latent must be (N, hidden)");
+    long long h = latent.size(1);
+    for (int l = 0; l < layers; l++) {
+        check(params[1 + 3 * l].dim() == 2 && params[1 + 3 * l].size(0) == h && params[1 + 3 * l].size(1) == h,
+              "weights must be (hidden, hidden)");
+        check(params[2 + 3 * l].dim() == 2 && params[2 + 3 * l].size(0) == h && params[2 + 3 * l].size(1) == h,
+              "self_weights must be (hidden, hidden)");
+        check(params[3 + 3 * l].numel() == h, "biases must be (hidden)");
+    }
+    const at::Tensor& wOut = params[params.size() - 2];
+    check(wOut.dim() == 2 && wOut.size(0) == (layers + 1) * h && wOut.size(1) == 3, "w_out must be ((L+1) hidden, 3)");
+    check(params.back().numel() == 3, "b_out must be (3)");
+}
+
+at::Tensor ReparamGenerator::forward() const {
+    if (kind == "linear")
+        return x0 + modes.mm(params[0]);
+    at::Tensor h = params[0];
+    std::vector<at::Tensor> features{h};
+    for (int l = 0; l < layers; l++) {
+        at::Tensor propagated = modes.mm(modes.t().mm(h));  // same op order as the Python generator
+        h = at::tanh(propagated.mm(params[1 + 3 * l]) + h.mm(params[2 + 3 * l]) + params[3 + 3 * l]);
+        features.push_back(h);
+    }
+    at::Tensor y = at::cat(features, 1).mm(params[params.size() - 2]) + params.back();
+    return center + scale * y + residual;
+}
+
+std::vector<double> ReparamGenerator::computePositions() const {
+    validate();
+    at::NoGradGuard noGrad;
+    at::Tensor x = forward().to(at::kCPU).contiguous();
+    const double* data = x.data_ptr<double>();
+    return std::vector<double>(data, data + x.numel());
+}
+
+std::vector<at::Tensor>& ReparamGenerator::parameters() {
+    return params;
+}
+
+const std::vector<at::Tensor>& ReparamGenerator::parameters() const {
+    return params;
+}
+
+void ReparamGenerator::to(const at::Device& device) {
+    auto move = [&](at::Tensor& t) {
+        if (t.defined())
+            t = t.to(device);
+    };
+    move(modes);
+    move(modesT);
+    move(center);
+    move(residual);
+    move(x0);
+    for (at::Tensor& p : params)
+        p = p.detach().to(device).requires_grad_(true);
+}
+
+namespace {
+
+void tensorValues(const at::Tensor& t, std::vector<double>& values, int& rows, int& cols) {
+    if (!t.defined()) {
+        values.clear();
+        rows = -1;
+        cols = 0;
+        return;
+    }
+    at::Tensor cpu = t.detach().to(at::kCPU).contiguous();
+    values.assign(cpu.data_ptr<double>(), cpu.data_ptr<double>() + cpu.numel());
+    rows = cpu.dim() == 0 ? 1 : (int) cpu.size(0);
+    cols = cpu.dim() == 2 ? (int) cpu.size(1) : 0;
+}
+
+} // namespace
+
+void ReparamGenerator::getBuffer(const std::string& name, std::vector<double>& values, int& rows, int& cols) const {
+    if (name == "modes")
+        tensorValues(modes, values, rows, cols);
+    else if (name == "center")
+        tensorValues(center, values, rows, cols);
+    else if (name == "residual")
+        tensorValues(residual, values, rows, cols);
+    else if (name == "x0")
+        tensorValues(x0, values, rows, cols);
+    else
+        throw OpenMMException("ReparamGenerator: unknown buffer '" + name + "'");
+}
+
+void ReparamGenerator::getParameter(int index, std::vector<double>& values, int& rows, int& cols) const {
+    tensorValues(params.at(index), values, rows, cols);
+}

@@ -1,0 +1,106 @@
+/*
+ * XmlSerializer support for ReparamIntegrator: the generator (kind, buffers, current weights) and the step
+ * settings. The Adam moments are not stored: a deserialized integrator continues from the saved weights with a
+ * fresh optimizer. Arrays are stored as strings of round-trip exact ("%.17g") numbers.
+ */
+#include "ReparamIntegrator.h"
+#include "openmm/OpenMMException.h"
+#include "openmm/serialization/SerializationNode.h"
+#include "openmm/serialization/SerializationProxy.h"
+#include <cstdio>
+#include <sstream>
+
+using namespace ReparamPlugin;
+using namespace OpenMM;
+
+namespace {
+
+std::string encode(const std::vector<double>& values) {
+    std::string text;
+    char buffer[32];
+    for (size_t i = 0; i < values.size(); i++) {
+        std::snprintf(buffer, sizeof(buffer), i == 0 ? "%.17g" : " %.17g", values[i]);
+        text += buffer;
+    }
+    return text;
+}
+
+std::vector<double> decode(const std::string& text) {
+    std::vector<double> values;
+    std::istringstream stream(text);
+    std::string token;
+    while (stream >> token)
+        values.push_back(std::stod(token));
+    return values;
+}
+
+void writeArray(SerializationNode& parent, const std::string& tag, const std::string& name,
+                const std::vector<double>& values, int rows, int cols) {
+    parent.createChildNode(tag).setStringProperty("name", name).setIntProperty("rows", rows)
+          .setIntProperty("cols", cols).setStringProperty("values", encode(values));
+}
+
+class ReparamIntegratorProxy : public SerializationProxy {
+public:
+    ReparamIntegratorProxy() : SerializationProxy("ReparamIntegrator") {
+    }
+    void serialize(const void* object, SerializationNode& node) const override {
+        const ReparamIntegrator& integrator = *reinterpret_cast<const ReparamIntegrator*>(object);
+        const ReparamGenerator& generator = integrator.getGenerator();
+        node.setIntProperty("version", 1);
+        node.setDoubleProperty("learningRate", integrator.getLearningRate());
+        node.setDoubleProperty("clipNorm", integrator.getClipNorm());
+        node.setDoubleProperty("constraintStiffness", integrator.getConstraintStiffness());
+        node.setDoubleProperty("relativeTolerance", integrator.getRelativeTolerance());
+        node.setIntProperty("torchThreads", integrator.getTorchThreads());
+        node.setDoubleProperty("constraintTolerance", integrator.getConstraintTolerance());
+        node.setIntProperty("integrationForceGroups", integrator.getIntegrationForceGroups());
+        SerializationNode& gen = node.createChildNode("Generator");
+        gen.setStringProperty("kind", generator.getKind());
+        gen.setDoubleProperty("scale", generator.getScale());
+        std::vector<double> values;
+        int rows, cols;
+        for (const std::string& name : {"modes", "center", "residual", "x0"}) {
+            generator.getBuffer(name, values, rows, cols);
+            if (rows >= 0)
+                writeArray(gen, "Buffer", name, values, rows, cols);
+        }
+        for (int i = 0; i < generator.getNumParameters(); i++) {
+            generator.getParameter(i, values, rows, cols);
+            writeArray(gen, "Parameter", generator.getParameterName(i), values, rows, cols);
+        }
+    }
+    void* deserialize(const SerializationNode& node) const override {
+        if (node.getIntProperty("version") != 1)
+            throw OpenMMException("Unsupported version number for ReparamIntegrator");
+        const SerializationNode& gen = node.getChildNode("Generator");
+        ReparamGenerator generator(gen.getStringProperty("kind"));
+        generator.setScale(gen.getDoubleProperty("scale"));
+        for (const SerializationNode& child : gen.getChildren()) {
+            std::vector<double> values = decode(child.getStringProperty("values"));
+            if (child.getName() == "Buffer")
+                generator.setBuffer(child.getStringProperty("name"), values, child.getIntProperty("rows"),
+                                    child.getIntProperty("cols"));
+            else if (child.getName() == "Parameter")
+                generator.addParameter(child.getStringProperty("name"), values, child.getIntProperty("rows"),
+                                       child.getIntProperty("cols"));
+        }
+        ReparamIntegrator* integrator = new ReparamIntegrator(generator, node.getDoubleProperty("learningRate"));
+        integrator->setClipNorm(node.getDoubleProperty("clipNorm"));
+        integrator->setConstraintStiffness(node.getDoubleProperty("constraintStiffness"));
+        integrator->setRelativeTolerance(node.getDoubleProperty("relativeTolerance"));
+        integrator->setTorchThreads(node.getIntProperty("torchThreads"));
+        integrator->setConstraintTolerance(node.getDoubleProperty("constraintTolerance"));
+        integrator->setIntegrationForceGroups(node.getIntProperty("integrationForceGroups"));
+        return integrator;
+    }
+};
+
+/** Registers the proxy when the library is loaded (this plugin is linked, not loaded as an OpenMM plugin). */
+struct RegisterProxy {
+    RegisterProxy() {
+        SerializationProxy::registerProxy(typeid(ReparamIntegrator), new ReparamIntegratorProxy());
+    }
+} registerProxy;
+
+} // namespace
