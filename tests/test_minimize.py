@@ -13,6 +13,14 @@ from conftest import energy_of, lbfgs_energy, load_peptide, make_context, pertur
 FAST = dict(steps=300, fine_steps=300, n_modes=12, hidden=16)
 
 
+@pytest.fixture(params=["python", "cpp"])
+def engine(request):
+    """Both engines run the same stages; the compiled one only where the plugin was built."""
+    if request.param == "cpp" and not openmm_reparam.cpp_available():
+        pytest.skip("the C++ plugin is not built")
+    return request.param
+
+
 @pytest.fixture(scope="module")
 def awl_start(awl):
     _, system, positions = awl
@@ -21,11 +29,11 @@ def awl_start(awl):
 
 
 @pytest.mark.parametrize("method", ["gnn", "cg", "adam", "lbfgs"])
-def test_each_method_lowers_energy_and_meets_tolerance(awl_start, method):
+def test_each_method_lowers_energy_and_meets_tolerance(awl_start, method, engine):
     system, start, reference = awl_start
     context = make_context(system, start)
     before = energy_of(context)
-    result = minimize(context, method=method, never_worse=False, **FAST)
+    result = minimize(context, engine=engine, method=method, never_worse=False, **FAST)
     assert isinstance(result, MinimizationResult)
     after = energy_of(context)
     assert result.final_energy == pytest.approx(after, rel=1e-6)
@@ -73,10 +81,10 @@ def test_unknown_option_and_method_are_clear_errors():
         ReparamMinimizer(method="sgd")
 
 
-def test_hbond_constraints_are_satisfied(plw):
+def test_hbond_constraints_are_satisfied(plw, engine):
     _, system, positions = load_peptide("1plw", constraints=app.HBonds)
     context = make_context(system, perturbed(positions, 0.01))
-    result = minimize(context, method="gnn", **FAST)
+    result = minimize(context, engine=engine, method="gnn", **FAST)
     assert result.converged
     tol = context.getIntegrator().getConstraintTolerance()
     final = positions_of(context)
@@ -98,18 +106,18 @@ def test_hbond_constraints_without_polish(plw):
         assert abs(np.linalg.norm(final[a] - final[b]) - d.value_in_unit(unit.nanometer)) < 1e-4
 
 
-def test_massless_particles_are_never_moved(plw):
+def test_massless_particles_are_never_moved(plw, engine):
     _, system, positions = plw
     system = copy.deepcopy(system)
     system.setParticleMass(0, 0.0)
     start = perturbed(positions, 0.01)
     context = make_context(system, start)
-    minimize(context, method="gnn", **FAST)
+    minimize(context, engine=engine, method="gnn", **FAST)
     np.testing.assert_allclose(positions_of(context)[0], start[0], atol=1e-6)
     assert not np.allclose(positions_of(context)[1:], start[1:], atol=1e-4)
 
 
-def test_torchforce_term_is_minimized_through_the_same_api(plw):
+def test_torchforce_term_is_minimized_through_the_same_api(plw, engine):
     torch = pytest.importorskip("torch")
     openmmtorch = pytest.importorskip("openmmtorch")
     _, system, positions = plw
@@ -131,7 +139,7 @@ def test_torchforce_term_is_minimized_through_the_same_api(plw):
     start = perturbed(positions, 0.02, seed=4)
     context = make_context(system, start)
     tether_before = context.getState(getEnergy=True, groups={3}).getPotentialEnergy()
-    result = minimize(context, method="gnn", **FAST)
+    result = minimize(context, engine=engine, method="gnn", **FAST)
     tether_after = context.getState(getEnergy=True, groups={3}).getPotentialEnergy()
     assert result.converged and result.final_energy < result.initial_energy
     assert tether_after < tether_before
@@ -149,29 +157,29 @@ class _FailAt(openmm.MinimizationReporter):
         return False
 
 
-def test_failure_mid_run_restores_original_positions(plw):
+def test_failure_mid_run_restores_original_positions(plw, engine):
     _, system, positions = plw
     start = perturbed(positions, 0.02)
     context = make_context(system, start)
     with pytest.raises(RuntimeError, match="injected"):
-        minimize(context, method="gnn", never_worse=False, reporter=_FailAt(20, RuntimeError("injected")), **FAST)
+        minimize(context, engine=engine, method="gnn", never_worse=False, reporter=_FailAt(20, RuntimeError("injected")), **FAST)
     np.testing.assert_allclose(positions_of(context), start, atol=1e-6)
 
 
-def test_interrupt_keeps_best_positions(plw):
+def test_interrupt_keeps_best_positions(plw, engine):
     _, system, positions = plw
     start = perturbed(positions, 0.02)
     context = make_context(system, start)
     before = energy_of(context)
     reporter = _FailAt(40, KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
-        minimize(context, method="adam", never_worse=False, reporter=reporter, **FAST)
+        minimize(context, engine=engine, method="adam", never_worse=False, reporter=reporter, **FAST)
     after = energy_of(context)
     assert after < before
     assert after <= min(reporter.energies) + 1e-3 * abs(after)
 
 
-def test_reporter_sees_every_stage_and_can_stop(plw):
+def test_reporter_sees_every_stage_and_can_stop(plw, engine):
     _, system, positions = plw
 
     class Stopper(openmm.MinimizationReporter):
@@ -187,7 +195,7 @@ def test_reporter_sees_every_stage_and_can_stop(plw):
 
     reporter = Stopper()
     context = make_context(system, perturbed(positions, 0.02))
-    result = minimize(context, method="gnn", reporter=reporter, never_worse=False, **FAST)
+    result = minimize(context, engine=engine, method="gnn", reporter=reporter, never_worse=False, **FAST)
     assert reporter.iterations == list(range(31))
     assert set(reporter.stages) == {"reparam"} and result.interrupted
 
@@ -208,10 +216,10 @@ def test_reporter_sees_polish_iterations(plw):
     assert [i for i, _ in seen] == list(range(len(seen)))
 
 
-def test_max_iterations_caps_all_stages(plw):
+def test_max_iterations_caps_all_stages(plw, engine):
     _, system, positions = plw
     context = make_context(system, perturbed(positions, 0.02))
-    result = minimize(context, maxIterations=25, method="gnn", never_worse=False, **FAST)
+    result = minimize(context, engine=engine, maxIterations=25, method="gnn", never_worse=False, **FAST)
     assert result.iterations - result.stage("fit").iterations <= 25
 
 
@@ -228,13 +236,13 @@ def test_nan_start_is_a_clear_error_and_context_unchanged(plw):
 
 
 @pytest.mark.parametrize("method", ["gnn", "cg"])
-def test_same_seed_same_result(plw, method):
+def test_same_seed_same_result(plw, method, engine):
     _, system, positions = plw
     start = perturbed(positions, 0.02, seed=7)
     results = []
     for _ in range(2):
         context = make_context(system, start, "Reference")
-        r = minimize(context, method=method, seed=11, steps=60, fine_steps=40, n_modes=8, hidden=8,
+        r = minimize(context, engine=engine, method=method, seed=11, steps=60, fine_steps=40, n_modes=8, hidden=8,
                      never_worse=False)
         results.append((r.final_energy, positions_of(context), [h.energy for h in r.history]))
     assert results[0][0] == results[1][0]
