@@ -32,8 +32,8 @@ from .stages import RunRecorder, adam_stage, lbfgs_stage
 from .units import as_force, as_positions
 
 DEFAULT_TOLERANCE = 10.0 * unit.kilojoule_per_mole / unit.nanometer
-REPARAM_SHARE = 0.7
-POLISH_ROUNDS = 3  # L-BFGS restarts at most, while the forces are above the tolerance  # share of the remaining time budget the reparam stage may use before the fine stage
+REPARAM_SHARE = 0.7  # share of the remaining time budget the reparam stage may use before the fine stage
+POLISH_ROUNDS = 3    # L-BFGS restarts at most, while the forces are above the tolerance
 
 
 def build_generator(context: openmm.Context, method: str, seed: int, options: MinimizerOptions,
