@@ -134,17 +134,24 @@ class _ContextEnergyFunction(torch.autograd.Function):
         return grad_output * gradient, None
 
 
-def has_collapsed_contact(positions: np.ndarray, movable: np.ndarray, distance: float) -> bool:
-    """True if two movable particles are closer than ``distance`` nm.
+def has_collapsed_contact(positions: np.ndarray, movable: np.ndarray, distance: float,
+                          forces: Optional[np.ndarray] = None, min_force: float = 0.0) -> bool:
+    """True if two movable particles are closer than ``distance`` nm (and, when ``forces`` are given, one of
+    them feels a force above ``min_force`` kJ/mol/nm).
 
     No covalent bond is shorter than about 0.09 nm, so such a contact means the structure has fallen into
     a singularity of the force field (typically a hydrogen without Lennard-Jones radius sinking into an
-    opposite charge), where the energy goes to −∞. Periodic images are not considered.
+    opposite charge), where the energy goes to −∞ and the forces diverge. The force test keeps soft-core
+    potentials, whose particles may overlap harmlessly, from being flagged. Periodic images are not considered.
     """
-    points = positions[movable]
-    if len(points) < 2:
+    index = np.flatnonzero(movable)
+    if len(index) < 2:
         return False
-    return len(cKDTree(points).query_pairs(distance, output_type="ndarray")) > 0
+    pairs = cKDTree(positions[index]).query_pairs(distance, output_type="ndarray")
+    if len(pairs) == 0 or forces is None:
+        return len(pairs) > 0
+    magnitude = np.sqrt((forces[index] ** 2).sum(axis=1))
+    return bool((np.maximum(magnitude[pairs[:, 0]], magnitude[pairs[:, 1]]) > min_force).any())
 
 
 class ConstraintProjector:

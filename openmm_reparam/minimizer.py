@@ -169,15 +169,28 @@ class ReparamMinimizer:
                 bridge.set_positions(ours)
         if baseline is not None:
             # prefer a physical structure, then the lower energy
-            baseline_collapsed = has_collapsed_contact(baseline[1], bridge.movable, opts.collapse_distance)
+            baseline_collapsed = self._collapsed(bridge, baseline[1])
             if (baseline_collapsed, baseline[0]) < (collapsed, self._energy(bridge)):
                 bridge.set_positions(baseline[1])
                 selected = "baseline"
         return self._result(context, bridge, recorder, tolerance, initial_energy, stages,
                             None if baseline is None else baseline[0], selected)
 
-    def _collapsed(self, bridge: ContextEnergy) -> bool:
-        return has_collapsed_contact(bridge.current_positions(), bridge.movable, self.options.collapse_distance)
+    def _collapsed(self, bridge: ContextEnergy, positions: Optional[np.ndarray] = None) -> bool:
+        """Whether ``positions`` (default: the Context's) sit in a force-field singularity."""
+        if positions is None:
+            positions = bridge.current_positions()
+        _, _, _, forces = self._evaluate_forces(bridge, positions)
+        return has_collapsed_contact(positions, bridge.movable, self.options.collapse_distance, forces,
+                                     self.options.collapse_force)
+
+    def _evaluate_forces(self, bridge: ContextEnergy, positions: np.ndarray):
+        """Evaluate at ``positions`` and put the Context's previous positions back."""
+        current = bridge.current_positions()
+        loss, gradient, energy, _ = bridge.evaluate(positions)
+        forces = bridge.last_forces
+        bridge.set_positions(current)
+        return loss, gradient, energy, forces
 
     def _use_cpp(self) -> bool:
         """The compiled engine for engine="cpp" (an error if it is not built) or "auto" (when it is built)."""

@@ -39,6 +39,7 @@ class MinimizerOptions:
     hessian_perturbation: float = 0.005  # nm, size of the random sample perturbations
     # safety
     collapse_distance: float = 0.07  # nm; closer atoms mean a force-field singularity was hit (see stages)
+    collapse_force: float = 1e4      # kJ/mol/nm; ...when one of them feels more (final check; 0 for any)
     # constraints
     constraint_stiffness: float = 1e4  # kJ/mol/nm^2, spring pulling generator output onto the constraints
     # run control
