@@ -1,0 +1,203 @@
+"""Protein benchmark systems: amber14 + OBC2 implicit solvent, native structures and stored unfolded starts.
+
+Every protein is model 1 of its PDB entry, cleaned with pdbfixer (heterogens and water removed, missing heavy
+atoms and hydrogens at pH 7 added). Systems use NoCutoff and *no constraints* (every atom is a free coordinate,
+which keeps the comparison between optimizers simple; OpenMM's L-BFGS sees the same unconstrained system).
+
+Unfolded starts come from high-temperature Langevin MD of the native structure with a fixed seed, stopped as
+soon as the C-alpha RMSD to native passes a per-protein threshold. CPU MD is not reproducible bit for bit, so
+the starts are generated once (``python -m benchmarks make-starts``) and stored in ``benchmarks/data/`` as PDB
+files; every method and every seed then begins from the same coordinates.
+"""
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+from dataclasses import dataclass
+from typing import Dict, Optional, Tuple
+
+import numpy as np
+import openmm
+from openmm import app, unit
+
+DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
+PDB_SOURCE_DIR = os.environ.get("OPENMM_REPARAM_PDB_DIR", "/work/shared/data/pdb")
+
+#: C-alpha RMSD (Angstrom) the unfolding MD must exceed, per protein (chosen for each protein's size).
+UNFOLD_THRESHOLD_ANGSTROM: Dict[str, float] = {"1PLW": 2.5, "5AWL": 4.0, "2JOF": 6.0, "2WXC": 7.0}
+UNFOLD_TEMPERATURE_K = 1000.0
+UNFOLD_SEED = 2024
+
+
+@dataclass
+class ProteinCase:
+    """A protein benchmark system: force field System, topology, native and start positions (nm)."""
+
+    name: str
+    topology: app.Topology
+    system: openmm.System
+    native: np.ndarray
+    start: np.ndarray
+
+
+def first_model_text(path: str) -> str:
+    """The PDB text of MODEL 1 only (NMR ensembles hold many models; the rest are dropped)."""
+    lines = []
+    with open(path) as handle:
+        for line in handle:
+            if line.startswith("ENDMDL"):
+                break
+            if line.startswith("MODEL"):
+                continue
+            lines.append(line)
+    lines.append("END\n")
+    return "".join(lines)
+
+
+def fix_structure(pdb_path: str) -> Tuple[app.Topology, np.ndarray]:
+    """Clean model 1 of a PDB file with pdbfixer; returns the topology and positions in nm."""
+    from pdbfixer import PDBFixer
+
+    fixer = PDBFixer(pdbfile=io.StringIO(first_model_text(pdb_path)))
+    fixer.findMissingResidues()
+    fixer.missingResidues = {}  # only complete what is there; never model missing loops
+    fixer.findNonstandardResidues()
+    fixer.replaceNonstandardResidues()
+    fixer.removeHeterogens(keepWater=False)
+    fixer.findMissingAtoms()
+    fixer.addMissingAtoms()
+    fixer.addMissingHydrogens(7.0)
+    positions = np.array(fixer.positions.value_in_unit(unit.nanometer), dtype=np.float64)
+    return fixer.topology, positions
+
+
+def create_system(topology: app.Topology, constraints=None) -> openmm.System:
+    """amber14-all + OBC2 implicit solvent, NoCutoff; no constraints unless asked (MD uses HBonds)."""
+    forcefield = app.ForceField("amber14-all.xml", "implicit/obc2.xml")
+    return forcefield.createSystem(topology, nonbondedMethod=app.NoCutoff, constraints=constraints)
+
+
+def ca_indices(topology: app.Topology) -> np.ndarray:
+    return np.array([a.index for a in topology.atoms() if a.name == "CA"], dtype=int)
+
+
+def heavy_indices(topology: app.Topology) -> np.ndarray:
+    return np.array([a.index for a in topology.atoms()
+                     if a.element is not None and a.element.symbol != "H"], dtype=int)
+
+
+def superposed_rmsd(x: np.ndarray, ref: np.ndarray, indices: np.ndarray) -> float:
+    """RMSD (Angstrom) over ``indices`` after optimal superposition (Kabsch), positions in nm."""
+    a = np.asarray(x, dtype=np.float64)[indices]
+    b = np.asarray(ref, dtype=np.float64)[indices]
+    a = a - a.mean(axis=0)
+    b = b - b.mean(axis=0)
+    u, s, vt = np.linalg.svd(a.T @ b)
+    d = np.sign(np.linalg.det(u @ vt))
+    s[-1] *= d
+    msd = (np.sum(a * a) + np.sum(b * b) - 2.0 * np.sum(s)) / len(indices)
+    return float(np.sqrt(max(msd, 0.0)) * 10.0)
+
+
+def structure_metrics(topology: app.Topology, x: np.ndarray, native: np.ndarray) -> Dict[str, float]:
+    """C-alpha and heavy-atom RMSD to native (Angstrom), each after its own superposition."""
+    return {"ca_rmsd": superposed_rmsd(x, native, ca_indices(topology)),
+            "heavy_rmsd": superposed_rmsd(x, native, heavy_indices(topology))}
+
+
+def native_path(name: str) -> str:
+    return os.path.join(DATA_DIR, f"{name}_native.pdb")
+
+
+def start_path(name: str) -> str:
+    return os.path.join(DATA_DIR, f"{name}_unfolded.pdb")
+
+
+def write_pdb(path: str, topology: app.Topology, positions_nm: np.ndarray) -> None:
+    with open(path, "w") as handle:
+        app.PDBFile.writeFile(topology, positions_nm * unit.nanometer, handle, keepIds=True)
+
+
+def read_pdb(path: str) -> Tuple[app.Topology, np.ndarray]:
+    pdb = app.PDBFile(path)
+    return pdb.topology, np.array(pdb.positions.value_in_unit(unit.nanometer), dtype=np.float64)
+
+
+def unfold(topology: app.Topology, native: np.ndarray, threshold_angstrom: float,
+           temperature: float = UNFOLD_TEMPERATURE_K, seed: int = UNFOLD_SEED,
+           chunk_steps: int = 500, max_steps: int = 400_000, threads: int = 1) -> Tuple[np.ndarray, Dict]:
+    """Langevin MD (HBonds constraints, 1 fs, friction 1/ps) until the C-alpha RMSD to native passes the threshold."""
+    system = create_system(topology, constraints=app.HBonds)
+    integrator = openmm.LangevinMiddleIntegrator(temperature * unit.kelvin, 1.0 / unit.picosecond,
+                                                 1.0 * unit.femtosecond)
+    integrator.setRandomNumberSeed(seed)
+    platform = openmm.Platform.getPlatformByName("CPU")
+    context = openmm.Context(system, integrator, platform, {"Threads": str(threads)})
+    context.setPositions(native)
+    openmm.LocalEnergyMinimizer.minimize(context, 10.0, 200)  # remove clashes from added hydrogens
+    context.setVelocitiesToTemperature(temperature * unit.kelvin, seed)
+    ca = ca_indices(topology)
+    steps, rmsd = 0, 0.0
+    while steps < max_steps:
+        integrator.step(chunk_steps)
+        steps += chunk_steps
+        x = context.getState(getPositions=True).getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+        rmsd = superposed_rmsd(x, native, ca)
+        if rmsd >= threshold_angstrom:
+            break
+        if steps % (20 * chunk_steps) == 0:
+            print(f"  unfolding: {steps} steps, C-alpha RMSD {rmsd:.2f} A", file=sys.stderr, flush=True)
+    info = {"temperature_K": temperature, "seed": seed, "timestep_fs": 1.0, "friction_per_ps": 1.0,
+            "constraints": "HBonds", "steps": steps, "ca_rmsd_angstrom": rmsd,
+            "threshold_angstrom": threshold_angstrom, "reached": bool(rmsd >= threshold_angstrom)}
+    return np.array(x, dtype=np.float64), info
+
+
+def make_starts(names=None, source_dir: str = PDB_SOURCE_DIR, overwrite: bool = False,
+                threads: int = 1) -> Dict[str, Dict]:
+    """Generate and store native and unfolded PDBs for the named proteins (once; they are committed data)."""
+    os.makedirs(DATA_DIR, exist_ok=True)
+    manifest_path = os.path.join(DATA_DIR, "starts.json")
+    manifest = json.load(open(manifest_path)) if os.path.exists(manifest_path) else {}
+    for name in names or list(UNFOLD_THRESHOLD_ANGSTROM):
+        if os.path.exists(start_path(name)) and not overwrite:
+            continue
+        topology, native = fix_structure(os.path.join(source_dir, f"{name}.pdb"))
+        write_pdb(native_path(name), topology, native)
+        topology, native = read_pdb(native_path(name))  # use exactly the stored (rounded) coordinates
+        start, info = unfold(topology, native, UNFOLD_THRESHOLD_ANGSTROM[name], threads=threads)
+        write_pdb(start_path(name), topology, start)
+        info.update({"n_atoms": topology.getNumAtoms(), "n_residues": topology.getNumResidues(),
+                     "openmm": openmm.__version__})
+        manifest[name] = info
+        with open(manifest_path, "w") as handle:
+            json.dump(manifest, handle, indent=2, sort_keys=True)
+        print(f"{name}: {info}", flush=True)
+    return manifest
+
+
+def load_case(name: str, start: str = "unfolded", perturb_nm: float = 0.0, seed: int = 0) -> ProteinCase:
+    """Load a stored protein case. ``start``: "unfolded" (stored MD start) or "native" (deposited structure,
+    optionally perturbed by seeded Gaussian noise of ``perturb_nm`` per coordinate, for the relax benchmark)."""
+    topology, native = read_pdb(native_path(name))
+    if start == "unfolded":
+        _, x0 = read_pdb(start_path(name))
+    elif start == "native":
+        x0 = native.copy()
+    else:
+        raise ValueError(f"unknown start {start!r}")
+    if perturb_nm > 0:
+        x0 = x0 + np.random.default_rng(seed).normal(scale=perturb_nm, size=x0.shape)
+    return ProteinCase(name=name, topology=topology, system=create_system(topology), native=native, start=x0)
+
+
+def minimized_native_energy(case: ProteinCase, tolerance: float = 1.0,
+                            platform_name: str = "CPU") -> float:
+    """Reference energy (kJ/mol): OpenMM's L-BFGS run to convergence from the native structure."""
+    integrator = openmm.VerletIntegrator(0.001)
+    context = openmm.Context(case.system, integrator, openmm.Platform.getPlatformByName(platform_name))
+    context.setPositions(case.native)
+    openmm.LocalEnergyMinimizer.minimize(context, tolerance, 0)
+    return context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)

@@ -1,0 +1,186 @@
+"""Summaries of benchmark runs: a Markdown table per benchmark and energy-versus-time plots per case.
+
+Per (case, method) the table gives the median over seeds (and [min, max]) of the final energy, wall time,
+energy evaluations and structure metrics, the fraction converged, the time to first reach the RMS-force
+tolerance ("t to tol", converged runs only), and the time each run needed to reach the
+final energy of OpenMM's L-BFGS on the same case and seed (starts may differ per seed; the median over seeds
+when that seed has no L-BFGS run) ("t to L-BFGS E"; "-" when it never got there).
+Plots show, per method, the best energy found so far against wall time: median over seeds as a line, the
+min-max spread over seeds as a band.
+"""
+from __future__ import annotations
+
+import glob
+import json
+import os
+from collections import defaultdict
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+METRIC_COLUMNS = {
+    "loop": [("contacts_formed", "contacts formed", "{:.2f}"), ("contacts_collapsed", "collapsed", "{:.3f}")],
+    "refold": [("ca_rmsd", "Ca-RMSD (A)", "{:.2f}"), ("heavy_rmsd", "heavy RMSD (A)", "{:.2f}")],
+    "relax": [("ca_rmsd", "Ca-RMSD (A)", "{:.2f}"), ("heavy_rmsd", "heavy RMSD (A)", "{:.2f}")],
+}
+METHOD_ORDER = ("gnn", "cg", "adam", "lbfgs")
+
+
+def load_records(out_dir: str, benchmark: str) -> List[Dict[str, Any]]:
+    paths = sorted(glob.glob(os.path.join(out_dir, benchmark, "*", "*.json")))
+    return [json.load(open(p)) for p in paths]
+
+
+def method_label(record: Dict[str, Any]) -> str:
+    return record["method"] + (f"[{record['tag']}]" if record.get("tag") else "")
+
+
+def best_so_far(history: Sequence[Sequence[Any]]) -> Tuple[np.ndarray, np.ndarray]:
+    """Times and running-minimum energies of a recorded history (NaN energies skipped)."""
+    t = np.array([p[0] for p in history], dtype=float)
+    e = np.array([p[1] for p in history], dtype=float)
+    keep = np.isfinite(e)
+    t, e = t[keep], e[keep]
+    order = np.argsort(t, kind="stable")
+    return t[order], np.minimum.accumulate(e[order])
+
+
+def time_to_reach(history: Sequence[Sequence[Any]], target: float) -> Optional[float]:
+    """First wall time at which the energy is at or below ``target`` (None if never)."""
+    t, e = best_so_far(history)
+    slack = 1e-9 * max(1.0, abs(target))
+    hit = np.nonzero(e <= target + slack)[0]
+    return float(t[hit[0]]) if len(hit) else None
+
+
+def _median_range(values: List[float], fmt: str) -> str:
+    values = [v for v in values if v is not None and np.isfinite(v)]
+    if not values:
+        return "-"
+    med = fmt.format(float(np.median(values)))
+    if len(values) == 1:
+        return med
+    return f"{med} [{fmt.format(min(values))}, {fmt.format(max(values))}]"
+
+
+def _energy_format(records: List[Dict[str, Any]]) -> str:
+    scale = max(abs(r["final_energy"]) for r in records) if records else 1.0
+    return "{:.1f}" if scale >= 100 else "{:.5f}"
+
+
+def summarize(records: List[Dict[str, Any]], benchmark: str) -> str:
+    """The Markdown table of one benchmark's records."""
+    by_case: Dict[str, Dict[str, List[Dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for r in records:
+        by_case[r["case"]][method_label(r)].append(r)
+    metric_cols = METRIC_COLUMNS.get(benchmark, [])
+    header = ["case", "method", "runs", "initial E", "final E (median [min, max])", "wall s", "energy evals",
+              "converged", "t to tol (s)"] + [label for _, label, _ in metric_cols] + \
+        ["t to L-BFGS E (s)", "reached"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for case in sorted(by_case):
+        methods = by_case[case]
+        lbfgs = methods.get("lbfgs", [])
+        target = float(np.median([r["final_energy"] for r in lbfgs])) if lbfgs else None
+        # starts differ per seed for loops and perturbed structures: compare with L-BFGS of the same seed
+        seed_target = {r["seed"]: r["final_energy"] for r in lbfgs}
+        efmt = _energy_format([r for rs in methods.values() for r in rs])
+        ordered = sorted(methods, key=lambda m: (METHOD_ORDER.index(m.split("[")[0])
+                                                 if m.split("[")[0] in METHOD_ORDER else 99, m))
+        for m in ordered:
+            rs = methods[m]
+            times = [time_to_reach(r["history"], seed_target.get(r["seed"], target)) for r in rs] \
+                if target is not None else []
+            reached = [t for t in times if t is not None]
+            row = [case, m, str(len(rs)), _median_range([r["initial_energy"] for r in rs], efmt),
+                   _median_range([r["final_energy"] for r in rs], efmt),
+                   _median_range([r["wall_time"] for r in rs], "{:.1f}"),
+                   _median_range([r["energy_evaluations"] for r in rs], "{:.0f}"),
+                   f"{sum(r['converged'] for r in rs)}/{len(rs)}",
+                   _median_range([r.get("time_to_tolerance") for r in rs], "{:.2f}")]
+            row += [_median_range([r["metrics"].get(key) for r in rs], fmt) for key, _, fmt in metric_cols]
+            row += [_median_range(reached, "{:.1f}") if reached else "-",
+                    f"{len(reached)}/{len(rs)}" if target is not None else "-"]
+            lines.append("| " + " | ".join(row) + " |")
+    extra = []
+    refs = {r["case"]: r.get("reference_energy") for r in records if r.get("reference_energy") is not None}
+    if refs:
+        extra.append("")
+        extra.append("L-BFGS-minimized native energy (reference): " +
+                     ", ".join(f"{c}: {e:.1f} kJ/mol" for c, e in sorted(refs.items())))
+    return "\n".join(lines + extra) + "\n"
+
+
+def plot_case(records: List[Dict[str, Any]], path: str, title: str) -> None:
+    """Best energy so far vs wall time: median line and min-max band over seeds, one colour per method.
+    Left panel: the whole descent; right panel: zoomed onto the final energies (where methods differ)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by_method: Dict[str, List[Dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        by_method[method_label(r)].append(r)
+    t_max = max(r["wall_time"] for r in records)
+    t_min = max(1e-3, min(min(p[0] for p in r["history"] if p[0] > 0) for r in records
+                          if any(p[0] > 0 for p in r["history"])))
+    grid = np.geomspace(t_min, max(t_max, 2 * t_min), 300)
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    colors = plt.get_cmap("tab10" if len(by_method) <= 10 else "tab20").colors
+    for k, m in enumerate(sorted(by_method)):
+        curves = []
+        for r in by_method[m]:
+            t, e = best_so_far(r["history"])
+            idx = np.searchsorted(t, grid, side="right") - 1
+            curves.append(np.where(idx >= 0, e[np.clip(idx, 0, None)], e[0]))
+        curves = np.array(curves)
+        for ax in axes:
+            ax.plot(grid, np.median(curves, axis=0), color=colors[k % len(colors)],
+                    label=f"{m} (n={len(curves)})")
+            if len(curves) > 1:
+                ax.fill_between(grid, curves.min(axis=0), curves.max(axis=0), color=colors[k % len(colors)],
+                                alpha=0.2)
+    ref = records[0].get("reference_energy")
+    finals = [r["final_energy"] for r in records]
+    lo = min(finals + ([ref] if ref is not None else []))
+    hi_all = max(r["initial_energy"] for r in records)
+    hi_zoom = max(finals) + max(max(finals) - lo, 1e-12)
+    for ax, hi in zip(axes, (hi_all, hi_zoom)):
+        if ref is not None:
+            ax.axhline(ref, color="k", ls=":", lw=1, label="minimized native")
+        span = max(hi - lo, 1e-12)
+        ax.set_ylim(lo - 0.05 * span, hi + 0.05 * span)
+        ax.set_xscale("log")
+        ax.set_xlabel("wall time (s)")
+        ax.set_ylabel("best energy so far" + (" (kJ/mol)" if ref is not None else " (reduced units)"))
+    axes[0].set_title(f"{title}: whole run")
+    axes[1].set_title("zoom on the final energies")
+    axes[1].legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def write_report(out_dir: str, benchmark: str) -> Optional[str]:
+    """Write ``out_dir/benchmark/RESULTS.md`` and one PNG per case; returns the Markdown (None if no runs)."""
+    records = load_records(out_dir, benchmark)
+    if not records:
+        return None
+    table = summarize(records, benchmark)
+    by_case: Dict[str, List[Dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        by_case[r["case"]].append(r)
+    images = []
+    for case, rs in sorted(by_case.items()):
+        png = os.path.join(out_dir, benchmark, f"{case}.png")
+        plot_case(rs, png, f"{benchmark}: {case}")
+        images.append(f"![{case}]({case}.png)")
+    env = records[0].get("environment", {})
+    budgets = sorted({r.get("budget") for r in records}, key=lambda b: (b is None, b))
+    text = (f"# Benchmark `{benchmark}`\n\n"
+            f"Budget per method (s): {', '.join(str(b) for b in budgets)}. "
+            f"Environment: {json.dumps(env)}\n\n{table}\n" + "\n".join(images) + "\n")
+    with open(os.path.join(out_dir, benchmark, "RESULTS.md"), "w") as handle:
+        handle.write(text)
+    return text

@@ -1,0 +1,133 @@
+"""Smoke tests of the benchmark suite: tiny systems, short budgets, real OpenMM Contexts (CPU/Reference)."""
+import json
+import os
+import sys
+
+import numpy as np
+import openmm
+import pytest
+from openmm import unit
+
+# benchmarks/ is a top-level package of the repository (pytest.ini puts the root on the path).
+from benchmarks import __main__ as cli
+from benchmarks import loops, proteins, report, suites
+
+
+def _energy(system, x, platform="Reference"):
+    context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName(platform))
+    context.setPositions(x)
+    return context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+
+
+# ---- loops -------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("variant", loops.VARIANTS)
+def test_loop_system_matches_pair_averaged_energy(variant):
+    case = loops.load_case(40, variant, seed=3)
+    assert case.system.getNumParticles() == 40
+    assert np.isclose(_energy(case.system, case.start), loops.loop_energy(case.start, variant), rtol=1e-10)
+
+
+def test_loop_start_is_seeded_gaussian_with_paper_sigma():
+    a, b, c = loops.random_start(1000, 1), loops.random_start(1000, 1), loops.random_start(1000, 2)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert abs(a.std() - 1000 ** (1 / 3) / 4) < 0.1
+
+
+def test_lj_minimum_is_the_minimum_of_v():
+    r0 = loops.lj_minimum()
+    assert 1.0 < r0 < 1.3
+    assert loops.lj_potential(r0) < min(loops.lj_potential(r0 - 1e-3), loops.lj_potential(r0 + 1e-3))
+
+
+def test_contact_fraction_counts_designed_pairs_within_cutoff():
+    n = 30
+    contacts = np.array(loops.designed_contacts(n))
+    collapsed = np.zeros((n, 3))  # every particle on one point: collapsed into the r = 0 trap, not contacts
+    stretched = np.column_stack([np.arange(n, dtype=float), np.zeros(n), np.zeros(n)])  # |i-j| = 10 apart
+    helix = stretched * (loops.lj_minimum() / 10.0)  # every i, i+10 pair exactly at the LJ minimum
+    assert loops.loop_metrics(collapsed, contacts)["contacts_formed"] == 0.0
+    assert loops.loop_metrics(collapsed, contacts)["contacts_collapsed"] == 1.0
+    assert loops.loop_metrics(stretched, contacts)["contacts_formed"] == 0.0
+    assert np.isclose(loops.loop_metrics(helix, contacts)["contacts_formed"], 1.0)
+    assert np.isclose(loops.loop_metrics(stretched, contacts)["mean_bond_length"], 1.0)
+
+
+def _check_records(records, n_expected):
+    assert len(records) == n_expected
+    for r in records:
+        assert np.isfinite(r["initial_energy"]) and np.isfinite(r["final_energy"])
+        assert r["final_energy"] < r["initial_energy"]
+        energies = [p[1] for p in r["history"]]
+        assert np.all(np.isfinite(energies))
+        assert min(energies) <= energies[0]
+        assert r["energy_evaluations"] > 0
+
+
+def test_loop_suite_smoke_writes_json_table_and_plots(tmp_path):
+    records = suites.run_loop(n=30, variants=["bond_lj"], methods=["gnn", "cg", "adam", "lbfgs"], seeds=1,
+                              budget=0.5, out_dir=str(tmp_path))
+    _check_records(records, 4)
+    for r in records:
+        assert 0.0 <= r["metrics"]["contacts_formed"] <= 1.0
+    assert len(list((tmp_path / "loop" / "bond_lj_n30").glob("*.json"))) == 4
+    text = report.write_report(str(tmp_path), "loop")
+    assert "| bond_lj_n30 | gnn |" in text and "| bond_lj_n30 | lbfgs |" in text
+    assert (tmp_path / "loop" / "RESULTS.md").exists() and (tmp_path / "loop" / "bond_lj_n30.png").stat().st_size > 0
+
+
+# ---- proteins ----------------------------------------------------------------------------------------------
+def test_stored_starts_are_unfolded_past_their_threshold():
+    manifest = json.load(open(os.path.join(proteins.DATA_DIR, "starts.json")))
+    for name in ("5AWL", "1PLW"):
+        case = proteins.load_case(name)
+        rmsd = proteins.structure_metrics(case.topology, case.start, case.native)["ca_rmsd"]
+        assert rmsd >= proteins.UNFOLD_THRESHOLD_ANGSTROM[name] - 0.01  # PDB rounding
+        assert np.isclose(rmsd, manifest[name]["ca_rmsd_angstrom"], atol=0.01)
+        assert case.system.getNumConstraints() == 0
+
+
+def test_superposed_rmsd_ignores_rigid_motion():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(20, 3))
+    q, _ = np.linalg.qr(rng.normal(size=(3, 3)))
+    q *= np.sign(np.linalg.det(q))
+    moved = x @ q.T + np.array([1.0, -2.0, 0.5])
+    idx = np.arange(20)
+    assert proteins.superposed_rmsd(moved, x, idx) < 1e-6
+    # half the atoms shifted 0.1 nm: 0.5 A after removing the mean shift, at most that after the best fit
+    assert 0.3 < proteins.superposed_rmsd(x + [0.1, 0, 0] * (idx[:, None] % 2), x, idx) <= 0.5 + 1e-9
+
+
+def test_refold_and_relax_smoke_on_met_enkephalin(tmp_path):
+    records = suites.run_refold(names=["1PLW"], methods=["gnn", "lbfgs"], seeds=1, budget=1.0,
+                                out_dir=str(tmp_path))
+    _check_records(records, 2)
+    ref = records[0]["reference_energy"]
+    case = proteins.load_case("1PLW", start="native")
+    assert ref < _energy(case.system, case.native, "CPU")  # the minimized native is below the native
+    for r in records:
+        assert 0.0 < r["metrics"]["ca_rmsd"] < 20.0 and 0.0 < r["metrics"]["heavy_rmsd"] < 20.0
+    relax = suites.run_relax(names=["1PLW"], methods=["lbfgs"], seeds=1, budget=1.0, out_dir=str(tmp_path))
+    _check_records(relax, 2)
+    assert all(r["converged"] and r["metrics"]["ca_rmsd"] < 1.0 for r in relax)
+    assert all(0.0 < r["time_to_tolerance"] <= r["wall_time"] for r in relax)
+    assert relax[0]["history"][-1][3] <= suites.PROTEIN_TOLERANCE  # recorded RMS force at the end
+    assert "Ca-RMSD" in report.write_report(str(tmp_path), "refold")
+    assert (tmp_path / "refold" / "1PLW.png").exists()
+
+
+# ---- report and command line -------------------------------------------------------------------------------
+def test_time_to_reach_uses_running_minimum():
+    history = [[0.0, 5.0, "start"], [1.0, 3.0, "a"], [2.0, 4.0, "a"], [3.0, 1.0, "a"]]
+    assert report.time_to_reach(history, 3.0) == 1.0
+    assert report.time_to_reach(history, 2.0) == 3.0
+    assert report.time_to_reach(history, 0.5) is None
+
+
+def test_command_line_runs_a_tiny_loop(tmp_path):
+    assert cli.main(["run", "loop", "--n", "25", "--variants", "pure_lj", "--methods", "adam,lbfgs",
+                     "--seeds", "1", "--budget", "0.3", "--out", str(tmp_path), "--option", "fine_lr=0.01"]) == 0
+    runs = sorted((tmp_path / "loop" / "pure_lj_n25").glob("*.json"))
+    assert [p.name for p in runs] == ["adam_seed0.json", "lbfgs_seed0.json"]
+    assert json.load(open(runs[0]))["options"]["fine_lr"] == 0.01
+    assert (tmp_path / "loop" / "RESULTS.md").exists()
