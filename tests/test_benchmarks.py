@@ -1,7 +1,6 @@
 """Smoke tests of the benchmark suite: tiny systems, short budgets, real OpenMM Contexts (CPU/Reference)."""
 import json
 import os
-import sys
 
 import numpy as np
 import openmm
