@@ -96,5 +96,5 @@ setup(
     install_requires=["openmm>=8.1", "torch>=2.1", "numpy", "scipy"],
     extras_require={"pdb": ["pdbfixer", "mdtraj", "matplotlib"], "torchforce": ["openmmtorch"],
                     "test": ["pytest", "pdbfixer", "mdtraj", "matplotlib", "openmmtorch"]},
-    entry_points={"console_scripts": ["openmm-reparam=openmm_reparam.cli:main"]},
+    entry_points={"console_scripts": ["openmm-reparam=openmm_reparam.app.cli:main"]},
 )

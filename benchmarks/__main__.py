@@ -2,7 +2,7 @@
 
 Examples::
 
-    python -m benchmarks run loop --n 400 --methods gnn,cg,adam,lbfgs --seeds 3 --budget 60 --out benchmarks/out
+    python -m benchmarks run loop --n 400 --methods gnn,linear,adam,lbfgs --seeds 3 --budget 60 --out benchmarks/out
     python -m benchmarks run refold --systems 5AWL,2JOF --seeds 5 --budget 60 --out benchmarks/out
     python -m benchmarks run relax --systems 5AWL,2JOF --seeds 3 --budget 30 --out benchmarks/out
     python -m benchmarks report benchmarks/out refold
@@ -43,7 +43,7 @@ def main(argv=None) -> int:
 
     run = sub.add_parser("run", help="run a benchmark and write JSON, RESULTS.md and PNG plots")
     run.add_argument("benchmark", choices=["loop", "refold", "relax"])
-    run.add_argument("--methods", default="gnn,cg,adam,lbfgs")
+    run.add_argument("--methods", default="gnn,linear,adam,lbfgs")
     run.add_argument("--seeds", type=int, default=3, help="number of seeds (0, 1, ... N-1)")
     run.add_argument("--first-seed", type=int, default=0)
     run.add_argument("--budget", type=float, default=60.0, help="wall-time budget per method (s)")
@@ -64,7 +64,7 @@ def main(argv=None) -> int:
     starts.add_argument("--overwrite", action="store_true")
     starts.add_argument("--threads", type=int, default=1, help="CPU threads for the MD")
 
-    sweep = sub.add_parser("sweep", help="small hyper-parameter sweep for gnn and cg")
+    sweep = sub.add_parser("sweep", help="small hyper-parameter sweep for gnn and linear")
     sweep.add_argument("--out", default="benchmarks/out/sweep")
     sweep.add_argument("--budget", type=float, default=20.0)
     sweep.add_argument("--seeds", type=int, default=2)

@@ -23,7 +23,7 @@ METRIC_COLUMNS = {
     "refold": [("ca_rmsd", "Ca-RMSD (A)", "{:.2f}"), ("heavy_rmsd", "heavy RMSD (A)", "{:.2f}")],
     "relax": [("ca_rmsd", "Ca-RMSD (A)", "{:.2f}"), ("heavy_rmsd", "heavy RMSD (A)", "{:.2f}")],
 }
-METHOD_ORDER = ("gnn", "cg", "adam", "lbfgs")
+METHOD_ORDER = ("gnn", "linear", "adam", "lbfgs")
 
 
 def load_records(out_dir: str, benchmark: str) -> List[Dict[str, Any]]:

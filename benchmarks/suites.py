@@ -15,7 +15,7 @@ from typing import Any, Dict, Iterable, List, Optional
 from . import loops, proteins
 from .runner import environment, run_method, save_record
 
-DEFAULT_METHODS = ("gnn", "cg", "adam", "lbfgs")
+DEFAULT_METHODS = ("gnn", "linear", "adam", "lbfgs")
 #: RMS-force tolerance for the loops (reduced units): their averaged forces are tiny, so the runs are limited
 #: by the budget and by the optimizers' own stopping, not by this.
 LOOP_TOLERANCE = 1e-6

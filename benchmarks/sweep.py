@@ -1,4 +1,4 @@
-"""A small one-factor-at-a-time hyper-parameter sweep for ``gnn`` and ``cg``, to pick defaults that work
+"""A small one-factor-at-a-time hyper-parameter sweep for ``gnn`` and ``linear``, to pick defaults that work
 across systems (not per-system tuning): 5AWL refolding and the Bond+LJ loop (n = 400), a few seeds, a short
 budget. Each configuration is tagged; the summary ranks configurations by their median energy gap to the best
 run of each system, normalized by that system's energy scale, so both systems count equally.
@@ -20,10 +20,10 @@ CONFIGS: List[Tuple[str, str, Dict[str, Any]]] = [
     ("lr1e-2", "gnn", {"lr": 1e-2}),
     ("modes10", "gnn", {"n_modes": 10}),
     ("hidden16", "gnn", {"hidden": 16}),
-    ("base", "cg", {}),
-    ("lr3e-3", "cg", {"lr": 3e-3}),
-    ("lr1e-2", "cg", {"lr": 1e-2}),
-    ("modes10", "cg", {"n_modes": 10}),
+    ("base", "linear", {}),
+    ("lr3e-3", "linear", {"lr": 3e-3}),
+    ("lr1e-2", "linear", {"lr": 1e-2}),
+    ("modes10", "linear", {"n_modes": 10}),
 ]
 
 

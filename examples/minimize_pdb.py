@@ -12,7 +12,7 @@ import openmm
 from openmm import app
 
 import openmm_reparam
-from openmm_reparam.prepare import prepare
+from openmm_reparam.app.prepare import prepare
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULT_INPUT = os.path.join(HERE, os.pardir, "tests", "data", "5AWL.pdb")

@@ -2,20 +2,27 @@
 
     import openmm_reparam
     result = openmm_reparam.minimize(simulation.context)   # instead of simulation.minimizeEnergy()
+
+Layers (each imports only those above it):
+    core      the energy bridge to an OpenMM Context, the movable-atom mask, constraints, units
+    reparam   slow modes of the force-constant graph and the generators built on them
+    engines   one Adam stage, in Python (reference) or in the compiled plugin; ReparamIntegrator
+    optimize  options, the orchestrator that orders the stages, L-BFGS stages, the result
+    app       PDB preparation, restraints, reports, the command line
 """
 # torch first: OpenMM loads its plugins (openmmtorch's TorchForce kernels among them) when it is first
 # imported, and the Torch plugin only loads if libtorch is already in the process.
 import torch  # noqa: F401  (import order matters)
 
-from .bridge import ContextEnergy, NonFiniteEnergyError
-from .generators import GNNGenerator, LinearModeGenerator
-from .integrator import ReparamIntegrator
-from .minimizer import ReparamMinimizer, build_generator, minimize, minimize_simulation
-from .options import METHODS, MinimizerOptions
-from .cpp_engine import cpp_available
-from .prepare import PreparationError, PreparedSystem, prepare
-from .result import HistoryPoint, MinimizationResult, StageResult
-from .slow_modes import SlowModes, compute_slow_modes, force_constant_matrix, graph_laplacian
+from .core import ContextEnergy, NonFiniteEnergyError
+from .engines.compiled import cpp_available
+from .engines.integrator import ReparamIntegrator
+from .optimize.options import METHODS, MinimizerOptions
+from .optimize.orchestrator import ReparamMinimizer, minimize, minimize_simulation
+from .optimize.result import HistoryPoint, MinimizationResult, StageResult
+from .reparam import (GNNGenerator, LinearModeGenerator, SlowModes, build_generator, compute_slow_modes,
+                      force_constant_matrix, graph_laplacian)
+from .app.prepare import PreparationError, PreparedSystem, prepare
 
 __version__ = "0.1.0"
 

@@ -63,7 +63,7 @@ def _check_records(records, n_expected):
 
 
 def test_loop_suite_smoke_writes_json_table_and_plots(tmp_path):
-    records = suites.run_loop(n=30, variants=["bond_lj"], methods=["gnn", "cg", "adam", "lbfgs"], seeds=1,
+    records = suites.run_loop(n=30, variants=["bond_lj"], methods=["gnn", "linear", "adam", "lbfgs"], seeds=1,
                               budget=0.5, out_dir=str(tmp_path))
     _check_records(records, 4)
     for r in records:

@@ -15,9 +15,9 @@ from openmm import app, unit
 pytest.importorskip("pdbfixer")
 pytest.importorskip("mdtraj")
 
-from openmm_reparam.cli import main  # noqa: E402
-from openmm_reparam.prepare import PreparationError, create_system  # noqa: E402
-from openmm_reparam.progress import ProgressReporter  # noqa: E402
+from openmm_reparam.app.cli import main  # noqa: E402
+from openmm_reparam.app.prepare import PreparationError, create_system  # noqa: E402
+from openmm_reparam.app.progress import ProgressReporter  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 CHIGNOLIN = os.path.join(DATA, "5AWL.pdb")
@@ -322,7 +322,7 @@ def test_console_script_reports_errors_without_traceback(tmp_path):
 
 def test_progress_reporter_draws_on_a_terminal_only():
     from openmm_reparam.minimizer import minimize
-    from openmm_reparam.prepare import prepare
+    from openmm_reparam.app.prepare import prepare
 
     class FakeTerminal(io.StringIO):
         def isatty(self):

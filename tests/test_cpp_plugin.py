@@ -12,9 +12,9 @@ import pytest
 import torch
 from openmm import app, unit
 
-from openmm_reparam import cpp_engine
-from openmm_reparam.bridge import ContextEnergy
-from openmm_reparam.generators import GNNGenerator, LinearModeGenerator
+from openmm_reparam.engines import compiled as cpp_engine
+from openmm_reparam.core.bridge import ContextEnergy
+from openmm_reparam.reparam.generators import GNNGenerator, LinearModeGenerator
 from openmm_reparam.stages import RunRecorder, adam_stage
 
 pytestmark = pytest.mark.skipif(not cpp_engine.cpp_available(), reason=cpp_engine.unavailable_reason()

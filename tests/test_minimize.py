@@ -28,7 +28,7 @@ def awl_start(awl):
     return system, start, lbfgs_energy(system, start)
 
 
-@pytest.mark.parametrize("method", ["gnn", "cg", "adam", "lbfgs"])
+@pytest.mark.parametrize("method", ["gnn", "linear", "adam", "lbfgs"])
 def test_each_method_lowers_energy_and_meets_tolerance(awl_start, method, engine):
     system, start, reference = awl_start
     context = make_context(system, start)
@@ -47,7 +47,7 @@ def test_each_method_lowers_energy_and_meets_tolerance(awl_start, method, engine
         # never worse than OpenMM's minimizer from the same start (0.5 % of |E| slack), without the guard
         assert after <= reference + 0.005 * abs(reference)
         names = [s.name for s in result.stages]
-        assert names[-1] == "polish" and ("reparam" in names) == (method in ("gnn", "cg"))
+        assert names[-1] == "polish" and ("reparam" in names) == (method in ("gnn", "linear"))
     assert result.history and all(np.isfinite(h.energy) for h in result.history)
     assert result.to_dict()["energy_evaluations"] == result.energy_evaluations
 
@@ -55,7 +55,7 @@ def test_each_method_lowers_energy_and_meets_tolerance(awl_start, method, engine
 def test_never_worse_guard_keeps_the_lower_result(awl_start):
     system, start, reference = awl_start
     context = make_context(system, start)
-    result = minimize(context, method="cg", steps=5, fine_steps=5, n_modes=4)
+    result = minimize(context, method="linear", steps=5, fine_steps=5, n_modes=4)
     assert result.baseline_energy == pytest.approx(reference, rel=1e-3, abs=1.0)
     assert result.final_energy <= result.baseline_energy + 1e-6
     assert result.stages[0].name == "baseline"
@@ -235,7 +235,7 @@ def test_nan_start_is_a_clear_error_and_context_unchanged(plw):
     np.testing.assert_array_equal(positions_of(context), before)
 
 
-@pytest.mark.parametrize("method", ["gnn", "cg"])
+@pytest.mark.parametrize("method", ["gnn", "linear"])
 def test_same_seed_same_result(plw, method, engine):
     _, system, positions = plw
     start = perturbed(positions, 0.02, seed=7)

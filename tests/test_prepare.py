@@ -9,9 +9,9 @@ from openmm import app, unit
 
 pytest.importorskip("pdbfixer")
 
-from openmm_reparam.prepare import (FORCEFIELDS, PreparationError, ca_indices, create_system,  # noqa: E402
+from openmm_reparam.app.prepare import (FORCEFIELDS, PreparationError, ca_indices, create_system,  # noqa: E402
                                     forcefield_files, heavy_atom_indices, prepare)
-from openmm_reparam.restraints import RESTRAINT_FORCE_NAME, add_position_restraints, restrained_atoms  # noqa: E402
+from openmm_reparam.app.restraints import RESTRAINT_FORCE_NAME, add_position_restraints, restrained_atoms  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 CHIGNOLIN = os.path.join(DATA, "5AWL.pdb")

@@ -2,7 +2,7 @@
 import numpy as np
 
 from openmm_reparam import minimize
-from openmm_reparam.bridge import has_collapsed_contact
+from openmm_reparam.core.atoms import has_collapsed_contact
 
 from conftest import energy_of, make_context, perturbed, positions_of
 
@@ -12,7 +12,7 @@ def test_collapse_guard_keeps_cg_out_of_a_coulomb_singularity(awl):
     amber14) onto an acceptor: with the guard off the energy runs away to −∞; with it on it stays physical."""
     _, system, positions = awl
     start = perturbed(positions, 0.02, seed=1)
-    settings = dict(method="cg", never_worse=False, polish=False, fine_steps=0, n_modes=30)
+    settings = dict(method="linear", never_worse=False, polish=False, fine_steps=0, n_modes=30)
     unguarded = make_context(system, start, "Reference")
     minimize(unguarded, collapse_distance=0.0, **settings)
     x = positions_of(unguarded)

@@ -19,8 +19,8 @@ from typing import Any, Dict, Optional, Sequence
 import openmm
 from openmm import app, unit
 
-from . import __version__
-from .options import METHODS
+from .. import __version__
+from ..optimize.options import DEPRECATED_METHODS, METHODS
 from .outputs import OutputError, atomic_path, check_writable
 from .prepare import FORCEFIELDS, SOLVENTS, PreparationError, prepare, structure_format, write_structure
 from .progress import ProgressReporter
@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("-o", "--output", required=True, metavar="OUT",
                    help="minimized structure; format from the extension (.pdb or .cif)")
     run = m.add_argument_group("minimization")
-    run.add_argument("--method", choices=METHODS, default="gnn", help="minimizer (default: %(default)s)")
+    run.add_argument("--method", choices=METHODS + tuple(DEPRECATED_METHODS), default="gnn",
+                     help="minimizer (default: %(default)s; cg is the deprecated name of linear)")
     run.add_argument("--tolerance", type=_positive_float, default=10.0,
                      help="RMS force tolerance in kJ/mol/nm (default: %(default)s)")
     run.add_argument("--max-iterations", type=_nonnegative_int, default=0,
@@ -105,7 +106,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
     except Exception as error:
-        from .bridge import NonFiniteEnergyError
+        from ..core.errors import NonFiniteEnergyError
         if isinstance(error, NonFiniteEnergyError):
             return _fail(args, error)
         raise
@@ -147,7 +148,7 @@ def run_minimize(args: argparse.Namespace) -> int:
 
     reporter = ProgressReporter(enabled=False if args.quiet else None, max_iterations=args.max_iterations,
                                 time_budget=args.time_budget)
-    from .minimizer import minimize
+    from ..optimize.orchestrator import minimize
     try:
         result = minimize(simulation.context, args.tolerance, args.max_iterations, reporter, method=args.method,
                           seed=args.seed, **options)
@@ -227,7 +228,7 @@ def _platform(name: Optional[str]) -> Optional[openmm.Platform]:
 def _minimizer_options(args: argparse.Namespace) -> Dict[str, Any]:
     """Options for ``minimize``: the dedicated flags, then every ``--option KEY=VALUE``, checked here so that a
     typo is a one-line user error rather than a traceback."""
-    from .options import MinimizerOptions
+    from ..optimize.options import MinimizerOptions
     options = {"steps": args.steps, "fine_steps": args.fine_steps, "time_budget": args.time_budget}
     options = {key: value for key, value in options.items() if value is not None}
     for item in args.option:

@@ -32,7 +32,8 @@ import scipy.sparse.linalg
 from openmm import unit
 from scipy.spatial import cKDTree
 
-from .units import as_positions
+from ..core.bridge import ContextEnergy
+from ..core.units import as_positions
 
 EXACT_MAX_ATOMS = 400
 
@@ -71,35 +72,16 @@ def lowest_modes(laplacian, n_modes: int):
     return values[order], vectors[:, order]
 
 
-class _ForceProbe:
-    """Forces of a Context at chosen positions (nm in, kJ/mol/nm out), restoring its state afterwards."""
-
-    def __init__(self, context: openmm.Context):
-        self.context = context
-        self.groups = context.getIntegrator().getIntegrationForceGroups()
-        self.evaluations = 0
-        system = context.getSystem()
-        self.has_virtual_sites = any(system.isVirtualSite(i) for i in range(system.getNumParticles()))
-
-    def forces(self, positions: np.ndarray) -> np.ndarray:
-        self.context.setPositions(positions * unit.nanometer)
-        if self.has_virtual_sites:
-            self.context.computeVirtualSites()
-        state = self.context.getState(getForces=True, groups=self.groups)
-        self.evaluations += 1
-        return np.array(state.getForces(asNumpy=True)._value, dtype=np.float64)
-
-
-def _exact_block_norms_sq(probe: _ForceProbe, positions: np.ndarray, movable: np.ndarray, step: float):
+def _exact_block_norms_sq(probe: ContextEnergy, positions: np.ndarray, movable: np.ndarray, step: float):
     """Σ over the 3×3 block entries of H_ij², for all pairs, by perturbing one coordinate at a time."""
     n = len(positions)
     norms_sq = np.zeros((n, n))
-    reference = probe.forces(positions)
+    reference = probe.raw_forces(positions)
     for j in np.flatnonzero(movable):
         for d in range(3):
             moved = positions.copy()
             moved[j, d] += step
-            column = -(probe.forces(moved) - reference) / step  # (n, 3): H[i*, (j,d)]
+            column = -(probe.raw_forces(moved) - reference) / step  # (n, 3): H[i*, (j,d)]
             norms_sq[:, j] += (column * column).sum(axis=1)
     return norms_sq
 
@@ -119,7 +101,7 @@ def _colour(positions: np.ndarray, movable: np.ndarray, separation: float) -> np
     return colours
 
 
-def _sparse_block_norms_sq(probe: _ForceProbe, positions: np.ndarray, movable: np.ndarray, step: float,
+def _sparse_block_norms_sq(probe: ContextEnergy, positions: np.ndarray, movable: np.ndarray, step: float,
                            cutoff: float):
     """Block norms for pairs within ``cutoff`` only, by perturbing whole colour classes at once."""
     n = len(positions)
@@ -130,7 +112,7 @@ def _sparse_block_norms_sq(probe: _ForceProbe, positions: np.ndarray, movable: n
     keep = movable[cols]
     rows, cols = rows[keep], cols[keep]
     values = np.zeros(len(rows))
-    reference = probe.forces(positions)
+    reference = probe.raw_forces(positions)
     for c in range(colours.max() + 1):
         members = colours == c
         selected = members[cols]  # pairs (i, j) whose j has this colour: unique per i by construction
@@ -139,7 +121,7 @@ def _sparse_block_norms_sq(probe: _ForceProbe, positions: np.ndarray, movable: n
         for d in range(3):
             moved = positions.copy()
             moved[members, d] += step
-            delta = -(probe.forces(moved) - reference) / step
+            delta = -(probe.raw_forces(moved) - reference) / step
             values[selected] += (delta[rows[selected]] ** 2).sum(axis=1)
     return scipy.sparse.coo_matrix((values, (rows, cols)), shape=(n, n)).tocsr()
 
@@ -152,18 +134,15 @@ def force_constant_matrix(context: openmm.Context, positions=None, *, method: st
 
     Uses (and afterwards restores) the positions of ``context``. Returns (K, method used, evaluations).
     """
-    system = context.getSystem()
-    n = system.getNumParticles()
     saved = context.getState(getPositions=True).getPositions(asNumpy=True)
     base = as_positions(saved) if positions is None else as_positions(positions)
-    movable = np.array([not system.isVirtualSite(i) and system.getParticleMass(i).value_in_unit(unit.dalton) > 0
-                        for i in range(n)])
+    probe = ContextEnergy(context)
+    movable = probe.movable
     if method == "auto":
         method = "exact" if movable.sum() <= EXACT_MAX_ATOMS else "sparse"
     if method not in ("exact", "sparse"):
         raise ValueError(f"method must be 'auto', 'exact' or 'sparse', got {method!r}")
     rng = np.random.default_rng(seed)
-    probe = _ForceProbe(context)
     total = None
     try:
         for s in range(max(1, int(samples))):

@@ -134,7 +134,7 @@ class GNNGenerator(nn.Module):
 class LinearModeGenerator(nn.Module):
     """X = X0 + V z: moves the structure along its slow modes only."""
 
-    kind = "cg"
+    kind = "linear"
 
     def __init__(self, modes, x0):
         super().__init__()

@@ -6,31 +6,31 @@ compute works: any force field, implicit or explicit solvent, Custom*Force, ``op
 
 It also
 * evaluates only the integrator's integration force groups, as OpenMM's own minimizer does;
-* never moves fixed particles (massless particles and virtual sites), whose gradient is zero;
+* never moves fixed particles (massless particles and virtual sites, :mod:`.atoms`), whose gradient is zero;
 * keeps constrained distances: positions are projected with ``Context.applyConstraints``, the forces lose
-  their components along the constraints (``ConstraintProjector``), and a spring of stiffness ``k_c`` pulls the
-  unprojected input onto the projection, so the loss is E(P(x)) + ½ k_c |x − P(x)|² with gradient
+  their components along the constraints (:class:`.ConstraintProjector`), and a spring of stiffness ``k_c``
+  pulls the unprojected input onto the projection, so the loss is E(P(x)) + ½ k_c |x − P(x)|² with gradient
   −F⊥(P(x)) + k_c (x − P(x));
 * counts evaluations and remembers the lowest-energy positions seen (used when a run is interrupted).
+
+The compiled engine's EnergyBridge (plugin_cpp/) computes the same loss and gradient.
 """
 from __future__ import annotations
 
 import math
-from typing import Optional
+from typing import Optional, Tuple
 
 import numpy as np
 import openmm
 import torch
 from openmm import unit
-import scipy.sparse
-import scipy.sparse.linalg
-from scipy.spatial import cKDTree
+
+from .atoms import fixed_mask, force_norms
+from .constraints import ConstraintProjector
+from .errors import NonFiniteEnergyError
 
 _NM = unit.nanometer
-
-
-class NonFiniteEnergyError(FloatingPointError):
-    """The force field returned a NaN or infinite energy or force."""
+_KJ = unit.kilojoule_per_mole
 
 
 class ContextEnergy:
@@ -42,17 +42,15 @@ class ContextEnergy:
         integrator = context.getIntegrator()
         self.n_particles = system.getNumParticles()
         self.groups = integrator.getIntegrationForceGroups()
-        self.has_constraints = system.getNumConstraints() > 0
         self.project = ConstraintProjector(system)
+        self.has_constraints = len(self.project) > 0
         self.constraint_tolerance = integrator.getConstraintTolerance()
         self.has_virtual_sites = any(system.isVirtualSite(i) for i in range(self.n_particles))
-        fixed = np.array([system.isVirtualSite(i) or system.getParticleMass(i).value_in_unit(unit.dalton) == 0
-                          for i in range(self.n_particles)], dtype=bool)
-        self.fixed = fixed
-        self.movable = ~fixed
+        self.fixed = fixed_mask(system)
+        self.movable = ~self.fixed
         self.constraint_stiffness = float(constraint_stiffness)
-        start = self.current_positions()
-        self.fixed_positions = start[fixed].copy()
+        self.runs_torch_autograd = any(_may_run_torch_autograd(force) for force in system.getForces())
+        self.fixed_positions = self.current_positions()[self.fixed].copy()
         self.evaluations = 0
         self.best_energy = math.inf
         self.best_positions: Optional[np.ndarray] = None
@@ -61,7 +59,7 @@ class ContextEnergy:
         self.last_forces: Optional[np.ndarray] = None
         self.last_max_force = math.nan
 
-    # -- plain numpy interface -------------------------------------------------------------------------
+    # -- the Context's current state -------------------------------------------------------------------
     def current_positions(self) -> np.ndarray:
         state = self.context.getState(getPositions=True)
         return np.array(state.getPositions(asNumpy=True).value_in_unit(_NM), dtype=np.float64)
@@ -74,21 +72,61 @@ class ContextEnergy:
         if self.has_virtual_sites:
             self.context.computeVirtualSites()
 
+    def apply_constraints(self) -> None:
+        if self.has_constraints:
+            self.context.applyConstraints(self.constraint_tolerance)
+
+    def energy(self) -> float:
+        """Potential energy (kJ/mol) of the Context's current positions, integration force groups."""
+        state = self.context.getState(getEnergy=True, groups=self.groups)
+        return state.getPotentialEnergy().value_in_unit(_KJ)
+
+    def checked_energy(self) -> float:
+        """The current energy; raises :class:`NonFiniteEnergyError` (Context untouched) if it or a force is not
+        finite."""
+        state = self.context.getState(getEnergy=True, getForces=True, groups=self.groups)
+        energy = state.getPotentialEnergy().value_in_unit(_KJ)
+        if not math.isfinite(energy) or not np.isfinite(state.getForces(asNumpy=True)._value).all():
+            raise NonFiniteEnergyError(
+                f"the starting structure has a non-finite energy ({energy}) or non-finite forces; "
+                "check for overlapping or coincident atoms, NaN coordinates or missing parameters. "
+                "The Context was left unchanged.")
+        return energy
+
+    def force_norms(self) -> Tuple[float, float]:
+        """(‖F‖₂/√N, max |F_i|) at the current positions over movable particles, constraint components
+        removed: OpenMM's convergence measure."""
+        state = self.context.getState(getForces=True, getPositions=self.has_constraints, groups=self.groups)
+        forces = np.array(state.getForces(asNumpy=True)._value, dtype=np.float64)
+        if self.has_constraints:
+            forces = self.project(forces, np.array(state.getPositions(asNumpy=True)._value, dtype=np.float64))
+        return force_norms(forces, self.movable)
+
+    def raw_forces(self, positions: np.ndarray) -> np.ndarray:
+        """Forces (kJ/mol/nm) at ``positions`` as given: no constraints applied, virtual sites recomputed.
+        Used for finite differences (slow modes, Hessians); the caller restores the positions."""
+        self.context.setPositions(positions * _NM)
+        if self.has_virtual_sites:
+            self.context.computeVirtualSites()
+        state = self.context.getState(getForces=True, groups=self.groups)
+        self.evaluations += 1
+        return np.array(state.getForces(asNumpy=True)._value, dtype=np.float64)
+
+    # -- the loss the optimizers see -------------------------------------------------------------------
     def evaluate(self, positions: np.ndarray):
-        """Energy (kJ/mol), loss gradient (kJ/mol/nm) and the projected positions actually evaluated.
+        """Loss, loss gradient (kJ/mol/nm), energy (kJ/mol) and the projected positions actually evaluated.
 
         Raises :class:`NonFiniteEnergyError` on NaN/inf energies or forces.
         """
         positions = np.array(positions, dtype=np.float64, copy=True)
         positions[self.fixed] = self.fixed_positions
         self.context.setPositions(positions * _NM)
-        if self.has_constraints:
-            self.context.applyConstraints(self.constraint_tolerance)
+        self.apply_constraints()
         if self.has_virtual_sites:
             self.context.computeVirtualSites()
         state = self.context.getState(getEnergy=True, getForces=True, getPositions=self.has_constraints,
                                       groups=self.groups)
-        energy = state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+        energy = state.getPotentialEnergy().value_in_unit(_KJ)
         forces = np.array(state.getForces(asNumpy=True)._value, dtype=np.float64)
         self.evaluations += 1
         if not math.isfinite(energy) or not np.isfinite(forces).all():
@@ -96,13 +134,11 @@ class ContextEnergy:
                                        f"at evaluation {self.evaluations}")
         projected = (np.array(state.getPositions(asNumpy=True)._value, dtype=np.float64)
                      if self.has_constraints else positions)
-        gradient = -forces
-        loss = energy
+        gradient, loss = -forces, energy
         if self.has_constraints:
-            gradient = -self.project(forces, projected)
             offset = positions - projected
             offset[self.fixed] = 0.0
-            gradient = gradient + self.constraint_stiffness * offset
+            gradient = -self.project(forces, projected) + self.constraint_stiffness * offset
             loss = energy + 0.5 * self.constraint_stiffness * float((offset * offset).sum())
         gradient[self.fixed] = 0.0
         self.last_energy, self.last_positions, self.last_forces = energy, projected, forces
@@ -112,10 +148,16 @@ class ContextEnergy:
             self.best_energy, self.best_positions = energy, projected.copy()
         return loss, gradient, energy, projected
 
-    # -- torch interface -------------------------------------------------------------------------------
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Differentiable loss (the energy, plus the constraint spring when constraints exist)."""
         return _ContextEnergyFunction.apply(x, self)
+
+
+def _may_run_torch_autograd(force: openmm.Force) -> bool:
+    """Whether a force may run torch's autograd when evaluated (``openmmtorch.TorchForce``). Such a force cannot
+    be evaluated from C++ while this thread holds the Python lock, as it does when a Python reporter is called
+    back. A plugin force that openmm's Python layer cannot name (a bare ``openmm.Force``) is counted too."""
+    return type(force).__name__ == "TorchForce" or type(force) is openmm.Force
 
 
 class _ContextEnergyFunction(torch.autograd.Function):
@@ -132,61 +174,3 @@ class _ContextEnergyFunction(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor):
         (gradient,) = ctx.saved_tensors
         return grad_output * gradient, None
-
-
-def has_collapsed_contact(positions: np.ndarray, movable: np.ndarray, distance: float,
-                          forces: Optional[np.ndarray] = None, min_force: float = 0.0) -> bool:
-    """True if two movable particles are closer than ``distance`` nm (and, when ``forces`` are given, one of
-    them feels a force above ``min_force`` kJ/mol/nm).
-
-    No covalent bond is shorter than about 0.09 nm, so such a contact means the structure has fallen into
-    a singularity of the force field (typically a hydrogen without Lennard-Jones radius sinking into an
-    opposite charge), where the energy goes to −∞ and the forces diverge. The force test keeps soft-core
-    potentials, whose particles may overlap harmlessly, from being flagged. Periodic images are not considered.
-    """
-    index = np.flatnonzero(movable)
-    if len(index) < 2:
-        return False
-    pairs = cKDTree(positions[index]).query_pairs(distance, output_type="ndarray")
-    if len(pairs) == 0 or forces is None:
-        return len(pairs) > 0
-    magnitude = np.sqrt((forces[index] ** 2).sum(axis=1))
-    return bool((np.maximum(magnitude[pairs[:, 0]], magnitude[pairs[:, 1]]) > min_force).any())
-
-
-class ConstraintProjector:
-    """Removes from forces their components along the constrained distances (what constraint forces cancel).
-
-    At a constrained minimum the raw forces are balanced by constraint forces, so both the optimizer's gradient
-    and the convergence test use F − Jᵀλ, with λ the least-squares constraint multipliers and J the gradients of
-    the constrained distances (one row per constraint, ±unit vector on its two particles).
-    """
-
-    def __init__(self, system: openmm.System):
-        pairs = [system.getConstraintParameters(k)[:2] for k in range(system.getNumConstraints())]
-        self.first = np.array([p[0] for p in pairs], dtype=np.int64)
-        self.second = np.array([p[1] for p in pairs], dtype=np.int64)
-        n = len(pairs)
-        self.rows = np.repeat(np.arange(n), 6)
-        self.cols = np.concatenate([3 * self.first[:, None] + np.arange(3), 3 * self.second[:, None] + np.arange(3)],
-                                   axis=1).ravel()
-
-    def __call__(self, forces: np.ndarray, positions: np.ndarray) -> np.ndarray:
-        if len(self.first) == 0:
-            return forces
-        direction = positions[self.first] - positions[self.second]
-        direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), 1e-12)
-        values = np.concatenate([direction, -direction], axis=1).ravel()
-        jacobian = scipy.sparse.csr_matrix((values, (self.rows, self.cols)),
-                                           shape=(len(self.first), forces.size))
-        multipliers = scipy.sparse.linalg.lsqr(jacobian.T, forces.ravel(), atol=1e-10, btol=1e-10)[0]
-        return (forces.ravel() - jacobian.T @ multipliers).reshape(forces.shape)
-
-
-def force_norms(forces: np.ndarray, movable: np.ndarray) -> tuple:
-    """OpenMM's convergence measure ‖F‖₂/√N and the largest per-atom |F|, over movable particles."""
-    f = forces[movable]
-    if len(f) == 0:
-        return 0.0, 0.0
-    per_atom = np.sqrt((f * f).sum(axis=1))
-    return float(math.sqrt((per_atom ** 2).sum() / len(f))), float(per_atom.max())

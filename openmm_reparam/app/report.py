@@ -17,7 +17,7 @@ from openmm import app, unit
 from .outputs import atomic_path
 from .prepare import ca_indices, heavy_atom_indices
 from .restraints import RESTRAINT_FORCE_NAME
-from .units import as_positions
+from ..core.units import as_positions
 
 _KJ = unit.kilojoule_per_mole
 

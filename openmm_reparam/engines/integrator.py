@@ -22,7 +22,7 @@ from typing import Any, Optional
 import openmm
 import torch
 
-from .cpp_engine import copy_weights_back, cpp_available, plugin, to_cpp_generator, unavailable_reason
+from .compiled import copy_weights_back, cpp_available, plugin, to_cpp_generator, unavailable_reason
 
 # Options read by the integrator itself; every other option goes to the generator (n_modes, hidden, ...).
 _INTEGRATOR_OPTIONS = ("lr", "clip_norm", "constraint_stiffness", "rel_tol")
@@ -30,21 +30,21 @@ _INTEGRATOR_OPTIONS = ("lr", "clip_norm", "constraint_stiffness", "rel_tol")
 
 def build_integrator_generator(system: openmm.System, positions, method: str = "gnn", seed: int = 0,
                                platform: Optional[openmm.Platform] = None, **options: Any):
-    """The fitted Python generator for ``method`` ("gnn" or "cg") at ``positions``, built on a temporary
+    """The fitted Python generator for ``method`` ("gnn" or "linear") at ``positions``, built on a temporary
     Context of ``system`` (its forces give the slow modes)."""
-    from .minimizer import build_generator
-    from .options import MinimizerOptions
-    from .units import as_positions
-    if method not in ("gnn", "cg", "linear"):
-        raise ValueError(f"ReparamIntegrator method must be 'gnn' or 'cg', got {method!r}")
+    from ..core.units import as_positions
+    from ..optimize.options import MinimizerOptions, canonical_method
+    from ..reparam.build import build_generator
+    method = canonical_method(method)
+    if method not in ("gnn", "linear"):
+        raise ValueError(f"ReparamIntegrator method must be 'gnn' or 'linear', got {method!r}")
     opts = MinimizerOptions.from_kwargs(**options)
     x0 = as_positions(positions)
     scratch = openmm.VerletIntegrator(0.001)
     context = openmm.Context(system, scratch) if platform is None else openmm.Context(system, scratch, platform)
     try:
         context.setPositions(x0)
-        torch.manual_seed(int(seed))
-        generator, _ = build_generator(context, "cg" if method == "linear" else method, int(seed), opts, x0)
+        generator, _ = build_generator(context, method, int(seed), opts, x0)
     finally:
         del context
     return generator

@@ -12,7 +12,7 @@ import openmm
 from openmm import app, unit
 
 from .prepare import ca_indices, heavy_atom_indices
-from .units import as_positions
+from ..core.units import as_positions
 
 RESTRAINT_CHOICES = ("heavy", "ca", "none")
 #: AlphaFold's relax stiffness: 10 kcal/mol/A^2 = 4184 kJ/mol/nm^2.

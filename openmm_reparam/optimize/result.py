@@ -7,7 +7,7 @@ from typing import Any, Dict, List, Optional
 
 @dataclass
 class StageResult:
-    """One stage of a run (e.g. "slow_modes", "fit", "reparam", "fine", "polish", "baseline")."""
+    """One stage of a run (e.g. "slow_modes", "fit", "reparam", "fine", "adam", "polish", "baseline", "lbfgs")."""
     name: str
     iterations: int = 0
     energy_evaluations: int = 0
@@ -15,6 +15,7 @@ class StageResult:
     initial_energy: Optional[float] = None
     final_energy: Optional[float] = None
     collapsed: bool = False  # the stage stopped because atoms fell into a force-field singularity
+    stop_reason: str = ""    # why an Adam stage ended: max_steps, patience, stalled, deadline, collapse, reporter
 
 
 @dataclass

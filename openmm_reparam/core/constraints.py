@@ -1,0 +1,39 @@
+"""Removing from forces their components along constrained distances (what constraint forces cancel)."""
+from __future__ import annotations
+
+import numpy as np
+import openmm
+import scipy.sparse
+import scipy.sparse.linalg
+
+
+class ConstraintProjector:
+    """F − Jᵀλ, with λ the least-squares constraint multipliers and J the gradients of the constrained distances
+    (one row per constraint, ±unit vector on its two particles).
+
+    At a constrained minimum the raw forces are balanced by constraint forces, so both the optimizer's gradient
+    and the convergence test use the projected forces. The compiled engine's ConstraintProjector is its twin.
+    """
+
+    def __init__(self, system: openmm.System):
+        pairs = [system.getConstraintParameters(k)[:2] for k in range(system.getNumConstraints())]
+        self.first = np.array([p[0] for p in pairs], dtype=np.int64)
+        self.second = np.array([p[1] for p in pairs], dtype=np.int64)
+        n = len(pairs)
+        self.rows = np.repeat(np.arange(n), 6)
+        self.cols = np.concatenate([3 * self.first[:, None] + np.arange(3), 3 * self.second[:, None] + np.arange(3)],
+                                   axis=1).ravel()
+
+    def __len__(self) -> int:
+        return len(self.first)
+
+    def __call__(self, forces: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        if len(self.first) == 0:
+            return forces
+        direction = positions[self.first] - positions[self.second]
+        direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), 1e-12)
+        values = np.concatenate([direction, -direction], axis=1).ravel()
+        jacobian = scipy.sparse.csr_matrix((values, (self.rows, self.cols)),
+                                           shape=(len(self.first), forces.size))
+        multipliers = scipy.sparse.linalg.lsqr(jacobian.T, forces.ravel(), atol=1e-10, btol=1e-10)[0]
+        return (forces.ravel() - jacobian.T @ multipliers).reshape(forces.shape)

@@ -1,0 +1,115 @@
+"""The reference engine: the Adam stage in Python with torch.optim.Adam (see :mod:`.settings` for the contract).
+
+The compiled engine (:mod:`.compiled`) is a second implementation of the same loop, tested against this one.
+"""
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+from ..core.atoms import has_collapsed_contact
+from ..core.bridge import ContextEnergy
+from ..optimize.recorder import RunRecorder
+from ..optimize.result import StageResult
+from .settings import AdamStageSettings
+
+
+class StageTracker:
+    """Best point, early stopping and collapse guard of one Adam stage (the compiled AdamStepper's twin)."""
+
+    def __init__(self, settings: AdamStageSettings, movable: np.ndarray):
+        self.settings, self.movable = settings, movable
+        self.best_energy, self.best_positions = math.inf, None
+        self.first_energy: Optional[float] = None
+        self.waited = 0
+        self.calmest = math.inf            # smallest max-atom force seen in this stage
+        self.lowest: List[float] = []      # lowest non-suspect energy after each step
+        self.largest_drop = 0.0
+
+    def observe(self, energy: float, max_force: float, positions: np.ndarray) -> Optional[str]:
+        """Take one evaluated step; returns why the stage must stop, or None."""
+        s = self.settings
+        if self.first_energy is None:
+            self.first_energy = energy
+        self.calmest = min(self.calmest, max_force)
+        suspect = max_force > s.spike_factor * self.calmest
+        if suspect and has_collapsed_contact(positions, self.movable, s.collapse_distance):
+            return "collapse"
+        if not suspect and (self.best_positions is None or energy < self.best_energy - s.rel_tol * abs(self.best_energy)):
+            self.best_energy, self.best_positions = energy, positions.copy()
+            self.waited = 0
+        else:
+            self.waited += 1
+        previous = self.lowest[-1] if self.lowest else math.inf
+        self.lowest.append(min(previous, energy) if not suspect else previous)
+        if self._stalled():
+            return "stalled"
+        return "patience" if self.waited >= s.patience else None
+
+    def _stalled(self) -> bool:
+        window = self.settings.progress_window
+        if window <= 0 or len(self.lowest) <= window or not math.isfinite(self.lowest[-window - 1]):
+            return False
+        drop = self.lowest[-window - 1] - self.lowest[-1]
+        self.largest_drop = max(self.largest_drop, drop)
+        return drop < self.settings.progress_fraction * self.largest_drop
+
+
+class PythonEngine:
+    """Adam stages with torch.optim.Adam over :class:`ContextEnergy`."""
+
+    name = "python"
+
+    def adam_stage(self, bridge: ContextEnergy, recorder: RunRecorder, generator: Optional[torch.nn.Module],
+                   settings: AdamStageSettings) -> StageResult:
+        start, evaluations = time.perf_counter(), bridge.evaluations
+        parameters, positions, after_evaluation = _variables(bridge, generator)
+        optimizer = torch.optim.Adam(parameters, lr=settings.lr)
+        tracker = StageTracker(settings, bridge.movable)
+        reason, steps = "max_steps", 0
+        for _ in range(recorder.capped(settings.max_steps)):
+            if recorder.stopped:
+                reason = "reporter"
+                break
+            if settings.deadline is not None and time.perf_counter() >= settings.deadline:
+                reason = "deadline"
+                break
+            optimizer.zero_grad()
+            bridge(positions()).backward()
+            after_evaluation()
+            torch.nn.utils.clip_grad_norm_(parameters, settings.clip_norm)
+            optimizer.step()
+            steps += 1
+            stop = tracker.observe(bridge.last_energy, bridge.last_max_force, bridge.last_positions)
+            if stop == "collapse":
+                reason = stop
+                break
+            if recorder.record(settings.name, bridge.last_energy, bridge.last_positions, -bridge.last_forces):
+                reason = "reporter"
+                break
+            if stop is not None:
+                reason = stop
+                break
+        if tracker.best_positions is not None:
+            bridge.set_positions(tracker.best_positions)
+        return StageResult(settings.name, steps, bridge.evaluations - evaluations, time.perf_counter() - start,
+                           tracker.first_energy, tracker.best_energy if tracker.best_positions is not None else None,
+                           reason == "collapse", reason)
+
+
+def _variables(bridge: ContextEnergy, generator: Optional[torch.nn.Module]
+               ) -> Tuple[list, Callable[[], torch.Tensor], Callable[[], None]]:
+    """(parameters Adam updates, the positions they give, what to do after each evaluation)."""
+    if generator is not None:
+        return generator.ordered_parameters(), generator, lambda: None
+    coordinates = torch.nn.Parameter(torch.as_tensor(bridge.current_positions(), dtype=torch.float64))
+
+    def onto_constraints() -> None:  # projected gradient descent: keep the coordinates constrained
+        if bridge.has_constraints:
+            coordinates.data.copy_(torch.from_numpy(bridge.last_positions))
+
+    return [coordinates], lambda: coordinates, onto_constraints

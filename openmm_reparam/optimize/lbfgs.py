@@ -1,0 +1,69 @@
+"""OpenMM's own L-BFGS (``LocalEnergyMinimizer``) as stages of a run: the baseline, ``lbfgs`` and the polish."""
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import openmm
+
+from ..core.bridge import ContextEnergy
+from .recorder import RunRecorder
+from .result import StageResult
+
+
+class _ForwardingReporter(openmm.MinimizationReporter):
+    """Passes OpenMM L-BFGS iterations to the run recorder, under the stage's name."""
+
+    def __init__(self, recorder: RunRecorder, stage: str):
+        super().__init__()
+        self.recorder, self.stage, self.count = recorder, stage, 0
+
+    def report(self, iteration, x, grad, args):
+        args = {str(k): float(args[k]) for k in args.keys()}  # a SWIG map<string,double>
+        energy = args.pop("system energy", math.nan)
+        self.count += 1
+        positions = np.asarray(x, dtype=np.float64).reshape(-1, 3)
+        return self.recorder.record(self.stage, energy, positions, np.asarray(grad), args)
+
+
+def lbfgs_stage(name: str, bridge: ContextEnergy, recorder: RunRecorder, tolerance: float) -> StageResult:
+    """OpenMM's LocalEnergyMinimizer (L-BFGS with constraint handling) to ``tolerance`` kJ/mol/nm.
+
+    Iterations are forwarded to the recorder, except when the System has a force that runs torch's autograd:
+    OpenMM's minimizer keeps the Python lock while it calls a Python reporter, and such a force cannot be
+    evaluated then, so the stage runs without per-iteration reports. OpenMM does not expose line-search
+    evaluations, so ``energy_evaluations`` counts iterations. As documented for OpenMM's minimizer, with
+    constraints it may run more than ``maxIterations`` iterations.
+    """
+    start = time.perf_counter()
+    initial = bridge.energy()
+    cap = recorder.iterations_left()
+    if cap == 0 or recorder.stopped:
+        return StageResult(name, 0, 0, 0.0, initial, initial, stop_reason="cap" if cap == 0 else "reporter")
+    forwarding = None if bridge.runs_torch_autograd else _ForwardingReporter(recorder, name)
+    openmm.LocalEnergyMinimizer.minimize(bridge.context, tolerance, 0 if cap is None else cap, forwarding)
+    final = bridge.energy()
+    count = forwarding.count if forwarding is not None else 0
+    if count == 0:  # no per-iteration reports: one history point for the stage
+        recorder.record(name, final, None, None)
+    return StageResult(name, count, count, time.perf_counter() - start, initial, final)
+
+
+def polish(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, rounds: int) -> StageResult:
+    """L-BFGS restarted (fresh curvature memory) up to ``rounds`` times while it still lowers the energy but
+    the forces are above the tolerance: in single or mixed precision its line search can stop early."""
+    total = None
+    for _ in range(max(1, rounds)):
+        stage = lbfgs_stage("polish", bridge, recorder, tolerance)
+        if total is None:
+            total = stage
+        else:
+            total.iterations += stage.iterations
+            total.energy_evaluations += stage.energy_evaluations
+            total.wall_time += stage.wall_time
+            total.final_energy = stage.final_energy
+        improved = stage.final_energy < stage.initial_energy - 1e-6 * abs(stage.initial_energy)
+        if bridge.force_norms()[0] <= tolerance or recorder.stopped or not improved:
+            break
+    return total

@@ -1,0 +1,72 @@
+"""Bookkeeping of one run across its stages: history, iteration cap, reporter, lowest-energy positions."""
+from __future__ import annotations
+
+import math
+import time
+from typing import List, Optional, Sequence
+
+import numpy as np
+import openmm
+
+from .result import HistoryPoint
+
+
+class RunRecorder:
+    """Every iteration of every stage passes through :meth:`record` (or :meth:`extend`, for the compiled engine's
+    history of a stage run without a reporter). It numbers the iterations the way the reporter sees them, keeps
+    the energy history, forwards to the user's ``openmm.MinimizationReporter`` with ``args["stage"]`` naming the
+    stage, enforces the iteration cap, and remembers the lowest-energy positions seen (what an interrupted run
+    leaves in the Context)."""
+
+    def __init__(self, reporter: Optional[openmm.MinimizationReporter] = None, max_iterations: int = 0):
+        self.start = time.perf_counter()
+        self.reporter = reporter
+        self.max_iterations = int(max_iterations)
+        self.iterations = 0
+        self.history: List[HistoryPoint] = []
+        self.stopped = False                 # the reporter asked to stop
+        self.best_energy = math.inf
+        self.best_positions: Optional[np.ndarray] = None
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def iterations_left(self) -> Optional[int]:
+        """How many iterations the cap still allows (None: no cap)."""
+        if self.max_iterations <= 0:
+            return None
+        return max(0, self.max_iterations - self.iterations)
+
+    def capped(self, steps: int) -> int:
+        """``steps`` limited by the iteration cap."""
+        left = self.iterations_left()
+        return int(steps) if left is None else min(int(steps), left)
+
+    def record(self, stage: str, energy: float, positions: Optional[np.ndarray],
+               gradient: Optional[np.ndarray], extra: Optional[dict] = None) -> bool:
+        """Log one iteration; returns True when the run must stop (reporter request)."""
+        self.history.append(HistoryPoint(stage, self.iterations, self.elapsed(), float(energy)))
+        if positions is not None:
+            self.note_best(energy, positions)
+        if self.reporter is not None:
+            args = {"system energy": float(energy), "stage": stage}
+            if extra:
+                args.update(extra)
+            x = np.ravel(positions) if positions is not None else np.zeros(0)
+            g = np.ravel(gradient) if gradient is not None else np.zeros(0)
+            if self.reporter.report(self.iterations, x, g, args):
+                self.stopped = True
+        self.iterations += 1
+        return self.stopped
+
+    def extend(self, stage: str, energies: Sequence[float], times: Sequence[float], stage_start: float) -> None:
+        """Log iterations run without a reporter (compiled engine): ``times`` in seconds since ``stage_start``
+        (a ``time.perf_counter()`` value)."""
+        offset = stage_start - self.start
+        for energy, seconds in zip(energies, times):
+            self.history.append(HistoryPoint(stage, self.iterations, offset + float(seconds), float(energy)))
+            self.iterations += 1
+
+    def note_best(self, energy: float, positions: np.ndarray) -> None:
+        if energy < self.best_energy:
+            self.best_energy, self.best_positions = float(energy), np.array(positions, copy=True)
