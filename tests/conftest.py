@@ -59,3 +59,12 @@ def plw():
 @pytest.fixture(scope="session")
 def awl():
     return load_peptide("5awl")
+
+
+@pytest.fixture(params=["python", "cpp"])
+def engine(request):
+    """Both engines run the same stages; the compiled one only where the plugin was built."""
+    import openmm_reparam
+    if request.param == "cpp" and not openmm_reparam.cpp_available():
+        pytest.skip("the C++ plugin is not built")
+    return request.param

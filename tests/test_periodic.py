@@ -22,13 +22,14 @@ def water_box():
     return system, start
 
 
-def test_gnn_on_periodic_tip4p_water(water_box):
+def test_gnn_on_periodic_tip4p_water(water_box, engine):
     system, start = water_box
     context = make_context(system, start)
     context.computeVirtualSites()
     box = context.getState().getPeriodicBoxVectors(asNumpy=True)._value
     before = energy_of(context)
-    result = minimize(context, method="gnn", steps=150, fine_steps=150, n_modes=16, hidden=16)
+    result = minimize(context, method="gnn", steps=150, fine_steps=150, n_modes=16, hidden=16, never_worse=True,
+                      engine=engine)
     after = energy_of(context)
     assert after < before
     assert after <= lbfgs_energy(system, start) + 0.005 * abs(after)

@@ -30,7 +30,7 @@ from ..core.units import as_force
 from ..engines import AdamStageSettings, select_engine
 from ..reparam.build import build_generator
 from .lbfgs import lbfgs_stage, polish
-from .options import MinimizerOptions, canonical_method
+from .options import MinimizerOptions, canonical_method, resolve_auto
 from .recorder import RunRecorder
 from .result import MinimizationResult, StageResult
 
@@ -38,12 +38,12 @@ DEFAULT_TOLERANCE = 10.0 * unit.kilojoule_per_mole / unit.nanometer
 
 
 class ReparamMinimizer:
-    """Reusable minimizer: ``ReparamMinimizer(method="gnn", seed=0, **options).minimize(context, ...)``.
+    """Reusable minimizer: ``ReparamMinimizer(method="auto", seed=0, **options).minimize(context, ...)``.
 
     See :class:`openmm_reparam.optimize.options.MinimizerOptions` for the options.
     """
 
-    def __init__(self, method: str = "gnn", seed: int = 0, **options: Any):
+    def __init__(self, method: str = "auto", seed: int = 0, **options: Any):
         self.method = canonical_method(method)
         self.seed = int(seed)
         self.options = MinimizerOptions.from_kwargs(**options)
@@ -67,7 +67,10 @@ class _Run:
 
     def __init__(self, minimizer: ReparamMinimizer, context: openmm.Context, tolerance: float,
                  recorder: RunRecorder):
-        self.method, self.seed, self.options = minimizer.method, minimizer.seed, minimizer.options
+        self.requested_method, self.seed, self.options = minimizer.method, minimizer.seed, minimizer.options
+        self.method = self.requested_method
+        if self.method == "auto":
+            self.method = resolve_auto(context.getSystem())
         self.context, self.tolerance, self.recorder = context, tolerance, recorder
         self.bridge = ContextEnergy(context, self.options.safety.constraint_stiffness)
         self.original = context.getState(getPositions=True).getPositions(asNumpy=True)
@@ -139,7 +142,8 @@ class _Run:
             name=name, lr=lr, max_steps=steps, patience=patience, clip_norm=o.reparam.clip_norm,
             rel_tol=o.reparam.rel_tol, collapse_distance=o.safety.collapse_distance,
             spike_factor=o.safety.spike_factor, constraint_stiffness=o.safety.constraint_stiffness,
-            progress_window=0, progress_fraction=0.0, torch_threads=o.run.torch_threads, deadline=deadline)
+            progress_window=o.run.progress_window, progress_fraction=o.run.progress_fraction,
+            torch_threads=o.run.torch_threads, deadline=deadline)
 
     def _lbfgs_from(self, positions: np.ndarray, name: str) -> Tuple[float, np.ndarray]:
         """Plain L-BFGS from ``positions``; returns (energy, positions) and puts the Context back where it was."""
@@ -197,7 +201,8 @@ class _Run:
     def _result(self) -> MinimizationResult:
         rms, largest = self.bridge.force_norms()
         return MinimizationResult(
-            method=self.method, seed=self.seed, tolerance=self.tolerance, initial_energy=self.initial_energy,
+            method=self.method, requested_method=self.requested_method, seed=self.seed, tolerance=self.tolerance,
+            initial_energy=self.initial_energy,
             final_energy=self.bridge.energy(), rms_force=rms, max_force=largest, converged=rms <= self.tolerance,
             stages=self.stages, history=self.recorder.history,
             baseline_energy=None if self.baseline is None else self.baseline[0], selected=self.selected,
@@ -206,10 +211,12 @@ class _Run:
 
 def minimize(context: openmm.Context, tolerance: Union[float, unit.Quantity] = DEFAULT_TOLERANCE,
              maxIterations: int = 0, reporter: Optional[openmm.MinimizationReporter] = None, *,
-             method: str = "gnn", seed: int = 0, **options: Any) -> MinimizationResult:
+             method: str = "auto", seed: int = 0, **options: Any) -> MinimizationResult:
     """Minimize ``context`` in place, like ``openmm.LocalEnergyMinimizer.minimize`` with the same first four
-    arguments, by neural-network reparametrization (``method="gnn"``), linear slow-mode reparametrization
-    ("linear"; "cg" is its deprecated name), Adam on coordinates ("adam") or OpenMM's L-BFGS alone ("lbfgs").
+    arguments. ``method``: "auto" (default: what measured fastest for the System's class, see
+    :func:`~openmm_reparam.optimize.options.resolve_auto`), "gnn" (neural-network reparametrization over the slow
+    modes), "linear" (linear slow-mode reparametrization; "cg" is its deprecated name), "adam" (Adam on the
+    coordinates) or "lbfgs" (OpenMM's L-BFGS alone). Every method but lbfgs ends with the L-BFGS polish.
 
     ``tolerance`` (kJ/mol/nm, number or Quantity): converged when ‖F‖₂/√N ≤ tolerance. ``maxIterations``
     (0: no limit) caps the iterations of all stages together. ``reporter``: an ``openmm.MinimizationReporter``

@@ -35,7 +35,7 @@ class MinimizationResult:
     ``rms_force <= tolerance``. ``selected`` says which trajectory was kept: "method", or "baseline" when the
     plain L-BFGS run from the same start (``never_worse``) ended lower.
     """
-    method: str
+    method: str                    # the method that ran ("auto" resolved)
     seed: int
     tolerance: float
     initial_energy: float
@@ -50,6 +50,7 @@ class MinimizationResult:
     engine: str = "python"
     interrupted: bool = False
     options: Dict[str, Any] = field(default_factory=dict)
+    requested_method: str = ""     # the method asked for (e.g. "auto")
 
     @property
     def wall_time(self) -> float:

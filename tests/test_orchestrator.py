@@ -1,0 +1,148 @@
+"""The orchestrator: the default method, never_worse, the time budget, options and the engine choice."""
+import copy
+
+import numpy as np
+import openmm
+import pytest
+from openmm import app, unit
+
+import openmm_reparam
+from openmm_reparam import MinimizerOptions, minimize
+
+from conftest import energy_of, lbfgs_energy, load_peptide, make_context, perturbed, positions_of
+
+
+@pytest.fixture(scope="module")
+def water_box():
+    """A small rigid TIP3P box (PME): the everyday periodic case in miniature."""
+    forcefield = app.ForceField("amber14-all.xml", "amber14/tip3p.xml")
+    modeller = app.Modeller(app.Topology(), [])
+    modeller.addSolvent(forcefield, model="tip3p", boxSize=openmm.Vec3(1.6, 1.6, 1.6) * unit.nanometer)
+    system = forcefield.createSystem(modeller.topology, nonbondedMethod=app.PME,
+                                     nonbondedCutoff=0.7 * unit.nanometer, constraints=app.HBonds)
+    positions = np.array(modeller.positions.value_in_unit(unit.nanometer))
+    return system, perturbed(positions, 0.01, seed=3)
+
+
+def test_default_on_a_periodic_water_box_is_adam_then_polish(water_box, engine):
+    system, start = water_box
+    context = make_context(system, start)
+    result = minimize(context, engine=engine)
+    assert result.requested_method == "auto" and result.method == "adam"
+    assert [s.name for s in result.stages] == ["adam", "polish"]
+    assert result.baseline_energy is None  # the default makes no comparison run
+    assert result.converged and result.rms_force <= 10.0
+    assert result.final_energy <= lbfgs_energy(system, start) + 0.005 * abs(result.final_energy)
+    final = positions_of(context)
+    tolerance = context.getIntegrator().getConstraintTolerance()
+    for k in range(system.getNumConstraints()):
+        i, j, d = system.getConstraintParameters(k)
+        d = d.value_in_unit(unit.nanometer)
+        assert abs(np.linalg.norm(final[i] - final[j]) - d) <= 2 * tolerance * d
+
+
+def test_default_in_implicit_solvent_is_openmm_lbfgs(plw):
+    _, system, positions = plw
+    start = perturbed(positions, 0.02)
+    context = make_context(system, start)
+    result = minimize(context)
+    assert result.method == "lbfgs" and [s.name for s in result.stages] == ["lbfgs"]
+    assert result.converged
+    assert result.final_energy == pytest.approx(lbfgs_energy(system, start), rel=1e-4)
+
+
+def test_never_worse_selects_the_lower_result(plw):
+    _, system, positions = plw
+    start = perturbed(positions, 0.02, seed=5)
+    for settings in (dict(method="adam", fine_steps=3, polish=False), dict(method="adam", fine_steps=400)):
+        context = make_context(system, start)
+        result = minimize(context, never_worse=True, **settings)
+        assert result.stages[0].name == "baseline"
+        assert result.final_energy == pytest.approx(energy_of(context), rel=1e-6)
+        assert result.final_energy <= result.baseline_energy + 1e-6 * abs(result.baseline_energy)
+        if result.selected == "baseline":
+            assert result.final_energy == pytest.approx(result.baseline_energy, rel=1e-6)
+        else:
+            assert result.selected == "method"
+    # three unpolished Adam steps cannot beat L-BFGS; 400 steps and the polish do
+    first = minimize(make_context(system, start), never_worse=True, method="adam", fine_steps=3, polish=False)
+    assert first.selected == "baseline"
+
+
+def test_time_budget_is_honoured_within_one_step(plw, engine):
+    _, system, positions = plw
+    context = make_context(system, perturbed(positions, 0.02))
+    budget = 1.0
+    result = minimize(context, method="adam", engine=engine, fine_steps=10 ** 6, patience=10 ** 6,
+                      fine_patience=10 ** 6, time_budget=budget, polish=False)
+    stage = result.stage("adam")
+    assert stage.stop_reason == "deadline"
+    start = result.history[0].time - stage.wall_time / max(1, stage.iterations)
+    late = [h for h in result.history if h.stage == "adam" and h.time > start + budget]
+    assert len(late) <= 1  # only the step under way at the deadline ends after it
+
+
+def test_cg_is_a_deprecated_name_of_linear(plw):
+    _, system, positions = plw
+    context = make_context(system, perturbed(positions, 0.02))
+    with pytest.warns(FutureWarning, match="'cg' is deprecated"):
+        result = minimize(context, method="cg", steps=5, fine_steps=5, n_modes=4, engine="python")
+    assert result.method == "linear" and result.stage("reparam") is not None
+
+
+def test_every_option_is_settable_through_minimize_and_validated(plw):
+    defaults = MinimizerOptions().to_dict()
+    assert {"spike_factor", "polish_rounds", "torch_threads", "progress_window"} <= set(defaults)
+    options = MinimizerOptions.from_kwargs(**defaults)
+    assert options.to_dict() == defaults
+    assert MinimizerOptions.from_kwargs(lr=0.5).reparam.lr == 0.5
+    assert MinimizerOptions.from_kwargs(fine_lr=0.25).coordinates.fine_lr == 0.25
+    for name, bad in (("spike_factor", 0.0), ("polish_rounds", -1), ("torch_threads", 0),
+                      ("progress_fraction", 2.0), ("collapse_distance", -1.0)):
+        with pytest.raises(ValueError, match=name):
+            MinimizerOptions.from_kwargs(**{name: bad})
+    _, system, positions = plw
+    context = make_context(system, perturbed(positions, 0.02))
+    result = minimize(context, method="adam", fine_steps=50, polish_rounds=1, spike_factor=10.0,
+                      progress_window=10, progress_fraction=0.01)
+    assert result.options["polish_rounds"] == 1 and result.options["spike_factor"] == 10.0
+
+
+def test_progress_rule_ends_a_stalled_stage(plw, engine):
+    _, system, positions = plw
+    context = make_context(system, perturbed(positions, 0.02), "Reference")
+    result = minimize(context, method="adam", engine=engine, fine_steps=5000, patience=10 ** 6,
+                      fine_patience=10 ** 6, progress_window=20, progress_fraction=0.5, polish=False)
+    stage = result.stage("adam")
+    assert stage.stop_reason == "stalled" and stage.iterations < 5000
+    energies = [h.energy for h in result.history]
+    lowest = np.minimum.accumulate(energies)
+    drops = lowest[:-20] - lowest[20:]
+    assert drops[-1] < 0.5 * drops.max()  # the rule's own condition, on the recorded history
+
+
+def test_torchforce_with_a_reporter_runs_on_the_python_engine(plw):
+    torch = pytest.importorskip("torch")
+    openmmtorch = pytest.importorskip("openmmtorch")
+    _, system, positions = plw
+    system = copy.deepcopy(system)
+
+    class Pull(torch.nn.Module):
+        def forward(self, x):
+            return 10.0 * (x[:3] ** 2).sum()
+
+    system.addForce(openmmtorch.TorchForce(torch.jit.script(Pull())))
+    seen = []
+
+    class Reporter(openmm.MinimizationReporter):
+        def report(self, iteration, x, grad, args):
+            seen.append(args["stage"])
+            return False
+
+    context = make_context(system, perturbed(positions, 0.02))
+    result = minimize(context, method="adam", fine_steps=30, reporter=Reporter())
+    assert result.engine == "python" and "adam" in seen and result.converged
+    if openmm_reparam.cpp_available():
+        with pytest.raises(ValueError, match="TorchForce"):
+            minimize(make_context(system, perturbed(positions, 0.02)), method="adam", engine="cpp",
+                     reporter=Reporter())
