@@ -237,11 +237,6 @@ def _read_structure(path: str, model: int, platform: Optional[openmm.Platform]):
     except Exception as error:  # any parser failure means the file is not a usable structure
         message = " ".join(str(error).split()) or type(error).__name__
         raise PreparationError(f"cannot read a structure from {path!r}: {message}") from None
-    # Without internet, PDBFixer's Chemical Component Dictionary look-ups would block or fail one by one:
-    # mark them all as "not found" up front (standard residues never need them).
-    if hasattr(fixer, "_ccdCache"):
-        for residue in fixer.topology.residues():
-            fixer._ccdCache.setdefault(residue.name.upper(), None)
     return fixer, n_models
 
 
