@@ -1,115 +1,57 @@
-"""The ``openmm-reparam`` command: prepare a PDB/mmCIF file, minimize it, report, and optionally run MD after.
+"""The ``openmm-reparam`` command: minimize or relax PDB/mmCIF structures, one or many.
 
-    openmm-reparam minimize IN.pdb -o OUT.pdb [--method gnn|cg|adam|lbfgs] [--report report.json]
-                   [--plot energy.png] [--md-steps N --trajectory traj.dcd] ...
+    openmm-reparam minimize IN.pdb -o OUT.pdb [--method gnn|linear|adam|lbfgs] [--report report.json]
+                   [--plot energy.png] [--md-steps N --trajectory traj.dcd] [--stiffness-modes N] ...
+    openmm-reparam minimize 'models/*.pdb' more/ --out-dir DIR [--workers N | --scheduler ADDRESS] [--force]
+    openmm-reparam relax IN... (-o OUT | --out-dir DIR)       # AlphaFold-style relax
 
-User errors (bad input file, unknown force field or platform, unwritable output, ...) print one line
-``openmm-reparam: error: ...`` on stderr and exit with status 2; ``--debug`` re-raises them instead. Every output
-is written to a temporary file next to its target and renamed into place once complete.
+With ``-o`` one structure runs in this process, as it always did: a user error (bad input file, unknown force
+field or platform, unwritable output, ...) prints one line ``openmm-reparam: error: ...`` on stderr and exits
+with status 2; ``--debug`` re-raises it instead. With ``--out-dir`` the inputs run on Dask
+(:mod:`.batch`): exit status 0 when every structure succeeded, 1 when any failed (the others are still
+written), 2 for a usage error. Every output is written to a temporary file next to its target and renamed into
+place once complete.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import sys
-import time
-from contextlib import ExitStack
-from typing import Any, Dict, Optional, Sequence
-
-import openmm
-from openmm import app, unit
+from dataclasses import fields
+from typing import Any, Dict, List, Optional, Sequence
 
 from .. import __version__
-from ..optimize.options import DEPRECATED_METHODS, METHODS
-from .outputs import OutputError, atomic_path, check_writable
-from .prepare import FORCEFIELDS, SOLVENTS, PreparationError, prepare, structure_format, write_structure
+from .arguments import PROG, build_parser
+from .inputs import InputError
+from .outputs import OutputError, check_writable
+from .pipeline import MinimizeSettings, SettingsError, make_platform, stiffness_available
+from .prepare import PreparationError, forcefield_files, structure_format
 from .progress import ProgressReporter
-from .restraints import DEFAULT_STIFFNESS, RESTRAINT_CHOICES, add_position_restraints
 
-PROG = "openmm-reparam"
+EXIT_FAILED = 1
 EXIT_USER_ERROR = 2
+_USER_ERRORS = (PreparationError, OutputError, SettingsError, InputError)
 
 
 class UserError(Exception):
     """A problem with the command line or its inputs, reported in one line (exit status 2)."""
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser (one subcommand, ``minimize``)."""
-    parser = argparse.ArgumentParser(prog=PROG, description="Energy minimization for OpenMM by neural-network "
-                                     "reparametrization over slow modes.")
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.required = True
-    m = commands.add_parser("minimize", help="prepare, minimize and report on a PDB/mmCIF structure",
-                            description="Prepare a structure with PDBFixer, minimize it and write the result.")
-    m.add_argument("input", metavar="IN", help="input structure (.pdb/.ent or .cif/.mmcif)")
-    m.add_argument("-o", "--output", required=True, metavar="OUT",
-                   help="minimized structure; format from the extension (.pdb or .cif)")
-    run = m.add_argument_group("minimization")
-    run.add_argument("--method", choices=METHODS + tuple(DEPRECATED_METHODS), default="gnn",
-                     help="minimizer (default: %(default)s; cg is the deprecated name of linear)")
-    run.add_argument("--tolerance", type=_positive_float, default=10.0,
-                     help="RMS force tolerance in kJ/mol/nm (default: %(default)s)")
-    run.add_argument("--max-iterations", type=_nonnegative_int, default=0,
-                     help="cap on iterations over all stages (0: no cap; default)")
-    run.add_argument("--seed", type=int, default=0, help="random seed (generator, MD velocities; default 0)")
-    run.add_argument("--steps", type=_nonnegative_int, default=None, help="max steps of the reparametrized stage")
-    run.add_argument("--fine-steps", type=_nonnegative_int, default=None, help="max steps of the fine stage")
-    run.add_argument("--time-budget", type=_positive_float, default=None,
-                     help="seconds for the reparametrized and fine stages together")
-    run.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                     help="any other minimizer option, e.g. --option n_modes=10 --option never_worse=false "
-                     "(repeatable; see openmm_reparam.options.MinimizerOptions)")
-    run.add_argument("--platform", default=None, help="OpenMM platform (Reference, CPU, CUDA, OpenCL; "
-                     "default: the fastest available)")
-    prep = m.add_argument_group("preparation")
-    prep.add_argument("--forcefield", default="amber14",
-                      help=f"force field: {', '.join(FORCEFIELDS)} (default: %(default)s)")
-    prep.add_argument("--solvent", choices=SOLVENTS, default="obc2",
-                      help="none, implicit (obc2, gbn2) or explicit water (tip3p); default: %(default)s")
-    prep.add_argument("--ph", type=float, default=7.0, help="pH for the added hydrogens (default: %(default)s)")
-    prep.add_argument("--model", type=_positive_int, default=1, help="model of a multi-model file (default: 1)")
-    prep.add_argument("--add-missing-residues", action="store_true", help="build residues missing inside chains")
-    prep.add_argument("--keep-water", action="store_true", help="keep crystallographic waters")
-    prep.add_argument("--keep-heterogens", action="store_true",
-                      help="keep ligands and other heterogens (the force field must have templates for them)")
-    prep.add_argument("--padding", type=_positive_float, default=1.0, help="water padding for tip3p, nm")
-    prep.add_argument("--constraints", choices=("hbonds", "none"), default="hbonds",
-                      help="bond constraints of the System (default: hbonds, needed for 2 fs MD)")
-    prep.add_argument("--restrain", choices=RESTRAINT_CHOICES, default="none",
-                      help="harmonic positional restraints on heavy atoms or C-alpha (default: none)")
-    prep.add_argument("--restraint-stiffness", type=_nonnegative_float, default=DEFAULT_STIFFNESS,
-                      help="restraint stiffness, kJ/mol/nm^2 (default: %(default)s = 10 kcal/mol/A^2)")
-    out = m.add_argument_group("outputs")
-    out.add_argument("--report", metavar="JSON", help="write a JSON report")
-    out.add_argument("--plot", metavar="PNG", help="write a PNG of energy vs iteration and wall time")
-    out.add_argument("--quiet", action="store_true", help="no progress display and no summary")
-    out.add_argument("--debug", action="store_true", help="show Python tracebacks for errors")
-    md = m.add_argument_group("molecular dynamics after minimization")
-    md.add_argument("--md-steps", type=_nonnegative_int, default=0, help="Langevin MD steps (2 fs) after minimizing")
-    md.add_argument("--temperature", type=_positive_float, default=300.0, help="MD temperature, K (default 300)")
-    md.add_argument("--trajectory", metavar="DCD", help="MD trajectory (default: OUT stem + _md.dcd)")
-    md.add_argument("--md-interval", type=_positive_int, default=500, help="steps between saved frames and log lines")
-    md.add_argument("--md-log", metavar="TXT", help="StateDataReporter log (default: trajectory stem + .log)")
-    return parser
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the console script; returns the exit status."""
-    args = build_parser().parse_args(argv)
+    args = build_parser(__version__).parse_args(argv)
+    from ..core.errors import NonFiniteEnergyError
+    from .md import MDError
     try:
-        return run_minimize(args)
-    except (UserError, PreparationError, OutputError) as error:
+        if args.out_dir is not None:
+            return run_batch(args)
+        _check_single(args)
+        return run_minimize(args) if args.command == "minimize" else run_relax(args)
+    except (UserError, NonFiniteEnergyError, MDError) + _USER_ERRORS as error:
         return _fail(args, error)
     except KeyboardInterrupt:
         print(f"{PROG}: interrupted", file=sys.stderr)
         return 130
-    except Exception as error:
-        from ..core.errors import NonFiniteEnergyError
-        if isinstance(error, NonFiniteEnergyError):
-            return _fail(args, error)
-        raise
 
 
 def _fail(args: argparse.Namespace, error: BaseException) -> int:
@@ -120,74 +62,75 @@ def _fail(args: argparse.Namespace, error: BaseException) -> int:
     return EXIT_USER_ERROR
 
 
+def _check_single(args: argparse.Namespace) -> None:
+    if len(args.input) > 1:
+        raise UserError(f"-o takes one input, got {len(args.input)}: use --out-dir DIR for several")
+    batch_only = [flag for flag, value in (("--workers", args.workers), ("--scheduler", args.scheduler),
+                                           ("--force", args.force), ("--format", args.format)) if value]
+    if batch_only:
+        raise UserError(f"{', '.join(batch_only)} need --out-dir DIR (batch mode)")
+    if getattr(args, "stiffness_modes", 0) > 0 and not stiffness_available():
+        raise UserError("--stiffness-modes needs openmm_reparam.analysis.stiffness, which is not installed")
+
+
+# --- one structure -------------------------------------------------------------------------------------------
+
 def run_minimize(args: argparse.Namespace) -> int:
-    """The ``minimize`` command."""
+    """``minimize IN -o OUT``: one structure in this process, with its optional report, plot and MD."""
+    from .pipeline import minimize_file
     outputs = _output_paths(args)
     for path in outputs.values():
         check_writable(path)
-    platform = _platform(args.platform)
-    options = _minimizer_options(args)
-
-    start = time.perf_counter()
-    prepared = prepare(args.input, forcefield=args.forcefield, solvent=args.solvent, ph=args.ph, model=args.model,
-                       add_missing_residues=args.add_missing_residues, keep_water=args.keep_water,
-                       keep_heterogens=args.keep_heterogens, padding=args.padding,
-                       constraints=app.HBonds if args.constraints == "hbonds" else None, seed=args.seed)
-    topology, system, reference = prepared.topology, prepared.system, prepared.positions
-    restraint = add_position_restraints(system, topology, reference, args.restrain, args.restraint_stiffness)
-    from .report import assign_force_groups, energy_summary, force_statistics
-    groups = assign_force_groups(system)
-    integrator = openmm.LangevinMiddleIntegrator(args.temperature * unit.kelvin, 1.0 / unit.picosecond,
-                                                 2.0 * unit.femtoseconds)
-    integrator.setRandomNumberSeed(args.seed)
-    simulation = app.Simulation(topology, system, integrator, platform)
-    simulation.context.setPositions(reference)
-    preparation_time = time.perf_counter() - start
-    energy_before = energy_summary(simulation.context, groups)
-    forces_before = force_statistics(simulation.context)
-
-    reporter = ProgressReporter(enabled=False if args.quiet else None, max_iterations=args.max_iterations,
-                                time_budget=args.time_budget)
-    from ..optimize.orchestrator import minimize
+    settings = settings_from_args(args, MinimizeSettings)
+    make_platform(settings.platform)  # an unknown platform is a usage error before any work
+    reporter = _reporter(args)
     try:
-        result = minimize(simulation.context, args.tolerance, args.max_iterations, reporter, method=args.method,
-                          seed=args.seed, **options)
+        run = minimize_file(args.input[0], outputs["output"], settings, reporter, threads=args.threads)
     finally:
         reporter.close()
-
-    positions = simulation.context.getState(getPositions=True).getPositions()
-    with atomic_path(outputs["output"]) as temporary:
-        write_structure(topology, positions, temporary, fmt=structure_format(outputs["output"]))
-    energy_after = energy_summary(simulation.context, groups)
-    forces_after = force_statistics(simulation.context)
-
-    md_summary = _run_md(args, simulation, outputs) if args.md_steps > 0 else None
-    from .report import package_versions, rmsd_to_reference, stage_table, write_json
-    data = {
-        "input": os.path.abspath(args.input), "output": os.path.abspath(outputs["output"]), "command": "minimize",
-        "settings": _settings(args, prepared, restraint, simulation),
-        "preparation": {"changes": prepared.changes, "atoms": topology.getNumAtoms(),
-                        "residues": topology.getNumResidues(), "periodic": prepared.periodic,
-                        "wall_time": preparation_time},
-        "energy_unit": "kJ/mol", "force_unit": "kJ/mol/nm",
-        "energy_before": energy_before, "energy_after": energy_after,
-        "rms_force": result.rms_force, "max_force": result.max_force, "converged": result.converged,
-        "tolerance": result.tolerance,
-        "forces_before_raw": forces_before, "forces_after_raw": forces_after,
-        "rmsd_to_prepared_input": rmsd_to_reference(topology, reference, positions),
-        "iterations": result.iterations, "energy_evaluations": result.energy_evaluations,
-        "wall_time": result.wall_time, "stages": stage_table(result), "selected": result.selected,
-        "baseline_energy": result.baseline_energy, "interrupted": result.interrupted,
-        "minimizer_options": result.options, "md": md_summary, "versions": package_versions(),
-    }
+    data = run.data
+    data["md"] = None
+    if args.md_steps > 0:
+        from .md import run_md
+        data["md"] = run_md(run.simulation, args.md_steps, args.md_interval, args.temperature, args.seed,
+                            outputs["trajectory"], outputs["md_log"])
     if "report" in outputs:
+        from .report import write_json
         write_json(outputs["report"], data)
     if "plot" in outputs:
         from .report import plot_history
-        plot_history(result.history, outputs["plot"], title=f"{os.path.basename(args.input)}: {args.method}")
+        plot_history(run.result.history, outputs["plot"],
+                     title=f"{os.path.basename(args.input[0])}: {args.method}")
     if not args.quiet:
-        _print_summary(data, outputs)
+        _print_minimize_summary(data, outputs)
     return 0
+
+
+def run_relax(args: argparse.Namespace) -> int:
+    """``relax IN -o OUT``: one AlphaFold-style relax in this process."""
+    from .relax import RelaxSettings, relax_file
+    outputs = _output_paths(args)
+    for path in outputs.values():
+        check_writable(path)
+    settings = settings_from_args(args, RelaxSettings)
+    make_platform(settings.platform)
+    reporter = _reporter(args)
+    try:
+        data = relax_file(args.input[0], outputs["output"], settings, reporter, threads=args.threads)
+    finally:
+        reporter.close()
+    if "report" in outputs:
+        from .report import write_json
+        write_json(outputs["report"], data)
+    if not args.quiet:
+        _print_relax_summary(data, outputs)
+    return 0
+
+
+def _reporter(args: argparse.Namespace) -> ProgressReporter:
+    budget = args.time_budget
+    return ProgressReporter(enabled=False if args.quiet else None, max_iterations=args.max_iterations,
+                            time_budget=budget)
 
 
 def _output_paths(args: argparse.Namespace) -> Dict[str, str]:
@@ -199,15 +142,16 @@ def _output_paths(args: argparse.Namespace) -> Dict[str, str]:
     outputs = {"output": args.output}
     if args.report:
         outputs["report"] = args.report
-    if args.plot:
+    if getattr(args, "plot", None):
         outputs["plot"] = args.plot
-    if args.md_steps > 0:
+    md_steps = getattr(args, "md_steps", 0)
+    if md_steps > 0:
         trajectory = args.trajectory or os.path.splitext(args.output)[0] + "_md.dcd"
         outputs["trajectory"] = trajectory
         outputs["md_log"] = args.md_log or os.path.splitext(trajectory)[0] + ".log"
-    elif args.trajectory or args.md_log:
+    elif getattr(args, "trajectory", None) or getattr(args, "md_log", None):
         raise UserError("--trajectory and --md-log need --md-steps N (N > 0)")
-    if args.md_steps > 0 and args.constraints == "none":
+    if md_steps > 0 and args.constraints == "none":
         raise UserError("MD with a 2 fs time step needs bond constraints: drop --constraints none")
     real = [os.path.realpath(p) for p in outputs.values()]
     if len(set(real)) != len(real):
@@ -215,19 +159,71 @@ def _output_paths(args: argparse.Namespace) -> Dict[str, str]:
     return outputs
 
 
-def _platform(name: Optional[str]) -> Optional[openmm.Platform]:
-    if name is None:
-        return None
+# --- many structures -----------------------------------------------------------------------------------------
+
+def run_batch(args: argparse.Namespace) -> int:
+    """``minimize|relax IN... --out-dir DIR``: every input on Dask; a summary; exit status 0, 1 or 2."""
+    from .batch import exit_status, minimize_many
+    _check_batch(args)
+    settings_class = MinimizeSettings
+    if args.command == "relax":
+        from .relax import RelaxSettings
+        settings_class = RelaxSettings
+    settings = settings_from_args(args, settings_class)
+    kwargs = {f.name: getattr(settings, f.name) for f in fields(settings_class)}
+    rows = minimize_many(args.input, args.out_dir, workers=args.workers, scheduler=args.scheduler,
+                         protocol=args.command, threads=args.threads or 1, force=args.force,
+                         output_format=args.format, progress=False if args.quiet else None, **kwargs)
+    _print_batch_summary(rows, args)
+    return exit_status(rows)
+
+
+def _check_batch(args: argparse.Namespace) -> None:
+    single_only = [flag for flag, value in (("--report", args.report), ("--plot", getattr(args, "plot", None)),
+                                            ("--md-steps", getattr(args, "md_steps", 0)),
+                                            ("--trajectory", getattr(args, "trajectory", None)),
+                                            ("--md-log", getattr(args, "md_log", None))) if value]
+    if single_only:
+        raise UserError(f"{', '.join(single_only)} apply to one input with -o; a batch writes DIR/NAME.json")
+    if args.workers is not None and args.scheduler is not None:
+        raise UserError("--workers sizes the embedded cluster: it cannot be combined with --scheduler")
+    if os.path.exists(args.out_dir) and not os.path.isdir(args.out_dir):
+        raise UserError(f"--out-dir {args.out_dir!r} is not a directory")
+    if getattr(args, "stiffness_modes", 0) > 0 and not stiffness_available():
+        raise UserError("--stiffness-modes needs openmm_reparam.analysis.stiffness, which is not installed")
+    if args.command == "minimize":
+        forcefield_files(args.forcefield, args.solvent)  # unknown names: a usage error, not N failures
+    if args.scheduler is None:
+        make_platform(args.platform)  # a remote cluster's workers may have platforms this machine lacks
+
+
+def _print_batch_summary(rows: List[Dict[str, Any]], args: argparse.Namespace) -> None:
+    for row in rows:
+        if row["status"] == "failed":
+            print(f"{PROG}: failed {row['input']}: {row['error']}", file=sys.stderr)
+    if args.quiet:
+        return
+    counts = {status: sum(r["status"] == status for r in rows) for status in ("ok", "failed", "skipped")}
+    print(f"{len(rows)} structures: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped "
+          f"(already done with the same settings; --force redoes them)")
+    print(f"wrote {os.path.join(args.out_dir, 'summary.json')} and summary.csv")
+
+
+# --- settings ------------------------------------------------------------------------------------------------
+
+def settings_from_args(args: argparse.Namespace, settings_class: type) -> Any:
+    """The settings dataclass of a command from its arguments (minimizer options checked)."""
+    own = {f.name: getattr(args, f.name) for f in fields(settings_class) if hasattr(args, f.name)}
+    own.pop("options", None)
     try:
-        return openmm.Platform.getPlatformByName(name)
-    except openmm.OpenMMException:
-        available = [openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())]
-        raise UserError(f"unknown platform {name!r}; available: {', '.join(available)}") from None
+        return settings_class.from_kwargs(options=_minimizer_options(args), **own)
+    except (TypeError, ValueError) as error:
+        raise UserError(str(error)) from None
 
 
 def _minimizer_options(args: argparse.Namespace) -> Dict[str, Any]:
-    """Options for ``minimize``: the dedicated flags, then every ``--option KEY=VALUE``, checked here so that a
-    typo is a one-line user error rather than a traceback."""
+    """The dedicated flags, then every ``--option KEY=VALUE``, checked here so that a typo is a one-line user
+    error rather than a traceback."""
     from ..optimize.options import MinimizerOptions
     options = {"steps": args.steps, "fine_steps": args.fine_steps, "time_budget": args.time_budget}
     options = {key: value for key, value in options.items() if value is not None}
@@ -258,44 +254,9 @@ def _option_value(text: str) -> Any:
     return text
 
 
-def _run_md(args: argparse.Namespace, simulation: app.Simulation, outputs: Dict[str, str]) -> Dict[str, Any]:
-    """Langevin MD from the minimized Context, writing the DCD and the log atomically."""
-    simulation.context.setVelocitiesToTemperature(args.temperature * unit.kelvin, args.seed)
-    simulation.currentStep = 0
-    start = time.perf_counter()
-    with ExitStack() as stack:
-        dcd_path = stack.enter_context(atomic_path(outputs["trajectory"]))
-        log_path = stack.enter_context(atomic_path(outputs["md_log"]))
-        dcd = app.DCDReporter(dcd_path, args.md_interval)
-        log = app.StateDataReporter(log_path, args.md_interval, step=True, time=True, potentialEnergy=True,
-                                    kineticEnergy=True, totalEnergy=True, temperature=True, speed=True)
-        simulation.reporters[:] = [dcd, log]
-        try:
-            simulation.step(args.md_steps)
-        except openmm.OpenMMException as error:
-            raise UserError(f"MD failed after minimization: {' '.join(str(error).split())}") from None
-        finally:
-            simulation.reporters[:] = []
-            dcd._out.close()
-            log._out.close()
-    state = simulation.context.getState(getEnergy=True)
-    return {"steps": args.md_steps, "temperature_K": args.temperature, "friction_per_ps": 1.0, "timestep_fs": 2.0,
-            "interval": args.md_interval, "frames": args.md_steps // args.md_interval,
-            "trajectory": os.path.abspath(outputs["trajectory"]), "log": os.path.abspath(outputs["md_log"]),
-            "final_potential_energy": state.getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole),
-            "wall_time": time.perf_counter() - start}
+# --- summaries -----------------------------------------------------------------------------------------------
 
-
-def _settings(args: argparse.Namespace, prepared, restraint, simulation: app.Simulation) -> Dict[str, Any]:
-    """The exact settings: every command-line value, the preparation settings, and what they resolved to."""
-    settings = {key: value for key, value in vars(args).items() if key not in ("command",)}
-    settings["preparation"] = prepared.settings
-    settings["restrained_atoms"] = 0 if restraint is None else restraint.getNumParticles()
-    settings["platform_used"] = simulation.context.getPlatform().getName()
-    return settings
-
-
-def _print_summary(data: Dict[str, Any], outputs: Dict[str, str]) -> None:
+def _print_minimize_summary(data: Dict[str, Any], outputs: Dict[str, str]) -> None:
     before, after = data["energy_before"]["total"], data["energy_after"]["total"]
     rmsd = data["rmsd_to_prepared_input"]
     lines = [f"energy {before:.3f} -> {after:.3f} kJ/mol; RMS force {data['rms_force']:.3g} kJ/mol/nm "
@@ -303,35 +264,30 @@ def _print_summary(data: Dict[str, Any], outputs: Dict[str, str]) -> None:
              f"{data['wall_time']:.1f} s",
              f"RMSD to the prepared input: heavy atoms {_fmt(rmsd['heavy_angstrom'])} A, "
              f"C-alpha {_fmt(rmsd['ca_angstrom'])} A"]
+    if "stiffness" in data:
+        minimum = data["stiffness"].get("is_minimum")
+        lines.append("stiffness: a true minimum (no negative-curvature mode)" if minimum else
+                     "stiffness: NOT a true minimum (a mode has negative curvature: a saddle point)")
+    lines += [f"wrote {path}" for path in outputs.values()]
+    print("\n".join(lines))
+
+
+def _print_relax_summary(data: Dict[str, Any], outputs: Dict[str, str]) -> None:
+    before, after = data["violations_before"], data["violations_after"]
+    rmsd = data["rmsd_to_prepared_input"]
+    lines = [f"violations {before['total']} -> {after['total']} (clashes {before['clashes']} -> "
+             f"{after['clashes']}, bond lengths {before['bond_lengths']} -> {after['bond_lengths']}, "
+             f"angles {before['bond_angles']} -> {after['bond_angles']}); "
+             f"{len(data['outer_iterations'])} outer iteration(s), {data['wall_time']:.1f} s",
+             f"force-field energy {data['energy_before']['total_without_restraints']:.3f} -> "
+             f"{data['energy_after']['total_without_restraints']:.3f} kJ/mol; heavy-atom RMSD to the input "
+             f"{_fmt(rmsd['heavy_angstrom'])} A"]
     lines += [f"wrote {path}" for path in outputs.values()]
     print("\n".join(lines))
 
 
 def _fmt(value: Optional[float]) -> str:
     return "n/a" if value is None else f"{value:.3f}"
-
-
-def _bounded(kind: type, minimum: float, strict: bool):
-    """An argparse type: a number of ``kind`` that is > minimum (strict) or >= minimum."""
-    def parse(text: str):
-        value = _number(text, kind)
-        if value < minimum or (strict and value == minimum):
-            raise argparse.ArgumentTypeError(f"must be {'>' if strict else '>='} {minimum}, got {text}")
-        return value
-    return parse
-
-
-_positive_float = _bounded(float, 0, strict=True)
-_nonnegative_float = _bounded(float, 0, strict=False)
-_positive_int = _bounded(int, 1, strict=False)
-_nonnegative_int = _bounded(int, 0, strict=False)
-
-
-def _number(text: str, kind: type) -> Any:
-    try:
-        return kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a valid {kind.__name__}: {text!r}") from None
 
 
 if __name__ == "__main__":  # pragma: no cover

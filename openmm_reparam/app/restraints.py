@@ -1,7 +1,9 @@
 """Harmonic positional restraints (as in AlphaFold's relax step), so a model can be relaxed without drifting.
 
-E = 0.5 * k * d^2 summed over the restrained atoms, d = distance to the reference position (``periodicdistance``
-in periodic systems, so an atom that is wrapped into another image is not pulled across the box).
+E = 0.5 * k * w * d^2 summed over the restrained atoms, d = distance to the reference position
+(``periodicdistance`` in periodic systems, so an atom that is wrapped into another image is not pulled across the
+box), w a per-atom weight (1, or 0 once released: ``update_position_restraints`` moves the references and releases
+atoms inside a live Context, as the relax protocol does for violating residues).
 The force lives in its own force group, so reports can show its energy separately from the force field.
 """
 from __future__ import annotations
@@ -20,6 +22,7 @@ DEFAULT_STIFFNESS = 4184.0
 RESTRAINT_FORCE_NAME = "PositionRestraint"
 
 _STIFFNESS_UNIT = unit.kilojoule_per_mole / unit.nanometer ** 2
+_PARAMETERS = ("x0", "y0", "z0", "w_restraint")
 
 
 def restrained_atoms(topology: app.Topology, restrain: Union[str, Iterable[int]]) -> List[int]:
@@ -52,19 +55,35 @@ def add_position_restraints(system: openmm.System, topology: app.Topology, refer
         raise ValueError(f"restraint stiffness must be >= 0, got {k}")
     reference = as_positions(reference_positions)
     if system.usesPeriodicBoundaryConditions():
-        expression = "0.5*k_restraint*periodicdistance(x, y, z, x0, y0, z0)^2"
+        expression = "0.5*k_restraint*w_restraint*periodicdistance(x, y, z, x0, y0, z0)^2"
     else:
-        expression = "0.5*k_restraint*((x-x0)^2 + (y-y0)^2 + (z-z0)^2)"
+        expression = "0.5*k_restraint*w_restraint*((x-x0)^2 + (y-y0)^2 + (z-z0)^2)"
     force = openmm.CustomExternalForce(expression)
     force.setName(RESTRAINT_FORCE_NAME)
     force.addGlobalParameter("k_restraint", k)
-    for name in ("x0", "y0", "z0"):
+    for name in _PARAMETERS:
         force.addPerParticleParameter(name)
     for index in atoms:
-        force.addParticle(index, [float(c) for c in reference[index]])
+        force.addParticle(index, [float(c) for c in reference[index]] + [1.0])
     force.setForceGroup(_free_group(system) if force_group is None else int(force_group))
     system.addForce(force)
     return force
+
+
+def update_position_restraints(force: openmm.CustomExternalForce, context: openmm.Context,
+                               reference_positions: Any, released: Iterable[int] = ()) -> int:
+    """Move every reference of ``force`` (made by ``add_position_restraints``) to ``reference_positions`` and
+    release the atoms in ``released`` (weight 0), in ``context`` too. Returns the number still restrained."""
+    reference = as_positions(reference_positions)
+    released = set(int(i) for i in released)
+    restrained = 0
+    for index in range(force.getNumParticles()):
+        atom, _ = force.getParticleParameters(index)
+        weight = 0.0 if atom in released else 1.0
+        restrained += weight > 0
+        force.setParticleParameters(index, atom, [float(c) for c in reference[atom]] + [weight])
+    force.updateParametersInContext(context)
+    return restrained
 
 
 def _free_group(system: openmm.System) -> int:

@@ -1,0 +1,207 @@
+"""One structure file through preparation, minimization and its report: what ``openmm-reparam minimize`` does
+for each input, whether it runs in-process (``-o``) or as one task of a batch on Dask.
+
+``MinimizeSettings`` holds every setting that changes the result (and is recorded in the report, so that a
+batch can tell whether an existing output was made with the same settings); ``minimize_file`` runs it.
+"""
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Dict, Optional, Tuple
+
+import openmm
+from openmm import app, unit
+
+from .outputs import atomic_path
+from .prepare import PreparationError, prepare, structure_format, write_structure
+from .restraints import DEFAULT_STIFFNESS, add_position_restraints
+
+
+class SettingsError(ValueError):
+    """A setting has an unknown name or a bad value (a usage error)."""
+
+
+@dataclass
+class MinimizeSettings:
+    """Everything that decides the result of minimizing one structure (lengths nm, energies kJ/mol)."""
+    method: str = "gnn"
+    tolerance: float = 10.0
+    max_iterations: int = 0
+    seed: int = 0
+    platform: Optional[str] = None
+    options: Dict[str, Any] = field(default_factory=dict)
+    forcefield: str = "amber14"
+    solvent: str = "obc2"
+    ph: float = 7.0
+    model: int = 1
+    add_missing_residues: bool = False
+    keep_water: bool = False
+    keep_heterogens: bool = False
+    padding: float = 1.0
+    constraints: str = "hbonds"
+    restrain: str = "none"
+    restraint_stiffness: float = DEFAULT_STIFFNESS
+    stiffness_modes: int = 0
+
+    @classmethod
+    def from_kwargs(cls, **kwargs: Any) -> "MinimizeSettings":
+        """Settings from flat keywords: the fields above, and any minimizer option (``n_modes=10``, ...)."""
+        return settings_from_kwargs(cls, kwargs)
+
+
+def settings_from_kwargs(cls: type, kwargs: Dict[str, Any]) -> Any:
+    """``cls(**fields)`` with every minimizer-option keyword moved into ``options`` and checked."""
+    from ..optimize.options import DEPRECATED_METHODS, METHODS, MinimizerOptions
+
+    names = {f.name for f in fields(cls)}
+    own = {k: v for k, v in kwargs.items() if k in names}
+    options = dict(own.pop("options", None) or {})
+    options.update({k: v for k, v in kwargs.items() if k not in names})
+    try:
+        MinimizerOptions.from_kwargs(**options)
+    except (TypeError, ValueError) as error:
+        raise SettingsError(f"bad setting: {error}") from None
+    settings = cls(options=options, **own)
+    if settings.method not in METHODS + tuple(DEPRECATED_METHODS):
+        raise SettingsError(f"method must be one of {METHODS}, got {settings.method!r}")
+    return settings
+
+
+def result_settings(settings: Any) -> Dict[str, Any]:
+    """The settings as plain JSON values (what a report records and a resumed batch compares)."""
+    return asdict(settings)
+
+
+def make_platform(name: Optional[str], threads: Optional[int] = None) -> Tuple[Optional[openmm.Platform], Dict]:
+    """The platform called ``name`` (None: OpenMM's fastest) and Context properties giving the CPU platform
+    ``threads`` threads (None: OpenMM's default). SettingsError for an unknown name."""
+    platform = None
+    if name is not None:
+        try:
+            platform = openmm.Platform.getPlatformByName(name)
+        except openmm.OpenMMException:
+            available = [openmm.Platform.getPlatform(i).getName() for i in range(openmm.Platform.getNumPlatforms())]
+            raise SettingsError(f"unknown platform {name!r}; available: {', '.join(available)}") from None
+    if threads is None:
+        return platform, {}
+    if platform is None:  # the fastest platform may be CPU: give every later CPU Context this many threads
+        openmm.Platform.getPlatformByName("CPU").setPropertyDefaultValue("Threads", str(int(threads)))
+        return platform, {}
+    return platform, ({"Threads": str(int(threads))} if platform.getName() == "CPU" else {})
+
+
+def run_options(settings: Any, threads: Optional[int]) -> Dict[str, Any]:
+    """Minimizer options for the run: the settings' options, with torch using ``threads`` unless they say."""
+    options = dict(settings.options)
+    if threads is not None:
+        options.setdefault("torch_threads", int(threads))
+    return options
+
+
+@dataclass
+class StructureRun:
+    """A finished minimization: its report data, the MinimizationResult and the Simulation (for MD after)."""
+    data: Dict[str, Any]
+    result: Any
+    simulation: app.Simulation
+
+
+def minimize_file(path: str, output: str, settings: MinimizeSettings, reporter: Any = None,
+                  threads: Optional[int] = None) -> StructureRun:
+    """Prepare ``path``, minimize it, write the minimized structure to ``output`` (atomically) and return the
+    report data. Errors: PreparationError (bad input), NonFiniteEnergyError, OutputError, SettingsError."""
+    from ..optimize.orchestrator import minimize
+    from .report import energy_summary, force_statistics
+
+    start = time.perf_counter()
+    prepared, restraint, groups, simulation = _prepare_simulation(path, settings, threads)
+    preparation_time = time.perf_counter() - start
+    energy_before, forces_before = energy_summary(simulation.context, groups), force_statistics(simulation.context)
+    result = minimize(simulation.context, settings.tolerance, settings.max_iterations, reporter,
+                      method=settings.method, seed=settings.seed, **run_options(settings, threads))
+    positions = simulation.context.getState(getPositions=True).getPositions()
+    with atomic_path(output) as temporary:
+        write_structure(prepared.topology, positions, temporary, fmt=structure_format(output))
+    data = {"input": os.path.abspath(path), "output": os.path.abspath(output), "command": "minimize",
+            "settings": _report_settings(settings, prepared, restraint, simulation),
+            "preparation": _preparation(prepared, preparation_time),
+            "energy_unit": "kJ/mol", "force_unit": "kJ/mol/nm",
+            "energy_before": energy_before, "energy_after": energy_summary(simulation.context, groups),
+            "forces_before_raw": forces_before, "forces_after_raw": force_statistics(simulation.context)}
+    data.update(_result_fields(result, prepared, positions))
+    if settings.stiffness_modes > 0:
+        data["stiffness"] = stiffness_report(simulation.context, settings.stiffness_modes)
+    return StructureRun(data=data, result=result, simulation=simulation)
+
+
+def _prepare_simulation(path: str, settings: MinimizeSettings, threads: Optional[int]):
+    from .report import assign_force_groups
+
+    platform, properties = make_platform(settings.platform, threads)
+    prepared = prepare(path, forcefield=settings.forcefield, solvent=settings.solvent, ph=settings.ph,
+                       model=settings.model, add_missing_residues=settings.add_missing_residues,
+                       keep_water=settings.keep_water, keep_heterogens=settings.keep_heterogens,
+                       padding=settings.padding, seed=settings.seed,
+                       constraints=app.HBonds if settings.constraints == "hbonds" else None)
+    try:
+        restraint = add_position_restraints(prepared.system, prepared.topology, prepared.positions,
+                                            settings.restrain, settings.restraint_stiffness)
+    except ValueError as error:
+        raise SettingsError(str(error)) from None
+    groups = assign_force_groups(prepared.system)
+    integrator = openmm.LangevinMiddleIntegrator(300 * unit.kelvin, 1.0 / unit.picosecond, 2.0 * unit.femtoseconds)
+    integrator.setRandomNumberSeed(settings.seed)
+    simulation = app.Simulation(prepared.topology, prepared.system, integrator, platform, properties or None)
+    simulation.context.setPositions(prepared.positions)
+    return prepared, restraint, groups, simulation
+
+
+def _preparation(prepared: Any, wall_time: float) -> Dict[str, Any]:
+    topology = prepared.topology
+    return {"changes": prepared.changes, "atoms": topology.getNumAtoms(), "residues": topology.getNumResidues(),
+            "periodic": prepared.periodic, "wall_time": wall_time}
+
+
+def _result_fields(result: Any, prepared: Any, positions: Any) -> Dict[str, Any]:
+    from .report import package_versions, rmsd_to_reference, stage_table
+    return {"rms_force": result.rms_force, "max_force": result.max_force, "converged": result.converged,
+            "tolerance": result.tolerance,
+            "rmsd_to_prepared_input": rmsd_to_reference(prepared.topology, prepared.positions, positions),
+            "iterations": result.iterations, "energy_evaluations": result.energy_evaluations,
+            "wall_time": result.wall_time, "stages": stage_table(result), "selected": result.selected,
+            "baseline_energy": result.baseline_energy, "interrupted": result.interrupted,
+            "minimizer_options": result.options, "versions": package_versions()}
+
+
+def _report_settings(settings: MinimizeSettings, prepared: Any, restraint: Any,
+                     simulation: app.Simulation) -> Dict[str, Any]:
+    """The exact settings, the preparation settings, and what they resolved to."""
+    data = result_settings(settings)
+    data["preparation"] = prepared.settings
+    data["restrained_atoms"] = 0 if restraint is None else restraint.getNumParticles()
+    data["platform_used"] = simulation.context.getPlatform().getName()
+    return data
+
+
+def stiffness_report(context: openmm.Context, n_modes: int) -> Dict[str, Any]:
+    """The lowest ``n_modes`` stiffness modes at the minimum (``openmm_reparam.analysis.stiffness``)."""
+    from ..analysis.stiffness import stiffness
+    result = stiffness(context, n_modes=n_modes)
+    data = dict(result.to_dict())
+    data.setdefault("is_minimum", bool(result.is_minimum))
+    return data
+
+
+def stiffness_available() -> bool:
+    """Whether the stiffness analysis module is installed (``--stiffness-modes``)."""
+    try:
+        from ..analysis import stiffness  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+__all__ = ["MinimizeSettings", "SettingsError", "StructureRun", "minimize_file", "make_platform",
+           "settings_from_kwargs", "result_settings", "run_options", "PreparationError"]
