@@ -1,8 +1,10 @@
 """Protein benchmark systems: amber14 + OBC2 implicit solvent, native structures and stored unfolded starts.
 
-Every protein is model 1 of its PDB entry, cleaned with pdbfixer (heterogens and water removed, missing heavy
-atoms and hydrogens at pH 7 added). Systems use NoCutoff and *no constraints* (every atom is a free coordinate,
-which keeps the comparison between optimizers simple; OpenMM's L-BFGS sees the same unconstrained system).
+Every protein is model 1 of its PDB entry, cleaned by the application layer (``openmm_reparam.app.prepare``:
+pdbfixer, heterogens and water removed, missing heavy atoms and hydrogens at pH 7 added), and its System is the
+application layer's amber14 + OBC2 ``create_system``. Refold and relax Systems use NoCutoff and *no
+constraints* (every atom is a free coordinate, which keeps the comparison between optimizers simple; OpenMM's
+L-BFGS sees the same unconstrained system).
 
 Unfolded starts come from high-temperature Langevin MD of the native structure with a fixed seed, stopped as
 soon as the C-alpha RMSD to native passes a per-protein threshold. CPU MD is not reproducible bit for bit, so
@@ -11,7 +13,6 @@ files; every method and every seed then begins from the same coordinates.
 """
 from __future__ import annotations
 
-import io
 import json
 import os
 import sys
@@ -22,8 +23,14 @@ import numpy as np
 import openmm
 from openmm import app, unit
 
+from openmm_reparam.app.prepare import ca_indices as app_ca_indices
+from openmm_reparam.app.prepare import create_system as app_create_system
+from openmm_reparam.app.prepare import heavy_atom_indices, prepare, write_structure
+
 DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
-PDB_SOURCE_DIR = os.environ.get("OPENMM_REPARAM_PDB_DIR", "/work/shared/data/pdb")
+#: The deposited PDB entries (``../shared/data/pdb`` next to the repository, unless the variable says otherwise).
+PDB_SOURCE_DIR = os.environ.get("OPENMM_REPARAM_PDB_DIR", os.path.normpath(
+    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "pdb")))
 
 #: C-alpha RMSD (Angstrom) the unfolding MD must exceed, per protein (chosen for each protein's size).
 UNFOLD_THRESHOLD_ANGSTROM: Dict[str, float] = {"1PLW": 2.5, "5AWL": 4.0, "2JOF": 6.0, "2WXC": 5.0}
@@ -42,50 +49,32 @@ class ProteinCase:
     start: np.ndarray
 
 
-def first_model_text(path: str) -> str:
-    """The PDB text of MODEL 1 only (NMR ensembles hold many models; the rest are dropped)."""
-    lines = []
-    with open(path) as handle:
-        for line in handle:
-            if line.startswith("ENDMDL"):
-                break
-            if line.startswith("MODEL"):
-                continue
-            lines.append(line)
-    lines.append("END\n")
-    return "".join(lines)
-
-
 def fix_structure(pdb_path: str) -> Tuple[app.Topology, np.ndarray]:
-    """Clean model 1 of a PDB file with pdbfixer; returns the topology and positions in nm."""
-    from pdbfixer import PDBFixer
+    """Clean model 1 of a PDB file with the application layer's ``prepare`` (pdbfixer: heterogens and water
+    removed, nonstandard residues replaced, missing heavy atoms and hydrogens at pH 7 added, no missing residues
+    modelled); returns the topology and positions in nm.
 
-    fixer = PDBFixer(pdbfile=io.StringIO(first_model_text(pdb_path)))
-    fixer.findMissingResidues()
-    fixer.missingResidues = {}  # only complete what is there; never model missing loops
-    fixer.findNonstandardResidues()
-    fixer.replaceNonstandardResidues()
-    fixer.removeHeterogens(keepWater=False)
-    fixer.findMissingAtoms()
-    fixer.addMissingAtoms()
-    fixer.addMissingHydrogens(7.0)
-    positions = np.array(fixer.positions.value_in_unit(unit.nanometer), dtype=np.float64)
-    return fixer.topology, positions
+    The stored starts in ``data/`` were made with an earlier copy of this code (pdbfixer's default platform,
+    no seed); they stay valid as they are (they are read from their PDB files), only regenerated starts would
+    differ in the placement of added hydrogens."""
+    prepared = prepare(pdb_path, forcefield="amber14", solvent="obc2", ph=7.0, model=1,
+                       add_missing_residues=False, constraints=None)
+    positions = np.array(prepared.positions.value_in_unit(unit.nanometer), dtype=np.float64)
+    return prepared.topology, positions
 
 
 def create_system(topology: app.Topology, constraints=None) -> openmm.System:
-    """amber14-all + OBC2 implicit solvent, NoCutoff; no constraints unless asked (MD uses HBonds)."""
-    forcefield = app.ForceField("amber14-all.xml", "implicit/obc2.xml")
-    return forcefield.createSystem(topology, nonbondedMethod=app.NoCutoff, constraints=constraints)
+    """amber14-all + OBC2 implicit solvent, NoCutoff (the application layer's ``create_system``); no constraints
+    unless asked (the unfolding MD and the everyday implicit-solvent cases use HBonds)."""
+    return app_create_system(topology, forcefield="amber14", solvent="obc2", constraints=constraints)
 
 
 def ca_indices(topology: app.Topology) -> np.ndarray:
-    return np.array([a.index for a in topology.atoms() if a.name == "CA"], dtype=int)
+    return np.array(app_ca_indices(topology), dtype=int)
 
 
 def heavy_indices(topology: app.Topology) -> np.ndarray:
-    return np.array([a.index for a in topology.atoms()
-                     if a.element is not None and a.element.symbol != "H"], dtype=int)
+    return np.array(heavy_atom_indices(topology, solute_only=False), dtype=int)
 
 
 def superposed_rmsd(x: np.ndarray, ref: np.ndarray, indices: np.ndarray) -> float:
@@ -116,8 +105,7 @@ def start_path(name: str) -> str:
 
 
 def write_pdb(path: str, topology: app.Topology, positions_nm: np.ndarray) -> None:
-    with open(path, "w") as handle:
-        app.PDBFile.writeFile(topology, positions_nm * unit.nanometer, handle, keepIds=True)
+    write_structure(topology, np.asarray(positions_nm) * unit.nanometer, path, fmt="pdb")
 
 
 def read_pdb(path: str) -> Tuple[app.Topology, np.ndarray]:
@@ -178,9 +166,11 @@ def make_starts(names=None, source_dir: str = PDB_SOURCE_DIR, overwrite: bool = 
     return manifest
 
 
-def load_case(name: str, start: str = "unfolded", perturb_nm: float = 0.0, seed: int = 0) -> ProteinCase:
+def load_case(name: str, start: str = "unfolded", perturb_nm: float = 0.0, seed: int = 0,
+              constraints=None) -> ProteinCase:
     """Load a stored protein case. ``start``: "unfolded" (stored MD start) or "native" (deposited structure,
-    optionally perturbed by seeded Gaussian noise of ``perturb_nm`` per coordinate, for the relax benchmark)."""
+    optionally perturbed by seeded Gaussian noise of ``perturb_nm`` per coordinate, for the relax benchmark).
+    ``constraints``: of the System (None, the refold/relax setting, or e.g. ``app.HBonds``)."""
     topology, native = read_pdb(native_path(name))
     if start == "unfolded":
         _, x0 = read_pdb(start_path(name))
@@ -190,7 +180,8 @@ def load_case(name: str, start: str = "unfolded", perturb_nm: float = 0.0, seed:
         raise ValueError(f"unknown start {start!r}")
     if perturb_nm > 0:
         x0 = x0 + np.random.default_rng(seed).normal(scale=perturb_nm, size=x0.shape)
-    return ProteinCase(name=name, topology=topology, system=create_system(topology), native=native, start=x0)
+    return ProteinCase(name=name, topology=topology, system=create_system(topology, constraints),
+                       native=native, start=x0)
 
 
 def minimized_native_energy(case: ProteinCase, tolerance: float = 1.0,

@@ -163,7 +163,12 @@ def plot_case(records: List[Dict[str, Any]], path: str, title: str) -> None:
 
 
 def write_report(out_dir: str, benchmark: str) -> Optional[str]:
-    """Write ``out_dir/benchmark/RESULTS.md`` and one PNG per case; returns the Markdown (None if no runs)."""
+    """Write ``out_dir/benchmark/RESULTS.md`` and one PNG per case; returns the Markdown (None if no runs).
+    The everyday benchmark has its own tables (:mod:`benchmarks.everyday_report`) and no plots."""
+    if benchmark == "everyday":
+        from .everyday_report import write_everyday_report
+
+        return write_everyday_report(out_dir)
     records = load_records(out_dir, benchmark)
     if not records:
         return None

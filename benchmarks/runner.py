@@ -123,10 +123,50 @@ def environment() -> Dict[str, Any]:
     """Versions and machine description stored with every run."""
     import torch
 
-    return {"openmm": openmm.__version__, "torch": torch.__version__, "numpy": np.__version__,
+    import openmm_reparam
+
+    return {"openmm": openmm.__version__, "openmm_reparam": openmm_reparam.__version__,
+            "git_commit": _git_commit(), "torch": torch.__version__, "numpy": np.__version__,
+            "pdbfixer": _package_version("pdbfixer"), "openmmtorch": _package_version("openmmtorch"),
             "python": _platform.python_version(), "machine": _platform.machine(),
-            "processor": _platform.processor(), "cpu_count": os.cpu_count(),
+            "processor": _platform.processor() or _cpu_model(), "cpu_model": _cpu_model(),
+            "cpu_count": os.cpu_count(), "hostname": _platform.node(),
             "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime())}
+
+
+def _package_version(name: str) -> Optional[str]:
+    from importlib import metadata
+
+    try:
+        return metadata.version(name)
+    except metadata.PackageNotFoundError:
+        return None
+
+
+def _cpu_model() -> Optional[str]:
+    try:
+        with open("/proc/cpuinfo") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return None
+
+
+def _git_commit() -> Optional[str]:
+    """The repository's HEAD commit, with ``+dirty`` when tracked files differ from it (None outside git)."""
+    import subprocess
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=root, capture_output=True, text=True,
+                              timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "")
 
 
 def save_record(record: Dict[str, Any], out_dir: str, benchmark: str, case: str) -> str:
@@ -137,11 +177,12 @@ def save_record(record: Dict[str, Any], out_dir: str, benchmark: str, case: str)
     name = f"{record['method']}{'_' + tag if tag else ''}_seed{record['seed']}.json"
     path = os.path.join(directory, name)
     with open(path, "w") as handle:
-        json.dump(record, handle, indent=1, default=_json_default)
+        json.dump(record, handle, indent=1, default=json_default)
     return path
 
 
-def _json_default(value):
+def json_default(value):
+    """JSON encoding of numpy scalars and arrays (anything else as its ``str``)."""
     if isinstance(value, (np.floating, np.integer)):
         return value.item()
     if isinstance(value, np.ndarray):

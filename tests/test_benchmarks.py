@@ -9,7 +9,7 @@ from openmm import unit
 
 # benchmarks/ is a top-level package of the repository (pytest.ini puts the root on the path).
 from benchmarks import __main__ as cli
-from benchmarks import loops, proteins, report, suites
+from benchmarks import everyday, everyday_cases, everyday_report, loops, proteins, report, suites
 
 
 def _energy(system, x, platform="Reference"):
@@ -130,3 +130,85 @@ def test_command_line_runs_a_tiny_loop(tmp_path):
     assert [p.name for p in runs] == ["adam_seed0.json", "lbfgs_seed0.json"]
     assert json.load(open(runs[0]))["options"]["fine_lr"] == 0.01
     assert (tmp_path / "loop" / "RESULTS.md").exists()
+
+
+def test_command_line_report_accepts_out_option(tmp_path):
+    suites.run_loop(n=25, variants=["bond_lj"], methods=["lbfgs"], seeds=1, budget=0.3, out_dir=str(tmp_path))
+    assert cli.main(["report", "loop", "--out", str(tmp_path)]) == 0
+    assert "| bond_lj_n25 | lbfgs |" in (tmp_path / "loop" / "RESULTS.md").read_text()
+
+
+# ---- everyday ----------------------------------------------------------------------------------------------
+def test_protein_systems_come_from_the_application_layer():
+    from openmm_reparam.app.prepare import create_system
+
+    case = proteins.load_case("1PLW", start="native")
+    reference = create_system(case.topology, forcefield="amber14", solvent="obc2", constraints=None)
+    assert np.isclose(_energy(case.system, case.native), _energy(reference, case.native), atol=1e-6)
+    constrained = proteins.load_case("1PLW", start="native", constraints=openmm.app.HBonds)
+    n_hydrogens = sum(a.element.symbol == "H" for a in case.topology.atoms())
+    assert constrained.system.getNumConstraints() == n_hydrogens
+
+
+def test_everyday_case_names_and_groups_resolve():
+    assert everyday_cases.resolve_cases(["a"]) == ["chignolin", "trpcage", "bbl"]
+    assert everyday_cases.resolve_cases(["large", "bbl_pad25", "water"]) == ["max_dna", "bbl_pad25", "tip4pew_box"]
+    everything = everyday_cases.resolve_cases(None)
+    assert "tiny" not in everything and len(everything) == len(set(everything)) == 14
+    with pytest.raises(ValueError, match="unknown everyday case 'nope'"):
+        everyday_cases.resolve_cases(["nope"])
+
+
+def test_everyday_noisy_models_are_seeded_and_plans_run_lem_and_default_per_start():
+    case = everyday_cases.build_case("enkephalin_noisy")
+    assert case.kind == "implicit" and case.seeded_start and case.system.getNumConstraints() > 0
+    native = proteins.load_case("1PLW", start="native").native
+    a, b, c = case.make_start(0), case.make_start(0), case.make_start(1)
+    assert np.array_equal(a, b) and not np.array_equal(a, c)
+    assert abs(np.std(a - native) - everyday_cases.NOISE_NM) < 0.004
+    plan = everyday.run_plan(case, ["gnn", "lbfgs"], seeds=2)
+    assert plan == [(0, "lem", 0), (0, "default", 0), (0, "gnn", 0), (0, "lbfgs", 0),
+                    (1, "lem", 1), (1, "default", 1), (1, "gnn", 1), (1, "lbfgs", 1)]
+    unfolded = everyday_cases.build_case("enkephalin_unfolded")
+    assert not unfolded.seeded_start and np.array_equal(unfolded.make_start(0), unfolded.make_start(3))
+    assert everyday.run_plan(unfolded, ["gnn", "adam"], seeds=2) == [
+        (0, "lem", 0), (0, "default", 0), (0, "gnn", 0), (0, "gnn", 1), (0, "adam", 0)]
+
+
+def test_everyday_water_box_has_rigid_tip4pew_with_virtual_sites():
+    case = everyday_cases.water_box_case(edge_nm=2.0)
+    waters = case.settings["waters"]
+    system = case.system
+    assert waters > 200 and system.getNumParticles() == 4 * waters
+    assert sum(system.isVirtualSite(i) for i in range(system.getNumParticles())) == waters
+    assert system.getNumConstraints() == 3 * waters and system.usesPeriodicBoundaryConditions()
+    assert np.isfinite(_energy(system, case.make_start(0), "CPU"))
+
+
+def test_everyday_suite_smoke_on_the_tiny_case(tmp_path):
+    """LEM, the default and two methods on a 372-atom solvated box: records, ratios, JSON and the table."""
+    assert cli.main(["run", "everyday", "--quick", "--methods", "adam,lbfgs", "--threads", "1",
+                     "--out", str(tmp_path)]) == 0
+    record = json.load(open(tmp_path / "everyday" / "tiny.json"))
+    assert record["complete"] and record["kind"] == "explicit" and record["n_atoms"] == 372
+    assert record["environment"]["command"].startswith("python -m benchmarks run everyday --quick")
+    runs = {r["label"]: r for r in record["runs"]}
+    assert list(runs) == ["lem", "default", "adam", "lbfgs"] and len(record["runs"]) == 4
+    lem = runs["lem"]
+    for label, r in runs.items():
+        assert "error" not in r, r.get("error")
+        assert np.isfinite(r["initial_energy"]) and np.isfinite(r["final_energy"]) and r["wall_time"] > 0
+        assert r["initial_energy"] == lem["initial_energy"]  # the same start for every run
+        assert r["final_energy"] < r["initial_energy"]
+        assert np.isfinite(r["rms_force"]) and r["converged"] == (r["rms_force"] <= everyday.TOLERANCE)
+        assert np.isclose(r["time_ratio"], r["wall_time"] / lem["wall_time"])
+        assert np.isclose(r["energy_diff"], r["final_energy"] - lem["final_energy"])
+        assert r["stages"] and all(s["wall_time"] >= 0 for s in r["stages"])
+    assert lem["time_ratio"] == 1.0 and lem["energy_diff"] == 0.0
+    assert runs["default"]["options_given"] == {} and runs["adam"]["options_given"]["never_worse"] is False
+    assert runs["adam"]["method"] == "adam" and runs["lbfgs"]["stages"][0]["name"] == "lbfgs"
+    text = (tmp_path / "everyday" / "RESULTS.md").read_text()
+    for label in runs:
+        assert f"| tiny | 372 | {label} | 1 |" in text
+    assert "Goals for the default" in text and "openmm " in text
+    assert everyday_report.write_everyday_report(str(tmp_path)) == text

@@ -1,0 +1,219 @@
+"""The everyday benchmark: the minimization people run before MD, ``openmm_reparam.minimize`` against OpenMM's
+``LocalEnergyMinimizer`` (LEM), as a user would swap one for the other.
+
+For every case (see :mod:`benchmarks.everyday_cases`), in this one process, one after another on the same
+System, the same Context and the same start positions:
+
+* ``lem``: ``openmm.LocalEnergyMinimizer.minimize(context, 10 kJ/mol/nm)``;
+* ``default``: ``openmm_reparam.minimize(context)`` with no method and no options: whatever the package's
+  default is when the suite runs;
+* each named method (default gnn, linear, adam, lbfgs) with ``never_worse=False`` and tolerance 10 kJ/mol/nm.
+
+Recorded per run: wall time of the call alone (preparation, Context creation and the start energy are outside
+it), final energy (kJ/mol, the Context's, evaluated the same way for every run), RMS force as the package
+measures it (``result.rms_force``; for LEM the same ``ContextEnergy.force_norms``), converged flag, per-stage
+times, and the ratios to the LEM run from the same start: ``time_ratio`` = wall / LEM wall and ``energy_diff``
+= E - E_LEM. No reporter is attached (a Python reporter can change which engine the package picks).
+
+Seeds: a noisy-model case makes a new start per seed (noise seed k) and runs every method once on it with
+``seed=k``; a case with one start runs LEM and the default once, the seeded methods (gnn, linear) with seeds
+0..N-1 and the deterministic ones (adam, lbfgs) once. One JSON file per case, ``<out>/everyday/<case>.json``, is
+rewritten after every run (``complete`` says whether the case finished), so a cut run keeps what it did.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+import traceback
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+import openmm
+from openmm import unit
+
+from . import everyday_cases
+from .runner import context_energy, environment, json_default, make_context
+
+DEFAULT_METHODS: Tuple[str, ...] = ("gnn", "linear", "adam", "lbfgs")
+#: Methods whose result does not depend on ``seed`` (the seed only initializes the gnn/linear generators).
+DETERMINISTIC_METHODS = frozenset({"adam", "lbfgs"})
+TOLERANCE = 10.0  # kJ/mol/nm, OpenMM's default
+METHOD_OPTIONS: Dict[str, Any] = {"never_worse": False}
+BENCHMARK = "everyday"
+HISTORY_POINTS = 2000  # at most this many energy-history points per run are stored
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def run_plan(case: everyday_cases.EverydayCase, methods: Sequence[str], seeds: int) -> List[Tuple[int, str, int]]:
+    """(start seed, label, method seed) for every run of a case, in the order they run."""
+    plan = []
+    for start_seed in (range(seeds) if case.seeded_start else [0]):
+        plan += [(start_seed, "lem", start_seed), (start_seed, "default", start_seed)]
+        for method in methods:
+            if case.seeded_start or method in DETERMINISTIC_METHODS:
+                plan.append((start_seed, method, start_seed))
+            else:
+                plan += [(start_seed, method, seed) for seed in range(seeds)]
+    return plan
+
+
+def reset(context: openmm.Context, system: openmm.System, start: np.ndarray) -> float:
+    """Put the start (and the System's box) back into the Context; returns its energy (which also warms up the
+    platform before the timed call)."""
+    if system.usesPeriodicBoundaryConditions():
+        context.setPeriodicBoxVectors(*system.getDefaultPeriodicBoxVectors())
+    context.setPositions(start * unit.nanometer)
+    return context_energy(context)
+
+
+def run_lem(context: openmm.Context, tolerance: float = TOLERANCE) -> Dict[str, Any]:
+    """OpenMM's L-BFGS to ``tolerance``; RMS force measured as the package measures it."""
+    from openmm_reparam.core.bridge import ContextEnergy
+
+    t0 = time.perf_counter()
+    openmm.LocalEnergyMinimizer.minimize(context, tolerance, 0)
+    wall = time.perf_counter() - t0
+    rms, largest = ContextEnergy(context).force_norms()
+    return {"method": "lbfgs (LocalEnergyMinimizer)", "wall_time": wall, "rms_force": float(rms),
+            "max_force": float(largest), "converged": bool(rms <= tolerance), "tolerance": tolerance,
+            "stages": [{"name": "lem", "wall_time": wall}], "selected": None, "engine": "openmm"}
+
+
+def run_ours(context: openmm.Context, label: str, seed: int, tolerance: float = TOLERANCE,
+             options: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """``minimize(context)`` as is (``label="default"``) or ``minimize(context, tolerance, method=label,
+    seed=seed, never_worse=False, **options)``."""
+    from openmm_reparam import minimize
+
+    run_options = {**METHOD_OPTIONS, **(options or {})}
+    t0 = time.perf_counter()
+    if label == "default":
+        result = minimize(context)
+    else:
+        result = minimize(context, tolerance, method=label, seed=seed, **run_options)
+    wall = time.perf_counter() - t0
+    stages = [{"name": s.name, "wall_time": s.wall_time, "iterations": s.iterations,
+               "energy_evaluations": s.energy_evaluations, "final_energy": s.final_energy,
+               "stop_reason": s.stop_reason, "collapsed": s.collapsed} for s in result.stages]
+    return {"method": result.method, "wall_time": wall, "rms_force": float(result.rms_force),
+            "max_force": float(result.max_force), "converged": bool(result.converged),
+            "tolerance": float(result.tolerance), "stages": stages, "selected": result.selected,
+            "engine": result.engine, "interrupted": bool(result.interrupted),
+            "package_final_energy": float(result.final_energy), "options_given": {} if label == "default"
+            else run_options, "options": result.options, "history": thin_history(result.history)}
+
+
+def thin_history(history: Sequence[Any], limit: int = HISTORY_POINTS) -> List[List[Any]]:
+    """``[stage, iteration, time, energy]`` points, evenly thinned to about ``limit`` (the last point of every
+    stage is kept)."""
+    points = [[h.stage, int(h.iteration), round(float(h.time), 4), float(h.energy)] for h in history]
+    if len(points) <= limit:
+        return points
+    step = math.ceil(len(points) / limit)
+    return [p for i, p in enumerate(points)
+            if i % step == 0 or i == len(points) - 1 or points[i + 1][0] != p[0]]
+
+
+def run_one(context: openmm.Context, case: everyday_cases.EverydayCase, start: np.ndarray, label: str,
+            start_seed: int, seed: int, tolerance: float, options: Optional[Dict[str, Any]]) -> Dict[str, Any]:
+    """One timed run from ``start``; a failure is recorded (``error``) instead of ending the suite."""
+    initial = reset(context, case.system, start)
+    record: Dict[str, Any] = {"label": label, "start_seed": start_seed,
+                              "seed": None if label in ("lem", "default") else seed, "initial_energy": initial}
+    try:
+        record.update(run_lem(context, tolerance) if label == "lem" else
+                      run_ours(context, label, seed, tolerance, options))
+        record["final_energy"] = context_energy(context)
+    except Exception as error:  # noqa: BLE001 - one failing method must not lose the other runs
+        record.update(error=f"{type(error).__name__}: {error}", traceback=traceback.format_exc(limit=5),
+                      final_energy=float("nan"), wall_time=float("nan"), converged=False)
+    return record
+
+
+def add_ratios(runs: List[Dict[str, Any]]) -> None:
+    """``time_ratio`` and ``energy_diff`` of every run against the LEM run from the same start."""
+    lem = {r["start_seed"]: r for r in runs if r["label"] == "lem"}
+    for r in runs:
+        ref = lem.get(r["start_seed"])
+        if ref is None or not np.isfinite(ref["wall_time"]) or not ref["wall_time"] > 0:
+            r["time_ratio"] = r["energy_diff"] = None
+            continue
+        r["lem_wall_time"], r["lem_energy"] = ref["wall_time"], ref["final_energy"]
+        r["time_ratio"] = r["wall_time"] / ref["wall_time"]
+        r["energy_diff"] = r["final_energy"] - ref["final_energy"]
+
+
+def case_record(case: everyday_cases.EverydayCase, runs: List[Dict[str, Any]], complete: bool,
+                env: Dict[str, Any], threads: int, prepare_time: float) -> Dict[str, Any]:
+    system = case.system
+    return {"benchmark": BENCHMARK, "case": case.name, "group": case.group, "kind": case.kind,
+            "description": case.description, "n_atoms": case.n_atoms,
+            "n_constraints": system.getNumConstraints(),
+            "n_virtual_sites": sum(system.isVirtualSite(i) for i in range(system.getNumParticles())),
+            "settings": case.settings, "platform": "CPU", "threads": threads, "tolerance": TOLERANCE,
+            "prepare_time": prepare_time, "complete": complete, "environment": env, "runs": runs}
+
+
+def save_case(record: Dict[str, Any], out_dir: str) -> str:
+    """Write ``<out_dir>/everyday/<case>.json`` atomically (a cut run never leaves half a file)."""
+    directory = os.path.join(out_dir, BENCHMARK)
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, f"{record['case']}.json")
+    with open(path + ".part", "w") as handle:
+        json.dump(record, handle, indent=1, default=json_default)
+    os.replace(path + ".part", path)
+    return path
+
+
+def run_case(name: str, methods: Sequence[str] = DEFAULT_METHODS, seeds: int = 3, threads: int = 2,
+             out_dir: Optional[str] = None, options: Optional[Dict[str, Any]] = None,
+             env: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Prepare case ``name`` and run LEM, the default and every method on it; returns the case record."""
+    env = env or environment()
+    t0 = time.perf_counter()
+    case = everyday_cases.build_case(name)
+    prepare_time = time.perf_counter() - t0
+    _log(f"[everyday] {name}: {case.n_atoms} atoms, {case.description} (prepared in {prepare_time:.1f} s)")
+    context = make_context(case.system, case.make_start(0), "CPU", threads)
+    runs: List[Dict[str, Any]] = []
+    starts: Dict[int, np.ndarray] = {}
+    for start_seed, label, seed in run_plan(case, methods, seeds):
+        start = starts.setdefault(start_seed, case.make_start(start_seed))
+        run = run_one(context, case, start, label, start_seed, seed, TOLERANCE, options)
+        runs.append(run)
+        add_ratios(runs)
+        _log(_run_line(name, run))
+        if out_dir:
+            save_case(case_record(case, runs, False, env, threads, prepare_time), out_dir)
+    record = case_record(case, runs, True, env, threads, prepare_time)
+    if out_dir:
+        save_case(record, out_dir)
+    return record
+
+
+def _run_line(case: str, r: Dict[str, Any]) -> str:
+    if r.get("error"):
+        return f"[everyday] {case} {r['label']} start {r['start_seed']}: FAILED {r['error']}"
+    ratio = f", {r['time_ratio']:.2f}x LEM, E - E_LEM {r['energy_diff']:+.1f}" if r.get("time_ratio") else ""
+    seed = "" if r["seed"] is None else f" seed {r['seed']}"
+    return (f"[everyday] {case} {r['label']}{seed} start {r['start_seed']}: E {r['initial_energy']:.6g} -> "
+            f"{r['final_energy']:.6g} in {r['wall_time']:.2f} s, RMS F {r['rms_force']:.3g}"
+            f"{'' if r['converged'] else ' (NOT converged)'}{ratio}")
+
+
+def run_everyday(cases: Optional[Sequence[str]] = None, methods: Sequence[str] = DEFAULT_METHODS, seeds: int = 3,
+                 threads: int = 2, out_dir: Optional[str] = None,
+                 options: Optional[Dict[str, Any]] = None, command: Optional[str] = None) -> List[Dict[str, Any]]:
+    """Run the named cases (default: all but ``tiny``) one after another; returns their records.
+    ``command``: the command line, stored with every record."""
+    if seeds < 1:
+        raise ValueError(f"seeds must be >= 1, got {seeds}")
+    names = everyday_cases.resolve_cases(cases)
+    env = dict(environment(), command=command)
+    return [run_case(name, methods, seeds, threads, out_dir, options, env) for name in names]
