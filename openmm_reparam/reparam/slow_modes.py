@@ -86,11 +86,14 @@ def _exact_block_norms_sq(probe: ContextEnergy, positions: np.ndarray, movable: 
     return norms_sq
 
 
-def _colour(positions: np.ndarray, movable: np.ndarray, separation: float) -> np.ndarray:
-    """Greedy colouring: atoms closer than ``separation`` get different colours (−1 for fixed atoms)."""
+def colour_atoms(positions: np.ndarray, movable: np.ndarray, separation: float,
+                 boxsize: Optional[np.ndarray] = None) -> np.ndarray:
+    """Greedy colouring: atoms closer than ``separation`` get different colours (−1 for fixed atoms).
+    ``boxsize``: rectangular periodic box edges (positions must lie inside it). Shared with
+    :mod:`openmm_reparam.analysis` (sparse finite-difference Hessians)."""
     n = len(positions)
     colours = -np.ones(n, dtype=int)
-    tree = cKDTree(positions)
+    tree = cKDTree(positions, boxsize=boxsize)
     neighbours = tree.query_ball_point(positions, separation)
     for i in np.flatnonzero(movable):
         taken = {colours[j] for j in neighbours[i] if colours[j] >= 0}
@@ -105,7 +108,7 @@ def _sparse_block_norms_sq(probe: ContextEnergy, positions: np.ndarray, movable:
                            cutoff: float):
     """Block norms for pairs within ``cutoff`` only, by perturbing whole colour classes at once."""
     n = len(positions)
-    colours = _colour(positions, movable, 2 * cutoff)
+    colours = colour_atoms(positions, movable, 2 * cutoff)
     pairs = cKDTree(positions).query_pairs(cutoff, output_type="ndarray")
     rows = np.concatenate([pairs[:, 0], pairs[:, 1], np.arange(n)])
     cols = np.concatenate([pairs[:, 1], pairs[:, 0], np.arange(n)])
@@ -128,7 +131,7 @@ def _sparse_block_norms_sq(probe: ContextEnergy, positions: np.ndarray, movable:
 
 def force_constant_matrix(context: openmm.Context, positions=None, *, method: str = "auto",
                           samples: int = 1, perturbation: float = 0.005, step: float = 1e-3,
-                          cutoff: float = 0.45, seed: int = 0):
+                          cutoff: float = 0.45, seed: int = 0, atoms: Optional[np.ndarray] = None):
     """K_ij = ‖H_ij‖_F averaged over ``samples`` structures (the first unperturbed, the others with Gaussian
     noise of ``perturbation`` nm), zero diagonal, symmetric. Dense for ``exact``, scipy CSR for ``sparse``.
 
@@ -137,7 +140,7 @@ def force_constant_matrix(context: openmm.Context, positions=None, *, method: st
     saved = context.getState(getPositions=True).getPositions(asNumpy=True)
     base = as_positions(saved) if positions is None else as_positions(positions)
     probe = ContextEnergy(context)
-    movable = probe.movable
+    movable = probe.movable if atoms is None else probe.movable & np.asarray(atoms, dtype=bool)
     if method == "auto":
         method = "exact" if movable.sum() <= EXACT_MAX_ATOMS else "sparse"
     if method not in ("exact", "sparse"):
@@ -169,11 +172,12 @@ def force_constant_matrix(context: openmm.Context, positions=None, *, method: st
 def compute_slow_modes(context_or_system: Union[openmm.Context, openmm.System], positions=None, *,
                        n_modes: int = 30, method: str = "auto", samples: int = 1, perturbation: float = 0.005,
                        step: float = 1e-3, cutoff: float = 0.45, seed: int = 0,
-                       platform: Optional[openmm.Platform] = None) -> SlowModes:
+                       platform: Optional[openmm.Platform] = None, atoms: Optional[np.ndarray] = None) -> SlowModes:
     """The ``n_modes`` slowest modes of a System at ``positions`` (see the module docstring for costs).
 
     Pass a Context (its positions are used unless ``positions`` is given, and are left unchanged) or a System
-    plus positions (a temporary Context is made on ``platform``, CPU by default).
+    plus positions (a temporary Context is made on ``platform``, CPU by default). ``atoms`` (an (N,) bool mask):
+    build the graph of those atoms only (only they are perturbed); the modes then have one row per chosen atom.
     """
     start = time.perf_counter()
     if isinstance(context_or_system, openmm.Context):
@@ -188,11 +192,14 @@ def compute_slow_modes(context_or_system: Union[openmm.Context, openmm.System], 
         owned = True
     try:
         k, used, evaluations = force_constant_matrix(context, positions, method=method, samples=samples,
-                                                     perturbation=perturbation, step=step, cutoff=cutoff,
+                                                     perturbation=perturbation, step=step, cutoff=cutoff, atoms=atoms,
                                                      seed=seed)
     finally:
         if owned:
             del context
+    if atoms is not None:  # the graph of the chosen atoms only; modes are rows of those atoms
+        index = np.flatnonzero(np.asarray(atoms, dtype=bool))
+        k = k[index][:, index]
     values, vectors = lowest_modes(graph_laplacian(k), n_modes)
     return SlowModes(eigenvalues=values, vectors=vectors, force_constants=k, method=used,
                      force_evaluations=evaluations, wall_time=time.perf_counter() - start)
