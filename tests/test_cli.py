@@ -341,3 +341,23 @@ def test_progress_reporter_draws_on_a_terminal_only():
         assert bool(text) == expect_output
         if expect_output:
             assert "lbfgs" in text and "kJ/mol" in text and "\r" in text and "100%" in text
+
+
+# --- stiffness modes after minimizing ---------------------------------------------------------------------------
+
+def test_stiffness_modes_are_reported_and_summarized(tmp_path):
+    pytest.importorskip("openmm_reparam.analysis.stiffness")
+    out, report_path = tmp_path / "enk.pdb", tmp_path / "enk.json"
+    status, stdout, _ = run("minimize", os.path.join(DATA, "1PLW_model1.pdb"), "-o", out, "--method", "lbfgs",
+                            "--solvent", "none", "--tolerance", 1, "--stiffness-modes", 5, "--report", report_path,
+                            *FAST)
+    assert status == 0
+    stiffness = json.load(open(report_path))["stiffness"]
+    assert len(stiffness["frequencies"]) == 5 and stiffness["frequencies"] == sorted(stiffness["frequencies"])
+    assert stiffness["is_minimum"] == (min(stiffness["frequencies"]) >= -stiffness["threshold"])
+    assert ("stiffness: a true minimum" in stdout) == stiffness["is_minimum"]
+    assert ("stiffness: NOT a true minimum" in stdout) == (not stiffness["is_minimum"])
+
+
+def test_without_stiffness_modes_the_report_has_none(chignolin_run):
+    assert "stiffness" not in chignolin_run[4]
