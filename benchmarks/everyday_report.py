@@ -79,7 +79,9 @@ def results_table(cases: List[Dict[str, Any]]) -> str:
             runs = by_label[label]
             failed = sum(1 for r in runs if r.get("error"))
             name = case["case"] + ("" if case.get("complete", True) else " (incomplete)")
-            row = [name, str(case["n_atoms"]), label, str(len(runs)) + (f" ({failed} failed)" if failed else ""),
+            resolved = {r.get("method") for r in runs if not r.get("error")}
+            shown = f"{label} ({resolved.pop()})" if label == "default" and len(resolved) == 1 else label
+            row = [name, str(case["n_atoms"]), shown, str(len(runs)) + (f" ({failed} failed)" if failed else ""),
                    _cell([r["wall_time"] for r in runs], "{:.2f}"),
                    _cell([r.get("time_ratio") for r in runs], "{:.2f}"),
                    _cell([r["final_energy"] for r in runs], "{:.1f}"),

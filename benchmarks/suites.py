@@ -124,7 +124,7 @@ def run_relax(names: Iterable[str] = ("5AWL", "2JOF"), methods: Iterable[str] = 
               options: Optional[Dict[str, Any]] = None, threads: int = 1, tag: Optional[str] = None,
               first_seed: int = 0, perturbation_nm: float = RELAX_PERTURBATION_NM) -> List[Dict[str, Any]]:
     """The everyday case: the native structure as deposited, and with seeded Gaussian noise of 0.02 nm."""
-    options = {"never_worse": True, **(options or {})}  # the library default: never worse than L-BFGS
+    options = {"never_worse": True, **(options or {})}  # the opt-in guarantee: never worse than L-BFGS
     records = _protein_suite("relax", names, "native", 0.0, methods, seeds, budget, out_dir, options, threads,
                              tag, first_seed)
     records += _protein_suite("relax", names, "native", perturbation_nm, methods, seeds, budget, out_dir,
