@@ -56,3 +56,38 @@ def has_collapsed_contact(positions: np.ndarray, movable: np.ndarray, distance: 
         return len(pairs) > 0
     magnitude = np.sqrt((forces[index] ** 2).sum(axis=1))
     return bool((np.maximum(magnitude[pairs[:, 0]], magnitude[pairs[:, 1]]) > min_force).any())
+
+
+def solvent_mask(system: openmm.System, max_atoms: int = 4) -> np.ndarray:
+    """(N,) bool: True for particles of molecules with at most ``max_atoms`` particles (waters, ions), where a
+    molecule is a connected set of particles under the System's constraints and two-particle bonds
+    (``HarmonicBondForce``). Such molecules have no slow collective modes of their own worth reparametrizing."""
+    n = system.getNumParticles()
+    parent = np.arange(n)
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    for a, b in _pairs(system):
+        parent[root(a)] = root(b)
+    roots = np.array([root(i) for i in range(n)])
+    sizes = np.bincount(roots, minlength=n)
+    return sizes[roots] <= max_atoms
+
+
+def _pairs(system: openmm.System):
+    """Particle pairs joined by a constraint, a two-particle bond or a virtual-site definition."""
+    for k in range(system.getNumConstraints()):
+        yield system.getConstraintParameters(k)[:2]
+    for force in system.getForces():
+        if isinstance(force, openmm.HarmonicBondForce):
+            for k in range(force.getNumBonds()):
+                yield force.getBondParameters(k)[:2]
+    for i in range(system.getNumParticles()):
+        if system.isVirtualSite(i):
+            site = system.getVirtualSite(i)
+            for k in range(site.getNumParticles()):
+                yield i, site.getParticle(k)

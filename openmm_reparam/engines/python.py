@@ -105,7 +105,8 @@ def _variables(bridge: ContextEnergy, generator: Optional[torch.nn.Module]
                ) -> Tuple[list, Callable[[], torch.Tensor], Callable[[], None]]:
     """(parameters Adam updates, the positions they give, what to do after each evaluation)."""
     if generator is not None:
-        return generator.ordered_parameters(), generator, lambda: None
+        after = getattr(generator, "after_evaluation", None)
+        return generator.ordered_parameters(), generator, (lambda: after(bridge)) if after else (lambda: None)
     coordinates = torch.nn.Parameter(torch.as_tensor(bridge.current_positions(), dtype=torch.float64))
 
     def onto_constraints() -> None:  # projected gradient descent: keep the coordinates constrained

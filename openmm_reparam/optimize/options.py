@@ -47,6 +47,7 @@ class GeneratorOptions:
     fit_steps: int = 2000          # Adam steps fitting the GNN output to the start
     fit_lr: float = 1e-2
     fit_tolerance: float = 1e-4    # nm RMS: stop fitting below this
+    reparam_atoms: str = "solute"  # "solute": waters and ions (molecules of <= 4 atoms) move as plain coordinates
 
 
 @dataclass
@@ -131,6 +132,8 @@ class MinimizerOptions:
                 raise ValueError(f"option {name} must be >= 0, got {flat[name]}")
         if flat["n_modes"] < 1 or flat["hidden"] < 3 or flat["layers"] < 0:
             raise ValueError("n_modes must be >= 1, hidden >= 3 and layers >= 0")
+        if flat["reparam_atoms"] not in ("solute", "all"):
+            raise ValueError(f"reparam_atoms must be 'solute' or 'all', got {flat['reparam_atoms']!r}")
         if flat["slow_modes"] not in ("auto", "exact", "sparse"):
             raise ValueError(f"slow_modes must be 'auto', 'exact' or 'sparse', got {flat['slow_modes']!r}")
         if flat["engine"] not in ENGINES:

@@ -27,7 +27,7 @@ from openmm import unit
 from ..core.atoms import has_collapsed_contact
 from ..core.bridge import ContextEnergy
 from ..core.units import as_force
-from ..engines import AdamStageSettings, select_engine
+from ..engines import AdamStageSettings, PythonEngine, select_engine
 from ..reparam.build import build_generator
 from .lbfgs import lbfgs_stage, polish
 from .options import MinimizerOptions, canonical_method, resolve_auto
@@ -78,6 +78,7 @@ class _Run:
         self.engine = select_engine(self.options.run.engine, self.bridge.runs_torch_autograd,
                                     recorder.reporter is not None)
         self.stages: List[StageResult] = []
+        self.engines_used = set()
         self.baseline: Optional[Tuple[float, np.ndarray]] = None
         self.selected = "method"
 
@@ -127,8 +128,11 @@ class _Run:
 
     def _adam_stage(self, name: str, generator: Optional[torch.nn.Module], deadline: Optional[float]) -> None:
         settings = self.stage_settings(name, deadline)
-        if settings.max_steps > 0:
-            self.stages.append(self.engine.adam_stage(self.bridge, self.recorder, generator, settings))
+        if settings.max_steps <= 0:
+            return
+        engine = self.engine if getattr(generator, "compilable", True) else PythonEngine()
+        self.stages.append(engine.adam_stage(self.bridge, self.recorder, generator, settings))
+        self.engines_used.add(engine.name)
 
     def stage_settings(self, name: str, deadline: Optional[float]) -> AdamStageSettings:
         """The engine's settings for stage ``name`` ("reparam", "fine" or "adam"), from the options table."""
@@ -206,7 +210,8 @@ class _Run:
             final_energy=self.bridge.energy(), rms_force=rms, max_force=largest, converged=rms <= self.tolerance,
             stages=self.stages, history=self.recorder.history,
             baseline_energy=None if self.baseline is None else self.baseline[0], selected=self.selected,
-            interrupted=self.recorder.stopped, engine=self.engine.name, options=self.options.to_dict())
+            interrupted=self.recorder.stopped, engine="+".join(sorted(self.engines_used)) or self.engine.name,
+            options=self.options.to_dict())
 
 
 def minimize(context: openmm.Context, tolerance: Union[float, unit.Quantity] = DEFAULT_TOLERANCE,

@@ -8,26 +8,37 @@ import numpy as np
 import openmm
 import torch
 
+from ..core.atoms import solvent_mask
 from ..core.units import as_positions
 from ..optimize.result import StageResult
 from .generators import GNNGenerator, LinearModeGenerator
 from .slow_modes import compute_slow_modes
+from .solute import SoluteGenerator
 
 
 def build_generator(context: openmm.Context, method: str, seed: int, options,
                     positions: Optional[np.ndarray] = None) -> Tuple[torch.nn.Module, List[StageResult]]:
     """Slow modes of the Context's System at ``positions`` (default: the Context's) and the generator for
-    ``method`` ("gnn" or "linear"), fitted to those positions. ``options``: a MinimizerOptions.
+    ``method`` ("gnn" or "linear"), fitted to those positions. ``options``: a MinimizerOptions. With
+    ``reparam_atoms="solute"`` and a System holding waters or ions, the generator covers the other atoms and the
+    solvent moves as plain coordinates (:class:`SoluteGenerator`).
     Returns (generator, [StageResult("slow_modes"), StageResult("fit") for gnn])."""
     x0 = as_positions(context.getState(getPositions=True).getPositions(asNumpy=True)
                       if positions is None else positions)
     g, m = options.generator, options.modes
-    modes = compute_slow_modes(context, x0, n_modes=min(g.n_modes, max(1, len(x0) - 1)), method=m.slow_modes,
-                               samples=m.hessian_samples, perturbation=m.hessian_perturbation, seed=seed)
+    solute = ~solvent_mask(context.getSystem()) if g.reparam_atoms == "solute" else np.ones(len(x0), bool)
+    if not solute.any():
+        solute[:] = True  # a pure solvent box: reparametrize everything
+    subset = None if solute.all() else solute
+    modes = compute_slow_modes(context, x0, n_modes=min(g.n_modes, max(1, int(solute.sum()) - 1)),
+                               method=m.slow_modes, samples=m.hessian_samples, perturbation=m.hessian_perturbation,
+                               seed=seed, atoms=subset)
     stages = [StageResult("slow_modes", 0, modes.force_evaluations, modes.wall_time)]
+    start, x_inner = time.perf_counter(), x0[solute]
     if method == "linear":
-        return LinearModeGenerator(modes.vectors, x0), stages
-    start = time.perf_counter()
-    generator = GNNGenerator(modes.vectors, x0, hidden=g.hidden, layers=g.layers, seed=seed)
-    generator.fit(x0, steps=g.fit_steps, lr=g.fit_lr, tolerance=g.fit_tolerance)
-    return generator, stages + [StageResult("fit", generator.fit_iterations, 0, time.perf_counter() - start)]
+        generator = LinearModeGenerator(modes.vectors, x_inner)
+    else:
+        generator = GNNGenerator(modes.vectors, x_inner, hidden=g.hidden, layers=g.layers, seed=seed)
+        generator.fit(x_inner, steps=g.fit_steps, lr=g.fit_lr, tolerance=g.fit_tolerance)
+        stages.append(StageResult("fit", generator.fit_iterations, 0, time.perf_counter() - start))
+    return (generator if subset is None else SoluteGenerator(generator, solute, x0)), stages

@@ -131,7 +131,7 @@ def _sparse_block_norms_sq(probe: ContextEnergy, positions: np.ndarray, movable:
 
 def force_constant_matrix(context: openmm.Context, positions=None, *, method: str = "auto",
                           samples: int = 1, perturbation: float = 0.005, step: float = 1e-3,
-                          cutoff: float = 0.45, seed: int = 0):
+                          cutoff: float = 0.45, seed: int = 0, atoms: Optional[np.ndarray] = None):
     """K_ij = ‖H_ij‖_F averaged over ``samples`` structures (the first unperturbed, the others with Gaussian
     noise of ``perturbation`` nm), zero diagonal, symmetric. Dense for ``exact``, scipy CSR for ``sparse``.
 
@@ -140,7 +140,7 @@ def force_constant_matrix(context: openmm.Context, positions=None, *, method: st
     saved = context.getState(getPositions=True).getPositions(asNumpy=True)
     base = as_positions(saved) if positions is None else as_positions(positions)
     probe = ContextEnergy(context)
-    movable = probe.movable
+    movable = probe.movable if atoms is None else probe.movable & np.asarray(atoms, dtype=bool)
     if method == "auto":
         method = "exact" if movable.sum() <= EXACT_MAX_ATOMS else "sparse"
     if method not in ("exact", "sparse"):
@@ -172,11 +172,12 @@ def force_constant_matrix(context: openmm.Context, positions=None, *, method: st
 def compute_slow_modes(context_or_system: Union[openmm.Context, openmm.System], positions=None, *,
                        n_modes: int = 30, method: str = "auto", samples: int = 1, perturbation: float = 0.005,
                        step: float = 1e-3, cutoff: float = 0.45, seed: int = 0,
-                       platform: Optional[openmm.Platform] = None) -> SlowModes:
+                       platform: Optional[openmm.Platform] = None, atoms: Optional[np.ndarray] = None) -> SlowModes:
     """The ``n_modes`` slowest modes of a System at ``positions`` (see the module docstring for costs).
 
     Pass a Context (its positions are used unless ``positions`` is given, and are left unchanged) or a System
-    plus positions (a temporary Context is made on ``platform``, CPU by default).
+    plus positions (a temporary Context is made on ``platform``, CPU by default). ``atoms`` (an (N,) bool mask):
+    build the graph of those atoms only (only they are perturbed); the modes then have one row per chosen atom.
     """
     start = time.perf_counter()
     if isinstance(context_or_system, openmm.Context):
@@ -191,11 +192,14 @@ def compute_slow_modes(context_or_system: Union[openmm.Context, openmm.System], 
         owned = True
     try:
         k, used, evaluations = force_constant_matrix(context, positions, method=method, samples=samples,
-                                                     perturbation=perturbation, step=step, cutoff=cutoff,
+                                                     perturbation=perturbation, step=step, cutoff=cutoff, atoms=atoms,
                                                      seed=seed)
     finally:
         if owned:
             del context
+    if atoms is not None:  # the graph of the chosen atoms only; modes are rows of those atoms
+        index = np.flatnonzero(np.asarray(atoms, dtype=bool))
+        k = k[index][:, index]
     values, vectors = lowest_modes(graph_laplacian(k), n_modes)
     return SlowModes(eigenvalues=values, vectors=vectors, force_constants=k, method=used,
                      force_evaluations=evaluations, wall_time=time.perf_counter() - start)
