@@ -147,15 +147,19 @@ GROUPS: Dict[str, List[str]] = {
     "d": ["tip4pew_box"],
 }
 GROUP_ALIASES = {"solvated": "a", "large": "b", "implicit": "c", "water": "d"}
+#: ``all`` runs the large cases last: each case's JSON is written as it finishes, so a run cut short in the
+#: slow 30k-85k-atom cases keeps every other case.
+ALL_ORDER = "acdb"
 
 
 def resolve_cases(names: Optional[Sequence[str]]) -> List[str]:
-    """Case names from names, group letters/aliases and ``all`` (every group, not ``tiny``), in order, no repeats."""
+    """Case names from names, group letters/aliases and ``all`` (every group in :data:`ALL_ORDER`, not ``tiny``),
+    in the order given, no repeats."""
     resolved: List[str] = []
     for item in names or ["all"]:
         item = GROUP_ALIASES.get(item, item)
         if item == "all":
-            expanded = [c for group in "abcd" for c in GROUPS[group]]
+            expanded = [c for group in ALL_ORDER for c in GROUPS[group]]
         elif item in GROUPS:
             expanded = GROUPS[item]
         elif item in CASES:

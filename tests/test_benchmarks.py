@@ -155,6 +155,7 @@ def test_everyday_case_names_and_groups_resolve():
     assert everyday_cases.resolve_cases(["large", "bbl_pad25", "water"]) == ["max_dna", "bbl_pad25", "tip4pew_box"]
     everything = everyday_cases.resolve_cases(None)
     assert "tiny" not in everything and len(everything) == len(set(everything)) == 14
+    assert everything[:3] == ["chignolin", "trpcage", "bbl"] and everything[-2:] == ["max_dna", "bbl_pad25"]
     with pytest.raises(ValueError, match="unknown everyday case 'nope'"):
         everyday_cases.resolve_cases(["nope"])
 
