@@ -1,10 +1,13 @@
-"""Tests of the compiled plugin (plugin_cpp/): parity with the Python engine, ReparamIntegrator in a
-CompoundIntegrator with MD, the C++ staged run, reporters. Skipped when the plugin is not built."""
+"""Tests of the compiled engine (plugin_cpp/): one Adam stage in C++ (``CompiledEngine``) against the reference
+``PythonEngine`` (same energies to 1e-6, same stop rules), its reporter and errors, and ``ReparamIntegrator``
+(parity, CompoundIntegrator + MD, XmlSerializer, collapse guard, options). Skipped when the plugin is not built."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import os
+import time
 
 import numpy as np
 import openmm
@@ -12,16 +15,20 @@ import pytest
 import torch
 from openmm import app, unit
 
-from openmm_reparam.engines import compiled as cpp_engine
 from openmm_reparam.core.bridge import ContextEnergy
+from openmm_reparam.core.errors import NonFiniteEnergyError
+from openmm_reparam.engines import AdamStageSettings, PythonEngine, select_engine
+from openmm_reparam.engines import compiled
+from openmm_reparam.optimize.options import MinimizerOptions
+from openmm_reparam.optimize.recorder import RunRecorder
 from openmm_reparam.reparam.generators import GNNGenerator, LinearModeGenerator
-from openmm_reparam.stages import RunRecorder, adam_stage
 
-pytestmark = pytest.mark.skipif(not cpp_engine.cpp_available(), reason=cpp_engine.unavailable_reason()
+pytestmark = pytest.mark.skipif(not compiled.cpp_available(), reason=compiled.unavailable_reason()
                                 or "C++ plugin not built")
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 KJ = unit.kilojoule_per_mole
+DEFAULTS = MinimizerOptions()
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -59,11 +66,22 @@ def _modes(n_atoms: int, k: int = 8, seed: int = 0) -> np.ndarray:
 
 def _generator(kind: str, positions: np.ndarray, seed: int = 0):
     modes = _modes(len(positions))
-    if kind == "cg":
+    if kind == "linear":
         return LinearModeGenerator(modes, positions)
     generator = GNNGenerator(modes, positions, hidden=8, layers=2, seed=seed)
     generator.fit(positions, steps=30, lr=1e-2)  # parity needs no good fit: the residual makes the start exact
     return generator
+
+
+def _settings(name: str = "reparam", **overrides) -> AdamStageSettings:
+    """Stage settings from the options table (as the orchestrator builds them), with test overrides."""
+    o = DEFAULTS
+    values = dict(name=name, lr=o.lr, max_steps=50, patience=10 ** 6, clip_norm=o.clip_norm, rel_tol=o.rel_tol,
+                  collapse_distance=o.collapse_distance, spike_factor=o.spike_factor,
+                  constraint_stiffness=o.constraint_stiffness, progress_window=0, progress_fraction=0.0,
+                  torch_threads=1)
+    values.update(overrides)
+    return AdamStageSettings(**values)
 
 
 def _context(system, positions, platform="Reference", integrator=None):
@@ -77,73 +95,254 @@ def _energy(context) -> float:
     return context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(KJ)
 
 
-def _python_trajectory(system, positions, generator, steps, lr):
-    """Energies of the Python engine's reparam stage (the reference the C++ engine must reproduce)."""
+def _positions(context) -> np.ndarray:
+    return context.getState(getPositions=True).getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+
+
+def _run(engine, system, positions, generator, settings, reporter=None, max_iterations=0, recorder=None):
+    """(StageResult, recorder, context) of one stage of ``engine`` on a fresh Reference Context."""
     context = _context(system, positions)
-    bridge = ContextEnergy(context)
-    recorder = RunRecorder()
-    stage = adam_stage("reparam", bridge, recorder, generator.ordered_parameters(), generator, lr=lr,
-                       max_steps=steps, patience=10 ** 6, clip_norm=1e3, rel_tol=1e-5)
-    assert stage.iterations == steps
+    bridge = ContextEnergy(context, settings.constraint_stiffness)
+    recorder = recorder or RunRecorder(reporter, max_iterations)
+    return engine.adam_stage(bridge, recorder, generator, settings), recorder, context
+
+
+def _energies(recorder) -> np.ndarray:
     return np.array([point.energy for point in recorder.history])
 
 
-@pytest.mark.parametrize("kind,constraints", [("gnn", "free"), ("cg", "free"), ("gnn", "constrained")])
-def test_cpp_engine_matches_python_energy_trajectory(chignolin, kind, constraints):
+def _assert_same_stage(python, cpp):
+    """Both engines' (StageResult, recorder, context) agree: trajectory, stop rule, best point."""
+    (expected, expected_recorder, expected_context), (got, got_recorder, got_context) = python, cpp
+    np.testing.assert_allclose(_energies(got_recorder), _energies(expected_recorder), rtol=1e-6)
+    assert [p.stage for p in got_recorder.history] == [p.stage for p in expected_recorder.history]
+    assert [p.iteration for p in got_recorder.history] == list(range(len(got_recorder.history)))
+    assert (got.name, got.iterations, got.energy_evaluations, got.stop_reason, got.collapsed) == \
+        (expected.name, expected.iterations, expected.energy_evaluations, expected.stop_reason, expected.collapsed)
+    assert got.initial_energy == pytest.approx(expected.initial_energy, rel=1e-9)
+    if expected.final_energy is None:
+        assert got.final_energy is None
+    else:
+        assert got.final_energy == pytest.approx(expected.final_energy, rel=1e-6)
+    np.testing.assert_allclose(_positions(got_context), _positions(expected_context), atol=1e-8)
+    if got.final_energy is not None:  # what an interrupted run would fall back on
+        assert got_recorder.best_positions is not None
+        assert got_recorder.best_energy <= got.final_energy + 1e-9 * abs(got.final_energy)
+
+
+# -- parity with the Python engine ----------------------------------------------------------------------
+@pytest.mark.parametrize("kind,constraints", [("gnn", "free"), ("linear", "free"), ("gnn", "constrained"),
+                                              ("linear", "constrained")])
+def test_generator_stage_matches_python_engine(chignolin, kind, constraints):
     system, positions = chignolin[constraints], chignolin["positions"]
     generator = _generator(kind, positions)
-    lr = 1e-3 if kind == "gnn" else 1e-2
+    settings = _settings(lr=1e-3 if kind == "gnn" else 1e-2)
     python_generator, cpp_generator = copy.deepcopy(generator), copy.deepcopy(generator)
-    expected = _python_trajectory(system, positions, python_generator, 50, lr)
-
-    context = _context(system, positions)
-    stages, history = cpp_engine.run_stages(context, cpp_generator, tolerance=10.0, options=dict(
-        steps=50, lr=lr, patience=10 ** 6, fine_steps=0, polish=False))
-    energies = np.array([p.energy for p in history])
-    assert [s.name for s in stages] == ["reparam", "fine"]
-    assert stages[0].iterations == 50 and stages[0].energy_evaluations == 50
-    assert len(energies) == 50
-    np.testing.assert_allclose(energies, expected, rtol=1e-6)
-    assert expected[-1] < expected[0] - 1.0  # the trajectory really moved downhill
-    # Same trained weights too, and the Context holds the best positions found.
+    python = _run(PythonEngine(), system, positions, python_generator, settings)
+    cpp = _run(compiled.CompiledEngine(), system, positions, cpp_generator, settings)
+    _assert_same_stage(python, cpp)
+    assert cpp[0].iterations == 50 and cpp[0].stop_reason == "max_steps"
+    energies = _energies(python[1])
+    assert energies[-1] < energies[0] - 1.0  # the trajectory really moved downhill
     for a, b in zip(python_generator.ordered_parameters(), cpp_generator.ordered_parameters()):
         np.testing.assert_allclose(b.detach().numpy(), a.detach().numpy(), rtol=1e-6, atol=1e-9)
-    assert stages[0].final_energy in energies and stages[0].final_energy <= energies[0]
-    assert stages[0].final_energy == pytest.approx(min(energies), rel=1e-5)  # best up to rel_tol
-    if constraints == "free":
-        assert _energy(context) == pytest.approx(stages[0].final_energy, rel=1e-9)
+    assert _energy(cpp[2]) == pytest.approx(cpp[0].final_energy, rel=1e-9)  # the Context holds the best point
 
 
-def test_cpp_coordinate_stage_matches_python_with_constraints(chignolin):
-    """The fine stage (Adam on coordinates, reset onto the constraints after each evaluation) in both engines."""
+def test_coordinate_stage_matches_python_engine_with_constraints(chignolin):
+    """The coordinate stage (Adam on positions kept on the constraints after each evaluation)."""
     system, positions = chignolin["constrained"], chignolin["positions"]
-    context = _context(system, positions)
-    bridge = ContextEnergy(context)
-    recorder = RunRecorder()
-    coordinates = torch.nn.Parameter(torch.as_tensor(bridge.current_positions(), dtype=torch.float64))
-
-    def onto_constraints():  # as minimizer.ReparamMinimizer._run does
-        coordinates.data.copy_(torch.from_numpy(bridge.last_positions))
-
-    adam_stage("fine", bridge, recorder, [coordinates], lambda: coordinates, lr=1e-3, max_steps=40,
-               patience=10 ** 6, clip_norm=1e3, rel_tol=1e-5, after_evaluation=onto_constraints)
-    expected = np.array([p.energy for p in recorder.history])
-
-    context = _context(system, positions)
-    stages, history = cpp_engine.run_stages(context, None, tolerance=10.0, options=dict(
-        fine_steps=40, fine_patience=10 ** 6, polish=False))
-    assert [s.name for s in stages] == ["fine"] and stages[0].iterations == 40
-    np.testing.assert_allclose([p.energy for p in history], expected, rtol=1e-6)
-    assert expected[-1] < expected[0]
+    settings = _settings("fine", max_steps=40)
+    python = _run(PythonEngine(), system, positions, None, settings)
+    cpp = _run(compiled.CompiledEngine(), system, positions, None, settings)
+    _assert_same_stage(python, cpp)
+    assert cpp[0].iterations == 40 and _energies(cpp[1])[-1] < _energies(cpp[1])[0]
 
 
-@pytest.mark.parametrize("kind", ["gnn", "cg"])
+@pytest.mark.parametrize("rule,overrides", [
+    ("patience", dict(patience=3, rel_tol=0.01)),
+    ("stalled", dict(progress_window=10, progress_fraction=0.5, max_steps=300)),
+])
+def test_early_stopping_rules_match_python_engine(chignolin, rule, overrides):
+    system, positions = chignolin["free"], chignolin["positions"]
+    generator = _generator("gnn", positions)
+    settings = _settings(**overrides)
+    python = _run(PythonEngine(), system, positions, copy.deepcopy(generator), settings)
+    cpp = _run(compiled.CompiledEngine(), system, positions, copy.deepcopy(generator), settings)
+    assert python[0].stop_reason == rule
+    _assert_same_stage(python, cpp)
+    assert 3 < cpp[0].iterations < settings.max_steps
+
+
+def _singular_pair():
+    """Two particles pulled together by -10/r, 0.53 nm apart: Adam's steps (about lr each) walk them into the
+    singularity unless the collapse guard stops it."""
+    system = openmm.System()
+    for _ in range(2):
+        system.addParticle(1.0)
+    force = openmm.CustomBondForce("-10/r")
+    force.addBond(0, 1)
+    system.addForce(force)
+    return system, np.array([[0.0, 0.0, 0.0], [0.53, 0.0, 0.0]])
+
+
+@pytest.mark.parametrize("generator", [None, "linear"])
+def test_collapse_matches_python_engine(generator):
+    """Both engines stop at the same suspect step with a contact closer than collapse_distance, do not record
+    it, and leave the last good point."""
+    system, positions = _singular_pair()
+    make = (lambda: None) if generator is None else (lambda: LinearModeGenerator(np.eye(2), positions))
+    settings = _settings(lr=0.05, max_steps=100)
+    python = _run(PythonEngine(), system, positions, make(), settings)
+    cpp = _run(compiled.CompiledEngine(), system, positions, make(), settings)
+    assert python[0].stop_reason == "collapse" and python[0].collapsed
+    _assert_same_stage(python, cpp)
+    assert len(cpp[1].history) == cpp[0].iterations - 1  # the collapsing step is not recorded
+    x = _positions(cpp[2])
+    assert np.linalg.norm(x[1] - x[0]) > settings.collapse_distance
+
+    unguarded = _run(compiled.CompiledEngine(), system, positions, make(),
+                     dataclasses.replace(settings, collapse_distance=0.0, max_steps=cpp[0].iterations))
+    assert unguarded[0].stop_reason == "max_steps"
+    assert _energies(unguarded[1])[-1] < -10 / settings.collapse_distance  # the hazard is real
+
+
+def test_minimize_through_both_engines_is_the_same_run(chignolin):
+    """The orchestrator with engine="cpp" and engine="python": same stages, same history."""
+    from openmm_reparam import minimize
+    system, positions = chignolin["constrained"], chignolin["positions"]
+    results = {}
+    for engine in ("python", "cpp"):
+        context = _context(system, positions)
+        results[engine] = minimize(context, method="gnn", engine=engine, n_modes=10, hidden=8, fit_steps=50,
+                                   steps=30, fine_steps=20, polish=False, never_worse=False)
+    python, cpp = results["python"], results["cpp"]
+    assert cpp.engine == "cpp" and python.engine == "python"
+    assert [(s.name, s.iterations, s.stop_reason) for s in cpp.stages] == \
+        [(s.name, s.iterations, s.stop_reason) for s in python.stages]
+    np.testing.assert_allclose([h.energy for h in cpp.history], [h.energy for h in python.history], rtol=1e-6)
+    assert [(h.stage, h.iteration) for h in cpp.history] == [(h.stage, h.iteration) for h in python.history]
+    assert cpp.final_energy == pytest.approx(python.final_energy, rel=1e-6)
+
+
+def test_auto_selects_the_compiled_engine():
+    assert isinstance(select_engine("auto"), compiled.CompiledEngine)
+    assert isinstance(select_engine("auto", runs_torch_autograd=True, has_reporter=True), PythonEngine)
+
+
+# -- reporter, cap, deadline, errors ------------------------------------------------------------------------
+class _Reporter(openmm.MinimizationReporter):
+    """Keeps every call; asks to stop after ``stop_after`` calls (never with None)."""
+
+    def __init__(self, stop_after=None):
+        super().__init__()
+        self.calls, self.stop_after = [], stop_after
+
+    def report(self, iteration, x, grad, args):
+        self.calls.append((iteration, dict(args), np.array(x), np.array(grad)))
+        return self.stop_after is not None and len(self.calls) >= self.stop_after
+
+
+def test_reporter_sees_every_step_with_the_stage_name(chignolin):
+    system, positions = chignolin["constrained"], chignolin["positions"]
+    settings = _settings("fine", max_steps=12)
+    expected, got = _Reporter(), _Reporter()
+    python = _run(PythonEngine(), system, positions, None, settings, reporter=expected)
+    cpp = _run(compiled.CompiledEngine(), system, positions, None, settings, reporter=got)
+    _assert_same_stage(python, cpp)
+    assert [i for i, _, _, _ in got.calls] == list(range(12))
+    assert all(set(args) == {"system energy", "stage"} and args["stage"] == "fine" for _, args, _, _ in got.calls)
+    for (_, a, xa, ga), (_, b, xb, gb) in zip(expected.calls, got.calls):
+        assert b["system energy"] == pytest.approx(a["system energy"], rel=1e-6)
+        assert xb.shape == xa.shape == (3 * system.getNumParticles(),)
+        np.testing.assert_allclose(xb, xa, atol=1e-8)
+        np.testing.assert_allclose(gb, ga, rtol=1e-5, atol=1e-3)
+
+
+def test_reporter_stop_and_iteration_cap(chignolin):
+    system, positions = chignolin["free"], chignolin["positions"]
+    generator = _generator("linear", positions)
+    settings = _settings(lr=1e-2, max_steps=100)
+    stage, recorder, _ = _run(compiled.CompiledEngine(), system, positions, generator, settings,
+                              reporter=_Reporter(stop_after=5))
+    assert (stage.iterations, stage.stop_reason, len(recorder.history), recorder.stopped) == (5, "reporter", 5, True)
+    again, _, _ = _run(compiled.CompiledEngine(), system, positions, None, _settings("fine"), recorder=recorder)
+    assert (again.iterations, again.stop_reason) == (0, "reporter")  # a stopped run takes no more steps
+
+    recorder = RunRecorder(max_iterations=30)
+    first, _, _ = _run(compiled.CompiledEngine(), system, positions, _generator("linear", positions),
+                       _settings(lr=1e-2, max_steps=20), recorder=recorder)
+    second, _, _ = _run(compiled.CompiledEngine(), system, positions, None, _settings("fine", max_steps=20),
+                        recorder=recorder)
+    assert (first.iterations, second.iterations, second.stop_reason) == (20, 10, "max_steps")
+    assert [p.iteration for p in recorder.history] == list(range(30))
+    assert [p.stage for p in recorder.history] == ["reparam"] * 20 + ["fine"] * 10
+    assert all(b.time >= a.time for a, b in zip(recorder.history, recorder.history[1:]))
+
+
+def test_reporter_exception_is_reraised(chignolin):
+    system, positions = chignolin["free"], chignolin["positions"]
+
+    class Failing(openmm.MinimizationReporter):
+        def report(self, iteration, x, grad, args):
+            if iteration == 2:
+                raise ValueError("reporter failed")
+            return False
+
+    with pytest.raises(ValueError, match="reporter failed"):
+        _run(compiled.CompiledEngine(), system, positions, None, _settings("fine"), reporter=Failing())
+
+
+def test_deadline_already_passed_takes_no_step(chignolin):
+    system, positions = chignolin["free"], chignolin["positions"]
+    stage, recorder, context = _run(compiled.CompiledEngine(), system, positions, None,
+                                    _settings("fine", deadline=time.perf_counter()))
+    assert (stage.iterations, stage.stop_reason, stage.final_energy, recorder.history) == (0, "deadline", None, [])
+    np.testing.assert_array_equal(_positions(context), positions)
+
+
+def test_non_finite_energy_raises_non_finite_energy_error():
+    system = openmm.System()
+    for _ in range(2):
+        system.addParticle(1.0)
+    force = openmm.CustomBondForce("1/(r-1)")  # infinite at r = 1 nm
+    force.addBond(0, 1)
+    system.addForce(force)
+    positions = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
+    with pytest.raises(NonFiniteEnergyError, match="non-finite"):
+        _run(compiled.CompiledEngine(), system, positions, None, _settings("fine"))
+    with pytest.raises(NonFiniteEnergyError):
+        _run(compiled.CompiledEngine(), system, positions, LinearModeGenerator(np.eye(2), positions), _settings())
+
+
+def test_cpp_settings_have_no_defaults():
+    with pytest.raises(openmm.OpenMMException, match="unset"):
+        compiled.plugin().AdamStageSettings().validate()
+    with pytest.raises(openmm.OpenMMException, match="progressFraction"):
+        compiled.cpp_stage_settings(_settings(progress_fraction=2.0), 10, time.perf_counter())
+
+
+def test_generator_conversion_is_exact(chignolin):
+    positions = chignolin["positions"]
+    for kind in ("gnn", "linear"):
+        generator = _generator(kind, positions)
+        cpp = compiled.to_cpp_generator(generator)
+        x = np.array(cpp._computePositions()).reshape(-1, 3)
+        np.testing.assert_array_equal(x, generator().detach().numpy())
+        np.testing.assert_allclose(x, positions, atol=1e-9)  # generators start exactly at the positions
+    with pytest.raises(Exception, match="modes"):
+        compiled.plugin().ReparamGenerator("gnn").validate()
+
+
+# -- ReparamIntegrator ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["gnn", "linear"])
 def test_integrator_steps_match_python_engine(chignolin, kind):
-    from openmm_reparam.integrator import ReparamIntegrator
+    from openmm_reparam import ReparamIntegrator
     system, positions = chignolin["free"], chignolin["positions"]
     generator = _generator(kind, positions)
     lr = 1e-3 if kind == "gnn" else 1e-2
-    expected = _python_trajectory(system, positions, copy.deepcopy(generator), 20, lr)
+    _, recorder, _ = _run(PythonEngine(), system, positions, copy.deepcopy(generator), _settings(lr=lr, max_steps=20))
+    expected = _energies(recorder)
     integrator = ReparamIntegrator.from_generator(copy.deepcopy(generator), lr=lr)
     assert isinstance(integrator, openmm.Integrator)
     context = _context(system, positions, integrator=integrator)
@@ -152,21 +351,23 @@ def test_integrator_steps_match_python_engine(chignolin, kind):
         integrator.step(1)
         energies.append(integrator.getLastEnergy())
     np.testing.assert_allclose(energies, expected, rtol=1e-6)
-    assert integrator.getNumStepsTaken() == 20
-    assert context.getStepCount() == 20
-    assert integrator.getBestEnergy() == pytest.approx(min(energies))
+    assert integrator.getNumStepsTaken() == 20 and context.getStepCount() == 20
+    assert integrator.getBestEnergy() == pytest.approx(min(energies), rel=1e-5)
     integrator.applyBestPositions()
-    assert _energy(context) == pytest.approx(min(energies), rel=1e-9)
+    assert _energy(context) == pytest.approx(integrator.getBestEnergy(), rel=1e-9)
     trained = integrator.trained_generator()
     assert not np.allclose(trained.ordered_parameters()[0].detach().numpy(),
                            generator.ordered_parameters()[0].detach().numpy())
 
 
 def test_compound_integrator_minimize_then_langevin_md(chignolin):
-    from openmm_reparam.integrator import ReparamIntegrator
+    from openmm_reparam import ReparamIntegrator
     system, positions = chignolin["constrained"], chignolin["positions"]
     reparam = ReparamIntegrator(system, positions, method="gnn", seed=1, n_modes=10, hidden=8, fit_steps=100,
                                 lr=2e-3, platform=openmm.Platform.getPlatformByName("CPU"))
+    settings = reparam.getSettings()
+    assert (settings.lr, settings.clipNorm, settings.collapseDistance, settings.torchThreads) == \
+        (2e-3, DEFAULTS.clip_norm, DEFAULTS.collapse_distance, DEFAULTS.torch_threads)
     langevin = openmm.LangevinMiddleIntegrator(300 * unit.kelvin, 10 / unit.picosecond, 0.002 * unit.picoseconds)
     langevin.setRandomNumberSeed(7)
     compound = openmm.CompoundIntegrator()
@@ -177,7 +378,7 @@ def test_compound_integrator_minimize_then_langevin_md(chignolin):
     start = _energy(context)
     compound.step(50)  # through OpenMM's CompoundIntegrator.step ...
     reparam.step(100)  # ... and directly
-    assert reparam.getNumStepsTaken() == 150
+    assert reparam.getNumStepsTaken() == 150 and not reparam.getCollapsed()
     reparam.applyBestPositions()
     minimized = _energy(context)
     assert math.isfinite(minimized) and minimized < start - 50.0
@@ -200,93 +401,56 @@ def test_compound_integrator_minimize_then_langevin_md(chignolin):
     assert context.getStepCount() == 150 + 600
 
 
-def test_cpp_staged_run_polishes_to_tolerance_and_reports(chignolin):
-    system, positions = chignolin["free"], chignolin["positions"]
-    context = _context(system, positions, "CPU")
-    start = _energy(context)
-    generator = _generator("gnn", positions)
-    seen = []
-
-    class Reporter(openmm.MinimizationReporter):
-        def report(self, iteration, x, grad, args):
-            seen.append((iteration, args["stage"], args["system energy"], len(x)))
-            return False
-
-    stages, history = cpp_engine.run_stages(context, generator, tolerance=10.0, reporter=Reporter(),
-                                            options=dict(steps=40, fine_steps=30, patience=10 ** 6,
-                                                         fine_patience=10 ** 6))
-    assert [s.name for s in stages] == ["reparam", "fine", "polish"]
-    assert [s.iterations for s in stages[:2]] == [40, 30]
-    assert [h.iteration for h in history] == list(range(len(history)))
-    assert all(b.time >= a.time for a, b in zip(history, history[1:]))
-    assert [(i, s) for i, s, _, _ in seen] == [(h.iteration, h.stage) for h in history]
-    assert all(n == 3 * system.getNumParticles() for _, _, _, n in seen)
-    final = _energy(context)
-    assert final == pytest.approx(stages[-1].final_energy, abs=1e-3)  # CPU platform: energy-only vs energy+forces paths
-    assert final < stages[1].final_energy <= stages[0].final_energy < start
-    forces = context.getState(getForces=True).getForces(asNumpy=True).value_in_unit(KJ / unit.nanometer)
-    assert np.sqrt((forces ** 2).sum() / len(forces)) <= 10.0  # L-BFGS converged
-
-
-def test_cpp_run_stops_on_reporter_request_and_iteration_cap(chignolin):
-    system, positions = chignolin["free"], chignolin["positions"]
-
-    class StopAfterFive(openmm.MinimizationReporter):
-        def report(self, iteration, x, grad, args):
-            return iteration >= 4
-
-    context = _context(system, positions)
-    stages, history = cpp_engine.run_stages(context, _generator("cg", positions), tolerance=10.0,
-                                            reporter=StopAfterFive(), options=dict(steps=100, patience=10 ** 6))
-    assert len(history) == 5 and [s.iterations for s in stages] == [5, 0, 0]
-
-    context = _context(system, positions)
-    stages, history = cpp_engine.run_stages(context, _generator("cg", positions), tolerance=1e-3,
-                                            max_iterations=30, options=dict(steps=20, fine_steps=5,
-                                                                            patience=10 ** 6))
-    assert [s.iterations for s in stages] == [20, 5, 5]
-    assert len(history) == 30
-
-
-def test_cpp_run_rejects_non_finite_energy():
-    from openmm_reparam.bridge import NonFiniteEnergyError
-    system = openmm.System()
-    for _ in range(2):
-        system.addParticle(1.0)
-    force = openmm.CustomBondForce("1/(r-1)")  # infinite at r = 1 nm
-    force.addBond(0, 1)
-    system.addForce(force)
-    positions = np.array([[0.0, 0.0, 0.0], [1.0, 0.0, 0.0]])
-    context = _context(system, positions)
-    generator = LinearModeGenerator(np.array([[1.0], [0.0]]), positions)
-    with pytest.raises(NonFiniteEnergyError):
-        cpp_engine.run_stages(context, generator, tolerance=10.0, options=dict(steps=5))
-
-
-def test_generator_conversion_is_exact(chignolin):
-    positions = chignolin["positions"]
-    for kind in ("gnn", "cg"):
-        generator = _generator(kind, positions)
-        cpp = cpp_engine.to_cpp_generator(generator)
-        x = np.array(cpp._computePositions()).reshape(-1, 3)
-        np.testing.assert_array_equal(x, generator().detach().numpy())
-        np.testing.assert_allclose(x, positions, atol=1e-9)  # generators start exactly at the positions
-    with pytest.raises(Exception, match="modes"):
-        cpp_engine.plugin().ReparamGenerator("gnn").validate()
-
-
 def test_integrator_xml_serialization_round_trip(chignolin):
-    from openmm_reparam.integrator import ReparamIntegrator
+    from openmm_reparam import ReparamIntegrator
     system, positions = chignolin["free"], chignolin["positions"]
-    integrator = ReparamIntegrator.from_generator(_generator("cg", positions), lr=1e-2, clip_norm=500.0)
+    integrator = ReparamIntegrator.from_generator(_generator("linear", positions), lr=1e-2, clip_norm=500.0,
+                                                  collapse_distance=0.05)
     context = _context(system, positions, integrator=integrator)
     integrator.step(5)
     xml = openmm.XmlSerializer.serialize(integrator)
     assert "ReparamIntegrator" in xml
     restored = openmm.XmlSerializer.deserialize(xml)
     assert isinstance(restored, openmm.Integrator)
+    assert 'clipNorm="500"' in xml and 'collapseDistance=".05"' in xml and 'lr=".01"' in xml
     other = _context(system, positions, integrator=restored)
     # Same weights: the restored integrator's first step evaluates where the original generator is now.
     restored.step(1)
     integrator.step(1)
     assert _energy(other) == pytest.approx(_energy(context), rel=1e-12)
+
+
+def test_integrator_collapse_guard_stops_stepping():
+    """The integrator stops at the collapsing step, puts the last good point back, and ignores further steps."""
+    from openmm_reparam import ReparamIntegrator
+    system, positions = _singular_pair()
+    integrator = ReparamIntegrator.from_generator(LinearModeGenerator(np.eye(2), positions), lr=0.05)
+    context = _context(system, positions, integrator=integrator)
+    integrator.step(100)
+    assert integrator.getCollapsed()
+    taken = integrator.getNumStepsTaken()
+    assert 3 < taken < 100 and context.getStepCount() == taken
+    x = _positions(context)
+    assert np.linalg.norm(x[1] - x[0]) > DEFAULTS.collapse_distance
+    assert _energy(context) == pytest.approx(integrator.getBestEnergy(), rel=1e-9)
+    integrator.step(10)
+    assert integrator.getNumStepsTaken() == taken
+
+    unguarded = ReparamIntegrator.from_generator(LinearModeGenerator(np.eye(2), positions), lr=0.05,
+                                                 collapse_distance=0.0)
+    context = _context(system, positions, integrator=unguarded)
+    unguarded.step(taken)
+    assert not unguarded.getCollapsed() and unguarded.getLastEnergy() < -10 / DEFAULTS.collapse_distance
+
+
+def test_integrator_rejects_run_options(chignolin):
+    from openmm_reparam import ReparamIntegrator
+    system, positions = chignolin["free"], chignolin["positions"]
+    for bad in (dict(steps=10), dict(polish=False), dict(never_worse=True), dict(fine_lr=1e-3),
+                dict(patience=5), dict(time_budget=1.0), dict(engine="cpp"), dict(no_such_option=1)):
+        with pytest.raises(TypeError, match=next(iter(bad))):
+            ReparamIntegrator(system, positions, method="linear", **bad)
+    with pytest.raises(TypeError, match="n_modes"):
+        ReparamIntegrator.from_generator(_generator("linear", positions), n_modes=5)
+    with pytest.raises(ValueError, match="lr"):
+        ReparamIntegrator.from_generator(_generator("linear", positions), lr=-1.0)

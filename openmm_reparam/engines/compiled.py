@@ -1,20 +1,28 @@
-"""The compiled engine: the staged run (reparam -> fine -> polish) in C++, without Python in the loop.
+"""The compiled engine: one Adam stage in C++ (``runAdamStage``), without Python in the loop.
 
 The plugin (plugin_cpp/, built by ``pip install`` into ``openmm_reparam/_cpp/``) evaluates the same generators
-with libtorch and takes its weights from :func:`openmm_reparam.generators.export_state`, so both engines compute
-the same function with the same Adam arithmetic (see openmm_reparam/stages.py for the Python twin).
+with libtorch and takes its weights from :func:`openmm_reparam.reparam.generators.export_state`, so both engines
+compute the same function with the same Adam arithmetic and the same stage rules (:mod:`.python` is the
+reference; the contract is :mod:`.settings`).
 
     cpp_available()            -> True when the plugin was built and loads
-    run_stages(context, generator, tolerance=..., max_iterations=..., options=...) -> (stages, history)
+    CompiledEngine().adam_stage(bridge, recorder, generator, settings) -> StageResult
 """
 from __future__ import annotations
 
+import math
 import os
+import time
 from typing import Mapping, Optional, Tuple
 
 import numpy as np
 import openmm
 import torch  # noqa: F401  (libtorch must be loaded before the plugin library)
+
+from ..core.bridge import ContextEnergy
+from ..optimize.recorder import RunRecorder
+from ..optimize.result import StageResult
+from .settings import AdamStageSettings
 
 
 _plugin = None
@@ -99,3 +107,79 @@ def copy_weights_back(cpp_generator, generator: torch.nn.Module) -> None:
             parameter.copy_(torch.as_tensor(values.reshape(tuple(parameter.shape)), dtype=parameter.dtype))
 
 
+
+
+# -- the engine --------------------------------------------------------------------------------------------
+def cpp_step_settings(**values: float):
+    """A ``reparamplugin.AdamStageSettings`` with the step fields set from ``lr, clip_norm, rel_tol,
+    collapse_distance, spike_factor, constraint_stiffness, torch_threads`` (all required: C++ has no defaults)."""
+    cpp = plugin().AdamStageSettings()
+    cpp.lr, cpp.clipNorm, cpp.relTol = float(values["lr"]), float(values["clip_norm"]), float(values["rel_tol"])
+    cpp.collapseDistance, cpp.spikeFactor = float(values["collapse_distance"]), float(values["spike_factor"])
+    cpp.constraintStiffness = float(values["constraint_stiffness"])
+    cpp.torchThreads = int(values["torch_threads"])
+    cpp.validateStep()
+    return cpp
+
+
+def cpp_stage_settings(settings: AdamStageSettings, max_steps: int, now: float):
+    """``settings`` as the C++ struct, with ``max_steps`` (the iteration cap applied) and the deadline turned into
+    seconds left after ``now`` (a ``time.perf_counter()`` value)."""
+    cpp = cpp_step_settings(lr=settings.lr, clip_norm=settings.clip_norm, rel_tol=settings.rel_tol,
+                            collapse_distance=settings.collapse_distance, spike_factor=settings.spike_factor,
+                            constraint_stiffness=settings.constraint_stiffness, torch_threads=settings.torch_threads)
+    cpp.name, cpp.maxSteps, cpp.patience = settings.name, int(max_steps), int(settings.patience)
+    cpp.progressWindow, cpp.progressFraction = int(settings.progress_window), float(settings.progress_fraction)
+    cpp.timeLimit = -1.0 if settings.deadline is None else max(0.0, float(settings.deadline) - now)
+    cpp.validate()
+    return cpp
+
+
+class _RecordingReporter(openmm.MinimizationReporter):
+    """The reporter the C++ stage calls every step: it passes the step to ``recorder.record`` (history, the
+    user's reporter with the stage name, best positions). An exception from the user's reporter (KeyboardInterrupt
+    included) stops the stage and is kept, to be re-raised once the C++ call has returned (instead of becoming
+    a SWIG director error)."""
+
+    def __init__(self, recorder: RunRecorder, stage: str):
+        super().__init__()
+        self.recorder, self.stage = recorder, stage
+        self.error: Optional[BaseException] = None
+
+    def report(self, iteration, x, grad, args):
+        try:
+            return bool(self.recorder.record(self.stage, float(args["system energy"]),
+                                             np.asarray(x, dtype=np.float64).reshape(-1, 3),
+                                             np.asarray(grad, dtype=np.float64).reshape(-1, 3)))
+        except BaseException as error:  # noqa: B902 - re-raised by CompiledEngine.adam_stage
+            self.error = error
+            return True
+
+
+class CompiledEngine:
+    """Adam stages in the compiled plugin (``runAdamStage``); see :mod:`.settings` for the contract."""
+
+    name = "cpp"
+
+    def adam_stage(self, bridge: ContextEnergy, recorder: RunRecorder, generator: Optional[torch.nn.Module],
+                   settings: AdamStageSettings) -> StageResult:
+        steps = recorder.capped(settings.max_steps)
+        if recorder.stopped and steps > 0:
+            return StageResult(settings.name, stop_reason="reporter")
+        cpp_generator = to_cpp_generator(generator) if generator is not None else None
+        reporter = _RecordingReporter(recorder, settings.name) if recorder.reporter is not None else None
+        stage_start = time.perf_counter()
+        cpp_settings = cpp_stage_settings(settings, steps, stage_start)
+        outcome = plugin().runAdamStage(bridge.context, cpp_generator, cpp_settings, reporter)
+        if reporter is not None and reporter.error is not None:
+            raise reporter.error
+        if generator is not None:
+            copy_weights_back(cpp_generator, generator)
+        best = None if math.isnan(outcome.bestEnergy) else float(outcome.bestEnergy)
+        if reporter is None:
+            recorder.extend(settings.name, outcome._energies(), outcome._times(), stage_start)
+            if best is not None:
+                recorder.note_best(best, bridge.current_positions())
+        initial = None if math.isnan(outcome.initialEnergy) else float(outcome.initialEnergy)
+        return StageResult(settings.name, int(outcome.iterations), int(outcome.energyEvaluations),
+                           float(outcome.wallTime), initial, best, bool(outcome.collapsed), str(outcome.stopReason))

@@ -7,25 +7,58 @@
     context = openmm.Context(system, compound)
     context.setPositions(positions)
     integrator.step(500)                 # 500 Adam steps on the generator weights, in C++
-    integrator.applyBestPositions()      # the lowest-loss positions seen
+    integrator.applyBestPositions()      # the lowest-energy (non-suspect) positions seen
     compound.setCurrentIntegrator(1)
     compound.step(1000)                  # MD in the same Context
 
 Python builds the slow modes and fits the generator to ``positions`` (exactly as ``minimize`` does); the C++
-class holds the weights, latent, modes and Adam state, and each ``step`` runs generator -> Context forces ->
-backpropagation -> gradient clipping -> Adam without returning to Python.
+class holds the weights, latent, modes and Adam state, and each ``step`` is one step of the compiled engine's
+``AdamStepper`` (generator -> Context forces -> backpropagation -> clipping -> Adam -> best point and collapse
+guard) without returning to Python. Once a step collapses into a force-field singularity the integrator puts
+the best positions back and stops stepping (``getCollapsed()``).
+
+Options: those that build the generator (:class:`~openmm_reparam.optimize.options.GeneratorOptions`,
+:class:`~openmm_reparam.optimize.options.SlowModeOptions`) and :data:`STEP_OPTIONS`, with the defaults of
+:class:`~openmm_reparam.optimize.options.MinimizerOptions`. Options of a minimization run (steps, patience,
+polish, never_worse, time_budget, fine_*, engine, ...) mean nothing for an integrator and raise TypeError.
 """
 from __future__ import annotations
 
-from typing import Any, Optional
+from dataclasses import fields
+from typing import Any, Dict, Optional
 
 import openmm
 import torch
 
-from .compiled import copy_weights_back, cpp_available, plugin, to_cpp_generator, unavailable_reason
+from .compiled import copy_weights_back, cpp_available, cpp_step_settings, plugin, to_cpp_generator, \
+    unavailable_reason
 
-# Options read by the integrator itself; every other option goes to the generator (n_modes, hidden, ...).
-_INTEGRATOR_OPTIONS = ("lr", "clip_norm", "constraint_stiffness", "rel_tol")
+# The options each step reads (the step fields of the C++ AdamStageSettings).
+STEP_OPTIONS = ("lr", "clip_norm", "rel_tol", "collapse_distance", "spike_factor", "constraint_stiffness",
+                "torch_threads")
+
+
+def _generator_option_names() -> tuple:
+    from ..optimize.options import GeneratorOptions, SlowModeOptions
+    return tuple(f.name for group in (GeneratorOptions, SlowModeOptions) for f in fields(group))
+
+
+def check_integrator_options(options: Dict[str, Any], generator_options: bool = True) -> None:
+    """Raise TypeError naming the options an integrator cannot honour (unknown names included)."""
+    from ..optimize.options import MinimizerOptions
+    allowed = set(STEP_OPTIONS) | (set(_generator_option_names()) if generator_options else set())
+    rejected = sorted(set(options) - allowed)
+    if rejected:
+        known = sorted(set(MinimizerOptions.known()) & allowed)
+        raise TypeError(f"ReparamIntegrator does not take option(s) {rejected}: they configure a minimization run "
+                        f"(use openmm_reparam.minimize) or are unknown; it takes {known}")
+
+
+def step_settings(**options: Any):
+    """The C++ step settings for ``options`` (STEP_OPTIONS), defaults from MinimizerOptions."""
+    from ..optimize.options import MinimizerOptions
+    resolved = MinimizerOptions.from_kwargs(**options)  # validates the values too
+    return cpp_step_settings(**{name: getattr(resolved, name) for name in STEP_OPTIONS})
 
 
 def build_integrator_generator(system: openmm.System, positions, method: str = "gnn", seed: int = 0,
@@ -54,28 +87,26 @@ if cpp_available():
     class ReparamIntegrator(plugin().ReparamIntegrator):
         """An ``openmm.Integrator`` whose ``step(n)`` performs n reparametrized Adam steps (C++ plugin).
 
-        ``ReparamIntegrator(system, positions, method="gnn", seed=0, platform=None, **options)``: options are
-        those of :class:`openmm_reparam.options.MinimizerOptions` (lr, clip_norm, rel_tol,
-        constraint_stiffness for the steps; n_modes, hidden, layers, fit_*, slow_modes for the generator).
-        ``platform`` only chooses where the slow modes are computed.
+        ``ReparamIntegrator(system, positions, method="gnn", seed=0, platform=None, **options)``: see the module
+        docstring for the options. ``platform`` only chooses where the slow modes are computed.
         """
 
         def __init__(self, system: openmm.System, positions, method: str = "gnn", seed: int = 0,
                      platform: Optional[openmm.Platform] = None, **options: Any):
+            check_integrator_options(options)
+            step = {k: options.pop(k) for k in STEP_OPTIONS if k in options}
             generator = build_integrator_generator(system, positions, method, seed, platform, **options)
-            self._init_from_generator(generator, **{k: options[k] for k in _INTEGRATOR_OPTIONS if k in options})
+            self._init_from_generator(generator, **step)
 
-        def _init_from_generator(self, generator: torch.nn.Module, lr: float = 1e-3, clip_norm: float = 1e3,
-                                 constraint_stiffness: float = 1e4, rel_tol: float = 1e-5) -> None:
-            super().__init__(to_cpp_generator(generator), float(lr))
-            self.setClipNorm(float(clip_norm))
-            self.setConstraintStiffness(float(constraint_stiffness))
-            self.setRelativeTolerance(float(rel_tol))
+        def _init_from_generator(self, generator: torch.nn.Module, **step: Any) -> None:
+            super().__init__(to_cpp_generator(generator), step_settings(**step))
             self.generator = generator
 
         @classmethod
         def from_generator(cls, generator: torch.nn.Module, **options: Any) -> "ReparamIntegrator":
-            """An integrator for an already built Python generator (GNNGenerator or LinearModeGenerator)."""
+            """An integrator for an already built Python generator (GNNGenerator or LinearModeGenerator);
+            ``options``: STEP_OPTIONS only."""
+            check_integrator_options(options, generator_options=False)
             self = cls.__new__(cls)
             self._init_from_generator(generator, **options)
             return self

@@ -18,14 +18,42 @@ import openmm  # the OpenMM types this module builds on must be registered first
 #include "OpenMMDrude.h"
 #include "openmm/RPMDIntegrator.h"
 #include "openmm/RPMDMonteCarloBarostat.h"
+#include "AdamStage.h"
+#include "AdamStageSettings.h"
+#include "NonFiniteEnergyException.h"
 #include "ReparamGenerator.h"
 #include "ReparamIntegrator.h"
-#include "ReparamStages.h"
 #include "ReparamTiming.h"
 
 /* OpenMM's typemaps (swig/typemaps.i) take a numpy fast path when this says numpy is loaded. */
 static bool isNumpyAvailable() {
     return true;
+}
+
+/* A C++ exception as a Python one: NonFiniteEnergyException (by type) ->
+ * openmm_reparam.core.errors.NonFiniteEnergyError, anything else -> openmm.OpenMMException. */
+static void reparamSetPythonError(const std::exception& e) {
+    PyObject* type = NULL;
+    if (dynamic_cast<const ReparamPlugin::NonFiniteEnergyException*>(&e) != NULL) {
+        PyObject* errors = PyImport_ImportModule("openmm_reparam.core.errors");
+        type = errors ? PyObject_GetAttrString(errors, "NonFiniteEnergyError") : NULL;
+        Py_XDECREF(errors);
+    }
+    if (type == NULL) {
+        PyErr_Clear();
+        PyObject* mm = PyImport_AddModule("openmm");
+        type = mm ? PyObject_GetAttrString(mm, "OpenMMException") : NULL;
+    }
+    PyErr_SetString(type ? type : PyExc_Exception, e.what());
+    Py_XDECREF(type);
+}
+
+/* An AdamStageOutcome history array as a tuple of floats. */
+static PyObject* reparamTuple(const std::vector<double>& values) {
+    PyObject* result = PyTuple_New(values.size());
+    for (size_t i = 0; i < values.size(); i++)
+        PyTuple_SET_ITEM(result, i, PyFloat_FromDouble(values[i]));
+    return result;
 }
 %}
 
@@ -37,15 +65,12 @@ static bool isNumpyAvailable() {
 %include "swig/typemaps.i"
 %include <std_string.i>
 
-/* Convert C++ exceptions to Python exceptions (OpenMMException -> openmm.OpenMMException). */
+/* Convert C++ exceptions to Python exceptions (see reparamSetPythonError). */
 %exception {
     try {
         $action
     } catch (std::exception &e) {
-        PyObject* mm = PyImport_AddModule("openmm");
-        PyObject* openmm_exception = mm ? PyObject_GetAttrString(mm, "OpenMMException") : NULL;
-        PyErr_SetString(openmm_exception ? openmm_exception : PyExc_Exception, const_cast<char*>(e.what()));
-        Py_XDECREF(openmm_exception);
+        reparamSetPythonError(e);
         return NULL;
     }
 }
@@ -62,18 +87,15 @@ static bool isNumpyAvailable() {
     } catch (std::exception &e) {
         if (released != NULL)
             PyEval_RestoreThread(released);
-        PyObject* mm = PyImport_AddModule("openmm");
-        PyObject* openmm_exception = mm ? PyObject_GetAttrString(mm, "OpenMMException") : NULL;
-        PyErr_SetString(openmm_exception ? openmm_exception : PyExc_Exception, const_cast<char*>(e.what()));
-        Py_XDECREF(openmm_exception);
+        reparamSetPythonError(e);
         return NULL;
     }
     if (released != NULL)
         PyEval_RestoreThread(released);
 %enddef
 
-%exception ReparamPlugin::runReparamStages {
-    RELEASE_GIL_WHEN(arg5 == NULL)
+%exception ReparamPlugin::runAdamStage {
+    RELEASE_GIL_WHEN(arg4 == NULL)
 }
 %exception ReparamPlugin::ReparamIntegrator::step {
     RELEASE_GIL_WHEN(true)
@@ -116,81 +138,64 @@ public:
     }
 };
 
-class ReparamIntegrator : public OpenMM::Integrator {
+class AdamStageSettings {
 public:
-    ReparamIntegrator(const ReparamGenerator& generator, double learningRate = 1e-3);
-    void step(int steps);
-    double getLearningRate() const;
-    void setLearningRate(double lr);
-    double getClipNorm() const;
-    void setClipNorm(double norm);
-    double getConstraintStiffness() const;
-    void setConstraintStiffness(double k);
-    double getRelativeTolerance() const;
-    void setRelativeTolerance(double tol);
-    int getTorchThreads() const;
-    void setTorchThreads(int threads);
-    double getLastLoss() const;
-    double getLastEnergy() const;
-    double getBestLoss() const;
-    double getBestEnergy() const;
-    int getStepsSinceImprovement() const;
-    int getNumStepsTaken() const;
-    void applyBestPositions();
-    void reset();
-    const ReparamGenerator& getGenerator() const;
-};
-
-class ReparamOptions {
-public:
-    ReparamOptions();
-    int steps;
-    int fineSteps;
-    int patience;
-    int finePatience;
+    AdamStageSettings();
     double lr;
-    double fineLr;
     double clipNorm;
     double relTol;
-    double constraintStiffness;
-    bool polish;
-    double timeBudget;
-    double reparamShare;
-    double timeOffset;
-    int maxIterations;
-    int iterationOffset;
-    int torchThreads;
     double collapseDistance;
     double spikeFactor;
-    int polishRounds;
-    std::string fineStageName;
+    double constraintStiffness;
+    int torchThreads;
+    std::string name;
+    int maxSteps;
+    int patience;
+    int progressWindow;
+    double progressFraction;
+    double timeLimit;
+    void validateStep() const;
+    void validate() const;
 };
 
-class ReparamStageStats {
+class AdamStageOutcome {
 public:
-    std::string name;
     int iterations;
     int energyEvaluations;
     double wallTime;
     double initialEnergy;
-    double finalEnergy;
+    double bestEnergy;
     bool collapsed;
-};
-
-class ReparamRunResult {
-public:
-    int getNumStages() const;
-    bool getStopped() const;
-    const ReparamStageStats& getStage(int index) const;
+    std::string stopReason;
     int getHistorySize() const;
-    int getHistoryStage(int i) const;
-    int getHistoryIteration(int i) const;
-    double getHistoryTime(int i) const;
-    double getHistoryEnergy(int i) const;
+    %extend {
+        /** Energy of each recorded step (kJ/mol), as a tuple. */
+        PyObject* _energies() const {
+            return reparamTuple(self->energies);
+        }
+        /** Seconds from the stage start to each recorded step, as a tuple. */
+        PyObject* _times() const {
+            return reparamTuple(self->times);
+        }
+    }
 };
 
-ReparamRunResult runReparamStages(OpenMM::Context& context, ReparamGenerator* generator, const ReparamOptions& options,
-                                  double tolerance, OpenMM::MinimizationReporter* reporter);
+class ReparamIntegrator : public OpenMM::Integrator {
+public:
+    ReparamIntegrator(const ReparamGenerator& generator, const AdamStageSettings& settings);
+    void step(int steps);
+    const AdamStageSettings& getSettings() const;
+    double getLastEnergy() const;
+    double getBestEnergy() const;
+    int getStepsSinceImprovement() const;
+    int getNumStepsTaken() const;
+    bool getCollapsed() const;
+    void applyBestPositions();
+    const ReparamGenerator& getGenerator() const;
+};
+
+AdamStageOutcome runAdamStage(OpenMM::Context& context, ReparamGenerator* generator, const AdamStageSettings& settings,
+                              OpenMM::MinimizationReporter* reporter);
 
 double timeForceEvaluation(OpenMM::Context& context, int repeats);
 

@@ -21,11 +21,7 @@ public:
     void step();
     /** Set every parameter's gradient to undefined (as zero_grad(set_to_none=True)). */
     void zeroGrad();
-    void setLearningRate(double lr) { this->lr = lr; }
-    double getLearningRate() const { return lr; }
     long long getStepCount() const { return stepCount; }
-    std::vector<at::Tensor>& getExpAvg() { return expAvg; }
-    std::vector<at::Tensor>& getExpAvgSq() { return expAvgSq; }
 private:
     std::vector<at::Tensor> params, expAvg, expAvgSq;
     double lr, beta1, beta2, eps;

@@ -12,6 +12,8 @@
  *  5. loss = E + 0.5 k_c sum |X - Xp|^2 over movable atoms (only with constraints);
  *     grad = -F_perp + k_c (X - Xp), zero rows for fixed particles, where F_perp is F without its components
  *     along the constraints (ConstraintProjector; F_perp = F without constraints).
+ * The start (step 1's positions of fixed particles) is the Context's positions when the bridge is created.
+ * A non-finite energy or force throws NonFiniteEnergyException.
  */
 
 #include "openmm/Context.h"
@@ -31,10 +33,6 @@ public:
      * @param constraintStiffness k_c in kJ/mol/nm^2
      */
     EnergyBridge(OpenMM::Context& context, double constraintTol, int groups, double constraintStiffness);
-    /** Record the Context's current positions as the start (used for the rows of fixed particles). */
-    void captureStart();
-    /** Set the start positions explicitly. */
-    void setStart(const std::vector<OpenMM::Vec3>& positions);
     /**
      * Evaluate the loss of X ((N,3) float64 CPU tensor, nm). Writes dloss/dX into grad ((N,3) float64 CPU,
      * allocated if undefined) and the potential energy into energy. The evaluated positions Xp stay
@@ -43,27 +41,19 @@ public:
     double evaluate(const at::Tensor& X, at::Tensor& grad, double& energy);
     /** Positions of the last evaluation (after constraints and virtual sites). */
     const std::vector<OpenMM::Vec3>& getPositions() const { return evaluated; }
-    /** Potential energy of the Context's current positions (integration groups). */
-    double currentEnergy();
-    /** OpenMM's convergence measure ||F||/sqrt(n) over movable particles at the Context's current positions,
-     *  constraint components removed (as minimizer._force_norms). */
-    double currentRmsForce();
     /** Current positions of the Context as an (N,3) float64 tensor. */
     at::Tensor currentPositions();
     /** Put positions into the Context (used to restore the best positions of a stage). */
     void setContextPositions(const std::vector<OpenMM::Vec3>& positions);
     int getNumParticles() const { return numParticles; }
-    const std::vector<bool>& getFixed() const { return fixed; }
-    OpenMM::Context& getContext() { return context; }
     /** Largest per-atom force magnitude (raw forces, movable particles) of the last evaluation. */
     double getLastMaxForce() const { return lastMaxForce; }
-    /** True if two movable particles of positions are closer than distance nm (a force-field singularity). */
+    /** True if two movable particles of positions are at most distance nm apart (a force-field singularity;
+     *  as core.atoms.has_collapsed_contact without forces). distance <= 0: false. */
     bool hasCollapsedContact(const std::vector<OpenMM::Vec3>& positions, double distance) const;
     /** Forces of the last evaluation (raw, before the constraint projection). */
     const std::vector<OpenMM::Vec3>& getForces() const { return forces; }
     bool getHasConstraints() const { return hasConstraints; }
-    double getConstraintTolerance() const { return constraintTol; }
-    int getGroups() const { return groups; }
 private:
     OpenMM::Context& context;
     double constraintTol, stiffness, lastMaxForce;

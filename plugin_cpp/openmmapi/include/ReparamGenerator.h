@@ -68,8 +68,6 @@ public:
     /** Row-major values and shape (cols = 0: 1-D) of parameter index. */
     void getParameter(int index, std::vector<double>& values, int& rows, int& cols) const;
     double getScale() const { return scale; }
-    /** Move all tensors to a device (e.g. CUDA); parameters stay leaves requiring grad. */
-    void to(const at::Device& device);
 #endif
 private:
     std::string kind;
@@ -77,7 +75,7 @@ private:
     double scale;
     std::vector<std::string> parameterNames;
 #ifndef SWIG
-    at::Tensor modes, modesT, center, residual, x0;
+    at::Tensor modes, center, residual, x0;
     std::vector<at::Tensor> params;
 #endif
 };

@@ -1,6 +1,7 @@
 /* EnergyBridge: force-field loss and gradient of candidate positions (see EnergyBridge.h). */
 #include "EnergyBridge.h"
 #include "ContextAccess.h"
+#include "NonFiniteEnergyException.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/System.h"
 #include <cmath>
@@ -29,25 +30,13 @@ EnergyBridge::EnergyBridge(Context& context, double constraintTol, int groups, d
     candidate.resize(numParticles);
     evaluated.resize(numParticles);
     forces.resize(numParticles);
-}
-
-void EnergyBridge::captureStart() {
     ContextAccess::impl(context).getPositions(start);
-}
-
-void EnergyBridge::setStart(const std::vector<Vec3>& positions) {
-    if ((int) positions.size() != numParticles)
-        throw OpenMMException("EnergyBridge: wrong number of start positions");
-    start = positions;
 }
 
 double EnergyBridge::evaluate(const at::Tensor& X, at::Tensor& grad, double& energy) {
     if (X.size(0) != numParticles)
         throw OpenMMException("EnergyBridge: generator output has the wrong number of atoms");
-    if (anyFixed && (int) start.size() != numParticles)
-        captureStart();
-    // Positions may live on a GPU (generator moved with ReparamGenerator::to): the Context takes host data.
-    at::Tensor x = X.device().is_cpu() ? X.contiguous() : X.to(at::kCPU).contiguous();
+    at::Tensor x = X.contiguous();
     const double* xd = x.data_ptr<double>();
     for (int i = 0; i < numParticles; i++)
         candidate[i] = fixed[i] ? start[i] : Vec3(xd[3 * i], xd[3 * i + 1], xd[3 * i + 2]);
@@ -72,7 +61,7 @@ double EnergyBridge::evaluate(const at::Tensor& X, at::Tensor& grad, double& ene
     if (!finite) {
         std::stringstream msg;
         msg << "the force field returned a non-finite energy (" << energy << ") or forces";
-        throw OpenMMException(msg.str());
+        throw NonFiniteEnergyException(msg.str());
     }
     projected = forces;
     if (hasConstraints)
@@ -100,10 +89,6 @@ double EnergyBridge::evaluate(const at::Tensor& X, at::Tensor& grad, double& ene
     return loss;
 }
 
-double EnergyBridge::currentEnergy() {
-    return ContextAccess::impl(context).calcForcesAndEnergy(false, true, groups);
-}
-
 at::Tensor EnergyBridge::currentPositions() {
     std::vector<Vec3> pos;
     ContextAccess::impl(context).getPositions(pos);
@@ -117,7 +102,7 @@ at::Tensor EnergyBridge::currentPositions() {
 
 void EnergyBridge::setContextPositions(const std::vector<Vec3>& positions) {
     std::vector<Vec3> pos = positions;
-    if (anyFixed && (int) start.size() == numParticles)
+    if (anyFixed)
         for (int i = 0; i < numParticles; i++)
             if (fixed[i])
                 pos[i] = start[i];
@@ -128,6 +113,8 @@ void EnergyBridge::setContextPositions(const std::vector<Vec3>& positions) {
 
 bool EnergyBridge::hasCollapsedContact(const std::vector<Vec3>& positions, double distance) const {
     // Only called on suspect steps (rare), so a cell grid keeps it O(N) without a persistent neighbor list.
+    if (!(distance > 0))
+        return false;
     std::map<std::tuple<long, long, long>, std::vector<int> > cells;
     auto cellOf = [&](const Vec3& p) {
         return std::make_tuple((long) std::floor(p[0] / distance), (long) std::floor(p[1] / distance),
@@ -151,29 +138,10 @@ bool EnergyBridge::hasCollapsedContact(const std::vector<Vec3>& positions, doubl
                         if (j <= i)
                             continue;
                         Vec3 d = positions[i] - positions[j];
-                        if (d.dot(d) < cutoff2)
+                        if (d.dot(d) <= cutoff2)
                             return true;
                     }
                 }
     }
     return false;
-}
-
-double EnergyBridge::currentRmsForce() {
-    ContextImpl& impl = ContextAccess::impl(context);
-    impl.calcForcesAndEnergy(true, false, groups);
-    std::vector<Vec3> f, pos;
-    impl.getForces(f);
-    if (hasConstraints) {
-        impl.getPositions(pos);
-        projector.project(f, pos);
-    }
-    double sum = 0.0;
-    int movable = 0;
-    for (int i = 0; i < numParticles; i++)
-        if (!fixed[i]) {
-            sum += f[i].dot(f[i]);
-            movable++;
-        }
-    return movable == 0 ? 0.0 : std::sqrt(sum / movable);
 }

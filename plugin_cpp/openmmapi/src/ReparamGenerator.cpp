@@ -49,7 +49,6 @@ ReparamGenerator& ReparamGenerator::operator=(const ReparamGenerator& other) {
     scale = other.scale;
     parameterNames = other.parameterNames;
     modes = cloneTensor(other.modes);
-    modesT = modes.defined() ? modes.t().contiguous() : modes;
     center = cloneTensor(other.center);
     residual = cloneTensor(other.residual);
     x0 = cloneTensor(other.x0);
@@ -69,7 +68,6 @@ void ReparamGenerator::setBuffer(const std::string& name, const std::vector<doub
         if (t.dim() != 2)
             throw OpenMMException("ReparamGenerator: modes must be 2-D (N, k)");
         modes = t;
-        modesT = t.t().contiguous();
     }
     else if (name == "center")
         center = t.reshape({3});
@@ -110,7 +108,7 @@ double ReparamGenerator::getParameterValue(int index, int element) const {
     const at::Tensor& p = params.at(index);
     if (element < 0 || element >= p.numel())
         throw OpenMMException("ReparamGenerator: parameter element out of range");
-    return p.detach().to(at::kCPU).contiguous().data_ptr<double>()[element];
+    return p.detach().contiguous().data_ptr<double>()[element];
 }
 
 void ReparamGenerator::setParameterValues(int index, const std::vector<double>& values) {
@@ -179,7 +177,7 @@ at::Tensor ReparamGenerator::forward() const {
 std::vector<double> ReparamGenerator::computePositions() const {
     validate();
     at::NoGradGuard noGrad;
-    at::Tensor x = forward().to(at::kCPU).contiguous();
+    at::Tensor x = forward().contiguous();
     const double* data = x.data_ptr<double>();
     return std::vector<double>(data, data + x.numel());
 }
@@ -192,20 +190,6 @@ const std::vector<at::Tensor>& ReparamGenerator::parameters() const {
     return params;
 }
 
-void ReparamGenerator::to(const at::Device& device) {
-    auto move = [&](at::Tensor& t) {
-        if (t.defined())
-            t = t.to(device);
-    };
-    move(modes);
-    move(modesT);
-    move(center);
-    move(residual);
-    move(x0);
-    for (at::Tensor& p : params)
-        p = p.detach().to(device).requires_grad_(true);
-}
-
 namespace {
 
 void tensorValues(const at::Tensor& t, std::vector<double>& values, int& rows, int& cols) {
@@ -215,7 +199,7 @@ void tensorValues(const at::Tensor& t, std::vector<double>& values, int& rows, i
         cols = 0;
         return;
     }
-    at::Tensor cpu = t.detach().to(at::kCPU).contiguous();
+    at::Tensor cpu = t.detach().contiguous();
     values.assign(cpu.data_ptr<double>(), cpu.data_ptr<double>() + cpu.numel());
     rows = cpu.dim() == 0 ? 1 : (int) cpu.size(0);
     cols = cpu.dim() == 2 ? (int) cpu.size(1) : 0;

@@ -1,7 +1,6 @@
-/* ReparamIntegrator: one reparametrized Adam step per integrator step (see ReparamIntegrator.h). */
+/* ReparamIntegrator: one AdamStepper step per integrator step (see ReparamIntegrator.h). */
 #include "ReparamIntegrator.h"
-#include "AdamOptimizer.h"
-#include "EnergyBridge.h"
+#include "AdamStepper.h"
 #include "TorchThreads.h"
 #include "openmm/Context.h"
 #include "openmm/OpenMMException.h"
@@ -13,44 +12,27 @@
 using namespace ReparamPlugin;
 using namespace OpenMM;
 
-ReparamIntegrator::ReparamIntegrator(const ReparamGenerator& gen, double learningRate) :
-        generator(new ReparamGenerator(gen)), contextImpl(NULL), learningRate(learningRate), clipNorm(1e3),
-        constraintStiffness(1e4), relTol(1e-5), torchThreads(1) {
+ReparamIntegrator::ReparamIntegrator(const ReparamGenerator& gen, const AdamStageSettings& settings) :
+        generator(new ReparamGenerator(gen)), settings(settings), contextImpl(NULL), collapsed(false) {
     generator->validate();
+    settings.validateStep();
     setStepSize(0.0);
     setConstraintTolerance(1e-5);
-    reset();
 }
 
 ReparamIntegrator::~ReparamIntegrator() {
-}
-
-void ReparamIntegrator::setLearningRate(double lr) {
-    learningRate = lr;
-    if (adam)
-        adam->setLearningRate(lr);
-}
-
-void ReparamIntegrator::reset() {
-    adam.reset();
-    bridge.reset();
-    started = false;
-    lastLoss = lastEnergy = std::nan("");
-    bestLoss = bestEnergy = std::numeric_limits<double>::infinity();
-    stepsSinceImprovement = 0;
-    stepsTaken = 0;
-    bestPositions.clear();
 }
 
 void ReparamIntegrator::initialize(ContextImpl& impl) {
     if (generator->getNumAtoms() != impl.getSystem().getNumParticles())
         throw OpenMMException("ReparamIntegrator: the generator and the System have different numbers of atoms");
     contextImpl = &impl;
-    reset();
+    stepper.reset();
+    collapsed = false;
 }
 
 void ReparamIntegrator::cleanup() {
-    bridge.reset();
+    stepper.reset();
     contextImpl = NULL;
 }
 
@@ -73,42 +55,34 @@ double ReparamIntegrator::computeKineticEnergy() {
 void ReparamIntegrator::step(int steps) {
     if (contextImpl == NULL)
         throw OpenMMException("ReparamIntegrator: not bound to a Context");
-    if (!started) {
-        // The start is the Context's positions at the first step (they fix the massless particles).
-        bridge.reset(new EnergyBridge(contextImpl->getOwner(), getConstraintTolerance(), getIntegrationForceGroups(),
-                                      constraintStiffness));
-        bridge->captureStart();
-        adam.reset(new AdamOptimizer(generator->parameters(), learningRate));
-        started = true;
-    }
-    TorchThreadsGuard threads(torchThreads);
-    std::vector<at::Tensor>& params = generator->parameters();
-    at::Tensor grad;
-    for (int i = 0; i < steps; i++) {
-        adam->zeroGrad();
-        at::Tensor X = generator->forward();
-        double energy;
-        double loss = bridge->evaluate(X.detach(), grad, energy);
-        backward(X, X.device().is_cpu() ? grad : grad.to(X.device()));
-        clipGradNorm(params, clipNorm);
-        adam->step();
-        lastLoss = loss;
-        lastEnergy = energy;
-        stepsTaken++;
-        if (energy < bestEnergy - relTol * std::fabs(bestEnergy) || bestPositions.empty()) {  // as the stages
-            bestLoss = loss;
-            bestEnergy = energy;
-            bestPositions = bridge->getPositions();
-            stepsSinceImprovement = 0;
-        }
-        else
-            stepsSinceImprovement++;
+    if (!stepper)  // the start is the Context's positions at the first step (they fix the massless particles)
+        stepper.reset(new AdamStepper(contextImpl->getOwner(), generator.get(), settings));
+    TorchThreadsGuard threads(settings.torchThreads);
+    for (int i = 0; i < steps && !collapsed; i++) {
+        collapsed = stepper->step() == StepVerdict::Collapse;
         contextImpl->setStepCount(contextImpl->getStepCount() + 1);
+        if (collapsed)
+            stepper->applyBestPositions();
     }
 }
 
+double ReparamIntegrator::getLastEnergy() const {
+    return stepper ? stepper->getLastEnergy() : std::nan("");
+}
+
+double ReparamIntegrator::getBestEnergy() const {
+    return stepper ? stepper->getTracker().getBestEnergy() : std::numeric_limits<double>::infinity();
+}
+
+int ReparamIntegrator::getStepsSinceImprovement() const {
+    return stepper ? stepper->getTracker().getStepsSinceImprovement() : 0;
+}
+
+int ReparamIntegrator::getNumStepsTaken() const {
+    return stepper ? stepper->getStepsTaken() : 0;
+}
+
 void ReparamIntegrator::applyBestPositions() {
-    if (contextImpl == NULL || !bridge || bestPositions.empty())
-        return;
-    bridge->setContextPositions(bestPositions);
+    if (stepper)
+        stepper->applyBestPositions();
 }

@@ -1,7 +1,7 @@
 /*
  * XmlSerializer support for ReparamIntegrator: the generator (kind, buffers, current weights) and the step
- * settings. The Adam moments are not stored: a deserialized integrator continues from the saved weights with a
- * fresh optimizer. Arrays are stored as strings of round-trip exact ("%.17g") numbers.
+ * fields of its AdamStageSettings. The Adam moments and the best point are not stored: a deserialized
+ * integrator continues from the saved weights with a fresh optimizer. Arrays are stored as strings of round-trip exact ("%.17g") numbers.
  */
 #include "ReparamIntegrator.h"
 #include "openmm/OpenMMException.h"
@@ -47,12 +47,15 @@ public:
     void serialize(const void* object, SerializationNode& node) const override {
         const ReparamIntegrator& integrator = *reinterpret_cast<const ReparamIntegrator*>(object);
         const ReparamGenerator& generator = integrator.getGenerator();
-        node.setIntProperty("version", 1);
-        node.setDoubleProperty("learningRate", integrator.getLearningRate());
-        node.setDoubleProperty("clipNorm", integrator.getClipNorm());
-        node.setDoubleProperty("constraintStiffness", integrator.getConstraintStiffness());
-        node.setDoubleProperty("relativeTolerance", integrator.getRelativeTolerance());
-        node.setIntProperty("torchThreads", integrator.getTorchThreads());
+        const AdamStageSettings& settings = integrator.getSettings();
+        node.setIntProperty("version", 2);
+        node.setDoubleProperty("lr", settings.lr);
+        node.setDoubleProperty("clipNorm", settings.clipNorm);
+        node.setDoubleProperty("relTol", settings.relTol);
+        node.setDoubleProperty("collapseDistance", settings.collapseDistance);
+        node.setDoubleProperty("spikeFactor", settings.spikeFactor);
+        node.setDoubleProperty("constraintStiffness", settings.constraintStiffness);
+        node.setIntProperty("torchThreads", settings.torchThreads);
         node.setDoubleProperty("constraintTolerance", integrator.getConstraintTolerance());
         node.setIntProperty("integrationForceGroups", integrator.getIntegrationForceGroups());
         SerializationNode& gen = node.createChildNode("Generator");
@@ -71,7 +74,7 @@ public:
         }
     }
     void* deserialize(const SerializationNode& node) const override {
-        if (node.getIntProperty("version") != 1)
+        if (node.getIntProperty("version") != 2)
             throw OpenMMException("Unsupported version number for ReparamIntegrator");
         const SerializationNode& gen = node.getChildNode("Generator");
         ReparamGenerator generator(gen.getStringProperty("kind"));
@@ -85,11 +88,15 @@ public:
                 generator.addParameter(child.getStringProperty("name"), values, child.getIntProperty("rows"),
                                        child.getIntProperty("cols"));
         }
-        ReparamIntegrator* integrator = new ReparamIntegrator(generator, node.getDoubleProperty("learningRate"));
-        integrator->setClipNorm(node.getDoubleProperty("clipNorm"));
-        integrator->setConstraintStiffness(node.getDoubleProperty("constraintStiffness"));
-        integrator->setRelativeTolerance(node.getDoubleProperty("relativeTolerance"));
-        integrator->setTorchThreads(node.getIntProperty("torchThreads"));
+        AdamStageSettings settings;
+        settings.lr = node.getDoubleProperty("lr");
+        settings.clipNorm = node.getDoubleProperty("clipNorm");
+        settings.relTol = node.getDoubleProperty("relTol");
+        settings.collapseDistance = node.getDoubleProperty("collapseDistance");
+        settings.spikeFactor = node.getDoubleProperty("spikeFactor");
+        settings.constraintStiffness = node.getDoubleProperty("constraintStiffness");
+        settings.torchThreads = node.getIntProperty("torchThreads");
+        ReparamIntegrator* integrator = new ReparamIntegrator(generator, settings);
         integrator->setConstraintTolerance(node.getDoubleProperty("constraintTolerance"));
         integrator->setIntegrationForceGroups(node.getIntProperty("integrationForceGroups"));
         return integrator;

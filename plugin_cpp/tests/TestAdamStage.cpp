@@ -1,0 +1,351 @@
+/*
+ * Tests of runAdamStage and ReparamIntegrator on real Contexts (Reference platform): a small chain of particles
+ * with harmonic bonds and a soft repulsion, minimized by a linear slow-mode generator or on its coordinates; and
+ * two particles with a singular attraction, where the collapse guard must stop the optimizer.
+ */
+#include "AdamStage.h"
+#include "NonFiniteEnergyException.h"
+#include "ReparamIntegrator.h"
+#include "TestUtilities.h"
+#include "OpenMM.h"
+#include "openmm/serialization/XmlSerializer.h"
+#include <sstream>
+#include <iostream>
+#include <memory>
+#include <vector>
+
+using namespace ReparamPlugin;
+using namespace OpenMM;
+
+static const int N = 12;
+
+/** A bent chain: bonds of rest length 0.15 nm, every pair repels with a soft 1/r^2 term. */
+static System* createSystem(bool constrainFirstBond) {
+    System* system = new System();
+    HarmonicBondForce* bonds = new HarmonicBondForce();
+    CustomNonbondedForce* repulsion = new CustomNonbondedForce("0.05/r^2");
+    for (int i = 0; i < N; i++) {
+        system->addParticle(12.0);
+        repulsion->addParticle();
+    }
+    for (int i = 0; i < N - 1; i++) {
+        if (constrainFirstBond && i == 0)
+            system->addConstraint(0, 1, 0.15);
+        else
+            bonds->addBond(i, i + 1, 0.15, 5e4);
+        repulsion->addExclusion(i, i + 1);
+    }
+    system->addForce(bonds);
+    system->addForce(repulsion);
+    return system;
+}
+
+static std::vector<Vec3> startPositions() {
+    std::vector<Vec3> positions;
+    for (int i = 0; i < N; i++)
+        positions.push_back(Vec3(0.11 * i, 0.04 * std::sin(1.7 * i), 0.03 * std::cos(0.9 * i)));
+    return positions;
+}
+
+/** Linear generator X = x0 + V z with V the k lowest cosine modes of the chain (orthonormal). */
+static ReparamGenerator linearGenerator(const std::vector<Vec3>& x0, int k) {
+    std::vector<double> modes(N * k), flat;
+    for (int m = 0; m < k; m++) {
+        double norm = 0.0;
+        for (int i = 0; i < N; i++) {
+            modes[i * k + m] = std::cos(M_PI * m * (i + 0.5) / N);
+            norm += modes[i * k + m] * modes[i * k + m];
+        }
+        for (int i = 0; i < N; i++)
+            modes[i * k + m] /= std::sqrt(norm);
+    }
+    for (const Vec3& p : x0)
+        for (int j = 0; j < 3; j++)
+            flat.push_back(p[j]);
+    ReparamGenerator gen("linear");
+    gen.setBuffer("modes", modes, N, k);
+    gen.setBuffer("x0", flat, N, 3);
+    gen.addParameter("z", std::vector<double>(k * 3, 0.0), k, 3);
+    return gen;
+}
+
+static double energy(Context& context) {
+    return context.getState(State::Energy).getPotentialEnergy();
+}
+
+/** Step fields as openmm_reparam.optimize.options gives them (the tests choose their own values). */
+static AdamStageSettings stepSettings(double lr) {
+    AdamStageSettings settings;
+    settings.lr = lr;
+    settings.clipNorm = 1e3;
+    settings.relTol = 1e-5;
+    settings.collapseDistance = 0.07;
+    settings.spikeFactor = 3.0;
+    settings.constraintStiffness = 1e4;
+    settings.torchThreads = 1;
+    return settings;
+}
+
+static AdamStageSettings stageSettings(double lr, int maxSteps, int patience) {
+    AdamStageSettings settings = stepSettings(lr);
+    settings.name = "reparam";
+    settings.maxSteps = maxSteps;
+    settings.patience = patience;
+    settings.progressWindow = 0;
+    settings.progressFraction = 0.0;
+    settings.timeLimit = -1.0;
+    return settings;
+}
+
+template <class F>
+static bool throwsOpenMMException(F f) {
+    try {
+        f();
+    }
+    catch (const OpenMMException&) {
+        return true;
+    }
+    return false;
+}
+
+/** Unset settings are rejected: C++ has no defaults. */
+static void testSettingsMustBeSet() {
+    AdamStageSettings unset;
+    REPARAM_ASSERT(throwsOpenMMException([&]() { unset.validateStep(); }));
+    AdamStageSettings step = stepSettings(0.01);
+    step.validateStep();
+    REPARAM_ASSERT(throwsOpenMMException([&]() { step.validate(); }));  // the stage fields are unset
+    AdamStageSettings stage = stageSettings(0.01, 10, 5);
+    stage.validate();
+    stage.timeLimit = NAN;
+    REPARAM_ASSERT(throwsOpenMMException([&]() { stage.validate(); }));
+    std::vector<Vec3> x0 = startPositions();
+    REPARAM_ASSERT(throwsOpenMMException([&]() { ReparamIntegrator(linearGenerator(x0, 3), unset); }));
+}
+
+/** step() lowers the energy; the step count advances; the best positions are restored exactly. */
+static void testIntegratorLowersEnergy() {
+    std::unique_ptr<System> system(createSystem(false));
+    std::vector<Vec3> x0 = startPositions();
+    ReparamIntegrator integrator(linearGenerator(x0, 6), stepSettings(0.01));
+    Context context(*system, integrator, Platform::getPlatformByName("Reference"));
+    context.setPositions(x0);
+    double start = energy(context);
+    integrator.step(1);
+    REPARAM_ASSERT_CLOSE(integrator.getLastEnergy(), start, 1e-10);  // the first step evaluates the start
+    integrator.step(199);
+    REPARAM_ASSERT(integrator.getNumStepsTaken() == 200);
+    REPARAM_ASSERT(context.getStepCount() == 200);
+    REPARAM_ASSERT(integrator.getBestEnergy() < 0.5 * start);
+    REPARAM_ASSERT(!integrator.getCollapsed());
+    integrator.applyBestPositions();
+    REPARAM_ASSERT_CLOSE(energy(context), integrator.getBestEnergy(), 1e-10);
+    REPARAM_ASSERT(context.getState(State::Energy).getKineticEnergy() == 0.0);  // no velocities were set
+}
+
+/** Inside a CompoundIntegrator: minimize, then Verlet MD in the same Context conserves energy. */
+static void testCompoundIntegrator() {
+    std::unique_ptr<System> system(createSystem(false));
+    std::vector<Vec3> x0 = startPositions();
+    CompoundIntegrator compound;
+    ReparamIntegrator* reparam = new ReparamIntegrator(linearGenerator(x0, 6), stepSettings(0.01));
+    compound.addIntegrator(reparam);
+    compound.addIntegrator(new VerletIntegrator(0.0005));
+    Context context(*system, compound, Platform::getPlatformByName("Reference"));
+    context.setPositions(x0);
+    double start = energy(context);
+    compound.step(100);
+    reparam->applyBestPositions();
+    double minimized = energy(context);
+    REPARAM_ASSERT(minimized < start);
+    compound.setCurrentIntegrator(1);
+    context.setVelocitiesToTemperature(50.0, 1);
+    State s0 = context.getState(State::Energy);
+    double total0 = s0.getPotentialEnergy() + s0.getKineticEnergy();
+    compound.step(200);
+    State s1 = context.getState(State::Energy | State::Positions);
+    double total1 = s1.getPotentialEnergy() + s1.getKineticEnergy();
+    REPARAM_ASSERT(std::isfinite(total1));
+    REPARAM_ASSERT_CLOSE(total1, total0, 1e-2);
+    REPARAM_ASSERT(context.getStepCount() == 300);
+}
+
+/** A generator stage: counts, history, stop reasons, Context left at the best point, weights trained. */
+static void testGeneratorStage() {
+    std::unique_ptr<System> system(createSystem(false));
+    std::vector<Vec3> x0 = startPositions();
+    VerletIntegrator verlet(0.001);
+    Context context(*system, verlet, Platform::getPlatformByName("Reference"));
+    context.setPositions(x0);
+    double start = energy(context);
+    ReparamGenerator gen = linearGenerator(x0, 4);
+    AdamStageOutcome outcome = runAdamStage(context, &gen, stageSettings(0.01, 60, 1000));
+    REPARAM_ASSERT(outcome.stopReason == "max_steps" && !outcome.collapsed);
+    REPARAM_ASSERT(outcome.iterations == 60 && outcome.energyEvaluations == 60 && outcome.getHistorySize() == 60);
+    REPARAM_ASSERT_CLOSE(outcome.initialEnergy, start, 1e-10);
+    REPARAM_ASSERT_CLOSE(outcome.energies[0], start, 1e-10);
+    REPARAM_ASSERT(outcome.bestEnergy < 0.5 * start);
+    REPARAM_ASSERT_CLOSE(energy(context), outcome.bestEnergy, 1e-10);
+    for (int i = 1; i < 60; i++)
+        REPARAM_ASSERT(outcome.times[i] >= outcome.times[i - 1]);
+    REPARAM_ASSERT(gen.getParameterValue(0, 0) != 0.0);  // trained in place
+    // patience: a tiny learning rate never improves by relTol, so the stage stops after patience steps.
+    context.setPositions(x0);
+    ReparamGenerator slow = linearGenerator(x0, 4);
+    AdamStageSettings settings = stageSettings(1e-9, 100, 5);
+    settings.relTol = 0.1;
+    outcome = runAdamStage(context, &slow, settings);
+    REPARAM_ASSERT(outcome.stopReason == "patience" && outcome.iterations == 6);
+    // A time limit already spent: no step at all, the Context untouched.
+    settings = stageSettings(0.01, 100, 100);
+    settings.timeLimit = 0.0;
+    outcome = runAdamStage(context, &slow, settings);
+    REPARAM_ASSERT(outcome.stopReason == "deadline" && outcome.iterations == 0 && std::isnan(outcome.bestEnergy));
+    REPARAM_ASSERT_CLOSE(energy(context), start, 1e-12);
+    // Incomplete settings are refused.
+    settings.patience = -1;
+    REPARAM_ASSERT(throwsOpenMMException([&]() { runAdamStage(context, &slow, settings); }));
+}
+
+/** The coordinate stage with a constraint: the constraint holds and the energy goes down. */
+static void testCoordinateStage() {
+    std::unique_ptr<System> system(createSystem(true));
+    VerletIntegrator verlet(0.001);
+    Context context(*system, verlet, Platform::getPlatformByName("Reference"));
+    context.setPositions(startPositions());
+    context.applyConstraints(1e-8);
+    double start = energy(context);
+    AdamStageSettings settings = stageSettings(1e-3, 40, 1000);
+    settings.name = "fine";
+    AdamStageOutcome outcome = runAdamStage(context, NULL, settings);
+    REPARAM_ASSERT(outcome.iterations == 40 && outcome.stopReason == "max_steps");
+    REPARAM_ASSERT(outcome.bestEnergy < start);
+    REPARAM_ASSERT_CLOSE(energy(context), outcome.bestEnergy, 1e-10);
+    State state = context.getState(State::Positions);
+    Vec3 d = state.getPositions()[1] - state.getPositions()[0];
+    REPARAM_ASSERT_CLOSE(std::sqrt(d.dot(d)), 0.15, 1e-4);
+}
+
+/** Two particles pulled together by -10/r: Adam walks them into the singularity unless the guard stops it. */
+static System* createSingularPair() {
+    System* system = new System();
+    system->addParticle(1.0);
+    system->addParticle(1.0);
+    CustomBondForce* attraction = new CustomBondForce("-10/r");
+    attraction->addBond(0, 1);
+    system->addForce(attraction);
+    return system;
+}
+
+static double pairDistance(Context& context) {
+    State state = context.getState(State::Positions);
+    Vec3 d = state.getPositions()[1] - state.getPositions()[0];
+    return std::sqrt(d.dot(d));
+}
+
+static void testCollapseGuard() {
+    std::unique_ptr<System> system(createSingularPair());
+    std::vector<Vec3> x0 = {Vec3(0, 0, 0), Vec3(0.53, 0, 0)};
+    VerletIntegrator verlet(0.001);
+    Context context(*system, verlet, Platform::getPlatformByName("Reference"));
+    context.setPositions(x0);
+    AdamStageSettings settings = stageSettings(0.05, 100, 100);
+    AdamStageOutcome outcome = runAdamStage(context, NULL, settings);
+    REPARAM_ASSERT(outcome.stopReason == "collapse" && outcome.collapsed);
+    REPARAM_ASSERT(outcome.iterations == outcome.getHistorySize() + 1);  // the collapsing step is not recorded
+    REPARAM_ASSERT(outcome.iterations < 100);
+    REPARAM_ASSERT(pairDistance(context) > 0.07);  // left at the best, non-suspect point
+    REPARAM_ASSERT_CLOSE(energy(context), outcome.bestEnergy, 1e-10);
+    // With the guard off the same stage falls into the singularity.
+    context.setPositions(x0);
+    settings.collapseDistance = 0.0;
+    settings.maxSteps = outcome.iterations;
+    AdamStageOutcome unguarded = runAdamStage(context, NULL, settings);
+    REPARAM_ASSERT(unguarded.stopReason != "collapse");
+    REPARAM_ASSERT(unguarded.energies.back() < -10 / 0.07);  // its last step lies inside the singular region
+
+    // The integrator stops stepping at the collapse and keeps the best positions.
+    std::vector<double> identity = {1, 0, 0, 1}, flat = {0, 0, 0, 0.53, 0, 0};
+    ReparamGenerator gen("linear");
+    gen.setBuffer("modes", identity, 2, 2);
+    gen.setBuffer("x0", flat, 2, 3);
+    gen.addParameter("z", std::vector<double>(6, 0.0), 2, 3);
+    ReparamIntegrator integrator(gen, stepSettings(0.05));
+    Context other(*system, integrator, Platform::getPlatformByName("Reference"));
+    other.setPositions(x0);
+    integrator.step(100);
+    REPARAM_ASSERT(integrator.getCollapsed());
+    REPARAM_ASSERT(integrator.getNumStepsTaken() == outcome.iterations);  // the same steps as the stage
+    REPARAM_ASSERT(other.getStepCount() == outcome.iterations);
+    REPARAM_ASSERT(pairDistance(other) > 0.07);
+    REPARAM_ASSERT_CLOSE(energy(other), outcome.bestEnergy, 1e-8);
+    integrator.step(10);
+    REPARAM_ASSERT(integrator.getNumStepsTaken() == outcome.iterations);
+}
+
+/** A non-finite energy raises its own exception type (mapped to NonFiniteEnergyError in Python). */
+static void testNonFiniteEnergy() {
+    System system;
+    system.addParticle(1.0);
+    system.addParticle(1.0);
+    CustomBondForce* force = new CustomBondForce("1/(r-1)");
+    force->addBond(0, 1);
+    system.addForce(force);
+    VerletIntegrator verlet(0.001);
+    Context context(system, verlet, Platform::getPlatformByName("Reference"));
+    context.setPositions(std::vector<Vec3>{Vec3(0, 0, 0), Vec3(1, 0, 0)});
+    bool threw = false;
+    try {
+        runAdamStage(context, NULL, stageSettings(0.01, 5, 5));
+    }
+    catch (const NonFiniteEnergyException&) {
+        threw = true;
+    }
+    REPARAM_ASSERT(threw);
+}
+
+/** XmlSerializer round trip: same settings, same weights (after training). */
+static void testSerialization() {
+    std::unique_ptr<System> system(createSystem(false));
+    std::vector<Vec3> x0 = startPositions();
+    AdamStageSettings settings = stepSettings(0.02);
+    settings.clipNorm = 50.0;
+    settings.collapseDistance = 0.05;
+    ReparamIntegrator integrator(linearGenerator(x0, 5), settings);
+    integrator.setIntegrationForceGroups(3);
+    Context context(*system, integrator, Platform::getPlatformByName("Reference"));
+    context.setPositions(x0);
+    integrator.step(10);
+    std::stringstream buffer;
+    XmlSerializer::serialize<Integrator>(&integrator, "Integrator", buffer);
+    std::unique_ptr<Integrator> copy(XmlSerializer::deserialize<Integrator>(buffer));
+    ReparamIntegrator* restored = dynamic_cast<ReparamIntegrator*>(copy.get());
+    REPARAM_ASSERT(restored != NULL);
+    const AdamStageSettings& s = restored->getSettings();
+    REPARAM_ASSERT(s.lr == 0.02 && s.clipNorm == 50.0 && s.collapseDistance == 0.05 && s.spikeFactor == 3.0);
+    REPARAM_ASSERT(s.relTol == 1e-5 && s.constraintStiffness == 1e4 && s.torchThreads == 1);
+    REPARAM_ASSERT(restored->getIntegrationForceGroups() == 3);
+    std::vector<double> a = integrator.getGenerator().computePositions(), b = restored->getGenerator().computePositions();
+    REPARAM_ASSERT(a.size() == b.size());
+    for (size_t i = 0; i < a.size(); i++)
+        REPARAM_ASSERT(a[i] == b[i]);
+}
+
+int main() {
+    try {
+        testSettingsMustBeSet();
+        testIntegratorLowersEnergy();
+        testCompoundIntegrator();
+        testGeneratorStage();
+        testCoordinateStage();
+        testCollapseGuard();
+        testNonFiniteEnergy();
+        testSerialization();
+    }
+    catch (const std::exception& e) {
+        std::cout << "FAIL: " << e.what() << std::endl;
+        return 1;
+    }
+    std::cout << "Done" << std::endl;
+    return 0;
+}
