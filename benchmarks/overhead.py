@@ -4,9 +4,10 @@ For each protein (default 2JOF and 2WXC, NMR MODEL 1) prepared with PDBFixer + a
 implicit/obc2.xml, NoCutoff, no constraints (HBonds off, so every step is exactly one force evaluation),
 on the CPU platform, it times
   * bare:   one Context::getState(energy + forces), timed in C++ (reparamplugin.timeForceEvaluation);
-  * cpp:    one reparametrized Adam step of the C++ engine (generator forward, set positions, forces,
-            backprop, clipping, Adam), from the reparam stage of cpp_engine.run_stages;
-  * python: the same step in the Python engine (stages.adam_stage), with torch's default thread count;
+  * cpp:    one reparametrized Adam step of the compiled engine (generator forward, set positions, forces,
+            backprop, clipping, Adam, stage bookkeeping), from a reparam stage of CompiledEngine.adam_stage
+            (runAdamStage in C++, libtorch limited to torch_threads = 1);
+  * python: the same stage in the reference PythonEngine.adam_stage, with torch's default thread count;
   * python_1t: the same with torch.set_num_threads(1) (the C++ engine limits libtorch to 1 thread while stepping:
             on a few cores torch's OpenMP threads otherwise compete with the OpenMM CPU platform's threads).
 The generator is the default GNN (hidden 32, 2 layers) over 30 orthonormal modes; the per-step cost does not
@@ -35,10 +36,12 @@ import torch  # noqa: F401  (before the plugin)
 import openmm
 from openmm import app, unit
 
-from openmm_reparam import cpp_engine
-from openmm_reparam.bridge import ContextEnergy
-from openmm_reparam.generators import GNNGenerator
-from openmm_reparam.stages import RunRecorder, adam_stage
+from openmm_reparam.core.bridge import ContextEnergy
+from openmm_reparam.engines import AdamStageSettings, PythonEngine
+from openmm_reparam.engines import compiled as cpp_engine
+from openmm_reparam.optimize.options import MinimizerOptions
+from openmm_reparam.optimize.recorder import RunRecorder
+from openmm_reparam.reparam.generators import GNNGenerator
 
 PDB_DIR = os.environ.get("OPENMM_REPARAM_PDB_DIR", "/work/shared/data/pdb")
 
@@ -91,20 +94,28 @@ def make_generator(positions: np.ndarray, seed: int = 0) -> GNNGenerator:
     return generator
 
 
-def time_cpp(system, positions, generator, steps: int) -> float:
+def stage_settings(steps: int) -> AdamStageSettings:
+    """A reparam stage of exactly ``steps`` steps (no early stopping), the other values from the options table."""
+    o = MinimizerOptions()
+    return AdamStageSettings(name="reparam", lr=o.lr, max_steps=steps, patience=10 ** 6, clip_norm=o.clip_norm,
+                             rel_tol=o.rel_tol, collapse_distance=o.collapse_distance, spike_factor=o.spike_factor,
+                             constraint_stiffness=o.constraint_stiffness, progress_window=0, progress_fraction=0.0,
+                             torch_threads=o.torch_threads)
+
+
+def time_stage(engine, system, positions, generator, steps: int) -> float:
+    """Seconds per step of one reparam stage of ``engine`` on a fresh CPU Context."""
     context = make_context(system, positions)
-    stages, _ = cpp_engine.run_stages(context, copy.deepcopy(generator), tolerance=10.0, options=dict(
-        steps=steps, patience=10 ** 6, fine_steps=0, polish=False))
-    return stages[0].wall_time / stages[0].iterations
+    stage = engine.adam_stage(ContextEnergy(context), RunRecorder(), copy.deepcopy(generator), stage_settings(steps))
+    return stage.wall_time / stage.iterations
+
+
+def time_cpp(system, positions, generator, steps: int) -> float:
+    return time_stage(cpp_engine.CompiledEngine(), system, positions, generator, steps)
 
 
 def time_python(system, positions, generator, steps: int) -> float:
-    context = make_context(system, positions)
-    bridge = ContextEnergy(context)
-    gen = copy.deepcopy(generator)
-    stage = adam_stage("reparam", bridge, RunRecorder(), gen.ordered_parameters(), gen, lr=1e-3,
-                       max_steps=steps, patience=10 ** 6, clip_norm=1e3, rel_tol=1e-5)
-    return stage.wall_time / stage.iterations
+    return time_stage(PythonEngine(), system, positions, generator, steps)
 
 
 def time_bare(system, positions, repeats: int) -> float:
