@@ -5,6 +5,8 @@ import io
 import json
 import os
 import shutil
+import subprocess
+import sys
 
 import pytest
 from openmm import app
@@ -149,6 +151,17 @@ def test_relax_batch_reports_violations(inputs, cluster, tmp_path):
         assert row["status"] == "ok" and row["violations_after"] == 0
         assert row["energy_after"] < row["energy_before"]
     assert json.load(open(tmp_path / "chignolin.json"))["protocol"]["forcefield"] == "amber99sb.xml"
+
+
+def test_relax_models_example_runs_on_the_cluster(cluster, tmp_path):
+    example = os.path.join(os.path.dirname(DATA), os.pardir, "examples", "relax_models.py")
+    completed = subprocess.run([sys.executable, example, "--models", "2", "--out-dir", tmp_path / "relaxed",
+                                "--scheduler", cluster.scheduler_address, "--method", "lbfgs"],
+                               capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    lines = [line.split() for line in completed.stdout.splitlines() if line.startswith("model_")]
+    assert [(line[0], line[1], line[4]) for line in lines] == [("model_000", "ok", "0"), ("model_001", "ok", "0")]
+    assert (tmp_path / "relaxed" / "model_001.pdb").exists() and (tmp_path / "relaxed" / "summary.csv").exists()
 
 
 # --- usage errors and inputs (no cluster) ----------------------------------------------------------------------

@@ -108,7 +108,7 @@ def test_cli_report_matches_an_independent_evaluation_of_the_written_file(chigno
 
 def test_cli_report_has_stages_settings_and_versions(chignolin_run):
     _, _, _, _, report, _ = chignolin_run
-    assert [s["name"] for s in report["stages"]] == ["lbfgs"]
+    assert [s["name"] for s in report["stages"]] == ["lbfgs"] and report["method_used"] == "lbfgs"
     assert sum(s["iterations"] for s in report["stages"]) == report["iterations"] > 0
     assert report["stages"][0]["final_energy"] == pytest.approx(report["energy_after"]["total"],
                                                                 abs=CPU_REPEAT_TOLERANCE)
@@ -146,8 +146,8 @@ def test_cli_md_writes_the_expected_frames(chignolin_run):
 def test_cli_gnn_on_model_one_of_an_nmr_file_writes_mmcif(tmp_path):
     out, report_path = tmp_path / "enk.cif", tmp_path / "enk.json"
     status, _, _ = run("minimize", ENKEPHALIN_2_MODELS, "-o", out, "--report", report_path, "--quiet",
-                       "--steps", 20, "--fine-steps", 20, "--option", "never_worse=false", "--option", "n_modes=8",
-                       "--option", "fit_steps=100", *FAST)
+                       "--method", "gnn", "--steps", 20, "--fine-steps", 20, "--option", "never_worse=false",
+                       "--option", "n_modes=8", "--option", "fit_steps=100", *FAST)
     assert status == 0
     report = json.load(open(report_path))
     assert [s["name"] for s in report["stages"]] == ["slow_modes", "fit", "reparam", "fine", "polish"]

@@ -110,7 +110,7 @@ def test_released_atoms_feel_no_restraint(native):
 
 def test_relax_of_a_noisy_model_removes_its_clash_and_stays_near_native(tmp_path):
     model, output, report = noisy_model(tmp_path, clash=True), tmp_path / "relaxed.pdb", tmp_path / "relaxed.json"
-    data = relax(model, str(output), report=str(report), platform="CPU", threads=1)  # inner step: our gnn
+    data = relax(model, str(output), report=str(report), method="gnn", platform="CPU", threads=1)
     assert data["violations_before"]["clashes"] == 1 and data["violations_before"]["bond_lengths"] > 10
     assert data["violations_after"]["total"] == 0 and data["violations_after"]["clashes"] == 0
     assert data["energy_after"]["total_without_restraints"] < data["energy_before"]["total_without_restraints"]

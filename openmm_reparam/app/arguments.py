@@ -23,7 +23,7 @@ def build_parser(version: str) -> argparse.ArgumentParser:
     m = commands.add_parser("minimize", help="prepare, minimize and report on PDB/mmCIF structures",
                             description="Prepare structures with PDBFixer, minimize them and write the results.")
     _add_inputs(m)
-    _add_minimizer(m, default_method="gnn")
+    _add_minimizer(m, default_method="auto")
     _add_preparation(m)
     _add_outputs(m, plot=True)
     _add_md(m)
@@ -31,7 +31,7 @@ def build_parser(version: str) -> argparse.ArgumentParser:
                             description="AlphaFold's relax protocol (amber99sb, HBonds, vacuum, heavy-atom "
                             "restraints, violation checks, release and minimize again) with this minimizer.")
     _add_inputs(r)
-    _add_minimizer(r, default_method="gnn")
+    _add_minimizer(r, default_method="auto")
     relax = r.add_argument_group("relax protocol")
     relax.add_argument("--restraint-stiffness", dest="stiffness", type=nonnegative_float, default=DEFAULT_STIFFNESS,
                        help="heavy-atom restraints, kJ/mol/nm^2 (default: %(default)s = 10 kcal/mol/A^2)")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import os
 import sys
 from contextlib import contextmanager
@@ -148,8 +149,10 @@ def _client(client: Any, scheduler: Optional[str], workers: int, threads: int) -
         return
     limits = {name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
                                               "OPENMM_CPU_THREADS")}
+    # silence_logs: worker processes that loaded torch can take over the nanny's 4 s to exit at close, and get
+    # killed with a warning; every result is already written by then.
     with LocalCluster(n_workers=max(1, workers), threads_per_worker=1, processes=True, dashboard_address=None,
-                      env=limits) as cluster, Client(cluster) as local:
+                      env=limits, silence_logs=logging.ERROR) as cluster, Client(cluster) as local:
         yield local
 
 

@@ -26,7 +26,7 @@ class SettingsError(ValueError):
 @dataclass
 class MinimizeSettings:
     """Everything that decides the result of minimizing one structure (lengths nm, energies kJ/mol)."""
-    method: str = "gnn"
+    method: str = "auto"
     tolerance: float = 10.0
     max_iterations: int = 0
     seed: int = 0
@@ -166,7 +166,8 @@ def _preparation(prepared: Any, wall_time: float) -> Dict[str, Any]:
 
 def _result_fields(result: Any, prepared: Any, positions: Any) -> Dict[str, Any]:
     from .report import package_versions, rmsd_to_reference, stage_table
-    return {"rms_force": result.rms_force, "max_force": result.max_force, "converged": result.converged,
+    return {"method_used": getattr(result, "method", None), "rms_force": result.rms_force,
+            "max_force": result.max_force, "converged": result.converged,
             "tolerance": result.tolerance,
             "rmsd_to_prepared_input": rmsd_to_reference(prepared.topology, prepared.positions, positions),
             "iterations": result.iterations, "energy_evaluations": result.energy_evaluations,

@@ -5,7 +5,8 @@ The published protocol (AlphaFold's ``relax/amber_minimize.py``):
 1. repair the model with PDBFixer and add hydrogens; amber99sb, HBonds constraints, vacuum (no cutoff);
 2. harmonic restraints on every heavy atom, 10 kcal/mol/Å² (4184 kJ/mol/nm²), to the current positions;
 3. minimize (AlphaFold: OpenMM's L-BFGS to 2.39 kcal/mol/nm, i.e. 10 kJ/mol/nm; here: ``minimize`` with any
-   method), then check for structural violations (:mod:`.violations`: clashes, bond lengths, bond angles);
+   method, ``auto`` by default, which is OpenMM's L-BFGS for this vacuum System), then check for structural
+   violations (:mod:`.violations`: clashes, bond lengths, bond angles);
 4. while violations remain, at most 3 outer iterations: release the restraints on the violating residues
    (they accumulate), restrain the rest to the last minimized positions, and minimize again.
 
@@ -37,7 +38,7 @@ MAX_OUTER_ITERATIONS = 3
 @dataclass
 class RelaxSettings:
     """Everything that decides the result of one relax (lengths nm, energies kJ/mol)."""
-    method: str = "gnn"
+    method: str = "auto"
     tolerance: float = 10.0             # kJ/mol/nm: AlphaFold's 2.39 kcal/mol/nm
     max_iterations: int = 0
     seed: int = 0
@@ -156,6 +157,7 @@ def _outer_iterations(context: openmm.Context, topology: app.Topology, system: o
                            "restrained_atoms": restrained, "energy_after": energy_summary(context, groups),
                            "violations": violations.to_dict(topology), "converged": result.converged,
                            "rms_force": result.rms_force, "iterations": result.iterations,
+                           "method_used": getattr(result, "method", None),
                            "wall_time": result.wall_time, "selected": result.selected, "stages": stage_table(result)})
         if violations.count == 0:
             break

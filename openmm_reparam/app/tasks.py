@@ -117,8 +117,8 @@ def worker_name() -> str:
 
 
 class Warmup(WorkerPlugin):
-    """Imports torch, OpenMM and this package once per worker, and loads the relax force field, before the
-    first task (``Client.register_plugin``)."""
+    """Imports torch, OpenMM, PDBFixer, mdtraj and this package once per worker, and loads the relax force field,
+    before the first task (``Client.register_plugin``)."""
 
     name = "openmm-reparam-warmup"
 
@@ -128,6 +128,8 @@ class Warmup(WorkerPlugin):
     def setup(self, worker: Any) -> None:
         import torch  # noqa: F401  (before openmm: openmmtorch's plugin needs libtorch loaded)
         import openmm  # noqa: F401
+        import pdbfixer  # noqa: F401  (preparation)
+        import mdtraj  # noqa: F401  (RMSD in the reports)
         from . import pipeline  # noqa: F401
         if self.protocol == "relax":
             from .relax import amber99sb
