@@ -7,6 +7,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 
 import pytest
 from openmm import app
@@ -139,6 +141,46 @@ def test_python_api_uses_a_given_client_and_leaves_it_open(inputs, cluster, tmp_
     report = json.load(open(rows[0]["report"]))
     assert report["settings"]["max_iterations"] == 50 and report["job"]["settings"]["solvent"] == "none"
     assert "2/2" in capsys.readouterr().err  # one overall progress bar
+
+
+def test_a_lost_worker_is_retried_and_its_structure_still_finishes(inputs, cluster, tmp_path):
+    """A worker process dies while it minimizes a structure: Dask reruns that task on a worker and the batch
+    completes with every structure written."""
+    with distributed.Client(cluster) as client:
+        pids = set(client.run(os.getpid).values())
+        outcome = {}
+        batch = threading.Thread(target=lambda: outcome.update(rows=minimize_many(
+            [inputs / "chignolin.pdb", inputs / "enkephalin.pdb"], tmp_path, client=client, method="gnn",
+            platform="CPU", solvent="none", steps=300, fine_steps=300, never_worse=False, progress=False)))
+        batch.start()
+        victim, key = _first_running_task(client)
+        client.run(_exit_soon, workers=[victim])  # the worker process dies mid-task
+        batch.join(timeout=300)
+        assert not batch.is_alive()
+        client.wait_for_workers(2, timeout=60)  # the nanny restarts the lost worker
+        assert set(client.run(os.getpid).values()) != pids
+        runs = [t for t in cluster.scheduler.story(key) if len(t) > 2 and t[1] == "waiting" and t[2] == "processing"]
+    assert len(runs) >= 2  # the task was sent to a worker again after the loss
+    assert [row["status"] for row in outcome["rows"]] == ["ok", "ok"]
+    assert all(os.path.exists(row["output"]) for row in outcome["rows"])
+
+
+def _exit_soon():
+    """Run on a worker: end its process abruptly a moment after this call has answered."""
+    threading.Timer(0.2, os._exit, (1,)).start()
+
+
+def _first_running_task(client, timeout=120.0):
+    """(worker address, task key) of the first task that is running on a worker."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for worker, keys in client.processing().items():
+            running = [k for k in keys if "run_job" in str(k)]
+            if running:
+                time.sleep(0.5)  # let it get going
+                return worker, running[0]
+        time.sleep(0.05)
+    raise AssertionError("no task started")
 
 
 def test_relax_batch_reports_violations(inputs, cluster, tmp_path):
