@@ -204,8 +204,8 @@ def _print_batch_summary(rows: List[Dict[str, Any]], args: argparse.Namespace) -
     if args.quiet:
         return
     counts = {status: sum(r["status"] == status for r in rows) for status in ("ok", "failed", "skipped")}
-    print(f"{len(rows)} structures: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped "
-          f"(already done with the same settings; --force redoes them)")
+    note = " (already done with the same settings; --force redoes them)" if counts["skipped"] else ""
+    print(f"{len(rows)} structures: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped{note}")
     print(f"wrote {os.path.join(args.out_dir, 'summary.json')} and summary.csv")
 
 
@@ -259,7 +259,8 @@ def _option_value(text: str) -> Any:
 def _print_minimize_summary(data: Dict[str, Any], outputs: Dict[str, str]) -> None:
     before, after = data["energy_before"]["total"], data["energy_after"]["total"]
     rmsd = data["rmsd_to_prepared_input"]
-    lines = [f"energy {before:.3f} -> {after:.3f} kJ/mol; RMS force {data['rms_force']:.3g} kJ/mol/nm "
+    method = data.get("method_used") or data["settings"]["method"]
+    lines = [f"{method}: energy {before:.3f} -> {after:.3f} kJ/mol; RMS force {data['rms_force']:.3g} kJ/mol/nm "
              f"({'converged' if data['converged'] else 'not converged'}); {data['iterations']} iterations, "
              f"{data['wall_time']:.1f} s",
              f"RMSD to the prepared input: heavy atoms {_fmt(rmsd['heavy_angstrom'])} A, "
