@@ -17,9 +17,10 @@ pytest.importorskip("pdbfixer")
 pytest.importorskip("mdtraj")
 distributed = pytest.importorskip("distributed")
 
-from openmm_reparam.app.batch import minimize_many  # noqa: E402
+from openmm_reparam.app.batch import default_workers, minimize_many  # noqa: E402
 from openmm_reparam.app.cli import main  # noqa: E402
 from openmm_reparam.app.inputs import InputError, expand_inputs, output_names  # noqa: E402
+from openmm_reparam.app.pipeline import SettingsError  # noqa: E402
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 FAST = ["--method", "lbfgs", "--platform", "CPU", "--solvent", "none"]
@@ -247,3 +248,17 @@ def test_output_names_tell_same_named_models_apart():
     assert output_names(["/m/T1/ranked_0.pdb", "/m/T2/ranked_0.pdb", "/m/T2/ranked_1.pdb"]) == \
         ["T1__ranked_0", "T2__ranked_0", "ranked_1"]
     assert output_names(["/m/x.pdb", "/m/x.cif"]) == ["x_pdb", "x_cif"]
+    assert output_names(["/m/summary.pdb"]) == ["summary_input"]  # never DIR/summary.json
+
+
+def test_default_workers_divide_the_cores_by_the_threads_per_structure():
+    cores = len(os.sched_getaffinity(0))
+    assert default_workers(1) == cores and default_workers(2) == max(1, cores // 2) and default_workers(10 ** 6) == 1
+
+
+def test_python_api_rejects_unknown_settings_before_any_work(tmp_path):
+    with pytest.raises(SettingsError, match="warp_speed"):
+        minimize_many(os.path.join(DATA, "5AWL.pdb"), tmp_path / "out", warp_speed=9)
+    with pytest.raises(SettingsError, match="protocol"):
+        minimize_many(os.path.join(DATA, "5AWL.pdb"), tmp_path / "out", protocol="fold")
+    assert not (tmp_path / "out").exists()

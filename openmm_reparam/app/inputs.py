@@ -53,8 +53,9 @@ def expand_inputs(arguments: Union[PathLike, Iterable[PathLike]]) -> List[str]:
     return list(unique.values())
 
 
-def output_names(paths: Sequence[str]) -> List[str]:
-    """A distinct, file-system-safe name (no extension) for each input path."""
+def output_names(paths: Sequence[str], reserved: Sequence[str] = ("summary",)) -> List[str]:
+    """A distinct, file-system-safe name (no extension) for each input path; none of them in ``reserved``
+    (the batch's own ``summary.json``), which get ``_input`` appended."""
     parts = [os.path.normpath(os.path.abspath(p)).split(os.sep) for p in paths]
     names = [_stem(p[-1]) for p in parts]
     depth = 1
@@ -65,7 +66,7 @@ def output_names(paths: Sequence[str]) -> List[str]:
         if depth > max(len(p) for p in parts):  # same directory, same stem (x.pdb and x.cif): keep the extension
             names = [n if names.count(n) == 1 else p[-1].replace(".", "_") for n, p in zip(names, parts)]
             break
-    return names
+    return [f"{name}_input" if name in reserved else name for name in names]
 
 
 def _stem(filename: str) -> str:
