@@ -199,7 +199,9 @@ def test_everyday_suite_smoke_on_the_tiny_case(tmp_path):
     for label, r in runs.items():
         assert "error" not in r, r.get("error")
         assert np.isfinite(r["initial_energy"]) and np.isfinite(r["final_energy"]) and r["wall_time"] > 0
-        assert r["initial_energy"] == lem["initial_energy"]  # the same start for every run
+        # the same start for every run (the CPU platform sums in single precision in an order that depends on
+        # its neighbour list, so the same positions give energies that agree to ~1e-7, not bit for bit)
+        assert r["initial_energy"] == pytest.approx(lem["initial_energy"], rel=1e-6)
         assert r["final_energy"] < r["initial_energy"]
         assert np.isfinite(r["rms_force"]) and r["converged"] == (r["rms_force"] <= everyday.TOLERANCE)
         assert np.isclose(r["time_ratio"], r["wall_time"] / lem["wall_time"])
