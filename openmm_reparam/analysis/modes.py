@@ -33,13 +33,17 @@ def removed_shift(hessian) -> float:
 def lowest_dense(hessian: np.ndarray, constraint_projector, rigid: np.ndarray,
                  count: int) -> Tuple[np.ndarray, np.ndarray]:
     """The ``count`` lowest eigenpairs of K (module docstring) for a dense H."""
-    size = hessian.shape[0]
-    removed = rigid @ rigid.T
-    if constraint_projector is not None and constraint_projector.nnz:
-        removed = removed + constraint_projector.toarray()
-    keep = np.eye(size) - removed
-    k = keep @ hessian @ keep + removed_shift(hessian) * removed
-    values, vectors = scipy.linalg.eigh(0.5 * (k + k.T), subset_by_index=[0, count - 1])
+    alpha = removed_shift(hessian)
+    k = np.array(hessian, dtype=np.float64)
+    if constraint_projector is not None and constraint_projector.nnz:  # sparse Π_c: cheap products
+        side = np.asarray(constraint_projector @ k)
+        k -= side + side.T
+        k += np.asarray(constraint_projector @ side.T) + alpha * constraint_projector.toarray()
+    if rigid.shape[1]:  # rank-r update for Π_r = V Vᵀ (V ⟂ the constraint directions)
+        w = k @ rigid
+        k -= rigid @ w.T + w @ rigid.T
+        k += rigid @ ((rigid.T @ w) + alpha * np.eye(rigid.shape[1])) @ rigid.T
+    values, vectors = scipy.linalg.eigh(0.5 * (k + k.T), subset_by_index=[0, count - 1], overwrite_a=True)
     return values, vectors
 
 
