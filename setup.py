@@ -13,7 +13,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # -- the C++ plugin (plugin_cpp/, built with CMake) -------------------------------------------------------------
 # `pip install [-e] .` configures and builds plugin_cpp/ in build/cmake (incremental, -j2) and copies the plugin
 # library and its SWIG module into openmm_reparam/_cpp/. If the build fails the pure-Python package is still
-# installed (with a warning) and openmm_reparam.cpp_engine.cpp_available() returns False.
+# installed (with a warning) and openmm_reparam.cpp_available() returns False.
 # Environment: OPENMM_REPARAM_SKIP_CPP=1 skips the plugin; OPENMM_REPARAM_CUDA=ON|OFF|AUTO (default AUTO: the
 # CUDA glue is compiled when nvcc is found); OPENMM_REPARAM_BUILD_DIR overrides build/cmake.
 class CMakePluginBuild(build_ext):
@@ -28,7 +28,7 @@ class CMakePluginBuild(build_ext):
             files = self._cmake_build()
         except Exception as error:  # never fail the install because of the optional plugin
             message = (f"building the C++ plugin FAILED; installed the pure-Python package only.\n  reason: {error}\n"
-                       "  openmm_reparam.cpp_engine.cpp_available() returns False. The plugin needs cmake, swig, a "
+                       "  openmm_reparam.cpp_available() returns False. The plugin needs cmake, swig, a "
                        "C++17 compiler, openmm and torch; rerun `pip install -v -e .` to see the build log.")
             self.warn("\n" + "=" * 78 + "\nopenmm-reparam: " + message + "\n" + "=" * 78)
             self._mark_failed(source_target, message)
@@ -50,7 +50,7 @@ class CMakePluginBuild(build_ext):
 
     @staticmethod
     def _mark_failed(target, message):
-        """Remove stale binaries and leave the reason where cpp_engine.unavailable_reason() reports it (pip hides
+        """Remove stale binaries and leave the reason where compiled.unavailable_reason() reports it (pip hides
         build output unless run with -v)."""
         os.makedirs(target, exist_ok=True)
         for name in os.listdir(target):

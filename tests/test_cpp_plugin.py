@@ -207,6 +207,39 @@ def test_collapse_matches_python_engine(generator):
     assert _energies(unguarded[1])[-1] < -10 / settings.collapse_distance  # the hazard is real
 
 
+@pytest.fixture(scope="module")
+def solvated():
+    """Met-enkephalin (75 atoms) in a small TIP3P box with ions, PME, HBonds and rigid water (as test_solute)."""
+    from conftest import perturbed
+    pdb = app.PDBFile(os.path.join(DATA, "1plw_prepared.pdb"))
+    forcefield = app.ForceField("amber14-all.xml", "amber14/tip3p.xml")
+    modeller = app.Modeller(pdb.topology, pdb.positions)
+    modeller.addSolvent(forcefield, padding=0.5 * unit.nanometer, ionicStrength=0.15 * unit.molar)
+    system = forcefield.createSystem(modeller.topology, nonbondedMethod=app.PME,
+                                     nonbondedCutoff=0.7 * unit.nanometer, constraints=app.HBonds)
+    return system, perturbed(np.array(modeller.positions.value_in_unit(unit.nanometer)), 0.01, seed=2)
+
+
+@pytest.mark.parametrize("kind", ["gnn", "linear"])
+def test_solute_generator_stage_matches_python_engine(solvated, kind):
+    """The generator over the solute, waters and ions as plain coordinates kept on their constraints."""
+    from openmm_reparam.core.atoms import solvent_mask
+    from openmm_reparam.reparam.solute import SoluteGenerator
+    system, start = solvated
+    solute = ~solvent_mask(system)
+    generator = SoluteGenerator(_generator(kind, start[solute]), solute, start)
+    settings = _settings(lr=1e-3, max_steps=15)
+    python_generator, cpp_generator = copy.deepcopy(generator), copy.deepcopy(generator)
+    python = _run(PythonEngine(), system, start, python_generator, settings)
+    cpp = _run(compiled.CompiledEngine(), system, start, cpp_generator, settings)
+    _assert_same_stage(python, cpp)
+    assert _energies(cpp[1])[-1] < _energies(cpp[1])[0]
+    for a, b in zip(python_generator.ordered_parameters(), cpp_generator.ordered_parameters()):
+        np.testing.assert_allclose(b.detach().numpy(), a.detach().numpy(), rtol=1e-6, atol=1e-9)
+    moved = cpp_generator.solvent_coordinates.detach().numpy() - start[~solute]
+    assert np.abs(moved).max() > 1e-4  # the water moved, as coordinates
+
+
 def test_minimize_through_both_engines_is_the_same_run(chignolin):
     """The orchestrator with engine="cpp" and engine="python": same stages, same history."""
     from openmm_reparam import minimize
@@ -418,6 +451,27 @@ def test_integrator_xml_serialization_round_trip(chignolin):
     restored.step(1)
     integrator.step(1)
     assert _energy(other) == pytest.approx(_energy(context), rel=1e-12)
+
+
+def test_integrator_on_a_solvated_peptide_moves_water_as_coordinates(solvated):
+    from openmm_reparam import ReparamIntegrator
+    from openmm_reparam.core.atoms import solvent_mask
+    system, start = solvated
+    cpu = openmm.Platform.getPlatformByName("CPU")
+    integrator = ReparamIntegrator(system, start, method="linear", n_modes=6, platform=cpu)
+    assert integrator.getGenerator().hasSolvent()
+    context = openmm.Context(system, integrator, cpu, {"Threads": "1"})
+    context.setPositions(start)
+    context.applyConstraints(1e-6)
+    before = _energy(context)
+    integrator.step(20)
+    integrator.applyBestPositions()
+    assert integrator.getBestEnergy() < before and _energy(context) == pytest.approx(integrator.getBestEnergy(),
+                                                                                      rel=1e-4, abs=1e-2)
+    water = solvent_mask(system)
+    assert np.abs(_positions(context)[water] - start[water]).max() > 1e-4
+    trained = integrator.trained_generator()
+    assert np.abs(trained.solvent_coordinates.detach().numpy() - start[water]).max() > 1e-4  # weights copied back
 
 
 def test_integrator_collapse_guard_stops_stepping():

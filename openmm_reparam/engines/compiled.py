@@ -80,9 +80,12 @@ def _shape(array: np.ndarray) -> Tuple[int, int]:
 
 
 def to_cpp_generator(generator_or_state):
-    """A ``reparamplugin.ReparamGenerator`` computing the same function as a Python generator (or the dict
-    returned by ``generators.export_state``)."""
+    """A ``reparamplugin.ReparamGenerator`` computing the same function as a Python generator (GNNGenerator,
+    LinearModeGenerator, or a SoluteGenerator around one) or the dict returned by ``generators.export_state``."""
     from ..reparam.generators import export_state
+    from ..reparam.solute import SoluteGenerator
+    if isinstance(generator_or_state, SoluteGenerator):
+        return _solute_to_cpp(generator_or_state)
     state = generator_or_state if isinstance(generator_or_state, Mapping) else export_state(generator_or_state)
     module = plugin()
     cpp = module.ReparamGenerator(state["kind"])
@@ -95,6 +98,16 @@ def to_cpp_generator(generator_or_state):
     for name, values in zip(state["parameter_names"], state["parameters"]):
         values = np.ascontiguousarray(values, dtype=np.float64)
         cpp.addParameter(name, values.ravel(), *_shape(values))
+    cpp.validate()
+    return cpp
+
+
+def _solute_to_cpp(generator):
+    """The C++ twin of a SoluteGenerator: its inner generator over the solute, the solvent coordinates last."""
+    cpp = to_cpp_generator(generator.inner)
+    coordinates = generator.solvent_coordinates.detach().cpu().numpy().astype(np.float64)
+    cpp.setSolvent([int(i) for i in generator.solute_index.cpu().numpy()],
+                   [int(i) for i in generator.solvent_index.cpu().numpy()], coordinates.ravel())
     cpp.validate()
     return cpp
 

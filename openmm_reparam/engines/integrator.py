@@ -63,17 +63,15 @@ def step_settings(**options: Any):
 
 def build_integrator_generator(system: openmm.System, positions, method: str = "gnn", seed: int = 0,
                                platform: Optional[openmm.Platform] = None, **options: Any):
-    """The fitted Python generator for ``method`` ("gnn" or "linear") over all atoms at ``positions``, built on a
-    temporary Context of ``system`` (its forces give the slow modes)."""
+    """The fitted Python generator for ``method`` ("gnn" or "linear") at ``positions``, built on a temporary
+    Context of ``system`` (its forces give the slow modes), as ``minimize`` builds it (with
+    ``reparam_atoms="solute"`` waters and ions are plain coordinates)."""
     from ..core.units import as_positions
     from ..optimize.options import MinimizerOptions, canonical_method
     from ..reparam.build import build_generator
     method = canonical_method(method)
     if method not in ("gnn", "linear"):
         raise ValueError(f"ReparamIntegrator method must be 'gnn' or 'linear', got {method!r}")
-    if options.setdefault("reparam_atoms", "all") != "all":
-        raise ValueError("ReparamIntegrator reparametrizes all atoms: reparam_atoms must be 'all' (the compiled "
-                         "generators have no solvent coordinates)")
     opts = MinimizerOptions.from_kwargs(**options)
     x0 = as_positions(positions)
     scratch = openmm.VerletIntegrator(0.001)

@@ -20,8 +20,6 @@ from ..core.bridge import ContextEnergy
 class SoluteGenerator(nn.Module):
     """X[solute] = inner(), X[solvent] = the solvent coordinates (a parameter starting at the start positions)."""
 
-    compilable = False  # the compiled engine has no such generator: its stages run on the Python engine
-
     def __init__(self, inner: nn.Module, solute: np.ndarray, x0: np.ndarray):
         super().__init__()
         solute = np.asarray(solute, dtype=bool)

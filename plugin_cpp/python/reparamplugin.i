@@ -117,8 +117,15 @@ public:
     void setParameterValues(int index, const std::vector<double>& values);
     int getNumAtoms() const;
     int getNumModes() const;
+    bool hasSolvent() const;
     void validate() const;
     %extend {
+        /** setSolvent with the indices as numbers (OpenMM's typemaps convert sequences to std::vector<double>). */
+        void setSolvent(const std::vector<double>& solute, const std::vector<double>& solvent,
+                        const std::vector<double>& coordinates) {
+            self->setSolvent(std::vector<int>(solute.begin(), solute.end()),
+                             std::vector<int>(solvent.begin(), solvent.end()), coordinates);
+        }
         /** The generator output X (N*3 values, row-major, nm) as a tuple. */
         PyObject* _computePositions() const {
             std::vector<double> x = self->computePositions();

@@ -37,6 +37,48 @@ static void testLinear() {
         }
 }
 
+/** With setSolvent: X[solute] = x0 + V z, X[solvent] = the solvent parameter, which putSolventAt moves. */
+static void testSolvent() {
+    int n = 3, k = 2;
+    std::vector<double> modes = sequence(n * k, 0.7, 0.1), x0 = sequence(n * 3, 0.3, 0.2), z = sequence(k * 3, 1.1, 0.5);
+    std::vector<double> water = sequence(2 * 3, 0.9, 0.4);
+    ReparamGenerator gen("linear");
+    gen.setBuffer("modes", modes, n, k);
+    gen.setBuffer("x0", x0, n, 3);
+    gen.addParameter("z", z, k, 3);
+    gen.setSolvent({0, 2, 4}, {1, 3}, water);
+    gen.validate();
+    REPARAM_ASSERT(gen.getNumAtoms() == 5 && gen.getNumParameters() == 2 && gen.hasSolvent());
+    REPARAM_ASSERT(gen.getParameterName(1) == "solvent_coordinates");
+    std::vector<double> x = gen.computePositions();
+    int solute[] = {0, 2, 4}, solvent[] = {1, 3};
+    for (int r = 0; r < n; r++)
+        for (int j = 0; j < 3; j++) {
+            double expected = x0[3 * r + j];
+            for (int m = 0; m < k; m++)
+                expected += modes[r * k + m] * z[m * 3 + j];
+            REPARAM_ASSERT_CLOSE(x[3 * solute[r] + j], expected, 1e-14);
+        }
+    for (int r = 0; r < 2; r++)
+        for (int j = 0; j < 3; j++)
+            REPARAM_ASSERT(x[3 * solvent[r] + j] == water[3 * r + j]);
+    std::vector<OpenMM::Vec3> positions(5, OpenMM::Vec3(1.0, 2.0, 3.0));
+    positions[3] = OpenMM::Vec3(-1.0, -2.0, -3.0);
+    gen.putSolventAt(positions);
+    REPARAM_ASSERT(gen.getParameterValue(1, 0) == 1.0 && gen.getParameterValue(1, 3) == -1.0);
+    ReparamGenerator copy(gen);
+    REPARAM_ASSERT(copy.computePositions() == gen.computePositions());
+    bool threw = false;
+    try {
+        ReparamGenerator bad("linear");
+        bad.setSolvent({0, 1}, {1}, std::vector<double>(3, 0.0));
+    }
+    catch (const OpenMM::OpenMMException&) {
+        threw = true;
+    }
+    REPARAM_ASSERT(threw);
+}
+
 /** The GNN formula written out with plain loops, for one layer and hidden = 3. */
 static void testGnn() {
     int n = 4, k = 2, h = 3;
@@ -134,6 +176,7 @@ int main() {
     try {
         testLinear();
         testGnn();
+        testSolvent();
         testAdamAndClipping();
     }
     catch (const std::exception& e) {

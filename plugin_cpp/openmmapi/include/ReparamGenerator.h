@@ -13,8 +13,13 @@
  *                  parameters: latent, weights.0, self_weights.0, biases.0, ..., w_out, b_out
  *                  buffers:    modes (N,k), center (3), scale (setScale), residual (N,3)
  *   kind "linear" (alias "cg"):  X = x0 + V z;  parameter: z (k,3);  buffers: modes (N,k), x0 (N,3)
+ *
+ * Optionally (setSolvent, the twin of reparam/solute.py's SoluteGenerator) the generator covers only the
+ * solute atoms and the solvent atoms' coordinates are one more parameter, "solvent_coordinates", the last one:
+ * X[solute] = G(theta), X[solvent] = the solvent coordinates.
  */
 
+#include "openmm/Vec3.h"
 #include <string>
 #include <vector>
 #ifndef SWIG
@@ -49,8 +54,15 @@ public:
     double getParameterValue(int index, int element) const;
     /** Overwrite all values of parameter index (row-major). */
     void setParameterValues(int index, const std::vector<double>& values);
-    /** Number of atoms N (rows of the modes). */
+    /** Number of atoms N (rows of the modes, plus the solvent atoms). */
     int getNumAtoms() const;
+    /**
+     * Cover only the solute atoms (the rows of the modes, in this order) and make the solvent atoms' coordinates
+     * (row-major (n_solvent, 3), nm) the last parameter. The indices must partition 0..N-1. Call it last.
+     */
+    void setSolvent(const std::vector<int>& solute, const std::vector<int>& solvent,
+                    const std::vector<double>& coordinates);
+    bool hasSolvent() const { return numSolvent > 0; }
     /** Number of slow modes k (columns of the modes). */
     int getNumModes() const;
     /** Throw an OpenMMException if the buffers and parameters do not form a valid generator. */
@@ -68,14 +80,21 @@ public:
     /** Row-major values and shape (cols = 0: 1-D) of parameter index. */
     void getParameter(int index, std::vector<double>& values, int& rows, int& cols) const;
     double getScale() const { return scale; }
+    /** The solute and solvent indices given to setSolvent (both empty without solvent). */
+    void getSolvent(std::vector<int>& solute, std::vector<int>& solvent) const;
+    /** Set the solvent coordinates to their rows of positions (projected gradient descent on constraints). */
+    void putSolventAt(const std::vector<OpenMM::Vec3>& positions);
 #endif
 private:
     std::string kind;
     int layers;
     double scale;
     std::vector<std::string> parameterNames;
+    int numSolvent;
 #ifndef SWIG
-    at::Tensor modes, center, residual, x0;
+    int numInnerParameters() const;
+    at::Tensor innerForward() const;
+    at::Tensor modes, center, residual, x0, soluteIndex, solventIndex;
     std::vector<at::Tensor> params;
 #endif
 };

@@ -81,6 +81,8 @@ StepVerdict AdamStepper::step() {
     at::Tensor X = generator != NULL ? generator->forward() : coordinates;
     lastLoss = bridge.evaluate(X.detach(), grad, lastEnergy);
     backward(X, grad);
+    if (generator != NULL && bridge.getHasConstraints())
+        generator->putSolventAt(bridge.getPositions());  // as SoluteGenerator.after_evaluation (no-op without)
     if (generator == NULL && bridge.getHasConstraints()) {
         // Projected gradient descent: the coordinates stay on the constraints (as the Python engine's
         // onto_constraints).

@@ -28,7 +28,7 @@ at::Tensor cloneTensor(const at::Tensor& t) {
 
 } // namespace
 
-ReparamGenerator::ReparamGenerator(const std::string& kindName) : layers(0), scale(1.0) {
+ReparamGenerator::ReparamGenerator(const std::string& kindName) : layers(0), scale(1.0), numSolvent(0) {
     if (kindName == "gnn")
         kind = "gnn";
     else if (kindName == "linear" || kindName == "cg")
@@ -52,6 +52,9 @@ ReparamGenerator& ReparamGenerator::operator=(const ReparamGenerator& other) {
     center = cloneTensor(other.center);
     residual = cloneTensor(other.residual);
     x0 = cloneTensor(other.x0);
+    numSolvent = other.numSolvent;
+    soluteIndex = cloneTensor(other.soluteIndex);
+    solventIndex = cloneTensor(other.solventIndex);
     params.clear();
     for (const at::Tensor& p : other.params)
         params.push_back(p.detach().clone().requires_grad_(true));
@@ -86,6 +89,8 @@ void ReparamGenerator::setScale(double s) {
 }
 
 void ReparamGenerator::addParameter(const std::string& name, const std::vector<double>& values, int rows, int cols) {
+    if (hasSolvent())
+        throw OpenMMException("ReparamGenerator: addParameter after setSolvent (the solvent coordinates come last)");
     params.push_back(fromValues(values, rows, cols, name).requires_grad_(true));
     parameterNames.push_back(name);
     if (kind == "gnn")
@@ -122,7 +127,57 @@ void ReparamGenerator::setParameterValues(int index, const std::vector<double>& 
 }
 
 int ReparamGenerator::getNumAtoms() const {
-    return modes.defined() ? (int) modes.size(0) : 0;
+    return (modes.defined() ? (int) modes.size(0) : 0) + numSolvent;
+}
+
+void ReparamGenerator::setSolvent(const std::vector<int>& solute, const std::vector<int>& solvent,
+                                  const std::vector<double>& coordinates) {
+    if (hasSolvent())
+        throw OpenMMException("ReparamGenerator: setSolvent was already called");
+    if (solvent.empty())
+        throw OpenMMException("ReparamGenerator: setSolvent needs at least one solvent atom");
+    std::vector<bool> seen(solute.size() + solvent.size(), false);
+    for (const std::vector<int>* indices : {&solute, &solvent})
+        for (int i : *indices) {
+            if (i < 0 || i >= (int) seen.size() || seen[i])
+                throw OpenMMException("ReparamGenerator: the solute and solvent indices must partition 0..N-1");
+            seen[i] = true;
+        }
+    auto indexTensor = [](const std::vector<int>& indices) {
+        at::Tensor t = at::empty({(long) indices.size()}, at::TensorOptions().dtype(at::kLong));
+        std::copy(indices.begin(), indices.end(), t.data_ptr<int64_t>());
+        return t;
+    };
+    at::Tensor solventCoordinates = fromValues(coordinates, (int) solvent.size(), 3, "solvent_coordinates");
+    soluteIndex = indexTensor(solute);
+    solventIndex = indexTensor(solvent);
+    params.push_back(solventCoordinates.requires_grad_(true));
+    parameterNames.push_back("solvent_coordinates");
+    numSolvent = (int) solvent.size();
+}
+
+void ReparamGenerator::getSolvent(std::vector<int>& solute, std::vector<int>& solvent) const {
+    solute.clear();
+    solvent.clear();
+    if (!hasSolvent())
+        return;
+    solute.assign(soluteIndex.data_ptr<int64_t>(), soluteIndex.data_ptr<int64_t>() + soluteIndex.numel());
+    solvent.assign(solventIndex.data_ptr<int64_t>(), solventIndex.data_ptr<int64_t>() + solventIndex.numel());
+}
+
+void ReparamGenerator::putSolventAt(const std::vector<OpenMM::Vec3>& positions) {
+    if (!hasSolvent())
+        return;
+    at::NoGradGuard noGrad;
+    double* c = params.back().data_ptr<double>();
+    const int64_t* index = solventIndex.data_ptr<int64_t>();
+    for (int i = 0; i < numSolvent; i++)
+        for (int j = 0; j < 3; j++)
+            c[3 * i + j] = positions[index[i]][j];
+}
+
+int ReparamGenerator::numInnerParameters() const {
+    return (int) params.size() - (hasSolvent() ? 1 : 0);
 }
 
 int ReparamGenerator::getNumModes() const {
@@ -133,18 +188,20 @@ void ReparamGenerator::validate() const {
     if (!modes.defined())
         throw OpenMMException("ReparamGenerator: the modes buffer is not set");
     long long n = modes.size(0), k = modes.size(1);
+    size_t inner = numInnerParameters();
     auto check = [&](bool ok, const std::string& what) {
         if (!ok)
             throw OpenMMException("ReparamGenerator (" + kind + "): " + what);
     };
+    check(!hasSolvent() || soluteIndex.numel() == n, "the solute indices must match the rows of the modes");
     if (kind == "linear") {
         check(x0.defined() && x0.size(0) == n, "x0 must be (N, 3)");
-        check(params.size() == 1 && params[0].dim() == 2 && params[0].size(0) == k && params[0].size(1) == 3,
+        check(inner == 1 && params[0].dim() == 2 && params[0].size(0) == k && params[0].size(1) == 3,
               "expects one parameter z of shape (k, 3)");
         return;
     }
     check(center.defined() && residual.defined() && residual.size(0) == n, "center (3) and residual (N, 3) must be set");
-    check(params.size() >= 3 && (params.size() - 3) % 3 == 0, "parameters must be latent, 3 per layer, w_out, b_out");
+    check(inner >= 3 && (inner - 3) % 3 == 0, "parameters must be latent, 3 per layer, w_out, b_out");
     const at::Tensor& latent = params[0];
     check(latent.dim() == 2 && latent.size(0) == n, "latent must be (N, hidden)");
     long long h = latent.size(1);
@@ -155,14 +212,23 @@ void ReparamGenerator::validate() const {
               "self_weights must be (hidden, hidden)");
         check(params[3 + 3 * l].numel() == h, "biases must be (hidden)");
     }
-    const at::Tensor& wOut = params[params.size() - 2];
+    const at::Tensor& wOut = params[inner - 2];
     check(wOut.dim() == 2 && wOut.size(0) == (layers + 1) * h && wOut.size(1) == 3, "w_out must be ((L+1) hidden, 3)");
-    check(params.back().numel() == 3, "b_out must be (3)");
+    check(params[inner - 1].numel() == 3, "b_out must be (3)");
 }
 
 at::Tensor ReparamGenerator::forward() const {
+    at::Tensor inner = innerForward();
+    if (!hasSolvent())
+        return inner;
+    at::Tensor x = at::zeros({(long) getNumAtoms(), 3}, inner.options());  // as SoluteGenerator.forward
+    return x.index_copy(0, soluteIndex, inner).index_copy(0, solventIndex, params.back());
+}
+
+at::Tensor ReparamGenerator::innerForward() const {
     if (kind == "linear")
         return x0 + modes.mm(params[0]);
+    int inner = numInnerParameters();
     at::Tensor h = params[0];
     std::vector<at::Tensor> features{h};
     for (int l = 0; l < layers; l++) {
@@ -170,7 +236,7 @@ at::Tensor ReparamGenerator::forward() const {
         h = at::tanh(propagated.mm(params[1 + 3 * l]) + h.mm(params[2 + 3 * l]) + params[3 + 3 * l]);
         features.push_back(h);
     }
-    at::Tensor y = at::cat(features, 1).mm(params[params.size() - 2]) + params.back();
+    at::Tensor y = at::cat(features, 1).mm(params[inner - 2]) + params[inner - 1];
     return center + scale * y + residual;
 }
 

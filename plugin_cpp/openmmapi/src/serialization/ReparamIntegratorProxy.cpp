@@ -68,9 +68,19 @@ public:
             if (rows >= 0)
                 writeArray(gen, "Buffer", name, values, rows, cols);
         }
-        for (int i = 0; i < generator.getNumParameters(); i++) {
+        int numParameters = generator.getNumParameters() - (generator.hasSolvent() ? 1 : 0);
+        for (int i = 0; i < numParameters; i++) {
             generator.getParameter(i, values, rows, cols);
             writeArray(gen, "Parameter", generator.getParameterName(i), values, rows, cols);
+        }
+        if (generator.hasSolvent()) {
+            std::vector<int> solute, solvent;
+            generator.getSolvent(solute, solvent);
+            generator.getParameter(numParameters, values, rows, cols);
+            SerializationNode& solventNode = gen.createChildNode("Solvent");
+            solventNode.setStringProperty("solute", encode(std::vector<double>(solute.begin(), solute.end())));
+            solventNode.setStringProperty("solvent", encode(std::vector<double>(solvent.begin(), solvent.end())));
+            solventNode.setStringProperty("coordinates", encode(values));
         }
     }
     void* deserialize(const SerializationNode& node) const override {
@@ -80,6 +90,8 @@ public:
         ReparamGenerator generator(gen.getStringProperty("kind"));
         generator.setScale(gen.getDoubleProperty("scale"));
         for (const SerializationNode& child : gen.getChildren()) {
+            if (child.getName() == "Solvent")
+                continue;
             std::vector<double> values = decode(child.getStringProperty("values"));
             if (child.getName() == "Buffer")
                 generator.setBuffer(child.getStringProperty("name"), values, child.getIntProperty("rows"),
@@ -88,6 +100,14 @@ public:
                 generator.addParameter(child.getStringProperty("name"), values, child.getIntProperty("rows"),
                                        child.getIntProperty("cols"));
         }
+        for (const SerializationNode& child : gen.getChildren())
+            if (child.getName() == "Solvent") {
+                std::vector<double> solute = decode(child.getStringProperty("solute"));
+                std::vector<double> solvent = decode(child.getStringProperty("solvent"));
+                generator.setSolvent(std::vector<int>(solute.begin(), solute.end()),
+                                     std::vector<int>(solvent.begin(), solvent.end()),
+                                     decode(child.getStringProperty("coordinates")));
+            }
         AdamStageSettings settings;
         settings.lr = node.getDoubleProperty("lr");
         settings.clipNorm = node.getDoubleProperty("clipNorm");
