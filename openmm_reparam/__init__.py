@@ -8,7 +8,8 @@ Layers (each imports only those above it):
     reparam   slow modes of the force-constant graph and the generators built on them
     engines   one Adam stage, in Python (reference) or in the compiled plugin; ReparamIntegrator
     optimize  options, the orchestrator that orders the stages, L-BFGS stages, the result
-    app       PDB preparation, restraints, reports, the command line
+    app       PDB preparation, restraints, reports, the command line, batch runs on Dask, relax
+    analysis  what a minimum looks like afterwards: its lowest vibrational frequencies (stiffness)
 """
 # torch first: OpenMM loads its plugins (openmmtorch's TorchForce kernels among them) when it is first
 # imported, and the Torch plugin only loads if libtorch is already in the process.
@@ -23,6 +24,9 @@ from .optimize.result import HistoryPoint, MinimizationResult, StageResult
 from .reparam import (GNNGenerator, LinearModeGenerator, SlowModes, build_generator, compute_slow_modes,
                       force_constant_matrix, graph_laplacian)
 from .app.prepare import PreparationError, PreparedSystem, prepare
+from .app.batch import minimize_many
+from .app.relax import relax
+from .analysis import StiffnessResult, stiffness
 
 __version__ = "0.1.0"
 
@@ -30,4 +34,4 @@ __all__ = ["minimize", "minimize_simulation", "ReparamMinimizer", "MinimizationR
            "HistoryPoint", "MinimizerOptions", "METHODS", "ContextEnergy", "NonFiniteEnergyError",
            "GNNGenerator", "LinearModeGenerator", "build_generator", "SlowModes", "compute_slow_modes",
            "force_constant_matrix", "graph_laplacian", "prepare", "PreparedSystem", "PreparationError",
-           "ReparamIntegrator", "cpp_available"]
+           "ReparamIntegrator", "cpp_available", "minimize_many", "relax", "stiffness", "StiffnessResult"]

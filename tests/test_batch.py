@@ -17,7 +17,8 @@ pytest.importorskip("pdbfixer")
 pytest.importorskip("mdtraj")
 distributed = pytest.importorskip("distributed")
 
-from openmm_reparam.app.batch import default_workers, minimize_many  # noqa: E402
+from openmm_reparam import minimize_many  # noqa: E402  (the public API: openmm_reparam.minimize_many)
+from openmm_reparam.app.batch import default_workers  # noqa: E402
 from openmm_reparam.app.cli import main  # noqa: E402
 from openmm_reparam.app.inputs import InputError, expand_inputs, output_names  # noqa: E402
 from openmm_reparam.app.pipeline import SettingsError  # noqa: E402

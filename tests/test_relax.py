@@ -15,7 +15,8 @@ pytest.importorskip("mdtraj")
 
 from openmm_reparam.app.cli import main  # noqa: E402
 from openmm_reparam.app.prepare import prepare  # noqa: E402
-from openmm_reparam.app.relax import amber99sb, relax  # noqa: E402
+from openmm_reparam import relax  # noqa: E402  (the public API: openmm_reparam.relax)
+from openmm_reparam.app.relax import amber99sb  # noqa: E402
 from openmm_reparam.app.restraints import add_position_restraints, update_position_restraints  # noqa: E402
 from openmm_reparam.app.violations import find_violations  # noqa: E402
 

@@ -8,7 +8,7 @@ import pytest
 import torch
 from openmm import app, unit
 
-from openmm_reparam.analysis import StiffnessResult, stiffness
+from openmm_reparam import StiffnessResult, stiffness  # the public API: openmm_reparam.stiffness
 from openmm_reparam.analysis.stiffness import WAVENUMBER_PER_ROOT_EIGENVALUE, eigenvalues_to_wavenumbers
 
 from conftest import load_peptide, make_context, positions_of

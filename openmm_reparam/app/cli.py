@@ -24,7 +24,7 @@ from .. import __version__
 from .arguments import PROG, build_parser
 from .inputs import InputError
 from .outputs import OutputError, check_writable
-from .pipeline import MinimizeSettings, SettingsError, make_platform, stiffness_available
+from .pipeline import MinimizeSettings, SettingsError, make_platform
 from .prepare import PreparationError, forcefield_files, structure_format
 from .progress import ProgressReporter
 
@@ -69,8 +69,6 @@ def _check_single(args: argparse.Namespace) -> None:
                                            ("--force", args.force), ("--format", args.format)) if value]
     if batch_only:
         raise UserError(f"{', '.join(batch_only)} need --out-dir DIR (batch mode)")
-    if getattr(args, "stiffness_modes", 0) > 0 and not stiffness_available():
-        raise UserError("--stiffness-modes needs openmm_reparam.analysis.stiffness, which is not installed")
 
 
 # --- one structure -------------------------------------------------------------------------------------------
@@ -189,8 +187,6 @@ def _check_batch(args: argparse.Namespace) -> None:
         raise UserError("--workers sizes the embedded cluster: it cannot be combined with --scheduler")
     if os.path.exists(args.out_dir) and not os.path.isdir(args.out_dir):
         raise UserError(f"--out-dir {args.out_dir!r} is not a directory")
-    if getattr(args, "stiffness_modes", 0) > 0 and not stiffness_available():
-        raise UserError("--stiffness-modes needs openmm_reparam.analysis.stiffness, which is not installed")
     if args.command == "minimize":
         forcefield_files(args.forcefield, args.solvent)  # unknown names: a usage error, not N failures
     if args.scheduler is None:

@@ -190,18 +190,7 @@ def stiffness_report(context: openmm.Context, n_modes: int) -> Dict[str, Any]:
     """The lowest ``n_modes`` stiffness modes at the minimum (``openmm_reparam.analysis.stiffness``)."""
     from ..analysis.stiffness import stiffness
     result = stiffness(context, n_modes=n_modes)
-    data = dict(result.to_dict())
-    data.setdefault("is_minimum", bool(result.is_minimum))
-    return data
-
-
-def stiffness_available() -> bool:
-    """Whether the stiffness analysis module is installed (``--stiffness-modes``)."""
-    try:
-        from ..analysis import stiffness  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    return result.to_dict()
 
 
 __all__ = ["MinimizeSettings", "SettingsError", "StructureRun", "minimize_file", "make_platform",
