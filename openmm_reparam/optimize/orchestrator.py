@@ -27,7 +27,7 @@ from openmm import unit
 from ..core.atoms import has_collapsed_contact
 from ..core.bridge import ContextEnergy
 from ..core.units import as_force
-from ..engines import AdamStageSettings, select_engine
+from ..engines import AdamStageSettings, select_engine, stage_engine
 from ..reparam.build import build_generator
 from .lbfgs import lbfgs_stage, polish
 from .options import MinimizerOptions, canonical_method, resolve_auto
@@ -135,8 +135,9 @@ class _Run:
         settings = self.stage_settings(name, deadline)
         if settings.max_steps <= 0:
             return None
-        self.stages.append(self.engine.adam_stage(self.bridge, self.recorder, generator, settings))
-        self.engines_used.add(self.engine.name)
+        engine = stage_engine(self.engine, generator, self.options.reparam.reparam_optimizer)
+        self.stages.append(engine.adam_stage(self.bridge, self.recorder, generator, settings))
+        self.engines_used.add(engine.name)
         return self.stages[-1]
 
     def stage_settings(self, name: str, deadline: Optional[float]) -> AdamStageSettings:
