@@ -7,6 +7,7 @@ only the inner Adam loop of a stage.
     baseline    (never_worse) OpenMM L-BFGS from the start, remembered, positions reset
     slow_modes, fit         (gnn, linear) the graph and the generator, fitted to the start
     reparam                 (gnn, linear) Adam on the generator parameters against the force-field energy
+    restart1..K             (restarts > 0) latent-space restarts of reparam, the best kept (restarts.py)
     fine / adam             Adam on the coordinates
     polish                  OpenMM L-BFGS to the tolerance (constraints satisfied on exit)
 
