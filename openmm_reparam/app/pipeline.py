@@ -173,6 +173,7 @@ def _result_fields(result: Any, prepared: Any, positions: Any) -> Dict[str, Any]
             "iterations": result.iterations, "energy_evaluations": result.energy_evaluations,
             "wall_time": result.wall_time, "stages": stage_table(result), "selected": result.selected,
             "baseline_energy": result.baseline_energy, "interrupted": result.interrupted,
+            "restarts": list(getattr(result, "restarts", [])),
             "minimizer_options": result.options, "versions": package_versions()}
 
 

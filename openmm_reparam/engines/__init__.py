@@ -25,4 +25,13 @@ def select_engine(requested: str, runs_torch_autograd: bool = False, has_reporte
     return compiled.CompiledEngine()
 
 
-__all__ = ["AdamStageSettings", "PythonEngine", "select_engine"]
+def stage_engine(engine, generator, reparam_optimizer: str = "adam"):
+    """The engine for one stage: ``engine``, except that the generator stages with
+    ``reparam_optimizer="gauss-newton"`` run :class:`.gauss_newton.GaussNewtonEngine` (Python only)."""
+    if generator is None or reparam_optimizer == "adam":
+        return engine
+    from .gauss_newton import GaussNewtonEngine
+    return GaussNewtonEngine()
+
+
+__all__ = ["AdamStageSettings", "PythonEngine", "select_engine", "stage_engine"]

@@ -58,6 +58,9 @@ class ReparamStageOptions:
     patience: int = 50             # early stopping: steps without relative improvement rel_tol
     clip_norm: float = 1e3         # gradient clipping (total 2-norm over the parameters; also the fine stage)
     rel_tol: float = 1e-5          # a step improves if energy < best - rel_tol * |best| (also the fine stage)
+    restarts: int = 0              # latent-space restarts after it: perturb the latent, rerun, keep the best
+    restart_noise: float = 0.05    # nm RMS per atom the latent perturbation of a restart moves the structure
+    reparam_optimizer: str = "adam"  # "adam" | "gauss-newton" (metric-aware step; Python engine only)
 
 
 @dataclass
@@ -103,8 +106,8 @@ GROUPS = {"generator": GeneratorOptions, "reparam": ReparamStageOptions, "coordi
           "modes": SlowModeOptions, "safety": SafetyOptions, "run": RunOptions}
 _GROUP_OF = {f.name: group for group, cls in GROUPS.items() for f in fields(cls)}
 _NON_NEGATIVE_INTS = ("steps", "fine_steps", "patience", "fine_patience", "fit_steps", "hessian_samples",
-                      "polish_rounds")
-_POSITIVE = ("lr", "fine_lr", "fit_lr", "clip_norm", "spike_factor")
+                      "polish_rounds", "restarts")
+_POSITIVE = ("lr", "fine_lr", "fit_lr", "clip_norm", "spike_factor", "restart_noise")
 _NON_NEGATIVE = ("rel_tol", "fit_tolerance", "hessian_perturbation", "collapse_distance", "collapse_force",
                  "constraint_stiffness")
 
@@ -138,6 +141,11 @@ class MinimizerOptions:
             raise ValueError(f"slow_modes must be 'auto', 'exact' or 'sparse', got {flat['slow_modes']!r}")
         if flat["engine"] not in ENGINES:
             raise ValueError(f"engine must be one of {ENGINES}, got {flat['engine']!r}")
+        if flat["reparam_optimizer"] not in ("adam", "gauss-newton"):
+            raise ValueError(f"reparam_optimizer must be 'adam' or 'gauss-newton', got {flat['reparam_optimizer']!r}")
+        if flat["reparam_optimizer"] == "gauss-newton" and flat["engine"] == "cpp":
+            raise ValueError("reparam_optimizer='gauss-newton' runs on the Python engine only: use engine='auto' "
+                             "(the compiled engine then runs the other stages) or engine='python'")
         if flat["time_budget"] is not None and not flat["time_budget"] >= 0:
             raise ValueError("time_budget must be >= 0 seconds")
         if int(flat["progress_window"]) < 0 or not 0 <= flat["progress_fraction"] <= 1:

@@ -7,6 +7,7 @@ only the inner Adam loop of a stage.
     baseline    (never_worse) OpenMM L-BFGS from the start, remembered, positions reset
     slow_modes, fit         (gnn, linear) the graph and the generator, fitted to the start
     reparam                 (gnn, linear) Adam on the generator parameters against the force-field energy
+    restart1..K             (restarts > 0) latent-space restarts of reparam, the best kept (restarts.py)
     fine / adam             Adam on the coordinates
     polish                  OpenMM L-BFGS to the tolerance (constraints satisfied on exit)
 
@@ -27,11 +28,12 @@ from openmm import unit
 from ..core.atoms import has_collapsed_contact
 from ..core.bridge import ContextEnergy
 from ..core.units import as_force
-from ..engines import AdamStageSettings, select_engine
+from ..engines import AdamStageSettings, select_engine, stage_engine
 from ..reparam.build import build_generator
 from .lbfgs import lbfgs_stage, polish
 from .options import MinimizerOptions, canonical_method, resolve_auto
 from .recorder import RunRecorder
+from .restarts import latent_search
 from .result import MinimizationResult, StageResult
 
 DEFAULT_TOLERANCE = 10.0 * unit.kilojoule_per_mole / unit.nanometer
@@ -81,6 +83,7 @@ class _Run:
         self.engines_used = set()
         self.baseline: Optional[Tuple[float, np.ndarray]] = None
         self.selected = "method"
+        self.restarts: List[dict] = []
 
     def execute(self) -> MinimizationResult:
         threads = torch.get_num_threads()
@@ -110,7 +113,9 @@ class _Run:
         if self.method in ("gnn", "linear"):
             generator, setup = build_generator(self.context, self.method, self.seed, self.options, start)
             self.stages += setup
-            self._adam_stage("reparam", generator, self._reparam_deadline(deadline))
+            reparam_deadline = self._reparam_deadline(deadline)
+            first = self._adam_stage("reparam", generator, reparam_deadline)
+            self.restarts = latent_search(self, generator, first, reparam_deadline, self._adam_stage)
             self._adam_stage("fine", None, deadline)
         else:
             self._adam_stage("adam", None, deadline)
@@ -126,17 +131,21 @@ class _Run:
         now = time.perf_counter()
         return now + self.options.run.reparam_share * max(0.0, deadline - now)
 
-    def _adam_stage(self, name: str, generator: Optional[torch.nn.Module], deadline: Optional[float]) -> None:
+    def _adam_stage(self, name: str, generator: Optional[torch.nn.Module], deadline: Optional[float]
+                    ) -> Optional[StageResult]:
         settings = self.stage_settings(name, deadline)
         if settings.max_steps <= 0:
-            return
-        self.stages.append(self.engine.adam_stage(self.bridge, self.recorder, generator, settings))
-        self.engines_used.add(self.engine.name)
+            return None
+        engine = stage_engine(self.engine, generator, self.options.reparam.reparam_optimizer)
+        self.stages.append(engine.adam_stage(self.bridge, self.recorder, generator, settings))
+        self.engines_used.add(engine.name)
+        return self.stages[-1]
 
     def stage_settings(self, name: str, deadline: Optional[float]) -> AdamStageSettings:
-        """The engine's settings for stage ``name`` ("reparam", "fine" or "adam"), from the options table."""
+        """The engine's settings for stage ``name`` ("reparam", "restart<k>", "fine" or "adam"), from the options
+        table."""
         o = self.options
-        if name == "reparam":
+        if name == "reparam" or name.startswith("restart"):
             lr, steps, patience = o.reparam.lr, o.reparam.steps, o.reparam.patience
         else:
             lr, patience = o.coordinates.fine_lr, o.coordinates.fine_patience
@@ -210,7 +219,7 @@ class _Run:
             stages=self.stages, history=self.recorder.history,
             baseline_energy=None if self.baseline is None else self.baseline[0], selected=self.selected,
             interrupted=self.recorder.stopped, engine="+".join(sorted(self.engines_used)) or self.engine.name,
-            options=self.options.to_dict())
+            options=self.options.to_dict(), restarts=self.restarts)
 
 
 def minimize(context: openmm.Context, tolerance: Union[float, unit.Quantity] = DEFAULT_TOLERANCE,

@@ -7,7 +7,8 @@ from typing import Any, Dict, List, Optional
 
 @dataclass
 class StageResult:
-    """One stage of a run (e.g. "slow_modes", "fit", "reparam", "fine", "adam", "polish", "baseline", "lbfgs")."""
+    """One stage of a run (e.g. "slow_modes", "fit", "reparam", "restart1", "fine", "adam", "polish", "baseline",
+    "lbfgs")."""
     name: str
     iterations: int = 0
     energy_evaluations: int = 0
@@ -51,6 +52,9 @@ class MinimizationResult:
     interrupted: bool = False
     options: Dict[str, Any] = field(default_factory=dict)
     requested_method: str = ""     # the method asked for (e.g. "auto")
+    # latent-space restarts (option ``restarts``), one dict each: index, start_energy, final_energy,
+    # displacement (nm RMS of the perturbation), kept (it ended below every earlier reparam/restart stage)
+    restarts: List[Dict[str, Any]] = field(default_factory=list)
 
     @property
     def wall_time(self) -> float:
