@@ -82,9 +82,10 @@ class PreconOptions:
     precon_steps: int = 10000      # max iterations
     precon_memory: int = 10        # L-BFGS (s, y) pairs kept
     precon_mu: Optional[float] = None  # kJ/mol/nm^2, the shift of P = L + mu I (None: estimated, sine test)
-    precon_rebuild_distance: float = 0.2  # nm: rebuild P when an atom moved farther since the last build
-    precon_cutoff: float = 0.3     # nm: atom pairs coupled in the force-constant matrix
+    precon_rebuild_distance: float = 0.5  # nm: rebuild P when an atom moved farther since the last build
+    precon_cutoff: float = 0.25    # nm: atom pairs coupled in the force-constant matrix (bonds, angles)
     precon_max_step: float = 0.03  # nm: the largest atom displacement of one step
+    precon_tolerance: float = 0.5  # the stage stops at this x the tolerance, leaving the polish little to do
 
 
 @dataclass
@@ -193,6 +194,6 @@ def _check_precon(flat: Dict[str, Any]) -> None:
         raise ValueError("precon_steps must be >= 0 and precon_memory >= 1")
     if flat["precon_mu"] is not None and not float(flat["precon_mu"]) > 0:
         raise ValueError(f"precon_mu must be > 0 or None, got {flat['precon_mu']}")
-    for name in ("precon_rebuild_distance", "precon_cutoff", "precon_max_step"):
+    for name in ("precon_rebuild_distance", "precon_cutoff", "precon_max_step", "precon_tolerance"):
         if not float(flat[name]) > 0:
             raise ValueError(f"option {name} must be > 0, got {flat[name]}")

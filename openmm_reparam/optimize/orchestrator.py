@@ -157,7 +157,7 @@ class _Run:
         settings = PreconSettings(
             max_steps=o.precon_steps, memory=o.precon_memory, mu=o.precon_mu,
             rebuild_distance=o.precon_rebuild_distance, cutoff=o.precon_cutoff, max_step=o.precon_max_step,
-            deadline=deadline)
+            tolerance_factor=o.precon_tolerance, deadline=deadline)
         if self.recorder.capped(settings.max_steps) <= 0:
             return
         preconditioner, setup = precon_setup(self.bridge, settings)
