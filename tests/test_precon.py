@@ -114,6 +114,7 @@ def test_precon_on_rigid_tip4p_water_with_virtual_sites(tip4p_box):
     before = energy_of(context)
     result = minimize(context, method="precon")
     assert result.converged and result.stage("precon").stop_reason == "converged"
+    assert result.stage("precon_setup").energy_evaluations == 2  # waters get mu I: only the mu test ran
     after = energy_of(context)
     assert after < before and after <= lbfgs_energy(system, start) + 0.005 * abs(after)
     final = positions_of(context)
