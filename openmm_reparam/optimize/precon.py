@@ -7,8 +7,10 @@ into a nearly flat one and L-BFGS needs far fewer iterations (the idea of ASE's 
 J. Chem. Phys. 144, 164109, 2016, with a measured K instead of their distance-based one). μ, unless given,
 is estimated as theirs is: the curvature along a long-wavelength sine perturbation minus what L gives it.
 
+By default L couples only the solute: waters and ions (:func:`~openmm_reparam.core.atoms.solvent_mask`) get
+μ·I, which measured faster (their stiffness is in their constraints, and their force constants cost most).
 P is factorized once (sparse LU, one factor for the three components) and rebuilt, with the L-BFGS memory
-reset, when an atom has moved more than ``rebuild_distance`` since the last build. The iteration is a
+reset, when a coupled atom has moved more than ``rebuild_distance`` since the last build. The iteration is a
 standard two-loop L-BFGS with H₀ = γ·P⁻¹ (γ = sᵀy / yᵀP⁻¹y, 1 before the first pair) and a backtracking
 Armijo line search. With constraints, every trial point is put back on them by the bridge
 (``Context.applyConstraints``), the iterate is the constrained point and the gradient is −F with its
