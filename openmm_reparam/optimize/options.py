@@ -13,7 +13,7 @@ import warnings
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Dict, Optional
 
-METHODS = ("auto", "gnn", "linear", "adam", "lbfgs")
+METHODS = ("auto", "gnn", "linear", "adam", "lbfgs", "precon")
 DEPRECATED_METHODS = {"cg": "linear"}
 ENGINES = ("auto", "python", "cpp")
 
@@ -80,6 +80,18 @@ class SlowModeOptions:
 
 
 @dataclass
+class PreconOptions:
+    """``precon``: L-BFGS on the coordinates preconditioned by the force-constant Laplacian (optimize/precon.py)."""
+    precon_steps: int = 10000      # max iterations
+    precon_memory: int = 10        # L-BFGS (s, y) pairs kept
+    precon_mu: Optional[float] = None  # kJ/mol/nm^2, the shift of P = L + mu I (None: estimated, sine test)
+    precon_rebuild_distance: float = 0.5  # nm: rebuild P when an atom moved farther since the last build
+    precon_cutoff: float = 0.25    # nm: atom pairs coupled in the force-constant matrix (bonds, angles)
+    precon_max_step: float = 0.03  # nm: the largest atom displacement of one step
+    precon_tolerance: float = 0.5  # the stage stops at this x the tolerance, leaving the polish little to do
+
+
+@dataclass
 class SafetyOptions:
     """Guards against force-field singularities, and the constraint spring of the reparametrized stage."""
     collapse_distance: float = 0.07  # nm; closer atoms under a force spike mean a singularity was hit (0: off)
@@ -103,7 +115,8 @@ class RunOptions:
 
 
 GROUPS = {"generator": GeneratorOptions, "reparam": ReparamStageOptions, "coordinates": CoordinateStageOptions,
-          "modes": SlowModeOptions, "safety": SafetyOptions, "run": RunOptions}
+          "modes": SlowModeOptions, "safety": SafetyOptions, "run": RunOptions,
+          "precon": PreconOptions}
 _GROUP_OF = {f.name: group for group, cls in GROUPS.items() for f in fields(cls)}
 _NON_NEGATIVE_INTS = ("steps", "fine_steps", "patience", "fine_patience", "fit_steps", "hessian_samples",
                       "polish_rounds", "restarts")
@@ -121,6 +134,7 @@ class MinimizerOptions:
     modes: SlowModeOptions = field(default_factory=SlowModeOptions)
     safety: SafetyOptions = field(default_factory=SafetyOptions)
     run: RunOptions = field(default_factory=RunOptions)
+    precon: PreconOptions = field(default_factory=PreconOptions)
 
     def __post_init__(self) -> None:
         flat = self.to_dict()
@@ -154,6 +168,7 @@ class MinimizerOptions:
             raise ValueError("reparam_share must be within [0, 1]")
         if int(flat["torch_threads"]) < 1:
             raise ValueError("torch_threads must be >= 1")
+        _check_precon(flat)
 
     @classmethod
     def known(cls) -> list:
@@ -179,3 +194,14 @@ class MinimizerOptions:
     def to_dict(self) -> Dict[str, Any]:
         """Flat {name: value}, as the report stores them."""
         return {name: value for group in GROUPS for name, value in asdict(getattr(self, group)).items()}
+
+
+def _check_precon(flat: Dict[str, Any]) -> None:
+    """Raise ValueError on a bad ``precon_*`` value."""
+    if int(flat["precon_steps"]) < 0 or int(flat["precon_memory"]) < 1:
+        raise ValueError("precon_steps must be >= 0 and precon_memory >= 1")
+    if flat["precon_mu"] is not None and not float(flat["precon_mu"]) > 0:
+        raise ValueError(f"precon_mu must be > 0 or None, got {flat['precon_mu']}")
+    for name in ("precon_rebuild_distance", "precon_cutoff", "precon_max_step", "precon_tolerance"):
+        if not float(flat[name]) > 0:
+            raise ValueError(f"option {name} must be > 0, got {flat[name]}")

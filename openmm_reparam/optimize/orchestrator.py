@@ -9,6 +9,7 @@ only the inner Adam loop of a stage.
     reparam                 (gnn, linear) Adam on the generator parameters against the force-field energy
     restart1..K             (restarts > 0) latent-space restarts of reparam, the best kept (restarts.py)
     fine / adam             Adam on the coordinates
+    precon_setup, precon    (precon) L-BFGS on the coordinates preconditioned by the force-constant Laplacian
     polish                  OpenMM L-BFGS to the tolerance (constraints satisfied on exit)
 
 Safety: a non-finite start raises ``NonFiniteEnergyError`` and leaves the Context as it was; any exception
@@ -32,6 +33,7 @@ from ..engines import AdamStageSettings, select_engine, stage_engine
 from ..reparam.build import build_generator
 from .lbfgs import lbfgs_stage, polish
 from .options import MinimizerOptions, canonical_method, resolve_auto
+from .precon import PreconSettings, precon_setup, precon_stage
 from .recorder import RunRecorder
 from .restarts import latent_search
 from .result import MinimizationResult, StageResult
@@ -117,6 +119,8 @@ class _Run:
             first = self._adam_stage("reparam", generator, reparam_deadline)
             self.restarts = latent_search(self, generator, first, reparam_deadline, self._adam_stage)
             self._adam_stage("fine", None, deadline)
+        elif self.method == "precon":
+            self._precon_stages(deadline)
         else:
             self._adam_stage("adam", None, deadline)
         if self.options.run.polish:
@@ -156,6 +160,17 @@ class _Run:
             spike_factor=o.safety.spike_factor, constraint_stiffness=o.safety.constraint_stiffness,
             progress_window=o.run.progress_window, progress_fraction=o.run.progress_fraction,
             torch_threads=o.run.torch_threads, deadline=deadline)
+
+    def _precon_stages(self, deadline: Optional[float]) -> None:
+        o = self.options.precon
+        settings = PreconSettings(
+            max_steps=o.precon_steps, memory=o.precon_memory, mu=o.precon_mu,
+            rebuild_distance=o.precon_rebuild_distance, cutoff=o.precon_cutoff, max_step=o.precon_max_step,
+            tolerance_factor=o.precon_tolerance, deadline=deadline)
+        if self.recorder.capped(settings.max_steps) <= 0:
+            return
+        preconditioner, setup = precon_setup(self.bridge, settings)
+        self.stages += [setup, precon_stage(self.bridge, self.recorder, self.tolerance, settings, preconditioner)]
 
     def _lbfgs_from(self, positions: np.ndarray, name: str) -> Tuple[float, np.ndarray]:
         """Plain L-BFGS from ``positions``; returns (energy, positions) and puts the Context back where it was."""
@@ -229,7 +244,8 @@ def minimize(context: openmm.Context, tolerance: Union[float, unit.Quantity] = D
     arguments. ``method``: "auto" (default: what measured fastest for the System's class, see
     :func:`~openmm_reparam.optimize.options.resolve_auto`), "gnn" (neural-network reparametrization over the slow
     modes), "linear" (linear slow-mode reparametrization; "cg" is its deprecated name), "adam" (Adam on the
-    coordinates) or "lbfgs" (OpenMM's L-BFGS alone). Every method but lbfgs ends with the L-BFGS polish.
+    coordinates), "lbfgs" (OpenMM's L-BFGS alone) or "precon" (L-BFGS on the coordinates preconditioned by the
+    force-constant Laplacian). Every method but lbfgs ends with the L-BFGS polish.
 
     ``tolerance`` (kJ/mol/nm, number or Quantity): converged when ‖F‖₂/√N ≤ tolerance. ``maxIterations``
     (0: no limit) caps the iterations of all stages together. ``reporter``: an ``openmm.MinimizationReporter``
