@@ -1,6 +1,8 @@
 """Removing from forces their components along constrained distances (what constraint forces cancel)."""
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import openmm
 import scipy.sparse
@@ -10,6 +12,11 @@ import scipy.sparse.linalg
 class ConstraintProjector:
     """F − Jᵀλ, with λ the least-squares constraint multipliers and J the gradients of the constrained distances
     (one row per constraint, ±unit vector on its two particles).
+
+    λ solves the normal equations J Jᵀ λ = J F by a sparse LU factorization (J Jᵀ couples only constraints that
+    share a particle, so it is nearly block diagonal). An iterative least-squares solver spends its time in BLAS
+    vector operations whose threads compete with OpenMM's; it remains the fallback when J Jᵀ is singular
+    (redundant constraints, e.g. a fully constrained rigid cluster).
 
     At a constrained minimum the raw forces are balanced by constraint forces, so both the optimizer's gradient
     and the convergence test use the projected forces. The compiled engine's ConstraintProjector is its twin.
@@ -35,5 +42,19 @@ class ConstraintProjector:
         values = np.concatenate([direction, -direction], axis=1).ravel()
         jacobian = scipy.sparse.csr_matrix((values, (self.rows, self.cols)),
                                            shape=(len(self.first), forces.size))
-        multipliers = scipy.sparse.linalg.lsqr(jacobian.T, forces.ravel(), atol=1e-10, btol=1e-10)[0]
+        multipliers = _multipliers(jacobian, forces.ravel())
         return (forces.ravel() - jacobian.T @ multipliers).reshape(forces.shape)
+
+
+def _multipliers(jacobian: scipy.sparse.csr_matrix, forces: np.ndarray) -> np.ndarray:
+    """Least-squares λ of Jᵀλ ≈ F: a direct sparse solve of J Jᵀ λ = J F, else (singular J Jᵀ) LSQR."""
+    normal = (jacobian @ jacobian.T).tocsc()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", scipy.sparse.linalg.MatrixRankWarning)
+            multipliers = scipy.sparse.linalg.splu(normal).solve(jacobian @ forces)
+        if np.all(np.isfinite(multipliers)):
+            return multipliers
+    except (RuntimeError, scipy.sparse.linalg.MatrixRankWarning):
+        pass
+    return scipy.sparse.linalg.lsqr(jacobian.T, forces, atol=1e-10, btol=1e-10)[0]
