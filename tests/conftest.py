@@ -28,6 +28,19 @@ def perturbed(positions: np.ndarray, sigma: float = 0.02, seed: int = 0) -> np.n
     return positions + np.random.default_rng(seed).normal(0.0, sigma, positions.shape)
 
 
+def tip4pew_water_box(edge_nm: float = 1.4):
+    """(System, start): TIP4P-Ew waters (virtual sites, rigid) in a cubic box, PME 0.6 nm, the real atoms moved by
+    0.01 nm of seeded noise (the virtual sites stay where their parents put them)."""
+    forcefield = app.ForceField("amber14/tip4pew.xml")
+    modeller = app.Modeller(app.Topology(), [])
+    modeller.addSolvent(forcefield, model="tip4pew", boxSize=openmm.Vec3(edge_nm, edge_nm, edge_nm) * unit.nanometer)
+    system = forcefield.createSystem(modeller.topology, nonbondedMethod=app.PME,
+                                     nonbondedCutoff=0.6 * unit.nanometer, rigidWater=True)
+    positions = np.array(modeller.positions.value_in_unit(unit.nanometer))
+    movable = np.array([not system.isVirtualSite(i) for i in range(system.getNumParticles())])
+    return system, positions + np.where(movable[:, None], np.random.default_rng(0).normal(0, 0.01, positions.shape), 0)
+
+
 def make_context(system: openmm.System, positions, platform: str = "CPU", integrator=None) -> openmm.Context:
     if integrator is None:
         integrator = openmm.VerletIntegrator(0.001)

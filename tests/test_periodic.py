@@ -6,20 +6,12 @@ from openmm import app, unit
 
 from openmm_reparam import minimize
 
-from conftest import energy_of, lbfgs_energy, make_context, positions_of
+from conftest import energy_of, lbfgs_energy, make_context, positions_of, tip4pew_water_box
 
 
 @pytest.fixture(scope="module")
 def water_box():
-    forcefield = app.ForceField("amber14/tip4pew.xml")
-    modeller = app.Modeller(app.Topology(), [])
-    modeller.addSolvent(forcefield, model="tip4pew", boxSize=openmm.Vec3(1.4, 1.4, 1.4) * unit.nanometer)
-    system = forcefield.createSystem(modeller.topology, nonbondedMethod=app.PME,
-                                     nonbondedCutoff=0.6 * unit.nanometer, rigidWater=True)
-    positions = np.array(modeller.positions.value_in_unit(unit.nanometer))
-    movable = np.array([not system.isVirtualSite(i) for i in range(system.getNumParticles())])
-    start = positions + np.where(movable[:, None], np.random.default_rng(0).normal(0, 0.01, positions.shape), 0)
-    return system, start
+    return tip4pew_water_box(1.4)
 
 
 def test_gnn_on_periodic_tip4p_water(water_box, engine):

@@ -10,7 +10,7 @@ from openmm_reparam.optimize.options import MinimizerOptions
 from openmm_reparam.optimize.precon import PreconSettings, precon_setup, precon_stage, sine_perturbation
 from openmm_reparam.optimize.recorder import RunRecorder
 
-from conftest import energy_of, lbfgs_energy, load_peptide, make_context, perturbed, positions_of
+from conftest import energy_of, lbfgs_energy, load_peptide, make_context, perturbed, positions_of, tip4pew_water_box
 
 
 @pytest.fixture(scope="module")
@@ -36,14 +36,7 @@ def constrained_enkephalin():
 @pytest.fixture(scope="module")
 def tip4p_box():
     """TIP4P-Ew waters (virtual sites, rigid) in a 1.4 nm box, PME."""
-    forcefield = app.ForceField("amber14/tip4pew.xml")
-    modeller = app.Modeller(app.Topology(), [])
-    modeller.addSolvent(forcefield, model="tip4pew", boxSize=openmm.Vec3(1.4, 1.4, 1.4) * unit.nanometer)
-    system = forcefield.createSystem(modeller.topology, nonbondedMethod=app.PME,
-                                     nonbondedCutoff=0.6 * unit.nanometer, rigidWater=True)
-    positions = np.array(modeller.positions.value_in_unit(unit.nanometer))
-    movable = np.array([not system.isVirtualSite(i) for i in range(system.getNumParticles())])
-    return system, positions + np.where(movable[:, None], np.random.default_rng(0).normal(0, 0.01, positions.shape), 0)
+    return tip4pew_water_box(1.4)
 
 
 def _constraint_errors(system: openmm.System, positions: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ import torch
 from ..core.bridge import ContextEnergy
 from ..optimize.recorder import RunRecorder
 from ..optimize.result import StageResult
-from .python import StageTracker
+from .python import StageTracker, finish_stage, observe_step
 from .settings import AdamStageSettings
 
 CG_ITERATIONS = 10
@@ -104,19 +104,11 @@ class GaussNewtonEngine:
                 reason = "stalled"  # no trial along the direction lowered the energy
                 break
             steps += 1
-            stop = tracker.observe(bridge.last_energy, bridge.last_max_force, bridge.last_positions)
-            if stop == "collapse" or recorder.record(settings.name, bridge.last_energy, bridge.last_positions,
-                                                     -bridge.last_forces):
-                reason = stop or "reporter"
-                break
+            stop = observe_step(bridge, recorder, tracker, settings.name)
             if stop is not None:
                 reason = stop
                 break
-        if tracker.best_positions is not None:
-            bridge.set_positions(tracker.best_positions)
-        return StageResult(settings.name, steps, bridge.evaluations - evaluations, time.perf_counter() - start,
-                           tracker.first_energy, tracker.best_energy if tracker.best_positions is not None else None,
-                           reason == "collapse", reason)
+        return finish_stage(bridge, tracker, settings.name, steps, evaluations, start, reason)
 
 
 class _Stepper:

@@ -84,21 +84,32 @@ class PythonEngine:
             torch.nn.utils.clip_grad_norm_(parameters, settings.clip_norm)
             optimizer.step()
             steps += 1
-            stop = tracker.observe(bridge.last_energy, bridge.last_max_force, bridge.last_positions)
-            if stop == "collapse":
-                reason = stop
-                break
-            if recorder.record(settings.name, bridge.last_energy, bridge.last_positions, -bridge.last_forces):
-                reason = "reporter"
-                break
+            stop = observe_step(bridge, recorder, tracker, settings.name)
             if stop is not None:
                 reason = stop
                 break
-        if tracker.best_positions is not None:
-            bridge.set_positions(tracker.best_positions)
-        return StageResult(settings.name, steps, bridge.evaluations - evaluations, time.perf_counter() - start,
-                           tracker.first_energy, tracker.best_energy if tracker.best_positions is not None else None,
-                           reason == "collapse", reason)
+        return finish_stage(bridge, tracker, settings.name, steps, evaluations, start, reason)
+
+
+def observe_step(bridge: ContextEnergy, recorder: RunRecorder, tracker: StageTracker, name: str) -> Optional[str]:
+    """Record the step just evaluated; returns why the stage must stop ("collapse" before recording, then
+    "reporter", then the tracker's reason), or None."""
+    stop = tracker.observe(bridge.last_energy, bridge.last_max_force, bridge.last_positions)
+    if stop == "collapse":
+        return stop
+    if recorder.record(name, bridge.last_energy, bridge.last_positions, -bridge.last_forces):
+        return "reporter"
+    return stop
+
+
+def finish_stage(bridge: ContextEnergy, tracker: StageTracker, name: str, steps: int, evaluations: int,
+                 start: float, reason: str) -> StageResult:
+    """Leave the Context at the stage's best point and describe the stage."""
+    if tracker.best_positions is not None:
+        bridge.set_positions(tracker.best_positions)
+    return StageResult(name, steps, bridge.evaluations - evaluations, time.perf_counter() - start,
+                       tracker.first_energy, tracker.best_energy if tracker.best_positions is not None else None,
+                       reason == "collapse", reason)
 
 
 def _variables(bridge: ContextEnergy, generator: Optional[torch.nn.Module]
