@@ -33,6 +33,7 @@ from openmm import unit
 from scipy.spatial import cKDTree
 
 from ..core.bridge import ContextEnergy
+from ..core.subsystem import restricted_context
 from ..core.units import as_positions
 
 EXACT_MAX_ATOMS = 400
@@ -129,18 +130,60 @@ def _sparse_block_norms_sq(probe: ContextEnergy, positions: np.ndarray, movable:
     return scipy.sparse.coo_matrix((values, (rows, cols)), shape=(n, n)).tocsr()
 
 
+class _Probe:
+    """Where the finite differences are taken: the Context itself, or, for a subset of ``atoms`` whose couplings
+    do not depend on the other particles, a Context of that subset alone (:mod:`..core.subsystem`), which costs
+    a fraction of an evaluation of a solvated System. ``cover``: the full-System indices of the probe's
+    particles; ``movable``: which of them are perturbed."""
+
+    def __init__(self, context: openmm.Context, atoms: Optional[np.ndarray], restrict: bool = True):
+        self.full = ContextEnergy(context)
+        self.n = self.full.n_particles
+        self.restricted = None
+        chosen = None if atoms is None else np.asarray(atoms, dtype=bool)
+        if restrict and chosen is not None and not chosen.all():
+            self.restricted = restricted_context(context, chosen)
+        if self.restricted is not None:
+            self.bridge, self.cover = ContextEnergy(self.restricted), np.flatnonzero(chosen)
+            self.movable = self.bridge.movable
+        else:
+            self.bridge, self.cover = self.full, np.arange(self.n)
+            self.movable = self.full.movable if chosen is None else self.full.movable & chosen
+
+    def block_norms(self, positions: np.ndarray, method: str, step: float, cutoff: float):
+        """‖H_ij‖_F over the probe's particles at the full-System ``positions`` (dense or CSR)."""
+        local = positions[self.cover]
+        if method == "exact":
+            return np.sqrt(_exact_block_norms_sq(self.bridge, local, self.movable, step))
+        return _sparse_block_norms_sq(self.bridge, local, self.movable, step, cutoff).sqrt()
+
+    def embed(self, k):
+        """The probe's matrix as the full System's: unchanged for the whole System, CSR N×N for a subset."""
+        if self.restricted is None:
+            return k
+        k = scipy.sparse.coo_matrix(k)
+        return scipy.sparse.csr_matrix((k.data, (self.cover[k.row], self.cover[k.col])), shape=(self.n, self.n))
+
+
 def force_constant_matrix(context: openmm.Context, positions=None, *, method: str = "auto",
                           samples: int = 1, perturbation: float = 0.005, step: float = 1e-3,
-                          cutoff: float = 0.45, seed: int = 0, atoms: Optional[np.ndarray] = None):
+                          cutoff: float = 0.45, seed: int = 0, atoms: Optional[np.ndarray] = None,
+                          restrict: bool = True):
     """K_ij = ‖H_ij‖_F averaged over ``samples`` structures (the first unperturbed, the others with Gaussian
     noise of ``perturbation`` nm), zero diagonal, symmetric. Dense for ``exact``, scipy CSR for ``sparse``.
+    ``atoms`` (an (N,) bool mask): perturb only those atoms; where the System allows it
+    (:func:`~openmm_reparam.core.subsystem.restrict_system`: bonded and pairwise forces, nothing coupling the
+    subset to the rest) the couplings among them are probed on a System of those atoms alone (exactly the same
+    numbers, far cheaper in a water box) and K is a CSR N×N matrix with nonzeros among them only;
+    ``restrict=False`` always probes the whole Context (the reference path).
 
     Uses (and afterwards restores) the positions of ``context``. Returns (K, method used, evaluations).
     """
     saved = context.getState(getPositions=True).getPositions(asNumpy=True)
     base = as_positions(saved) if positions is None else as_positions(positions)
-    probe = ContextEnergy(context)
-    movable = probe.movable if atoms is None else probe.movable & np.asarray(atoms, dtype=bool)
+    probe = _Probe(context, atoms, restrict)
+    movable = np.zeros(probe.n, dtype=bool)
+    movable[probe.cover[probe.movable]] = True
     if method == "auto":
         method = "exact" if movable.sum() <= EXACT_MAX_ATOMS else "sparse"
     if method not in ("exact", "sparse"):
@@ -150,14 +193,11 @@ def force_constant_matrix(context: openmm.Context, positions=None, *, method: st
     try:
         for s in range(max(1, int(samples))):
             sample = base if s == 0 else base + np.where(movable[:, None], rng.normal(0, perturbation, base.shape), 0)
-            if method == "exact":
-                block = np.sqrt(_exact_block_norms_sq(probe, sample, movable, step))
-            else:
-                block = _sparse_block_norms_sq(probe, sample, movable, step, cutoff).sqrt()
+            block = probe.block_norms(sample, method, step, cutoff)
             total = block if total is None else total + block
     finally:
         context.setPositions(saved)
-    k = total / max(1, int(samples))
+    k = probe.embed(total / max(1, int(samples)))
     k = 0.5 * (k + k.T)
     if scipy.sparse.issparse(k):
         k = k.tolil()
@@ -166,7 +206,7 @@ def force_constant_matrix(context: openmm.Context, positions=None, *, method: st
         k.eliminate_zeros()
     else:
         np.fill_diagonal(k, 0.0)
-    return k, method, probe.evaluations
+    return k, method, probe.bridge.evaluations
 
 
 def compute_slow_modes(context_or_system: Union[openmm.Context, openmm.System], positions=None, *,
