@@ -27,8 +27,10 @@ class _ForwardingReporter(openmm.MinimizationReporter):
         return self.recorder.record(self.stage, energy, positions, np.asarray(grad), args)
 
 
-def lbfgs_stage(name: str, bridge: ContextEnergy, recorder: RunRecorder, tolerance: float) -> StageResult:
-    """OpenMM's LocalEnergyMinimizer (L-BFGS with constraint handling) to ``tolerance`` kJ/mol/nm.
+def lbfgs_stage(name: str, bridge: ContextEnergy, recorder: RunRecorder, tolerance: float,
+                max_iterations: int = 0) -> StageResult:
+    """OpenMM's LocalEnergyMinimizer (L-BFGS with constraint handling) to ``tolerance`` kJ/mol/nm, for at most
+    ``max_iterations`` iterations (0: no limit but the run's cap).
 
     Iterations are forwarded to the recorder, except when the System has a force that runs torch's autograd:
     OpenMM's minimizer keeps the Python lock while it calls a Python reporter, and such a force cannot be
@@ -39,6 +41,8 @@ def lbfgs_stage(name: str, bridge: ContextEnergy, recorder: RunRecorder, toleran
     start = time.perf_counter()
     initial = bridge.energy()
     cap = recorder.iterations_left()
+    if max_iterations > 0:
+        cap = max_iterations if cap is None else min(cap, max_iterations)
     if cap == 0 or recorder.stopped:
         return StageResult(name, 0, 0, 0.0, initial, initial, stop_reason="cap" if cap == 0 else "reporter")
     forwarding = None if bridge.runs_torch_autograd else _ForwardingReporter(recorder, name)

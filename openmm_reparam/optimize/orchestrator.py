@@ -9,6 +9,7 @@ only the inner Adam loop of a stage.
     reparam                 (gnn, linear) Adam on the generator parameters against the force-field energy
     restart1..K             (restarts > 0) latent-space restarts of reparam, the best kept (restarts.py)
     fine / adam             Adam on the coordinates
+    declash                 (precon) a few OpenMM L-BFGS iterations out of the start's clashes
     precon_setup, precon    (precon) L-BFGS on the coordinates preconditioned by the force-constant Laplacian
     polish                  OpenMM L-BFGS to the tolerance (constraints satisfied on exit)
 
@@ -169,6 +170,11 @@ class _Run:
             tolerance_factor=o.precon_tolerance, deadline=deadline)
         if self.recorder.capped(settings.max_steps) <= 0:
             return
+        if o.precon_declash > 0:
+            self.stages.append(lbfgs_stage("declash", self.bridge, self.recorder, self.tolerance, o.precon_declash))
+            if (self.recorder.capped(settings.max_steps) <= 0 or self.recorder.stopped
+                    or self.bridge.force_norms()[0] <= self.tolerance * settings.tolerance_factor):
+                return  # out of iterations, stopped, or already there (the set-up would cost more than the polish)
         preconditioner, setup = precon_setup(self.bridge, settings)
         self.stages += [setup, precon_stage(self.bridge, self.recorder, self.tolerance, settings, preconditioner)]
 
