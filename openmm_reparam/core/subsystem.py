@@ -63,27 +63,18 @@ def _copy_terms(count: int, get: Callable, add: Callable, n_particles: int, inde
             add(*particles, *values[n_particles:])
 
 
-def _harmonic_bond(f, index):
-    new = openmm.HarmonicBondForce()
-    _copy_terms(f.getNumBonds(), f.getBondParameters, new.addBond, 2, index)
-    return new
+#: Standard bonded force class -> (its term's name as in getNum<Term>s / get<Term>Parameters / add<Term>,
+#: particles per term).
+_STANDARD_TERMS = {openmm.HarmonicBondForce: ("Bond", 2), openmm.HarmonicAngleForce: ("Angle", 3),
+                   openmm.PeriodicTorsionForce: ("Torsion", 4), openmm.RBTorsionForce: ("Torsion", 4)}
 
 
-def _harmonic_angle(f, index):
-    new = openmm.HarmonicAngleForce()
-    _copy_terms(f.getNumAngles(), f.getAngleParameters, new.addAngle, 3, index)
-    return new
-
-
-def _periodic_torsion(f, index):
-    new = openmm.PeriodicTorsionForce()
-    _copy_terms(f.getNumTorsions(), f.getTorsionParameters, new.addTorsion, 4, index)
-    return new
-
-
-def _rb_torsion(f, index):
-    new = openmm.RBTorsionForce()
-    _copy_terms(f.getNumTorsions(), f.getTorsionParameters, new.addTorsion, 4, index)
+def _standard(f, index):
+    """A standard bonded force: the terms among chosen particles, with their parameters."""
+    term, n_particles = _STANDARD_TERMS[type(f)]
+    new = type(f)()
+    _copy_terms(getattr(f, f"getNum{term}s")(), getattr(f, f"get{term}Parameters"), getattr(new, f"add{term}"),
+                n_particles, index)
     return new
 
 
@@ -191,11 +182,9 @@ def _nonbonded(f, index):
 
 
 _COPIERS: Dict[type, Callable] = {
-    openmm.HarmonicBondForce: _harmonic_bond, openmm.HarmonicAngleForce: _harmonic_angle,
-    openmm.PeriodicTorsionForce: _periodic_torsion, openmm.RBTorsionForce: _rb_torsion,
+    **{kind: _standard for kind in _STANDARD_TERMS}, **{kind: _custom for kind in _CUSTOM_TERMS},
     openmm.CMAPTorsionForce: _cmap_torsion, openmm.NonbondedForce: _nonbonded,
     openmm.CustomNonbondedForce: _custom_nonbonded,
-    **{kind: _custom for kind in _CUSTOM_TERMS},
 }
 
 
