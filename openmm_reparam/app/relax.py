@@ -5,8 +5,9 @@ The published protocol (AlphaFold's ``relax/amber_minimize.py``):
 1. repair the model with PDBFixer and add hydrogens; amber99sb, HBonds constraints, vacuum (no cutoff);
 2. harmonic restraints on every heavy atom, 10 kcal/mol/Å² (4184 kJ/mol/nm²), to the current positions;
 3. minimize (AlphaFold: OpenMM's L-BFGS to 2.39 kcal/mol/nm, i.e. 10 kJ/mol/nm; here: ``minimize`` with any
-   method, ``auto`` by default, which is OpenMM's L-BFGS for this vacuum System), then check for structural
-   violations (:mod:`.violations`: clashes, bond lengths, bond angles);
+   method; ``lbfgs``, OpenMM's L-BFGS, by default: on restrained near-native models it measured fastest,
+   benchmarks/RESULTS.md section 8), then check for structural violations (:mod:`.violations`: clashes, bond
+   lengths, bond angles);
 4. while violations remain, at most 3 outer iterations: release the restraints on the violating residues
    (they accumulate), restrain the rest to the last minimized positions, and minimize again.
 
@@ -38,7 +39,7 @@ MAX_OUTER_ITERATIONS = 3
 @dataclass
 class RelaxSettings:
     """Everything that decides the result of one relax (lengths nm, energies kJ/mol)."""
-    method: str = "auto"
+    method: str = "lbfgs"               # the inner minimizer (what measured fastest for relax; see the docstring)
     tolerance: float = 10.0             # kJ/mol/nm: AlphaFold's 2.39 kcal/mol/nm
     max_iterations: int = 0
     seed: int = 0
