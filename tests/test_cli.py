@@ -361,3 +361,33 @@ def test_stiffness_modes_are_reported_and_summarized(tmp_path):
 
 def test_without_stiffness_modes_the_report_has_none(chignolin_run):
     assert "stiffness" not in chignolin_run[4]
+
+
+# --- the beyond-the-paper methods through the command line ------------------------------------------------------
+
+def test_default_method_in_implicit_solvent_is_precon_and_reported(tmp_path):
+    """No --method: auto resolves to precon for this OBC2 System; the report names it and its stages, and the
+    written structure has the energy the report gives."""
+    out, report_path = tmp_path / "enk.pdb", tmp_path / "enk.json"
+    status, stdout, _ = run("minimize", os.path.join(DATA, "1PLW_model1.pdb"), "-o", out, "--report", report_path,
+                            *FAST)
+    assert status == 0
+    report = json.load(open(report_path))
+    assert report["settings"]["method"] == "auto" and report["method_used"] == "precon"
+    assert [s["name"] for s in report["stages"]][0] == "declash" and report["converged"]
+    pdb = app.PDBFile(str(out))
+    energy, _ = reference_energy_and_forces(pdb.topology, pdb.positions)
+    assert energy == pytest.approx(report["energy_after"]["total"], abs=0.5)  # PDB rounding of 3 decimals
+
+
+def test_restarts_through_option_are_recorded_in_the_report(tmp_path):
+    report_path = tmp_path / "enk.json"
+    status, _, _ = run("minimize", os.path.join(DATA, "1PLW_model1.pdb"), "-o", tmp_path / "enk.pdb",
+                       "--method", "gnn", "--option", "restarts=2", "--option", "steps=30", "--option", "fine_steps=30",
+                       "--option", "fit_steps=100", "--report", report_path, *FAST)
+    assert status == 0
+    report = json.load(open(report_path))
+    restarts = report["restarts"]
+    assert report["settings"]["options"]["restarts"] == 2 and 1 <= len(restarts) <= 2
+    assert {"restart1"} <= {s["name"] for s in report["stages"]}
+    assert all(np.isfinite(r["final_energy"]) for r in restarts)
