@@ -8,8 +8,12 @@ import numpy as np
 import openmm
 
 from ..core.bridge import ContextEnergy
+from .precon import PreconSettings, build_preconditioner, precon_stage
 from .recorder import RunRecorder
 from .result import StageResult
+
+FINISH_TOLERANCE_FACTOR = 0.9  # the projected finish stops a little below the tolerance, for a margin
+FINISH_MAX_STEPS = 2000
 
 
 class _ForwardingReporter(openmm.MinimizationReporter):
@@ -56,18 +60,35 @@ def lbfgs_stage(name: str, bridge: ContextEnergy, recorder: RunRecorder, toleran
 
 def polish(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, rounds: int) -> StageResult:
     """L-BFGS restarted (fresh curvature memory) up to ``rounds`` times while it still lowers the energy but
-    the forces are above the tolerance: in single or mixed precision its line search can stop early."""
+    the forces are above the tolerance: in single or mixed precision its line search can stop early. With
+    constraints OpenMM's minimizer ends by projecting onto them, which can leave the package's measure (forces
+    without their constraint components) above the tolerance however often it is rerun (measured: 3 of 16 small
+    TIP3P boxes at 11-20 kJ/mol/nm); then the polish finishes with a projected L-BFGS on the coordinates (the
+    ``precon`` iteration with P = μI), whose iterates stay on the constraints and which stops on that measure."""
     total = None
     for _ in range(max(1, rounds)):
         stage = lbfgs_stage("polish", bridge, recorder, tolerance)
-        if total is None:
-            total = stage
-        else:
-            total.iterations += stage.iterations
-            total.energy_evaluations += stage.energy_evaluations
-            total.wall_time += stage.wall_time
-            total.final_energy = stage.final_energy
+        total = stage if total is None else _merged(total, stage)
         improved = stage.final_energy < stage.initial_energy - 1e-6 * abs(stage.initial_energy)
         if bridge.force_norms()[0] <= tolerance or recorder.stopped or not improved:
             break
+    if bridge.has_constraints and bridge.force_norms()[0] > tolerance and not recorder.stopped:
+        total = _merged(total, projected_finish(bridge, recorder, tolerance))
+    return total
+
+
+def projected_finish(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float) -> StageResult:
+    """Plain L-BFGS with constraints by projection, to 0.9 × ``tolerance`` (recorded as ``polish``)."""
+    settings = PreconSettings(laplacian=False, tolerance_factor=FINISH_TOLERANCE_FACTOR, max_steps=FINISH_MAX_STEPS)
+    positions = bridge.current_positions()
+    precon, _ = build_preconditioner(bridge, positions, settings, np.zeros(bridge.n_particles, dtype=bool))
+    return precon_stage(bridge, recorder, tolerance, settings, precon, name="polish")
+
+
+def _merged(total: StageResult, stage: StageResult) -> StageResult:
+    """``total`` extended by a later part of the same stage."""
+    total.iterations += stage.iterations
+    total.energy_evaluations += stage.energy_evaluations
+    total.wall_time += stage.wall_time
+    total.final_energy = stage.final_energy
     return total

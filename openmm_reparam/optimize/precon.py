@@ -261,7 +261,7 @@ def precon_setup(bridge: ContextEnergy, settings: PreconSettings) -> Tuple[Preco
 
 
 def precon_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, settings: PreconSettings,
-                 precon: Preconditioner) -> StageResult:
+                 precon: Preconditioner, name: str = "precon") -> StageResult:
     """Stage ``precon``: iterate until the RMS force is at most ``tolerance``, the step or iteration cap, the
     deadline, a reporter's stop, or no lowering step (stuck). Leaves the last (lowest) iterate in the Context.
     ``tolerance`` is the run's; the stage aims at ``settings.tolerance_factor`` x it: OpenMM's L-BFGS polish,
@@ -282,12 +282,12 @@ def precon_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float,
             reason = "stuck"
             break
         steps += 1
-        if recorder.record("precon", search.energy, search.x, search.full_gradient(),
+        if recorder.record(name, search.energy, search.x, search.full_gradient(),
                            {"rms force": search.rms_force(), "rebuilds": float(search.rebuilds)}):
             reason = "reporter"
             break
     if reason == "max_steps" and search.rms_force() <= tolerance:
         reason = "converged"
     bridge.set_positions(search.x)
-    return StageResult("precon", steps, search.evaluations, time.perf_counter() - start, initial, search.energy,
+    return StageResult(name, steps, search.evaluations, time.perf_counter() - start, initial, search.energy,
                        stop_reason=reason)

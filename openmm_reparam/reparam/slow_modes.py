@@ -137,8 +137,7 @@ class _Probe:
     particles; ``movable``: which of them are perturbed."""
 
     def __init__(self, context: openmm.Context, atoms: Optional[np.ndarray], restrict: bool = True):
-        self.full = ContextEnergy(context)
-        self.n = self.full.n_particles
+        self.n = context.getSystem().getNumParticles()
         self.restricted = None
         chosen = None if atoms is None else np.asarray(atoms, dtype=bool)
         if restrict and chosen is not None and not chosen.all():
@@ -147,8 +146,8 @@ class _Probe:
             self.bridge, self.cover = ContextEnergy(self.restricted), np.flatnonzero(chosen)
             self.movable = self.bridge.movable
         else:
-            self.bridge, self.cover = self.full, np.arange(self.n)
-            self.movable = self.full.movable if chosen is None else self.full.movable & chosen
+            self.bridge, self.cover = ContextEnergy(context), np.arange(self.n)
+            self.movable = self.bridge.movable if chosen is None else self.bridge.movable & chosen
 
     def block_norms(self, positions: np.ndarray, method: str, step: float, cutoff: float):
         """‖H_ij‖_F over the probe's particles at the full-System ``positions`` (dense or CSR)."""
