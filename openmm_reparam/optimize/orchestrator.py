@@ -11,7 +11,8 @@ only the inner Adam loop of a stage.
     fine / adam             Adam on the coordinates
     declash                 (precon) a few OpenMM L-BFGS iterations out of the start's clashes
     precon_setup, precon    (precon) L-BFGS on the coordinates preconditioned by the force-constant Laplacian
-    polish                  OpenMM L-BFGS to the tolerance (constraints satisfied on exit)
+    polish                  OpenMM L-BFGS to the tolerance (constraints satisfied on exit), finished by a projected
+                            L-BFGS where constraints keep OpenMM's above it (lbfgs.polish)
 
 Safety: a non-finite start raises ``NonFiniteEnergyError`` and leaves the Context as it was; any exception
 restores the original positions; KeyboardInterrupt leaves the best positions seen and is re-raised.
