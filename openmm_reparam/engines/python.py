@@ -1,4 +1,4 @@
-"""The reference engine: the Adam stage in Python with torch.optim.Adam (see :mod:`.settings` for the contract).
+"""The reference engine: the Adam stage in Python with torch autograd and :class:`~..core.adam.Adam` (see :mod:`.settings` for the contract).
 
 The compiled engine (:mod:`.compiled`) is a second implementation of the same loop, tested against this one.
 """
@@ -11,6 +11,7 @@ from typing import Callable, List, Optional, Tuple
 import numpy as np
 import torch
 
+from ..core.adam import Adam
 from ..core.atoms import has_collapsed_contact
 from ..core.bridge import ContextEnergy
 from ..optimize.recorder import RunRecorder
@@ -60,7 +61,7 @@ class StageTracker:
 
 
 class PythonEngine:
-    """Adam stages with torch.optim.Adam over :class:`ContextEnergy`."""
+    """Adam stages (torch.optim.Adam's update, :class:`~..core.adam.Adam`) over :class:`ContextEnergy`."""
 
     name = "python"
 
@@ -68,7 +69,7 @@ class PythonEngine:
                    settings: AdamStageSettings) -> StageResult:
         start, evaluations = time.perf_counter(), bridge.evaluations
         parameters, positions, after_evaluation = _variables(bridge, generator)
-        optimizer = torch.optim.Adam(parameters, lr=settings.lr)
+        optimizer = Adam(parameters, lr=settings.lr)
         tracker = StageTracker(settings, bridge.movable)
         reason, steps = "max_steps", 0
         for _ in range(recorder.capped(settings.max_steps)):

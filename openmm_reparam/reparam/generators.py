@@ -28,6 +28,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..core.adam import Adam
+
 DTYPE = torch.float64
 
 
@@ -111,7 +113,7 @@ class GNNGenerator(nn.Module):
         residual correction, which is what the network itself could not represent.
         """
         target = _as_tensor(x0)
-        optimizer = torch.optim.Adam(self.ordered_parameters(), lr=lr)
+        optimizer = Adam(self.ordered_parameters(), lr=lr)
         rms = float("inf")
         self.fit_iterations = 0
         for _ in range(int(steps)):
