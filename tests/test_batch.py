@@ -153,10 +153,12 @@ def test_a_lost_worker_is_retried_and_its_structure_still_finishes(inputs, clust
         outcome = {}
         batch = threading.Thread(target=lambda: outcome.update(rows=minimize_many(
             [inputs / "chignolin.pdb", inputs / "enkephalin.pdb"], tmp_path, client=client, method="gnn",
-            platform="CPU", solvent="none", steps=300, fine_steps=300, never_worse=False, progress=False)))
+            platform="CPU", solvent="none", steps=2000, patience=10 ** 6, fine_steps=300, never_worse=False,
+            progress=False)))  # 2000 reparam steps (seconds): the task is still running when its worker dies
         batch.start()
         victim, key = _first_running_task(client)
         client.run(_exit_soon, workers=[victim])  # the worker process dies mid-task
+        assert key in client.processing()[victim]  # (it was still running its task when told to exit)
         batch.join(timeout=300)
         assert not batch.is_alive()
         client.wait_for_workers(2, timeout=60)  # the nanny restarts the lost worker
