@@ -15,6 +15,7 @@ import pytest
 import torch
 from openmm import app, unit
 
+from conftest import load_peptide
 from openmm_reparam.core.bridge import ContextEnergy
 from openmm_reparam.core.errors import NonFiniteEnergyError
 from openmm_reparam.engines import AdamStageSettings, PythonEngine, select_engine
@@ -43,14 +44,10 @@ def one_torch_thread():
 @pytest.fixture(scope="module")
 def chignolin():
     """5AWL (10 residues, 166 atoms with hydrogens), amber14 + OBC2, NoCutoff; one System without and one
-    with HBonds constraints."""
-    # Stored with its hydrogens: PDBFixer places added hydrogens at random and minimizes them on the CPU
-    # platform, so preparing it here gave each test run a different start.
-    pdb = app.PDBFile(os.path.join(DATA, "5awl_prepared.pdb"))
-    ff = app.ForceField("amber14-all.xml", "implicit/obc2.xml")
-    free = ff.createSystem(pdb.topology, nonbondedMethod=app.NoCutoff, constraints=None)
-    constrained = ff.createSystem(pdb.topology, nonbondedMethod=app.NoCutoff, constraints=app.HBonds)
-    positions = np.array(pdb.positions.value_in_unit(unit.nanometer), dtype=np.float64)
+    with HBonds constraints. From the stored prepared structure: PDBFixer places added hydrogens at random and
+    minimizes them on the CPU platform, so preparing it here gave each test run a different start."""
+    _, free, positions = load_peptide("5awl")
+    _, constrained, _ = load_peptide("5awl", constraints=app.HBonds)
     return {"free": free, "constrained": constrained, "positions": positions}
 
 

@@ -1,4 +1,5 @@
-"""The reference engine: the Adam stage in Python with torch autograd and :class:`~..core.adam.Adam` (see :mod:`.settings` for the contract).
+"""The reference engine: the Adam stage in Python, torch autograd and :class:`~..core.adam.Adam` (see
+:mod:`.settings` for the contract).
 
 The compiled engine (:mod:`.compiled`) is a second implementation of the same loop, tested against this one.
 """

@@ -21,10 +21,10 @@ ENGINES = ("auto", "python", "cpp")
 def resolve_auto(system) -> str:
     """The method ``auto`` stands for on ``system``: what measured best for its class in the everyday benchmark
     suite (benchmarks/RESULTS.md). Periodic Systems (explicit solvent): Adam on the coordinates then the L-BFGS
-    polish, 0.34-0.50x the time of OpenMM's L-BFGS alone on solvated proteins (3k-85k atoms) and lower in energy. Non-periodic Systems
-    (vacuum, implicit solvent): ``precon`` (a few OpenMM L-BFGS iterations, then L-BFGS preconditioned by the
-    force-constant Laplacian, then the polish), faster than OpenMM's L-BFGS alone on most noisy and unfolded
-    implicit-solvent starts and lower in energy."""
+    polish, 0.34-0.50x the time of OpenMM's L-BFGS alone on solvated proteins (3k-85k atoms) and lower in
+    energy. Non-periodic Systems (vacuum, implicit solvent): ``precon`` (a few OpenMM L-BFGS iterations, then
+    L-BFGS preconditioned by the force-constant Laplacian, then the polish), faster than OpenMM's L-BFGS alone on
+    most noisy and unfolded implicit-solvent starts and lower in energy."""
     return "adam" if system.usesPeriodicBoundaryConditions() else "precon"
 
 
