@@ -321,7 +321,7 @@ def test_console_script_reports_errors_without_traceback(tmp_path):
 # --- progress display -----------------------------------------------------------------------------------------
 
 def test_progress_reporter_draws_on_a_terminal_only():
-    from openmm_reparam.optimize.orchestrator import minimize
+    from openmm_reparam.api.minimizer import minimize
     from openmm_reparam.app.prepare import prepare
 
     class FakeTerminal(io.StringIO):

@@ -20,8 +20,8 @@ from openmm_reparam.core.bridge import ContextEnergy
 from openmm_reparam.core.errors import NonFiniteEnergyError
 from openmm_reparam.engines import AdamStageSettings, PythonEngine, select_engine
 from openmm_reparam.engines import compiled
-from openmm_reparam.optimize.options import MinimizerOptions
-from openmm_reparam.optimize.recorder import RunRecorder
+from openmm_reparam.run.options import MinimizerOptions
+from openmm_reparam.run.recorder import RunRecorder
 from openmm_reparam.reparam.generators import GNNGenerator, LinearModeGenerator
 
 pytestmark = pytest.mark.skipif(not compiled.cpp_available(), reason=compiled.unavailable_reason()

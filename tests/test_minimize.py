@@ -6,6 +6,7 @@ import pytest
 from openmm import app, unit
 
 import openmm_reparam
+from openmm_reparam.run.registry import options_used
 from openmm_reparam import MinimizationResult, ReparamMinimizer, minimize
 
 from conftest import energy_of, lbfgs_energy, load_peptide, make_context, perturbed, positions_of
@@ -25,7 +26,7 @@ def test_each_method_lowers_energy_and_meets_tolerance(awl_start, method, engine
     system, start, reference = awl_start
     context = make_context(system, start)
     before = energy_of(context)
-    result = minimize(context, engine=engine, method=method, never_worse=False, **FAST)
+    result = minimize(context, engine=engine, method=method, never_worse=False, **options_used(method, FAST))
     assert isinstance(result, MinimizationResult)
     after = energy_of(context)
     assert result.final_energy == pytest.approx(after, rel=1e-6)
@@ -168,7 +169,8 @@ def test_interrupt_keeps_best_positions(plw, engine):
     before = energy_of(context)
     reporter = _FailAt(40, KeyboardInterrupt())
     with pytest.raises(KeyboardInterrupt):
-        minimize(context, engine=engine, method="adam", never_worse=False, reporter=reporter, **FAST)
+        minimize(context, engine=engine, method="adam", never_worse=False, reporter=reporter,
+                 **options_used("adam", FAST))
     after = energy_of(context)
     assert after < before
     assert after <= min(reporter.energies) + 1e-3 * abs(after)

@@ -90,8 +90,8 @@ def test_time_budget_is_honoured_within_one_step(plw, engine):
     _, system, positions = plw
     context = make_context(system, perturbed(positions, 0.02))
     budget = 1.0
-    result = minimize(context, method="adam", engine=engine, fine_steps=10 ** 6, patience=10 ** 6,
-                      fine_patience=10 ** 6, time_budget=budget, polish=False)
+    result = minimize(context, method="adam", engine=engine, fine_steps=10 ** 6, fine_patience=10 ** 6,
+                      time_budget=budget, polish=False)
     stage = result.stage("adam")
     assert stage.stop_reason == "deadline"
     # The deadline is set after the run's set-up (initial energy, engine choice) and before the stage's first
@@ -132,8 +132,8 @@ def test_every_option_is_settable_through_minimize_and_validated(plw):
 def test_progress_rule_ends_a_stalled_stage(plw, engine):
     _, system, positions = plw
     context = make_context(system, perturbed(positions, 0.02), "Reference")
-    result = minimize(context, method="adam", engine=engine, fine_steps=5000, patience=10 ** 6,
-                      fine_patience=10 ** 6, progress_window=20, progress_fraction=0.5, polish=False)
+    result = minimize(context, method="adam", engine=engine, fine_steps=5000, fine_patience=10 ** 6,
+                      progress_window=20, progress_fraction=0.5, polish=False)
     stage = result.stage("adam")
     assert stage.stop_reason == "stalled" and stage.iterations < 5000
     energies = [h.energy for h in result.history]
@@ -176,7 +176,7 @@ def test_polish_meets_the_tolerance_on_rigid_tip4p_water():
     system, start = tip4pew_water_box(2.0)
     start = start + np.random.default_rng(0).normal(0, 0.002, start.shape)
     context = make_context(system, start)
-    result = minimize(context, method="adam", fine_steps=50, steps=0)
+    result = minimize(context, method="adam", fine_steps=50)
     assert result.converged and result.rms_force <= 10.0
     assert result.stages[-1].name == "polish" and {p.stage for p in result.history} >= {"adam", "polish"}
     final = positions_of(context)

@@ -1,4 +1,5 @@
 """Method ``precon``: L-BFGS on the coordinates preconditioned by the force-constant Laplacian, on real Contexts."""
+import dataclasses
 import numpy as np
 import openmm
 import pytest
@@ -6,9 +7,10 @@ from openmm import app, unit
 
 from openmm_reparam import minimize
 from openmm_reparam.core.bridge import ContextEnergy
-from openmm_reparam.optimize.options import MinimizerOptions
-from openmm_reparam.optimize.precon import PreconSettings, precon_setup, precon_stage, sine_perturbation
-from openmm_reparam.optimize.recorder import RunRecorder
+from openmm_reparam.run.options import MinimizerOptions
+from openmm_reparam.engines.precon import precon_setup, precon_stage, sine_perturbation
+from openmm_reparam.methods.precon import PreconOptions
+from openmm_reparam.run.recorder import RunRecorder
 
 from conftest import energy_of, lbfgs_energy, load_peptide, make_context, perturbed, positions_of, tip4pew_water_box
 
@@ -51,7 +53,7 @@ def _constraint_errors(system: openmm.System, positions: np.ndarray) -> np.ndarr
 def _stage_alone(system, start, laplacian=True, tolerance=10.0):
     context = make_context(system, start)
     bridge = ContextEnergy(context)
-    settings = PreconSettings(laplacian=laplacian)
+    settings = dataclasses.replace(PreconOptions().stage_settings(None), laplacian=laplacian)
     preconditioner, setup = precon_setup(bridge, settings)
     return context, bridge, setup, precon_stage(bridge, RunRecorder(), tolerance, settings, preconditioner)
 
@@ -71,12 +73,18 @@ def test_precon_converges_below_lbfgs_energy(chignolin):
     assert result.stage("precon_setup").energy_evaluations > 0
 
 
-def test_laplacian_needs_fewer_iterations_than_plain_lbfgs(chignolin):
-    system, start = chignolin
-    *_, preconditioned = _stage_alone(system, start, laplacian=True)
-    *_, plain = _stage_alone(system, start, laplacian=False)
-    assert preconditioned.stop_reason == plain.stop_reason == "converged"
-    assert preconditioned.iterations < 0.75 * plain.iterations  # 175 vs 257 when written
+def test_laplacian_needs_fewer_iterations_than_plain_lbfgs():
+    """Over three noisy chignolin models (one model alone varies with the BLAS build: seed 1 took 175 vs 257
+    iterations when written, 182 vs 239 on a later install; seeds 1-3 then took 399 vs 796 together)."""
+    _, system, positions = load_peptide("5awl")
+    totals = {True: 0, False: 0}
+    for seed in (1, 2, 3):
+        start = perturbed(positions, 0.02, seed=seed)
+        for laplacian in totals:
+            *_, stage = _stage_alone(system, start, laplacian=laplacian)
+            assert stage.stop_reason == "converged"
+            totals[laplacian] += stage.iterations
+    assert totals[True] < 0.75 * totals[False]
 
 
 def test_precon_is_deterministic(chignolin):

@@ -15,7 +15,7 @@ divided by 2h, then dominates (±5 cm⁻¹ on the softest modes at h = 1e-5 nm o
 
 * :func:`dense_hessian`: one coordinate at a time, 6·m force evaluations. Exact up to the O(h²) error.
 * :func:`sparse_hessian`: atoms coloured so that two atoms of one colour are more than 2·cutoff apart (the
-  colouring of :mod:`openmm_reparam.reparam.slow_modes`); a whole colour is moved at once and the force change on
+  colouring of :func:`openmm_reparam.core.atoms.colour_atoms`); a whole colour is moved at once and the force change on
   atom i is attributed to its one same-colour atom within ``cutoff``. 6·(number of colours) evaluations, which
   depends on the density, not on N. Couplings beyond ``cutoff`` are lost (their contribution to the force change
   lands on the near neighbour or is dropped), so long-range electrostatic couplings are approximate.
@@ -29,7 +29,7 @@ import scipy.sparse
 from scipy.spatial import cKDTree
 
 from ..core.bridge import ContextEnergy
-from ..reparam.slow_modes import colour_atoms
+from ..core.atoms import colour_atoms
 
 
 def _force_change(probe: ContextEnergy, positions: np.ndarray, atoms, direction: int, step: float) -> np.ndarray:

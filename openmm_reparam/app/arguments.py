@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from ..optimize.options import DEPRECATED_METHODS, METHODS
+from ..run.registry import deprecated_names, method_names
 from .prepare import FORCEFIELDS, SOLVENTS
 from .relax import MAX_OUTER_ITERATIONS
 from .restraints import DEFAULT_STIFFNESS, RESTRAINT_CHOICES
@@ -66,20 +66,21 @@ def _add_inputs(parser: argparse.ArgumentParser) -> None:
 
 def _add_minimizer(parser: argparse.ArgumentParser, default_method: str) -> None:
     run = parser.add_argument_group("minimization")
-    run.add_argument("--method", choices=METHODS + tuple(DEPRECATED_METHODS), default=default_method,
-                     help="minimizer (default: %(default)s; cg is the deprecated name of linear)")
+    run.add_argument("--method", choices=method_names() + deprecated_names(), default=default_method,
+                     help="minimizer: any registered method, plug-ins included (default: %(default)s; cg is the "
+                     "deprecated name of linear)")
     run.add_argument("--tolerance", type=positive_float, default=10.0,
                      help="RMS force tolerance in kJ/mol/nm (default: %(default)s)")
     run.add_argument("--max-iterations", type=nonnegative_int, default=0,
                      help="cap on iterations over all stages (0: no cap; default)")
     run.add_argument("--seed", type=int, default=0, help="random seed (generator, MD velocities; default 0)")
-    run.add_argument("--steps", type=nonnegative_int, default=None, help="max steps of the reparametrized stage")
-    run.add_argument("--fine-steps", type=nonnegative_int, default=None, help="max steps of the fine stage")
+    run.add_argument("--steps", type=nonnegative_int, default=None, help="max steps of the reparametrized stage (gnn, linear)")
+    run.add_argument("--fine-steps", type=nonnegative_int, default=None, help="max steps of the coordinate Adam stage: gnn's and linear's fine stage, the whole of adam")
     run.add_argument("--time-budget", type=positive_float, default=None,
-                     help="seconds for the reparametrized and fine stages together")
+                     help="seconds for the method's stages, everything before the L-BFGS polish")
     run.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                      help="any other minimizer option, e.g. --option n_modes=10 --option never_worse=false "
-                     "(repeatable; see openmm_reparam.options.MinimizerOptions)")
+                     "(repeatable; an option the method does not use is an error; see README, Options)")
     run.add_argument("--platform", default=None, help="OpenMM platform (Reference, CPU, CUDA, OpenCL; "
                      "default: the fastest available)")
 

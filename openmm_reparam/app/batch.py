@@ -75,14 +75,22 @@ def plan_jobs(inputs: Union[PathLike, Iterable[PathLike]], out_dir: PathLike, *,
     paths = expand_inputs(inputs)
     out_dir = os.fspath(out_dir)
     os.makedirs(out_dir, exist_ok=True)
-    jobs = []
+    jobs, plugin = [], method_plugin(parsed.method)
     for path, name in zip(paths, output_names(paths)):
         extension = "." + (output_format or ("cif" if path.lower().endswith((".cif", ".mmcif", ".pdbx")) else "pdb"))
         jobs.append(Job(protocol=protocol, input=os.path.abspath(path), name=name,
                         output=os.path.abspath(os.path.join(out_dir, name + extension)),
                         report=os.path.abspath(os.path.join(out_dir, name + ".json")), settings=parsed,
-                        threads=int(threads)))
+                        threads=int(threads), method_plugin=plugin))
     return jobs
+
+
+def method_plugin(name: str) -> Any:
+    """The registered method ``name`` when it comes from outside this package (a plug-in registered in this
+    process), to be sent with each job and registered on the worker; None for the package's own methods."""
+    from ..run.registry import get_method
+    method = get_method(name, warn=False)
+    return None if type(method).__module__.startswith("openmm_reparam.") else method
 
 
 def _settings(protocol: str, settings: Dict[str, Any]) -> Any:

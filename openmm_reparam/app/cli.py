@@ -1,6 +1,6 @@
 """The ``openmm-reparam`` command: minimize or relax PDB/mmCIF structures, one or many.
 
-    openmm-reparam minimize IN.pdb -o OUT.pdb [--method gnn|linear|adam|lbfgs] [--report report.json]
+    openmm-reparam minimize IN.pdb -o OUT.pdb [--method auto|gnn|linear|adam|lbfgs|precon|...] [--report r.json]
                    [--plot energy.png] [--md-steps N --trajectory traj.dcd] [--stiffness-modes N] ...
     openmm-reparam minimize 'models/*.pdb' more/ --out-dir DIR [--workers N | --scheduler ADDRESS] [--force]
     openmm-reparam relax IN... (-o OUT | --out-dir DIR)       # AlphaFold-style relax
@@ -220,7 +220,7 @@ def settings_from_args(args: argparse.Namespace, settings_class: type) -> Any:
 def _minimizer_options(args: argparse.Namespace) -> Dict[str, Any]:
     """The dedicated flags, then every ``--option KEY=VALUE``, checked here so that a typo is a one-line user
     error rather than a traceback."""
-    from ..optimize.options import MinimizerOptions
+    from ..run.options import MinimizerOptions
     options = {"steps": args.steps, "fine_steps": args.fine_steps, "time_budget": args.time_budget}
     options = {key: value for key, value in options.items() if value is not None}
     for item in args.option:
@@ -229,7 +229,7 @@ def _minimizer_options(args: argparse.Namespace) -> Dict[str, Any]:
             raise UserError(f"--option needs KEY=VALUE, got {item!r}")
         options[key.strip().replace("-", "_")] = _option_value(text.strip())
     try:
-        MinimizerOptions.from_kwargs(**options)
+        MinimizerOptions.from_kwargs(method=args.method, **options)
     except (TypeError, ValueError) as error:
         raise UserError(f"bad minimizer option: {error}") from None
     return options

@@ -53,20 +53,22 @@ class MinimizeSettings:
 
 def settings_from_kwargs(cls: type, kwargs: Dict[str, Any]) -> Any:
     """``cls(**fields)`` with every minimizer-option keyword moved into ``options`` and checked."""
-    from ..optimize.options import DEPRECATED_METHODS, METHODS, MinimizerOptions
+    from ..run.options import MinimizerOptions
+    from ..run.registry import deprecated_names, method_names
 
     names = {f.name for f in fields(cls)}
     own = {k: v for k, v in kwargs.items() if k in names}
     options = dict(own.pop("options", None) or {})
     options.update({k: v for k, v in kwargs.items() if k not in names})
+    settings = cls(options=options, **own)
+    if settings.method not in method_names() + deprecated_names():
+        raise SettingsError(f"method must be one of {method_names()}, got {settings.method!r}")
     try:
-        MinimizerOptions.from_kwargs(**options)
+        MinimizerOptions.from_kwargs(method=settings.method, **options)
     except (TypeError, ValueError) as error:
         raise SettingsError(f"bad setting: {error}") from None
-    settings = cls(options=options, **own)
-    if settings.method not in METHODS + tuple(DEPRECATED_METHODS):
-        raise SettingsError(f"method must be one of {METHODS}, got {settings.method!r}")
     return settings
+
 
 
 def result_settings(settings: Any) -> Dict[str, Any]:
@@ -112,7 +114,7 @@ def minimize_file(path: str, output: str, settings: MinimizeSettings, reporter: 
                   threads: Optional[int] = None) -> StructureRun:
     """Prepare ``path``, minimize it, write the minimized structure to ``output`` (atomically) and return the
     report data. Errors: PreparationError (bad input), NonFiniteEnergyError, OutputError, SettingsError."""
-    from ..optimize.orchestrator import minimize
+    from ..api.minimizer import minimize
     from .report import energy_summary, force_statistics
 
     start = time.perf_counter()

@@ -139,7 +139,7 @@ def _outer_iterations(context: openmm.Context, topology: app.Topology, system: o
                       restraint: openmm.CustomExternalForce, groups: Dict[int, str], settings: RelaxSettings,
                       reporter: Any, threads: Optional[int]) -> List[Dict[str, Any]]:
     """Minimize, check, release the violating residues and minimize again, until none violate (or 3 times)."""
-    from ..optimize.orchestrator import minimize
+    from ..api.minimizer import minimize
     from .report import energy_summary, stage_table
 
     heavy_by_residue = _heavy_atoms_by_residue(topology)

@@ -33,6 +33,7 @@ class Job:
     report: str
     settings: Any                 # MinimizeSettings or RelaxSettings
     threads: int = 1
+    method_plugin: Any = None     # a method registered from outside the package, registered again on the worker
 
     def fingerprint(self) -> Dict[str, Any]:
         """What decides the result: protocol, settings and the input's content (recorded in the report)."""
@@ -52,6 +53,9 @@ def run_job(job: Job) -> Dict[str, Any]:
     """Run one job in this process; returns its summary row (status ``ok`` or ``failed``)."""
     import torch
     torch.set_num_threads(int(job.threads))
+    if job.method_plugin is not None:
+        from ..run.registry import register_method
+        register_method(job.method_plugin, replace=True)
     start, worker = time.perf_counter(), worker_name()
     try:
         with atomic_path(job.output) as temporary:

@@ -91,3 +91,22 @@ def _pairs(system: openmm.System):
             site = system.getVirtualSite(i)
             for k in range(site.getNumParticles()):
                 yield i, site.getParticle(k)
+
+
+def colour_atoms(positions: np.ndarray, movable: np.ndarray, separation: float,
+                 boxsize: Optional[np.ndarray] = None) -> np.ndarray:
+    """Greedy colouring: atoms closer than ``separation`` get different colours (−1 for fixed atoms).
+    ``boxsize``: rectangular periodic box edges (positions must lie inside it). Used by the sparse
+    force-constant probes (:mod:`openmm_reparam.reparam.slow_modes`) and the sparse finite-difference Hessians
+    (:mod:`openmm_reparam.analysis`)."""
+    n = len(positions)
+    colours = -np.ones(n, dtype=int)
+    tree = cKDTree(positions, boxsize=boxsize)
+    neighbours = tree.query_ball_point(positions, separation)
+    for i in np.flatnonzero(movable):
+        taken = {colours[j] for j in neighbours[i] if colours[j] >= 0}
+        c = 0
+        while c in taken:
+            c += 1
+        colours[i] = c
+    return colours

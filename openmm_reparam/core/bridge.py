@@ -18,6 +18,7 @@ The compiled engine's EnergyBridge (plugin_cpp/) computes the same loss and grad
 from __future__ import annotations
 
 import math
+import sys
 from typing import Optional, Tuple
 
 import numpy as np
@@ -31,6 +32,7 @@ from .errors import NonFiniteEnergyError
 
 _NM = unit.nanometer
 _KJ = unit.kilojoule_per_mole
+_FORCE = _KJ / _NM
 
 
 class ContextEnergy:
@@ -86,7 +88,7 @@ class ContextEnergy:
         finite."""
         state = self.context.getState(getEnergy=True, getForces=True, groups=self.groups)
         energy = state.getPotentialEnergy().value_in_unit(_KJ)
-        if not math.isfinite(energy) or not np.isfinite(state.getForces(asNumpy=True)._value).all():
+        if not math.isfinite(energy) or not np.isfinite(state.getForces(asNumpy=True).value_in_unit(_FORCE)).all():
             raise NonFiniteEnergyError(
                 f"the starting structure has a non-finite energy ({energy}) or non-finite forces; "
                 "check for overlapping or coincident atoms, NaN coordinates or missing parameters. "
@@ -97,9 +99,9 @@ class ContextEnergy:
         """(‖F‖₂/√N, max |F_i|) at the current positions over movable particles, constraint components
         removed: OpenMM's convergence measure."""
         state = self.context.getState(getForces=True, getPositions=self.has_constraints, groups=self.groups)
-        forces = np.array(state.getForces(asNumpy=True)._value, dtype=np.float64)
+        forces = np.array(state.getForces(asNumpy=True).value_in_unit(_FORCE), dtype=np.float64)
         if self.has_constraints:
-            forces = self.project(forces, np.array(state.getPositions(asNumpy=True)._value, dtype=np.float64))
+            forces = self.project(forces, np.array(state.getPositions(asNumpy=True).value_in_unit(_NM), dtype=np.float64))
         return force_norms(forces, self.movable)
 
     def raw_forces(self, positions: np.ndarray) -> np.ndarray:
@@ -110,7 +112,7 @@ class ContextEnergy:
             self.context.computeVirtualSites()
         state = self.context.getState(getForces=True, groups=self.groups)
         self.evaluations += 1
-        return np.array(state.getForces(asNumpy=True)._value, dtype=np.float64)
+        return np.array(state.getForces(asNumpy=True).value_in_unit(_FORCE), dtype=np.float64)
 
     # -- the loss the optimizers see -------------------------------------------------------------------
     def evaluate(self, positions: np.ndarray):
@@ -127,12 +129,12 @@ class ContextEnergy:
         state = self.context.getState(getEnergy=True, getForces=True, getPositions=self.has_constraints,
                                       groups=self.groups)
         energy = state.getPotentialEnergy().value_in_unit(_KJ)
-        forces = np.array(state.getForces(asNumpy=True)._value, dtype=np.float64)
+        forces = np.array(state.getForces(asNumpy=True).value_in_unit(_FORCE), dtype=np.float64)
         self.evaluations += 1
         if not math.isfinite(energy) or not np.isfinite(forces).all():
             raise NonFiniteEnergyError(f"the force field returned a non-finite energy ({energy}) or forces "
                                        f"at evaluation {self.evaluations}")
-        projected = (np.array(state.getPositions(asNumpy=True)._value, dtype=np.float64)
+        projected = (np.array(state.getPositions(asNumpy=True).value_in_unit(_NM), dtype=np.float64)
                      if self.has_constraints else positions)
         gradient, loss = -forces, energy
         if self.has_constraints:
@@ -148,6 +150,17 @@ class ContextEnergy:
             self.best_energy, self.best_positions = energy, projected.copy()
         return loss, gradient, energy, projected
 
+    def evaluate_projected(self, positions: np.ndarray) -> Tuple[float, np.ndarray, np.ndarray]:
+        """(energy, the constrained positions evaluated, −F⊥ there on the movable atoms): one evaluation, for
+        the coordinate iterations whose iterate is the constrained point itself (precon, FIRE), so the
+        constraint spring is left out of the gradient."""
+        _, gradient, energy, projected = self.evaluate(positions)
+        if self.has_constraints:
+            offset = positions - projected
+            offset[self.fixed] = 0.0
+            gradient = gradient - self.constraint_stiffness * offset
+        return energy, np.array(projected, copy=True), gradient[self.movable]
+
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Differentiable loss (the energy, plus the constraint spring when constraints exist)."""
         return _ContextEnergyFunction.apply(x, self)
@@ -157,7 +170,9 @@ def _may_run_torch_autograd(force: openmm.Force) -> bool:
     """Whether a force may run torch's autograd when evaluated (``openmmtorch.TorchForce``). Such a force cannot
     be evaluated from C++ while this thread holds the Python lock, as it does when a Python reporter is called
     back. A plugin force that openmm's Python layer cannot name (a bare ``openmm.Force``) is counted too."""
-    return type(force).__name__ == "TorchForce" or type(force) is openmm.Force
+    openmmtorch = sys.modules.get("openmmtorch")  # a System can only hold one once that module was imported,
+    torch_force = getattr(openmmtorch, "TorchForce", None)  # or as a bare Force when read from XML without it
+    return type(force) is openmm.Force or (torch_force is not None and isinstance(force, torch_force))
 
 
 class _ContextEnergyFunction(torch.autograd.Function):

@@ -5,6 +5,7 @@ import warnings
 
 import numpy as np
 import openmm
+from openmm import unit
 import scipy.sparse
 import scipy.sparse.linalg
 
@@ -23,13 +24,21 @@ class ConstraintProjector:
     """
 
     def __init__(self, system: openmm.System):
-        pairs = [system.getConstraintParameters(k)[:2] for k in range(system.getNumConstraints())]
-        self.first = np.array([p[0] for p in pairs], dtype=np.int64)
-        self.second = np.array([p[1] for p in pairs], dtype=np.int64)
-        n = len(pairs)
+        constraints = [system.getConstraintParameters(k) for k in range(system.getNumConstraints())]
+        self.first = np.array([c[0] for c in constraints], dtype=np.int64)
+        self.second = np.array([c[1] for c in constraints], dtype=np.int64)
+        self.distances = np.array([c[2].value_in_unit(unit.nanometer) for c in constraints], dtype=np.float64)
+        n = len(constraints)
         self.rows = np.repeat(np.arange(n), 6)
         self.cols = np.concatenate([3 * self.first[:, None] + np.arange(3), 3 * self.second[:, None] + np.arange(3)],
                                    axis=1).ravel()
+
+    def max_error(self, positions: np.ndarray) -> float:
+        """The largest relative constraint error |r − d| / d at ``positions`` (0 without constraints)."""
+        if len(self.first) == 0:
+            return 0.0
+        r = np.linalg.norm(positions[self.first] - positions[self.second], axis=1)
+        return float((np.abs(r - self.distances) / self.distances).max())
 
     def __len__(self) -> int:
         return len(self.first)

@@ -1,5 +1,7 @@
-"""Engines: implementations of one Adam stage (see :mod:`.settings`). ``python`` is the reference; ``cpp`` runs
-the same loop in the compiled plugin without returning to Python between steps."""
+"""Engines: the iterations of a stage. One Adam stage (see :mod:`.settings`): ``python`` is the reference,
+``cpp`` runs the same loop in the compiled plugin without returning to Python between steps; the
+preconditioned L-BFGS iteration (:mod:`.precon`) and the Gauss-Newton step (:mod:`.gauss_newton`) run in
+Python."""
 from __future__ import annotations
 
 from .python import PythonEngine

@@ -20,8 +20,8 @@ import openmm
 import torch  # noqa: F401  (libtorch must be loaded before the plugin library)
 
 from ..core.bridge import ContextEnergy
-from ..optimize.recorder import RunRecorder
-from ..optimize.result import StageResult
+from ..run.recorder import RunRecorder
+from ..run.result import StageResult
 from .settings import AdamStageSettings
 
 

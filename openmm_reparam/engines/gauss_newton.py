@@ -25,8 +25,8 @@ from typing import List, Optional, Tuple
 import torch
 
 from ..core.bridge import ContextEnergy
-from ..optimize.recorder import RunRecorder
-from ..optimize.result import StageResult
+from ..run.recorder import RunRecorder
+from ..run.result import StageResult
 from .python import StageTracker, finish_stage, observe_step
 from .settings import AdamStageSettings
 

@@ -15,8 +15,8 @@ import torch
 from ..core.adam import Adam
 from ..core.atoms import has_collapsed_contact
 from ..core.bridge import ContextEnergy
-from ..optimize.recorder import RunRecorder
-from ..optimize.result import StageResult
+from ..run.recorder import RunRecorder
+from ..run.result import StageResult
 from .settings import AdamStageSettings
 
 

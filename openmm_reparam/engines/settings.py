@@ -1,9 +1,9 @@
 """What an engine is asked to do: one Adam stage, described by :class:`AdamStageSettings`.
 
 Engines implement only this inner loop (the way openmm-torch keeps platform code behind kernels); the stage
-order, budgets, polish and result belong to the orchestrator (:mod:`openmm_reparam.optimize.orchestrator`).
-Every value comes from :class:`openmm_reparam.optimize.options.MinimizerOptions`: the engines have no
-defaults of their own.
+order belongs to the methods (:mod:`openmm_reparam.methods`), budgets, polish and result to the minimizer
+(:mod:`openmm_reparam.api.minimizer`). Every value comes from the method's options
+(:func:`openmm_reparam.methods.adam.adam_settings`): the engines have no defaults of their own.
 
 An engine's ``adam_stage(bridge, recorder, generator, settings) -> StageResult``:
 

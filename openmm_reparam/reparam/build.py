@@ -10,22 +10,22 @@ import torch
 
 from ..core.atoms import solvent_mask
 from ..core.units import as_positions
-from ..optimize.result import StageResult
+from ..run.result import StageResult
 from .generators import GNNGenerator, LinearModeGenerator
+from .options import GeneratorOptions, SlowModeOptions
 from .slow_modes import compute_slow_modes
 from .solute import SoluteGenerator
 
 
-def build_generator(context: openmm.Context, method: str, seed: int, options,
+def build_generator(context: openmm.Context, kind: str, seed: int, g: GeneratorOptions, m: SlowModeOptions,
                     positions: Optional[np.ndarray] = None) -> Tuple[torch.nn.Module, List[StageResult]]:
-    """Slow modes of the Context's System at ``positions`` (default: the Context's) and the generator for
-    ``method`` ("gnn" or "linear"), fitted to those positions. ``options``: a MinimizerOptions. With
+    """Slow modes of the Context's System at ``positions`` (default: the Context's) and the generator of
+    ``kind`` ("gnn" or "linear"), fitted to those positions, built as ``g`` and ``m`` say. With
     ``reparam_atoms="solute"`` and a System holding waters or ions, the generator covers the other atoms and the
     solvent moves as plain coordinates (:class:`SoluteGenerator`).
     Returns (generator, [StageResult("slow_modes"), StageResult("fit") for gnn])."""
     x0 = as_positions(context.getState(getPositions=True).getPositions(asNumpy=True)
                       if positions is None else positions)
-    g, m = options.generator, options.modes
     solute = ~solvent_mask(context.getSystem()) if g.reparam_atoms == "solute" else np.ones(len(x0), bool)
     if not solute.any():
         solute[:] = True  # a pure solvent box: reparametrize everything
@@ -35,7 +35,7 @@ def build_generator(context: openmm.Context, method: str, seed: int, options,
                                seed=seed, atoms=subset)
     stages = [StageResult("slow_modes", 0, modes.force_evaluations, modes.wall_time)]
     start, x_inner = time.perf_counter(), x0[solute]
-    if method == "linear":
+    if kind == "linear":
         generator = LinearModeGenerator(modes.vectors, x_inner)
     else:
         generator = GNNGenerator(modes.vectors, x_inner, hidden=g.hidden, layers=g.layers, seed=seed)

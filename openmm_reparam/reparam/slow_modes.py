@@ -32,6 +32,7 @@ import scipy.sparse.linalg
 from openmm import unit
 from scipy.spatial import cKDTree
 
+from ..core.atoms import colour_atoms
 from ..core.bridge import ContextEnergy
 from ..core.subsystem import restricted_context
 from ..core.units import as_positions
@@ -85,24 +86,6 @@ def _exact_block_norms_sq(probe: ContextEnergy, positions: np.ndarray, movable: 
             column = -(probe.raw_forces(moved) - reference) / step  # (n, 3): H[i*, (j,d)]
             norms_sq[:, j] += (column * column).sum(axis=1)
     return norms_sq
-
-
-def colour_atoms(positions: np.ndarray, movable: np.ndarray, separation: float,
-                 boxsize: Optional[np.ndarray] = None) -> np.ndarray:
-    """Greedy colouring: atoms closer than ``separation`` get different colours (−1 for fixed atoms).
-    ``boxsize``: rectangular periodic box edges (positions must lie inside it). Shared with
-    :mod:`openmm_reparam.analysis` (sparse finite-difference Hessians)."""
-    n = len(positions)
-    colours = -np.ones(n, dtype=int)
-    tree = cKDTree(positions, boxsize=boxsize)
-    neighbours = tree.query_ball_point(positions, separation)
-    for i in np.flatnonzero(movable):
-        taken = {colours[j] for j in neighbours[i] if colours[j] >= 0}
-        c = 0
-        while c in taken:
-            c += 1
-        colours[i] = c
-    return colours
 
 
 def _sparse_block_norms_sq(probe: ContextEnergy, positions: np.ndarray, movable: np.ndarray, step: float,

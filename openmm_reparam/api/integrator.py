@@ -17,10 +17,10 @@ class holds the weights, latent, modes and Adam state, and each ``step`` is one 
 guard) without returning to Python. Once a step collapses into a force-field singularity the integrator puts
 the best positions back and stops stepping (``getCollapsed()``).
 
-Options: those that build the generator (:class:`~openmm_reparam.optimize.options.GeneratorOptions`,
-:class:`~openmm_reparam.optimize.options.SlowModeOptions`) and :data:`STEP_OPTIONS`, with the defaults of
-:class:`~openmm_reparam.optimize.options.MinimizerOptions`. Options of a minimization run (steps, patience,
-polish, never_worse, time_budget, fine_*, engine, ...) mean nothing for an integrator and raise TypeError.
+Options: those that build the generator (:class:`~openmm_reparam.reparam.options.GeneratorOptions`,
+:class:`~openmm_reparam.reparam.options.SlowModeOptions`) and :data:`STEP_OPTIONS`, with the defaults of method
+``gnn``'s options. Options of a minimization run (steps, patience, polish, never_worse, time_budget, fine_*,
+engine, ...) mean nothing for an integrator and raise TypeError.
 """
 from __future__ import annotations
 
@@ -30,8 +30,13 @@ from typing import Any, Dict, Optional
 import openmm
 import torch
 
-from .compiled import copy_weights_back, cpp_available, cpp_step_settings, plugin, to_cpp_generator, \
+from ..core.units import as_positions
+from ..engines.compiled import copy_weights_back, cpp_available, cpp_step_settings, plugin, to_cpp_generator, \
     unavailable_reason
+from ..reparam.build import build_generator
+from ..reparam.options import GeneratorOptions, SlowModeOptions
+from ..run.options import MinimizerOptions
+from ..run.registry import get_method
 
 # The options each step reads (the step fields of the C++ AdamStageSettings).
 STEP_OPTIONS = ("lr", "clip_norm", "rel_tol", "collapse_distance", "spike_factor", "constraint_stiffness",
@@ -39,13 +44,11 @@ STEP_OPTIONS = ("lr", "clip_norm", "rel_tol", "collapse_distance", "spike_factor
 
 
 def _generator_option_names() -> tuple:
-    from ..optimize.options import GeneratorOptions, SlowModeOptions
     return tuple(f.name for group in (GeneratorOptions, SlowModeOptions) for f in fields(group))
 
 
 def check_integrator_options(options: Dict[str, Any], generator_options: bool = True) -> None:
     """Raise TypeError naming the options an integrator cannot honour (unknown names included)."""
-    from ..optimize.options import MinimizerOptions
     allowed = set(STEP_OPTIONS) | (set(_generator_option_names()) if generator_options else set())
     rejected = sorted(set(options) - allowed)
     if rejected:
@@ -55,9 +58,8 @@ def check_integrator_options(options: Dict[str, Any], generator_options: bool = 
 
 
 def step_settings(**options: Any):
-    """The C++ step settings for ``options`` (STEP_OPTIONS), defaults from MinimizerOptions."""
-    from ..optimize.options import MinimizerOptions
-    resolved = MinimizerOptions.from_kwargs(**options)  # validates the values too
+    """The C++ step settings for ``options`` (STEP_OPTIONS), defaults from method gnn's options."""
+    resolved = MinimizerOptions.from_kwargs(method="gnn", **options)  # validates the values too
     return cpp_step_settings(**{name: getattr(resolved, name) for name in STEP_OPTIONS})
 
 
@@ -66,19 +68,16 @@ def build_integrator_generator(system: openmm.System, positions, method: str = "
     """The fitted Python generator for ``method`` ("gnn" or "linear") at ``positions``, built on a temporary
     Context of ``system`` (its forces give the slow modes), as ``minimize`` builds it (with
     ``reparam_atoms="solute"`` waters and ions are plain coordinates)."""
-    from ..core.units import as_positions
-    from ..optimize.options import MinimizerOptions, canonical_method
-    from ..reparam.build import build_generator
-    method = canonical_method(method)
+    method = get_method(method).name
     if method not in ("gnn", "linear"):
         raise ValueError(f"ReparamIntegrator method must be 'gnn' or 'linear', got {method!r}")
-    opts = MinimizerOptions.from_kwargs(**options)
+    opts = MinimizerOptions.from_kwargs(method=method, **options)
     x0 = as_positions(positions)
     scratch = openmm.VerletIntegrator(0.001)
     context = openmm.Context(system, scratch) if platform is None else openmm.Context(system, scratch, platform)
     try:
         context.setPositions(x0)
-        generator, _ = build_generator(context, method, int(seed), opts, x0)
+        generator, _ = build_generator(context, method, int(seed), opts.generator, opts.modes, x0)
     finally:
         del context
     return generator

@@ -18,7 +18,8 @@ import numpy as np
 import torch
 
 from ..reparam.restart import perturb_latent, reanchor, restart_seed, restore, snapshot
-from .result import StageResult
+from ..run.result import StageResult
+from .base import RunState
 
 RunStage = Callable[[str, torch.nn.Module, Optional[float]], Optional[StageResult]]
 NOT_RESTARTED_AFTER = ("deadline", "reporter")  # the first stage ran out of time or was stopped by the user
@@ -28,14 +29,14 @@ def _energy(stage: Optional[StageResult]) -> float:
     return math.inf if stage is None or stage.final_energy is None else float(stage.final_energy)
 
 
-def _may_start(run: Any, deadline: Optional[float]) -> bool:
+def _may_start(run: RunState, deadline: Optional[float]) -> bool:
     """Whether time, the iteration cap and the reporter leave room for another restart."""
     if run.recorder.stopped or run.recorder.iterations_left() == 0:
         return False
     return deadline is None or time.perf_counter() < deadline
 
 
-def latent_search(run: Any, generator: torch.nn.Module, first: Optional[StageResult], deadline: Optional[float],
+def latent_search(run: RunState, generator: torch.nn.Module, first: Optional[StageResult], deadline: Optional[float],
                   run_stage: RunStage) -> List[Dict[str, Any]]:
     """Up to ``run.options.reparam.restarts`` restarts after the reparam stage ``first``; ``run_stage(name,
     generator, deadline)`` runs and records one Adam stage. Returns one dict per restart that ran:

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import math
 import time
-from typing import List, Optional, Sequence
+from typing import Callable, List, Optional, Sequence
 
 import numpy as np
 import openmm
@@ -16,11 +16,20 @@ class RunRecorder:
     history of a stage run without a reporter). It numbers the iterations the way the reporter sees them, keeps
     the energy history, forwards to the user's ``openmm.MinimizationReporter`` with ``args["stage"]`` naming the
     stage, enforces the iteration cap, and remembers the lowest-energy positions seen (what an interrupted run
-    leaves in the Context)."""
+    leaves in the Context).
 
-    def __init__(self, reporter: Optional[openmm.MinimizationReporter] = None, max_iterations: int = 0):
+    The reporter's ``args`` hold the keys OpenMM's own minimizer passes, with their meaning in each stage:
+    "system energy" (kJ/mol), "restraint energy" and "restraint strength" (OpenMM's L-BFGS stages pass its
+    constraint penalty; every other stage works on the constraint surface itself and has no restraint: 0), and
+    "max constraint error" (OpenMM's own value in its stages; elsewhere the largest relative error |r − d|/d of
+    the reported positions, from ``constraint_error``); then this package's: "stage" (the stage's name) and,
+    where a stage has them, "rms force" and "rebuilds"."""
+
+    def __init__(self, reporter: Optional[openmm.MinimizationReporter] = None, max_iterations: int = 0,
+                 constraint_error: Optional[Callable[[np.ndarray], float]] = None):
         self.start = time.perf_counter()
         self.reporter = reporter
+        self.constraint_error = constraint_error
         self.max_iterations = int(max_iterations)
         self.iterations = 0
         self.history: List[HistoryPoint] = []
@@ -49,7 +58,11 @@ class RunRecorder:
         if positions is not None:
             self.note_best(energy, positions)
         if self.reporter is not None:
-            args = {"system energy": float(energy), "stage": stage}
+            error = 0.0
+            if positions is not None and self.constraint_error is not None:
+                error = float(self.constraint_error(np.asarray(positions).reshape(-1, 3)))
+            args = {"system energy": float(energy), "restraint energy": 0.0, "restraint strength": 0.0,
+                    "max constraint error": error, "stage": stage}
             if extra:
                 args.update(extra)
             x = np.ravel(positions) if positions is not None else np.zeros(0)

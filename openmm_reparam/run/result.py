@@ -7,8 +7,8 @@ from typing import Any, Dict, List, Optional
 
 @dataclass
 class StageResult:
-    """One stage of a run (e.g. "slow_modes", "fit", "reparam", "restart1", "fine", "adam", "polish", "baseline",
-    "lbfgs")."""
+    """One stage of a run (e.g. "slow_modes", "fit", "reparam", "restart1", "fine", "adam", "declash",
+    "precon_setup", "precon", "fire", "polish", "baseline", "lbfgs")."""
     name: str
     iterations: int = 0
     energy_evaluations: int = 0
@@ -16,7 +16,10 @@ class StageResult:
     initial_energy: Optional[float] = None
     final_energy: Optional[float] = None
     collapsed: bool = False  # the stage stopped because atoms fell into a force-field singularity
-    stop_reason: str = ""    # why an Adam stage ended: max_steps, patience, stalled, deadline, collapse, reporter
+    # why an iterating stage ended: converged (reached its force target), max_steps, patience, stalled (Adam's
+    # progress rule), deadline (time budget), collapse (force-field singularity), reporter (the reporter asked),
+    # stuck (no step lowers the energy), cap (maxIterations spent); "" for set-up stages and OpenMM's L-BFGS
+    stop_reason: str = ""
 
 
 @dataclass

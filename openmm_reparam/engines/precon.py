@@ -1,4 +1,5 @@
-"""Method ``precon``: L-BFGS on the coordinates, preconditioned by the force-constant graph Laplacian.
+"""L-BFGS on the coordinates preconditioned by the force-constant graph Laplacian: the iteration of method
+``precon`` (:mod:`openmm_reparam.methods.precon`) and of the polish's projected finish (P = μI).
 
 The preconditioner is P = L(K) + μ·I on the movable atoms, applied to x, y and z alike (P ⊗ I₃): K the sparse
 per-atom-pair force-constant norms of :func:`~openmm_reparam.reparam.slow_modes.force_constant_matrix`, L its
@@ -14,7 +15,8 @@ reset, when a coupled atom has moved more than ``rebuild_distance`` since the la
 standard two-loop L-BFGS with H₀ = γ·P⁻¹ (γ = sᵀy / yᵀP⁻¹y, 1 before the first pair) and a backtracking
 Armijo line search. With constraints, every trial point is put back on them by the bridge
 (``Context.applyConstraints``), the iterate is the constrained point and the gradient is −F with its
-constraint components removed, as in the Python engine's projected Adam. Fixed particles never move.
+constraint components removed (``ContextEnergy.evaluate_projected``), as in the Python engine's projected Adam.
+Fixed particles never move.
 """
 from __future__ import annotations
 
@@ -31,8 +33,8 @@ from ..core.atoms import solvent_mask
 from ..core.bridge import ContextEnergy
 from ..core.errors import NonFiniteEnergyError
 from ..reparam.slow_modes import force_constant_matrix, graph_laplacian
-from .recorder import RunRecorder
-from .result import StageResult
+from ..run.recorder import RunRecorder
+from ..run.result import StageResult
 
 SINE_AMPLITUDE = 1e-3  # nm: the μ test's perturbation (ASE: 1e-2 of a nearest-neighbour distance)
 ARMIJO = 1e-4          # sufficient-decrease constant of the line search
@@ -41,16 +43,18 @@ MAX_BACKTRACKS = 12
 
 @dataclass
 class PreconSettings:
-    """What one ``precon`` stage needs (from :class:`~openmm_reparam.optimize.options.PreconOptions`)."""
-    max_steps: int = 10000
-    memory: int = 10
-    mu: Optional[float] = None           # None: estimate
-    rebuild_distance: float = 0.5        # nm
-    cutoff: float = 0.25                 # nm: pairs coupled in K (bonds and angles; 0.2 misses angles)
-    max_step: float = 0.03               # nm: the largest atom displacement of one step
-    tolerance_factor: float = 0.5        # the stage stops at this x the run's tolerance (the polish then is short)
-    atoms: str = "solute"                # "solute": waters and ions get μ·I only; "all": every movable atom
-    laplacian: bool = True               # False: P = μ·I, plain L-BFGS with the same code (for comparisons)
+    """What one preconditioned L-BFGS stage needs; every value comes from the options of the method that runs it
+    (:class:`~openmm_reparam.methods.precon.PreconOptions`, or the polish's projected finish), so there are no
+    defaults here."""
+    max_steps: int
+    memory: int                          # L-BFGS (s, y) pairs kept
+    mu: Optional[float]                  # kJ/mol/nm^2, the shift of P = L + mu I (None: estimate)
+    rebuild_distance: float              # nm: rebuild P when a coupled atom moved farther since the last build
+    cutoff: float                        # nm: pairs coupled in K (bonds and angles; 0.2 misses angles)
+    max_step: float                      # nm: the largest atom displacement of one step
+    tolerance_factor: float              # the stage stops at this x the run's tolerance (the polish then is short)
+    atoms: str                           # "solute": waters and ions get μ·I only; "all": every movable atom
+    laplacian: bool                      # False: P = μ·I, plain L-BFGS with the same code
     deadline: Optional[float] = None     # time.perf_counter() value
 
 
@@ -129,17 +133,6 @@ def build_preconditioner(bridge: ContextEnergy, positions: np.ndarray, settings:
     return Preconditioner(laplacian, mu, coupled), evaluations
 
 
-def evaluate_projected(bridge: ContextEnergy, positions: np.ndarray) -> Tuple[float, np.ndarray, np.ndarray]:
-    """(energy, the constrained positions evaluated, −F⊥ there on the movable atoms): one Context evaluation.
-    The bridge's constraint spring is left out: the iterate is the constrained point itself."""
-    _, gradient, energy, projected = bridge.evaluate(positions)
-    if bridge.has_constraints:
-        offset = positions - projected
-        offset[bridge.fixed] = 0.0
-        gradient = gradient - bridge.constraint_stiffness * offset
-    return energy, np.array(projected, copy=True), gradient[bridge.movable]
-
-
 class LBFGSMemory:
     """The last ``size`` (s, y) pairs and the two-loop recursion with H₀ = γ·P⁻¹."""
 
@@ -187,7 +180,7 @@ def line_search(bridge: ContextEnergy, x: np.ndarray, energy: float, gradient: n
         moved = x.copy()
         moved[bridge.movable] += alpha * direction
         try:
-            found = evaluate_projected(bridge, moved)
+            found = bridge.evaluate_projected(moved)
         except NonFiniteEnergyError:
             alpha *= 0.1
             continue
@@ -206,7 +199,7 @@ class PreconLBFGS:
     def __init__(self, bridge: ContextEnergy, settings: PreconSettings, precon: Preconditioner):
         self.bridge, self.settings, self.precon = bridge, settings, precon
         self.memory = LBFGSMemory(settings.memory)
-        self.energy, self.x, self.gradient = evaluate_projected(bridge, bridge.current_positions())
+        self.energy, self.x, self.gradient = bridge.evaluate_projected(bridge.current_positions())
         self.evaluations, self.rebuilds = 1, 0
         self.anchor = self.x[precon.coupled].copy()
 

@@ -1,4 +1,5 @@
-"""OpenMM's own L-BFGS (``LocalEnergyMinimizer``) as stages of a run: the baseline, ``lbfgs`` and the polish."""
+"""OpenMM's own L-BFGS (``LocalEnergyMinimizer``) as stages of a run: method ``lbfgs``, the ``never_worse``
+baseline, the declash of ``precon`` and the polish every other method ends with."""
 from __future__ import annotations
 
 import math
@@ -8,12 +9,11 @@ import numpy as np
 import openmm
 
 from ..core.bridge import ContextEnergy
-from .precon import PreconSettings, build_preconditioner, precon_stage
-from .recorder import RunRecorder
-from .result import StageResult
-
-FINISH_TOLERANCE_FACTOR = 0.9  # the projected finish stops a little below the tolerance, for a margin
-FINISH_MAX_STEPS = 2000
+from ..engines.precon import PreconSettings, build_preconditioner, precon_stage
+from ..run.options import PolishOptions
+from ..run.recorder import RunRecorder
+from ..run.result import StageResult
+from .base import Method, RunState
 
 
 class _ForwardingReporter(openmm.MinimizationReporter):
@@ -58,28 +58,33 @@ def lbfgs_stage(name: str, bridge: ContextEnergy, recorder: RunRecorder, toleran
     return StageResult(name, count, count, time.perf_counter() - start, initial, final)
 
 
-def polish(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, rounds: int) -> StageResult:
+def polish(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, options: PolishOptions) -> StageResult:
     """L-BFGS restarted (fresh curvature memory) up to ``rounds`` times while it still lowers the energy but
     the forces are above the tolerance: in single or mixed precision its line search can stop early. With
     constraints OpenMM's minimizer ends by projecting onto them, which can leave the package's measure (forces
     without their constraint components) above the tolerance however often it is rerun (measured: 3 of 16 small
     TIP3P boxes at 11-20 kJ/mol/nm); then the polish finishes with a projected L-BFGS on the coordinates (the
-    ``precon`` iteration with P = μI), whose iterates stay on the constraints and which stops on that measure."""
+    ``precon`` iteration with P = μI, ``finish_*`` options), whose iterates stay on the constraints and which
+    stops on that measure."""
     total = None
-    for _ in range(max(1, rounds)):
+    for _ in range(max(1, options.polish_rounds)):
         stage = lbfgs_stage("polish", bridge, recorder, tolerance)
         total = stage if total is None else _merged(total, stage)
         improved = stage.final_energy < stage.initial_energy - 1e-6 * abs(stage.initial_energy)
         if bridge.force_norms()[0] <= tolerance or recorder.stopped or not improved:
             break
     if bridge.has_constraints and bridge.force_norms()[0] > tolerance and not recorder.stopped:
-        total = _merged(total, projected_finish(bridge, recorder, tolerance))
+        total = _merged(total, projected_finish(bridge, recorder, tolerance, options))
     return total
 
 
-def projected_finish(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float) -> StageResult:
-    """Plain L-BFGS with constraints by projection, to 0.9 × ``tolerance`` (recorded as ``polish``)."""
-    settings = PreconSettings(laplacian=False, tolerance_factor=FINISH_TOLERANCE_FACTOR, max_steps=FINISH_MAX_STEPS)
+def projected_finish(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float,
+                     options: PolishOptions) -> StageResult:
+    """Plain L-BFGS with constraints by projection, to ``finish_tolerance`` × ``tolerance`` (recorded as
+    ``polish``)."""
+    settings = PreconSettings(max_steps=options.finish_steps, memory=options.finish_memory, mu=None,
+                              rebuild_distance=math.inf, cutoff=0.0, max_step=options.finish_max_step,
+                              tolerance_factor=options.finish_tolerance, atoms="all", laplacian=False)
     positions = bridge.current_positions()
     precon, _ = build_preconditioner(bridge, positions, settings, np.zeros(bridge.n_particles, dtype=bool))
     return precon_stage(bridge, recorder, tolerance, settings, precon, name="polish")
@@ -92,3 +97,14 @@ def _merged(total: StageResult, stage: StageResult) -> StageResult:
     total.wall_time += stage.wall_time
     total.final_energy = stage.final_energy
     return total
+
+
+class LBFGSMethod(Method):
+    """OpenMM's ``LocalEnergyMinimizer`` alone: exactly OpenMM's result (no polish, no baseline)."""
+
+    name = "lbfgs"
+    summary = "OpenMM's LocalEnergyMinimizer alone"
+    polished = False
+
+    def run(self, state: RunState) -> None:
+        state.add(lbfgs_stage("lbfgs", state.bridge, state.recorder, state.tolerance))

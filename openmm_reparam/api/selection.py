@@ -1,0 +1,71 @@
+"""Which structure a run leaves in the Context: the method's, unless it fell into a force-field singularity or
+the ``never_worse`` baseline ended lower; on interrupt, the lowest-energy positions seen."""
+from __future__ import annotations
+
+import warnings
+from typing import Optional, Tuple
+
+import numpy as np
+from openmm import unit
+
+from ..core.atoms import has_collapsed_contact
+from ..methods.base import RunState
+from ..methods.lbfgs import lbfgs_stage
+
+
+def lbfgs_from(state: RunState, positions: np.ndarray, name: str) -> Tuple[float, np.ndarray]:
+    """Plain L-BFGS from ``positions``; returns (energy, positions) and puts the Context back where it was."""
+    bridge = state.bridge
+    current = bridge.current_positions()
+    bridge.set_positions(positions)
+    stage = state.add(lbfgs_stage(name, bridge, state.recorder, state.tolerance))
+    reached = (stage.final_energy, bridge.current_positions())
+    bridge.set_positions(current)
+    return reached
+
+
+def collapsed(state: RunState, positions: Optional[np.ndarray] = None) -> bool:
+    """Whether ``positions`` (default: the Context's) sit in a force-field singularity: a close contact under
+    a diverging force. The Context keeps its positions."""
+    bridge, safety = state.bridge, state.options.safety
+    current = bridge.current_positions()
+    if positions is not None:
+        bridge.set_positions(positions)
+    reading = state.context.getState(getPositions=True, getForces=True, groups=bridge.groups)
+    evaluated = np.array(reading.getPositions(asNumpy=True).value_in_unit(unit.nanometer), dtype=np.float64)
+    forces = np.array(reading.getForces(asNumpy=True).value_in_unit(unit.kilojoule_per_mole / unit.nanometer),
+                      dtype=np.float64)
+    if positions is not None:
+        bridge.set_positions(current)
+    return has_collapsed_contact(evaluated, bridge.movable, safety.collapse_distance, forces, safety.collapse_force)
+
+
+def choose_result(state: RunState) -> None:
+    """Keep the method's structure unless it collapsed into a singularity or the baseline run (made now if
+    it collapsed and there was none) is lower: a physical structure first, then the lower energy."""
+    fell = collapsed(state)
+    if fell:
+        warnings.warn("openmm-reparam: the optimized structure fell into a force-field singularity (atoms "
+                      f"closer than {state.options.safety.collapse_distance} nm); falling back on OpenMM's "
+                      "L-BFGS result")
+        if state.baseline is None:
+            state.baseline = lbfgs_from(state, state.start, "baseline")
+    if state.baseline is None:
+        return
+    if (collapsed(state, state.baseline[1]), state.baseline[0]) < (fell, state.bridge.energy()):
+        state.bridge.set_positions(state.baseline[1])
+        state.selected = "baseline"
+
+
+def leave_best(state: RunState, original: np.ndarray) -> None:
+    """On interrupt: the lowest-energy positions seen (constraints applied), else the original ones."""
+    recorder, bridge = state.recorder, state.bridge
+    candidates = [(recorder.best_energy, recorder.best_positions),
+                  (bridge.best_energy, bridge.best_positions),
+                  (bridge.energy(), bridge.current_positions())]  # the compiled engine's last state
+    energy, best = min(((e, p) for e, p in candidates if p is not None), key=lambda c: c[0])
+    if not np.isfinite(energy):
+        state.context.setPositions(original)
+        return
+    bridge.set_positions(best)
+    bridge.apply_constraints()

@@ -1,0 +1,100 @@
+"""Method ``adam``: Adam on the coordinates, then the L-BFGS polish; and the Adam stage every Adam-based method
+runs (``adam``, the reparametrized methods' ``reparam``, ``restart<k>`` and ``fine`` stages).
+
+The stage itself runs in an engine (:mod:`openmm_reparam.engines`: Python reference or compiled), described by
+:class:`~openmm_reparam.engines.settings.AdamStageSettings`, which :func:`adam_settings` builds from the options.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import openmm
+import torch
+
+from ..engines import AdamStageSettings, stage_engine
+from ..run.options import MinimizerOptions, require, require_ints, require_positive
+from ..run.result import StageResult
+from .base import Method, RunState
+
+
+@dataclass
+class AdamStageOptions:
+    """What every Adam stage shares (``adam``, ``reparam``, ``restart<k>``, ``fine``)."""
+    clip_norm: float = 1e3         # gradient clipping (total 2-norm over the parameters)
+    rel_tol: float = 1e-5          # a step improves if energy < best - rel_tol * |best|
+    spike_factor: float = 3.0      # a step is suspect when its largest atomic force is this x the calmest seen
+    progress_window: int = 0       # steps: a stage ends when its energy fell less over this many steps...
+    progress_fraction: float = 0.0  # ...than this x the most it fell over any such window (0 or window 0: off)
+
+    def __post_init__(self) -> None:
+        require_positive(self, ("clip_norm", "spike_factor"))
+        require_positive(self, ("rel_tol",), strict=False)
+        require_ints(self, ("progress_window",))
+        require(0 <= self.progress_fraction <= 1, "progress_fraction must be within [0, 1]")
+
+
+@dataclass
+class CoordinateStageOptions:
+    """``fine``: Adam on the coordinates after the reparametrized stage (methods gnn, linear)."""
+    fine_steps: int = 1000
+    fine_lr: float = 1e-3          # nm per step, roughly: Adam's steps are about lr in size
+    fine_patience: int = 50        # early stopping: steps without relative improvement rel_tol
+
+    def __post_init__(self) -> None:
+        require_ints(self, ("fine_steps", "fine_patience"))
+        require_positive(self, ("fine_lr",))
+
+
+@dataclass
+class AdamCoordinateOptions(CoordinateStageOptions):
+    """``adam``: the whole of method adam is one coordinate stage, so it may run as long as gnn's reparametrized
+    and fine stages together (2 x 1000 steps)."""
+    fine_steps: int = 2000
+
+
+def adam_settings(options: MinimizerOptions, name: str, lr: float, max_steps: int, patience: int,
+                  deadline: Optional[float] = None) -> AdamStageSettings:
+    """The engine's settings for one Adam stage called ``name``: its own step size, step cap and patience, the
+    rest from the ``adam_stage``, ``safety`` and ``run`` groups of ``options``."""
+    shared, safety = options.adam_stage, options.safety
+    return AdamStageSettings(
+        name=name, lr=lr, max_steps=max_steps, patience=patience, clip_norm=shared.clip_norm,
+        rel_tol=shared.rel_tol, collapse_distance=safety.collapse_distance, spike_factor=shared.spike_factor,
+        constraint_stiffness=safety.constraint_stiffness, progress_window=shared.progress_window,
+        progress_fraction=shared.progress_fraction, torch_threads=options.run.torch_threads, deadline=deadline)
+
+
+def coordinate_settings(options: MinimizerOptions, name: str, deadline: Optional[float]) -> AdamStageSettings:
+    """Settings of the coordinate stage ``name`` ("adam" or "fine") from the ``coordinates`` group."""
+    c = options.coordinates
+    return adam_settings(options, name, c.fine_lr, c.fine_steps, c.fine_patience, deadline)
+
+
+def run_adam_stage(state: RunState, generator: Optional[torch.nn.Module], settings: AdamStageSettings,
+                   reparam_optimizer: str = "adam") -> Optional[StageResult]:
+    """Run one Adam stage on the run's engine (a generator stage with ``reparam_optimizer="gauss-newton"`` on
+    the Gauss-Newton engine); None when it has no steps to run."""
+    if settings.max_steps <= 0:
+        return None
+    engine = stage_engine(state.engine, generator, reparam_optimizer)
+    stage = state.add(engine.adam_stage(state.bridge, state.recorder, generator, settings))
+    state.ran_on(engine.name)
+    return stage
+
+
+class AdamMethod(Method):
+    """Adam on the coordinates (projected onto the constraints), then the polish."""
+
+    name = "adam"
+    summary = "Adam on the coordinates, then the L-BFGS polish"
+    option_groups = {"adam_stage": AdamStageOptions, "coordinates": AdamCoordinateOptions}
+    auto_candidate = True
+
+    def auto_rank(self, system: openmm.System) -> Optional[float]:
+        """Periodic Systems (explicit solvent): 0.34-0.50x OpenMM's L-BFGS time on solvated proteins of 3k-85k
+        atoms and lower in energy (benchmarks/RESULTS.md section 0)."""
+        return 0.0 if system.usesPeriodicBoundaryConditions() else None
+
+    def run(self, state: RunState) -> None:
+        run_adam_stage(state, None, coordinate_settings(state.options, "adam", state.deadline))

@@ -1,0 +1,71 @@
+"""Method ``precon``: a few OpenMM L-BFGS iterations out of the start's clashes (``declash``), then L-BFGS on the
+coordinates preconditioned by the force-constant graph Laplacian (:mod:`openmm_reparam.engines.precon`), then
+the polish. The default for non-periodic Systems (vacuum, implicit solvent)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import openmm
+
+from ..engines.precon import PreconSettings, precon_setup, precon_stage
+from ..run.options import require, require_ints, require_positive
+from .base import Method, RunState
+from .lbfgs import lbfgs_stage
+
+
+@dataclass
+class PreconOptions:
+    """``precon``: L-BFGS on the coordinates preconditioned by the force-constant Laplacian."""
+    precon_steps: int = 10000      # max iterations
+    precon_memory: int = 10        # L-BFGS (s, y) pairs kept
+    precon_mu: Optional[float] = None  # kJ/mol/nm^2, the shift of P = L + mu I (None: estimated, sine test)
+    precon_rebuild_distance: float = 0.5  # nm: rebuild P when an atom moved farther since the last build
+    precon_cutoff: float = 0.25    # nm: atom pairs coupled in the force-constant matrix (bonds, angles)
+    precon_max_step: float = 0.03  # nm: the largest atom displacement of one step
+    precon_tolerance: float = 0.5  # the stage stops at this x the tolerance, leaving the polish little to do
+    precon_declash: int = 20       # OpenMM L-BFGS iterations first ("declash"; 0: none): from a clash-laden start
+    #                                the long preconditioned steps can push a planar group through its plane
+
+    def __post_init__(self) -> None:
+        require_ints(self, ("precon_steps", "precon_declash"))
+        require_ints(self, ("precon_memory",), 1)
+        require(self.precon_mu is None or float(self.precon_mu) > 0,
+                f"precon_mu must be > 0 or None, got {self.precon_mu}")
+        require_positive(self, ("precon_rebuild_distance", "precon_cutoff", "precon_max_step", "precon_tolerance"))
+
+    def stage_settings(self, deadline: Optional[float]) -> PreconSettings:
+        """The preconditioned stage's settings (Laplacian over the solute)."""
+        return PreconSettings(
+            max_steps=self.precon_steps, memory=self.precon_memory, mu=self.precon_mu,
+            rebuild_distance=self.precon_rebuild_distance, cutoff=self.precon_cutoff, max_step=self.precon_max_step,
+            tolerance_factor=self.precon_tolerance, atoms="solute", laplacian=True, deadline=deadline)
+
+
+class PreconMethod(Method):
+    """declash → precon_setup → precon, then the polish."""
+
+    name = "precon"
+    summary = "declash, then L-BFGS preconditioned by the force-constant Laplacian, then the L-BFGS polish"
+    option_groups = {"precon": PreconOptions}
+    auto_candidate = True
+
+    def auto_rank(self, system: openmm.System) -> Optional[float]:
+        """Non-periodic Systems (vacuum, implicit solvent): faster than OpenMM's L-BFGS alone on most noisy and
+        unfolded implicit-solvent starts and lower in energy (benchmarks/RESULTS.md section 0.1)."""
+        return None if system.usesPeriodicBoundaryConditions() else 0.0
+
+    def run(self, state: RunState) -> None:
+        options = state.options.precon
+        settings = options.stage_settings(state.deadline)
+        bridge, recorder = state.bridge, state.recorder
+        if recorder.capped(settings.max_steps) <= 0:
+            return
+        if options.precon_declash > 0:
+            state.add(lbfgs_stage("declash", bridge, recorder, state.tolerance, options.precon_declash))
+            if (recorder.capped(settings.max_steps) <= 0 or recorder.stopped
+                    or bridge.force_norms()[0] <= state.tolerance * settings.tolerance_factor):
+                return  # out of iterations, stopped, or already there (the set-up would cost more than the polish)
+        preconditioner, setup = precon_setup(bridge, settings)
+        state.add(setup)
+        state.add(precon_stage(bridge, recorder, state.tolerance, settings, preconditioner))

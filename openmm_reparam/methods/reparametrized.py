@@ -1,0 +1,90 @@
+"""Methods ``gnn`` and ``linear``: the neural-network reparametrization of the paper (X = G_θ(Z) over the
+slow modes) and its linear twin (X = X0 + V z), then Adam on the coordinates, then the polish.
+
+    slow_modes, fit     the graph and the generator, fitted to the start (:func:`~..reparam.build_generator`)
+    reparam             Adam (or, ``reparam_optimizer="gauss-newton"``, a Gauss-Newton step) on the generator
+    restart1..K         (``restarts`` > 0) latent-space restarts, the best kept (:mod:`.restarts`)
+    fine                Adam on the coordinates
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Optional
+
+from ..reparam.build import build_generator
+from ..reparam.options import GeneratorOptions, SlowModeOptions
+from ..run.options import MinimizerOptions, require, require_ints, require_positive
+from .adam import AdamStageOptions, CoordinateStageOptions, adam_settings, coordinate_settings, run_adam_stage
+from .base import Method, RunState
+from .restarts import latent_search
+
+OPTIMIZERS = ("adam", "gauss-newton")
+
+
+@dataclass
+class ReparamStageOptions:
+    """``reparam``: the stage on the generator parameters, and the restarts after it."""
+    steps: int = 1000              # max steps
+    lr: float = 1e-3               # Adam learning rate
+    patience: int = 50             # early stopping: steps without relative improvement rel_tol
+    restarts: int = 0              # latent-space restarts after it: perturb the latent, rerun, keep the best
+    restart_noise: float = 0.05    # nm RMS per atom the latent perturbation of a restart moves the structure
+    reparam_optimizer: str = "adam"  # "adam" | "gauss-newton" (metric-aware step; Python engine only)
+    reparam_share: float = 0.7     # share of the remaining time budget the reparam stage (and restarts) may use
+
+    def __post_init__(self) -> None:
+        require_ints(self, ("steps", "patience", "restarts"))
+        require_positive(self, ("lr", "restart_noise"))
+        require(self.reparam_optimizer in OPTIMIZERS,
+                f"reparam_optimizer must be 'adam' or 'gauss-newton', got {self.reparam_optimizer!r}")
+        require(0 <= self.reparam_share <= 1, "reparam_share must be within [0, 1]")
+
+
+class ReparametrizedMethod(Method):
+    """The shared stages of ``gnn`` and ``linear`` (``kind`` names the generator)."""
+
+    kind = ""
+    option_groups = {"generator": GeneratorOptions, "modes": SlowModeOptions, "reparam": ReparamStageOptions,
+                     "coordinates": CoordinateStageOptions, "adam_stage": AdamStageOptions}
+
+    def check(self, options: MinimizerOptions) -> None:
+        if options.reparam.reparam_optimizer == "gauss-newton" and options.run.engine == "cpp":
+            raise ValueError("reparam_optimizer='gauss-newton' runs on the Python engine only: use engine='auto' "
+                             "(the compiled engine then runs the other stages) or engine='python'")
+
+    def run(self, state: RunState) -> None:
+        options = state.options
+        generator, setup = build_generator(state.context, self.kind, state.seed, options.generator, options.modes,
+                                           state.start)
+        for stage in setup:
+            state.add(stage)
+        deadline = _share_of(state.deadline, options.reparam.reparam_share)
+        optimizer = options.reparam.reparam_optimizer
+
+        def reparam_stage(name, generator_, stage_deadline):
+            r = options.reparam
+            settings = adam_settings(options, name, r.lr, r.steps, r.patience, stage_deadline)
+            return run_adam_stage(state, generator_, settings, optimizer)
+
+        first = reparam_stage("reparam", generator, deadline)
+        state.restarts = latent_search(state, generator, first, deadline, reparam_stage)
+        run_adam_stage(state, None, coordinate_settings(options, "fine", state.deadline))
+
+
+def _share_of(deadline: Optional[float], share: float) -> Optional[float]:
+    """A deadline ``share`` of the way from now to ``deadline``."""
+    if deadline is None:
+        return None
+    now = time.perf_counter()
+    return now + share * max(0.0, deadline - now)
+
+
+class GNNMethod(ReparametrizedMethod):
+    name, kind = "gnn", "gnn"
+    summary = "slow modes -> GNN generator fitted to the start -> Adam on its parameters -> Adam on coordinates"
+
+
+class LinearMethod(ReparametrizedMethod):
+    name, kind = "linear", "linear"
+    summary = "X = X0 + V z on the slow modes V -> Adam on the coordinates (linear coarse-graining)"

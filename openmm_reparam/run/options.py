@@ -1,0 +1,137 @@
+"""The options of a minimization: groups of settings, each a dataclass that holds its defaults (written once) and
+checks its own values, composed into :class:`MinimizerOptions`.
+
+The groups every run has are here (``run``, ``safety``, ``polish``); each method declares its own groups next to
+its code (``Method.option_groups``, see :mod:`openmm_reparam.methods`), and the registry
+(:mod:`.registry`) says which method uses which. ``MinimizerOptions.from_kwargs(method="adam", fine_lr=2e-3)``
+builds the groups of one method from the flat names, which are unique across all groups and are the keyword
+arguments of :func:`openmm_reparam.minimize`; a name that the method does not use raises TypeError naming the
+methods that do. ``options.fine_lr`` reads a flat name, ``options.coordinates`` a group.
+
+Lengths in nm, energies in kJ/mol, forces in kJ/mol/nm, times in seconds.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Dict, Iterable, Mapping, Optional
+
+ENGINES = ("auto", "python", "cpp")
+
+
+def require(condition: bool, message: str) -> None:
+    """Raise ValueError(message) unless ``condition``: the value checks of the option groups."""
+    if not condition:
+        raise ValueError(message)
+
+
+def require_ints(group: Any, names: Iterable[str], minimum: int = 0) -> None:
+    for name in names:
+        require(int(getattr(group, name)) >= minimum, f"option {name} must be >= {minimum}, got {getattr(group, name)}")
+
+
+def require_positive(group: Any, names: Iterable[str], strict: bool = True) -> None:
+    for name in names:
+        value = float(getattr(group, name))
+        require(value > 0 if strict else value >= 0,
+                f"option {name} must be {'>' if strict else '>='} 0, got {getattr(group, name)}")
+
+
+@dataclass
+class RunOptions:
+    """The run as a whole."""
+    never_worse: bool = False      # also run plain L-BFGS from the start and keep the lower energy (doubles cost)
+    time_budget: Optional[float] = None  # seconds for everything before the polish (None: no limit)
+    engine: str = "auto"           # "auto" | "python" | "cpp": where the stages' iterations run
+    torch_threads: int = 1         # torch threads during the run (the networks are small; restored after)
+
+    def __post_init__(self) -> None:
+        require(self.engine in ENGINES, f"engine must be one of {ENGINES}, got {self.engine!r}")
+        require(self.time_budget is None or self.time_budget >= 0, "time_budget must be >= 0 seconds")
+        require_ints(self, ("torch_threads",), 1)
+
+
+@dataclass
+class SafetyOptions:
+    """Guards against force-field singularities, and the constraint spring of the energy bridge."""
+    collapse_distance: float = 0.07  # nm; closer atoms under a force spike mean a singularity was hit (0: off)
+    collapse_force: float = 1e4      # kJ/mol/nm; the final check needs a force above this on such a contact
+    constraint_stiffness: float = 1e4  # kJ/mol/nm^2, spring pulling unconstrained input onto the constraints
+
+    def __post_init__(self) -> None:
+        require_positive(self, ("collapse_distance", "collapse_force", "constraint_stiffness"), strict=False)
+
+
+@dataclass
+class PolishOptions:
+    """``polish``: OpenMM's L-BFGS to the tolerance after the method, finished by a projected L-BFGS where
+    constraints keep OpenMM's above it (:func:`openmm_reparam.methods.lbfgs.polish`)."""
+    polish: bool = True            # finish with OpenMM's L-BFGS to reach the tolerance
+    polish_rounds: int = 3         # L-BFGS restarts at most while above the tolerance and still improving
+    finish_steps: int = 2000       # max iterations of the projected finish
+    finish_memory: int = 10        # its L-BFGS (s, y) pairs
+    finish_max_step: float = 0.03  # nm: its largest atom displacement of one step
+    finish_tolerance: float = 0.9  # it stops at this x the tolerance, for a margin
+
+    def __post_init__(self) -> None:
+        require_ints(self, ("polish_rounds", "finish_steps"))
+        require_ints(self, ("finish_memory",), 1)
+        require_positive(self, ("finish_max_step", "finish_tolerance"))
+
+
+COMMON_GROUPS: Dict[str, type] = {"run": RunOptions, "safety": SafetyOptions, "polish": PolishOptions}
+
+
+class MinimizerOptions:
+    """The option groups of one method (``method``) or, with ``method=None``, of every registered method: see
+    the module docstring. Unknown or unused names raise TypeError, bad values ValueError."""
+
+    def __init__(self, groups: Optional[Mapping[str, Any]] = None, method: Optional[str] = None):
+        from .registry import check_options, group_classes
+        classes = group_classes(method)
+        given = dict(groups or {})
+        unknown = sorted(set(given) - set(classes))
+        if unknown:
+            raise TypeError(f"unknown option group(s) {unknown}; the groups are {sorted(classes)}")
+        self.__dict__["method"] = method
+        self.__dict__["_groups"] = {name: given.get(name) or cls() for name, cls in classes.items()}
+        check_options(self)
+
+    @classmethod
+    def from_kwargs(cls, method: Optional[str] = None, **kwargs: Any) -> "MinimizerOptions":
+        """Options from flat keyword arguments (the ``minimize(context, fine_lr=...)`` form)."""
+        from .registry import group_classes, option_group, reject_unused
+        classes = group_classes(method)
+        reject_unused(method, kwargs, classes)
+        grouped: Dict[str, Dict[str, Any]] = {}
+        for name, value in kwargs.items():
+            grouped.setdefault(option_group(name), {})[name] = value
+        return cls({group: classes[group](**values) for group, values in grouped.items()}, method)
+
+    @classmethod
+    def known(cls, method: Optional[str] = None) -> list:
+        """Every flat option name (of ``method``; None: of every method)."""
+        from .registry import group_classes
+        return sorted(f.name for group in group_classes(method).values() for f in fields(group))
+
+    def __getattr__(self, name: str) -> Any:
+        groups = self.__dict__.get("_groups", {})
+        if name in groups:
+            return groups[name]
+        for group in groups.values():
+            if name in group.__dataclass_fields__:
+                return getattr(group, name)
+        raise AttributeError(name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError("MinimizerOptions are read-only: build new ones with from_kwargs")
+
+    def groups(self) -> Dict[str, Any]:
+        """{group name: dataclass instance}."""
+        return dict(self._groups)
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Flat {name: value}, as the report stores them."""
+        return {name: value for group in self._groups.values() for name, value in asdict(group).items()}
+
+    def __repr__(self) -> str:
+        return f"MinimizerOptions(method={self.method!r}, {self.to_dict()})"

@@ -1,0 +1,153 @@
+"""The registry of minimization methods: ``register_method`` adds one, ``get_method`` finds one by name.
+
+A method is an object with a ``name``, its ``option_groups`` ({group name: dataclass}) and a ``run(state)``
+(see :class:`openmm_reparam.methods.base.Method`). The package registers its own methods when
+:mod:`openmm_reparam.methods` is imported (importing ``openmm_reparam`` does that); other packages can register
+theirs by calling :func:`register_method`, or through an ``openmm_reparam.methods`` entry point whose object is a
+Method subclass or instance (loaded the first time a name is looked up), so that the command line finds them
+too. Every method's options are composed with the common groups of :mod:`.options`.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import fields
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+
+ENTRY_POINT_GROUP = "openmm_reparam.methods"
+
+_METHODS: Dict[str, Any] = {}
+_ALIASES: Dict[str, str] = {}      # deprecated name -> current name
+_GROUP_OF: Dict[str, str] = {}     # flat option name -> group name, across every method
+_entry_points_loaded = False
+
+
+def register_method(method: Any, *, replace: bool = False, aliases: Iterable[str] = ()) -> Any:
+    """Register ``method`` (a Method subclass or instance) under ``method.name``; returns the instance.
+    ``aliases``: deprecated names that resolve to it with a FutureWarning. Its flat option names must not
+    name another group's option; re-registering a name needs ``replace=True``."""
+    instance = method() if isinstance(method, type) else method
+    name = getattr(instance, "name", "")
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"a method needs a name that is an identifier, got {name!r}")
+    if name in _METHODS and not replace:
+        raise ValueError(f"method {name!r} is already registered (pass replace=True to replace it)")
+    _check_groups(name, instance.option_groups)
+    _METHODS[name] = instance
+    for alias in aliases:
+        _ALIASES[alias] = name
+    return instance
+
+
+def unregister_method(name: str) -> None:
+    """Remove method ``name`` and its aliases (the package's own methods included)."""
+    _METHODS.pop(name, None)
+    for alias in [a for a, target in _ALIASES.items() if target == name]:
+        del _ALIASES[alias]
+
+
+def get_method(name: str, warn: bool = True) -> Any:
+    """The registered method called ``name`` (a deprecated alias resolves, with a FutureWarning if ``warn``)."""
+    _load_entry_points()
+    if name in _ALIASES:
+        new = _ALIASES[name]
+        if warn:
+            warnings.warn(f"method {name!r} is deprecated, use {new!r}", FutureWarning, stacklevel=3)
+        name = new
+    if name not in _METHODS:
+        raise ValueError(f"method must be one of {method_names()}, got {name!r}")
+    return _METHODS[name]
+
+
+def method_names() -> Tuple[str, ...]:
+    """The registered method names, in registration order."""
+    _load_entry_points()
+    return tuple(_METHODS)
+
+
+def deprecated_names() -> Tuple[str, ...]:
+    return tuple(_ALIASES)
+
+
+def registered() -> List[Any]:
+    _load_entry_points()
+    return list(_METHODS.values())
+
+
+def group_classes(method: Optional[str] = None) -> Dict[str, type]:
+    """{group: dataclass} of ``method`` with the common groups (None: of every registered method; where two
+    methods' classes for one group differ, e.g. a subclass with other defaults, the base class)."""
+    from .options import COMMON_GROUPS
+    classes = dict(COMMON_GROUPS)
+    for instance in ([get_method(method, warn=False)] if method is not None else registered()):
+        for group, cls in instance.option_groups.items():
+            if group not in classes or issubclass(classes[group], cls):
+                classes[group] = cls
+    return classes
+
+
+def option_group(name: str) -> str:
+    from .options import COMMON_GROUPS
+    for group, cls in COMMON_GROUPS.items():
+        if name in cls.__dataclass_fields__:
+            return group
+    return _GROUP_OF[name]
+
+
+def option_users(name: str) -> List[str]:
+    """The registered methods whose groups have option ``name``."""
+    return [m.name for m in registered()
+            if any(name in cls.__dataclass_fields__ for cls in m.option_groups.values())]
+
+
+def options_used(method: str, options: Mapping[str, Any]) -> Dict[str, Any]:
+    """The entries of ``options`` (flat names) that ``method`` uses: for scripts that pass one set of options to
+    several methods (benchmarks, comparisons)."""
+    known = {f.name for cls in group_classes(method).values() for f in fields(cls)}
+    return {name: value for name, value in options.items() if name in known}
+
+
+def reject_unused(method: Optional[str], kwargs: Mapping[str, Any], classes: Mapping[str, type]) -> None:
+    """TypeError for a flat name that no group of ``method`` has: naming the methods that use it, or the known
+    names when none does."""
+    known = {f.name for cls in classes.values() for f in fields(cls)}
+    for name in sorted(set(kwargs) - known):
+        users = option_users(name)
+        if users:
+            raise TypeError(f"option {name!r} is not used by method {method!r}; it is an option of "
+                            f"method{'s' if len(users) > 1 else ''} {', '.join(users)}")
+        raise TypeError(f"unknown minimizer option {name!r}; known options: {sorted(known)}")
+
+
+def check_options(options: Any) -> None:
+    """The cross-group checks of the method(s) the options are for (``Method.check``)."""
+    methods = [get_method(options.method, warn=False)] if options.method is not None else registered()
+    for instance in methods:
+        instance.check(options)
+
+
+def _check_groups(name: str, groups: Mapping[str, type]) -> None:
+    """Each flat option name belongs to one group name across all methods and the common groups."""
+    from .options import COMMON_GROUPS
+    for group, cls in groups.items():
+        if group in COMMON_GROUPS:
+            raise ValueError(f"method {name!r}: group {group!r} is a common group")
+        for f in fields(cls):
+            owner = _GROUP_OF.setdefault(f.name, group)
+            clash = owner != group or any(f.name in c.__dataclass_fields__ for c in COMMON_GROUPS.values())
+            if clash:
+                raise ValueError(f"method {name!r}: option {f.name!r} of group {group!r} is already an option "
+                                 f"of group {owner!r}")
+
+
+def _load_entry_points() -> None:
+    """Register the methods other packages declare under the ``openmm_reparam.methods`` entry point, once."""
+    global _entry_points_loaded
+    if _entry_points_loaded:
+        return
+    _entry_points_loaded = True
+    from importlib.metadata import entry_points
+    for point in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            register_method(point.load())
+        except Exception as error:  # one broken plug-in must not break the package
+            warnings.warn(f"openmm-reparam: could not load method plug-in {point.name!r}: {error}")
