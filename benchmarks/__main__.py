@@ -122,7 +122,6 @@ def main(argv=None) -> int:
 def _run_everyday(args, argv) -> int:
     """``run everyday``: print the environment, run the cases (JSON per case as each finishes), print the table."""
     from . import everyday
-    from .everyday_report import environment_text
     from .runner import environment
 
     cases = ["tiny"] if args.quick and args.cases is None else (_csv(args.cases) if args.cases else None)
@@ -132,7 +131,7 @@ def _run_everyday(args, argv) -> int:
         options["time_budget"] = args.budget
     threads = args.threads or 2
     command = "python -m benchmarks " + " ".join(sys.argv[1:] if argv is None else argv)
-    print(environment_text([{"environment": dict(environment(), command=command), "threads": threads}]),
+    print(report.environment_text([{"environment": dict(environment(), command=command), "threads": threads}]),
           flush=True)
     everyday.run_everyday(cases, methods=_csv(args.methods), seeds=seeds, threads=threads, out_dir=args.out,
                           options=options, command=command)

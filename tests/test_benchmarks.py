@@ -9,7 +9,7 @@ from openmm import unit
 
 # benchmarks/ is a top-level package of the repository (pytest.ini puts the root on the path).
 from benchmarks import __main__ as cli
-from benchmarks import everyday, everyday_cases, everyday_report, loops, proteins, report, suites
+from benchmarks import everyday, everyday_cases, loops, proteins, report, suites
 
 
 def _energy(system, x, platform="Reference"):
@@ -214,4 +214,4 @@ def test_everyday_suite_smoke_on_the_tiny_case(tmp_path):
     for label in ("lem", f"default ({runs['default']['method']})", "adam", "lbfgs"):
         assert f"| tiny | 372 | {label} | 1 |" in text
     assert "Goals for the default" in text and "openmm " in text
-    assert everyday_report.write_everyday_report(str(tmp_path)) == text
+    assert report.write_everyday_report(str(tmp_path)) == text
