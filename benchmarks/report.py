@@ -1,8 +1,9 @@
-"""Summaries of benchmark runs, from their JSON: a Markdown table per benchmark and energy-versus-time plots per
-case for the paper benchmarks (loop, refold, relax), and the everyday tables.
+"""``python -m benchmarks report OUT [BENCHMARK ...]``: summaries of benchmark runs, from their JSON: a Markdown
+table per benchmark and energy-versus-time plots per case for the paper benchmarks (loop, refold, relax), and the
+everyday tables.
 
-Paper benchmarks: per (case, method) the table gives the median over seeds (and [min, max]) of the final energy, wall time,
-energy evaluations and structure metrics, the fraction converged, the time to first reach the RMS-force
+Paper benchmarks: per (case, method) the table gives the median over seeds (and [min, max]) of the final energy,
+wall time, energy evaluations and structure metrics, the fraction converged, the time to first reach the RMS-force
 tolerance ("t to tol", converged runs only), and the time each run needed to reach the
 final energy of OpenMM's L-BFGS on the same case and seed (starts may differ per seed; the median over seeds
 when that seed has no L-BFGS run) ("t to L-BFGS E"; "-" when it never got there).
@@ -16,6 +17,7 @@ second table checks the default against the goals of issue 10 (see :func:`time_g
 """
 from __future__ import annotations
 
+import argparse
 import glob
 import json
 import os
@@ -332,3 +334,25 @@ def write_everyday_report(out_dir: str) -> Optional[str]:
     with open(os.path.join(out_dir, EVERYDAY, "RESULTS.md"), "w") as handle:
         handle.write(text)
     return text
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """``report OUT [BENCHMARK ...]`` or ``report [BENCHMARK ...] --out OUT``: rewrite the reports (all four
+    benchmarks by default) and print them."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks report",
+                                     description="python -m benchmarks report OUT [BENCHMARK ...]  or  "
+                                                 "python -m benchmarks report [BENCHMARK ...] --out OUT")
+    parser.add_argument("items", nargs="*", metavar="OUT/BENCHMARK")
+    parser.add_argument("--out", default=None, help="the output folder (then every positional is a benchmark)")
+    args = parser.parse_args(argv)
+    if args.out:
+        out, benchmarks = args.out, args.items
+    elif args.items:
+        out, benchmarks = args.items[0], args.items[1:]
+    else:
+        parser.error("report needs the output folder: report OUT [BENCHMARK ...] or report BENCHMARK --out OUT")
+    for benchmark in benchmarks or ["loop", "refold", "relax", EVERYDAY]:
+        text = write_report(out, benchmark)
+        if text:
+            print(text)
+    return 0
