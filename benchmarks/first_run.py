@@ -1,12 +1,12 @@
 """The cost of the first minimization in a new process (a command-line run, a batch worker, a script).
 
-Each method runs in a fresh Python process: import openmm_reparam, build a small System (met-enkephalin 1PLW,
-amber14 + OBC2, NoCutoff, no constraints, 0.02 nm of seeded noise), then time two ``minimize`` calls from the same start,
-the first and the second of the process. The difference is what a new process pays once (lazy imports, first
-torch calls). It also reports whether ``torch._dynamo`` got imported: ``torch.optim.Adam``'s first construction
-imports it.
+Each method runs in a fresh Python process: import openmm_reparam, build a small System (met-enkephalin 1PLW from
+``openmm_reparam.testing.load_peptide``, amber14 + OBC2, NoCutoff, no constraints, 0.02 nm of seeded noise), then
+time two ``minimize`` calls from the same start, the first and the second of the process. The difference is what a
+new process pays once (lazy imports, first torch calls). It also reports whether ``torch._dynamo`` got imported:
+``torch.optim.Adam``'s first construction imports it.
 
-    python -m benchmarks first-run [--methods gnn,adam,precon] [--engines cpp,python] [--repeats 3] [--json out.json]
+    python -m benchmarks first-run [--methods gnn,adam,precon] [--engines cpp,python] [--repeats 3] [--json F]
 """
 from __future__ import annotations
 
