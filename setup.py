@@ -90,6 +90,7 @@ setup(
     long_description=open("README.md").read() if __import__("os").path.exists("README.md") else "",
     long_description_content_type="text/markdown",
     packages=find_packages(include=["openmm_reparam", "openmm_reparam.*"]),
+    package_data={"openmm_reparam": ["data/*.pdb"]},  # the prepared structures of openmm_reparam.testing
     ext_modules=[Extension("openmm_reparam._cpp._reparamplugin", sources=[])],
     cmdclass={"build_ext": CMakePluginBuild},
     python_requires=">=3.9",

@@ -1,12 +1,12 @@
 """The cost of the first minimization in a new process (a command-line run, a batch worker, a script).
 
-Each method runs in a fresh Python process: import openmm_reparam, build a small System (met-enkephalin 1PLW,
-amber14 + OBC2, NoCutoff, no constraints, 0.02 nm of seeded noise), then time two ``minimize`` calls from the same start,
-the first and the second of the process. The difference is what a new process pays once (lazy imports, first
-torch calls). It also reports whether ``torch._dynamo`` got imported: ``torch.optim.Adam``'s first construction
-imports it.
+Each method runs in a fresh Python process: import openmm_reparam, build a small System (met-enkephalin 1PLW from
+``openmm_reparam.testing.load_peptide``, amber14 + OBC2, NoCutoff, no constraints, 0.02 nm of seeded noise), then
+time two ``minimize`` calls from the same start, the first and the second of the process. The difference is what a
+new process pays once (lazy imports, first torch calls). It also reports whether ``torch._dynamo`` got imported:
+``torch.optim.Adam``'s first construction imports it.
 
-    python benchmarks/first_run.py [--methods gnn,adam,precon] [--engines cpp,python] [--repeats 3] [--json out.json]
+    python -m benchmarks first-run [--methods gnn,adam,precon] [--engines cpp,python] [--repeats 3] [--json F]
 """
 from __future__ import annotations
 
@@ -16,14 +16,14 @@ import os
 import statistics
 import subprocess
 import sys
+from typing import List, Optional
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 CHILD = r"""
 import sys, time
-sys.path.insert(0, {tests!r})
 import torch  # noqa: F401
-from conftest import load_peptide, make_context, perturbed
+from openmm_reparam.testing import load_peptide, make_context, perturbed
 import openmm_reparam
 _, system, positions = load_peptide("1plw")
 start = perturbed(positions, 0.02)
@@ -38,14 +38,15 @@ print(times[0], times[1], result.final_energy, "torch._dynamo" in sys.modules)
 
 
 def run_once(method: str, engine: str) -> dict:
-    code = CHILD.format(tests=os.path.join(ROOT, "tests"), method=method, engine=engine)
+    code = CHILD.format(method=method, engine=engine)
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
     first, second, energy, dynamo = out.stdout.split()[-4:]
     return {"first": float(first), "second": float(second), "energy": float(energy), "dynamo": dynamo == "True"}
 
 
-def main(argv=None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: Optional[List[str]] = None) -> int:
+    """``python -m benchmarks first-run``: print the table (and write ``--json``)."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks first-run", description=__doc__.splitlines()[0])
     parser.add_argument("--methods", default="gnn,adam,precon")
     parser.add_argument("--engines", default="cpp,python")
     parser.add_argument("--repeats", type=int, default=3)
@@ -67,7 +68,4 @@ def main(argv=None) -> None:
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(rows, handle, indent=1)
-
-
-if __name__ == "__main__":
-    main()
+    return 0

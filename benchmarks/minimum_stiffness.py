@@ -5,23 +5,22 @@ same start with OpenMM's LocalEnergyMinimizer and with each method to 10 kJ/mol/
 ``openmm_reparam.stiffness(context, n_modes)`` on the result: the lowest vibrational frequencies (cm⁻¹, imaginary
 as negative) and whether any mode is below −threshold (a saddle, not a minimum).
 
-    python benchmarks/minimum_stiffness.py --cases chignolin_noisy,trpcage_noisy --methods adam,precon,gnn
+    python -m benchmarks stiffness --cases chignolin_noisy,trpcage_noisy --methods adam,precon,gnn
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import time
+from typing import List, Optional
 
 import torch  # noqa: F401  (before openmm)
 import openmm
 from openmm import unit
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks import everyday_cases  # noqa: E402
-import openmm_reparam  # noqa: E402
+import openmm_reparam
+
+from . import everyday_cases
 
 TOLERANCE = 10.0
 
@@ -43,8 +42,10 @@ def run(case_name: str, method: str, n_modes: int, threads: int) -> dict:
             "minimize_s": wall, **result.to_dict()}
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: Optional[List[str]] = None) -> int:
+    """``python -m benchmarks stiffness``: print the table row by row (and write ``--json``)."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks stiffness",
+                                     description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", default="chignolin_noisy,trpcage_noisy")
     parser.add_argument("--methods", default="adam,precon,gnn")
     parser.add_argument("--modes", type=int, default=6)
@@ -66,7 +67,3 @@ def main(argv=None) -> int:
         with open(args.json, "w") as handle:
             json.dump(rows, handle, indent=1)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

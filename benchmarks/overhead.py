@@ -15,7 +15,7 @@ depend on the mode values, so random orthonormal modes replace the slow-mode com
 short. Each measurement is repeated in interleaved rounds; the median and the minimum over rounds of the
 per-step time are reported (the minimum is the least disturbed by other processes on a shared machine).
 
-    python benchmarks/overhead.py [--proteins 2JOF 2WXC] [--steps 50] [--rounds 3] [--json out.json]
+    python -m benchmarks overhead [--proteins 2JOF 2WXC] [--steps 50] [--rounds 3] [--json out.json]
 
 Target (issue 5): cpp / bare <= 1.25.
 """
@@ -30,6 +30,7 @@ import platform
 import statistics
 import sys
 import time
+from typing import List, Optional
 
 import numpy as np
 import torch  # noqa: F401  (before the plugin)
@@ -157,8 +158,11 @@ def run(proteins, steps: int, rounds: int):
     return results
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: Optional[List[str]] = None) -> int:
+    """``python -m benchmarks overhead``: print the environment and one line per protein (and write ``--json``)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks overhead", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--proteins", nargs="+", default=["2JOF", "2WXC"])
     parser.add_argument("--steps", type=int, default=50, help="steps (and bare evaluations) per round")
     parser.add_argument("--rounds", type=int, default=3)
@@ -170,14 +174,10 @@ def main(argv=None) -> int:
     meta = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "machine": f"{platform.node()} {platform.machine()}, {os.cpu_count()} CPU cores",
             "openmm": openmm.__version__, "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
-            "platform": "CPU", "command": " ".join([os.path.basename(sys.argv[0])] + (argv or sys.argv[1:]))}
+            "platform": "CPU", "command": " ".join(["python -m benchmarks overhead"] + argv)}
     print(json.dumps(meta))
     results = run(args.proteins, args.steps, args.rounds)
     if args.json:
         with open(args.json, "w") as handle:
             json.dump({"meta": meta, "results": results}, handle, indent=2)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -13,11 +13,12 @@ files; every method and every seed then begins from the same coordinates.
 """
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
 from dataclasses import dataclass
-from typing import Dict, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 import openmm
@@ -192,3 +193,16 @@ def minimized_native_energy(case: ProteinCase, tolerance: float = 1.0,
     context.setPositions(case.native)
     openmm.LocalEnergyMinimizer.minimize(context, tolerance, 0)
     return context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """``python -m benchmarks make-starts [--systems 2WXC] [--overwrite]``: generate the stored starts."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks make-starts",
+                                     description="generate the stored native/unfolded protein PDBs")
+    parser.add_argument("--systems", default=",".join(UNFOLD_THRESHOLD_ANGSTROM))
+    parser.add_argument("--overwrite", action="store_true")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads for the MD")
+    args = parser.parse_args(argv)
+    names = [t.strip() for t in args.systems.split(",") if t.strip()]
+    make_starts(names, overwrite=args.overwrite, threads=args.threads)
+    return 0

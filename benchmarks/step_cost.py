@@ -14,7 +14,7 @@ interleaved over ``--rounds`` rounds, on the engine ``minimize`` uses by default
 The ratio ``gnn / adam`` is the issue's goal (at most 1.25); ``setup`` is compared with the default ``minimize``
 run of the everyday suite on the same case when ``--everyday DIR`` points at its JSON.
 
-    python benchmarks/step_cost.py --cases bbl,bbl_pad25 --steps 40 --rounds 3 --json benchmarks/out/step_cost.json
+    python -m benchmarks step-cost --cases bbl,bbl_pad25 --steps 40 --rounds 3 --json benchmarks/out/step_cost.json
 """
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ import os
 import statistics
 import sys
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
@@ -32,13 +32,13 @@ import torch  # noqa: F401  (before openmm)
 import openmm
 from openmm import unit
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from benchmarks import everyday_cases  # noqa: E402
-from openmm_reparam.core.bridge import ContextEnergy  # noqa: E402
-from openmm_reparam.engines import AdamStageSettings, select_engine  # noqa: E402
-from openmm_reparam.optimize.options import MinimizerOptions  # noqa: E402
-from openmm_reparam.optimize.recorder import RunRecorder  # noqa: E402
-from openmm_reparam.reparam.build import build_generator  # noqa: E402
+from openmm_reparam.core.bridge import ContextEnergy
+from openmm_reparam.engines import AdamStageSettings, select_engine
+from openmm_reparam.optimize.options import MinimizerOptions
+from openmm_reparam.optimize.recorder import RunRecorder
+from openmm_reparam.reparam.build import build_generator
+
+from . import everyday_cases
 
 
 def fixed_stage(name: str, steps: int, options: MinimizerOptions) -> AdamStageSettings:
@@ -103,8 +103,10 @@ def print_row(row: Dict[str, Any]) -> None:
           f"{row['linear_over_adam']:.2f}× | {row['gnn_setup_s']:.1f} | {row['linear_setup_s']:.1f} |", flush=True)
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def main(argv: Optional[List[str]] = None) -> int:
+    """``python -m benchmarks step-cost``: print the table row by row (and write ``--json``)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks step-cost", description=__doc__.split("\n\n")[0])
     parser.add_argument("--cases", default="bbl,bbl_pad25")
     parser.add_argument("--steps", type=int, default=40)
     parser.add_argument("--rounds", type=int, default=3)
@@ -121,10 +123,6 @@ def main(argv=None) -> int:
     if args.json:
         os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
         with open(args.json, "w") as handle:
-            json.dump({"command": "python benchmarks/step_cost.py " + " ".join(argv or sys.argv[1:]),
+            json.dump({"command": "python -m benchmarks step-cost " + " ".join(argv),
                        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "rows": rows}, handle, indent=1)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

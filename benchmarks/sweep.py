@@ -2,12 +2,15 @@
 across systems (not per-system tuning): 5AWL refolding and the Bond+LJ loop (n = 400), a few seeds, a short
 budget. Each configuration is tagged; the summary ranks configurations by their median energy gap to the best
 run of each system, normalized by that system's energy scale, so both systems count equally.
+
+    python -m benchmarks sweep --out benchmarks/out/sweep --budget 20 --seeds 2
 """
 from __future__ import annotations
 
+import argparse
 import os
 from collections import defaultdict
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -76,3 +79,16 @@ def summarize_sweep(records: List[Dict[str, Any]]) -> str:
         lines.append(f"| {label} | " + " | ".join(cells.get((label, c), "-") for c in cases) +
                      f" | {np.mean(scores[label]):.2f} |")
     return "\n".join(lines) + "\n"
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """``python -m benchmarks sweep [--out DIR] [--budget S] [--seeds N] [--threads T]``."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks sweep",
+                                     description="small hyper-parameter sweep for gnn and linear")
+    parser.add_argument("--out", default="benchmarks/out/sweep")
+    parser.add_argument("--budget", type=float, default=20.0)
+    parser.add_argument("--seeds", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1)
+    args = parser.parse_args(argv)
+    print(run_sweep(args.out, budget=args.budget, seeds=args.seeds, threads=args.threads))
+    return 0

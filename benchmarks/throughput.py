@@ -1,7 +1,7 @@
 """Throughput of batch minimization and relax, in structures per hour, on noisy models of the shared proteins.
 
-    python benchmarks/throughput.py --models 20 --workers 2 --out-dir benchmarks/out/throughput
-    python benchmarks/throughput.py --models 3 --proteins 1PLW,5AWL --out-dir /tmp/throughput   # a quick check
+    python -m benchmarks throughput --models 20 --workers 2 --out-dir benchmarks/out/throughput
+    python -m benchmarks throughput --models 3 --proteins 1PLW,5AWL --out-dir /tmp/throughput   # a quick check
 
 Models: ``--models`` copies of the stored native structures (``benchmarks/data/NAME_native.pdb``, taken in turn)
 with Gaussian noise of ``--noise`` nm (default 0.02) on every coordinate, seeds 0, 1, ...
@@ -30,7 +30,7 @@ import os
 import statistics
 import sys
 import time
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 
@@ -146,8 +146,9 @@ def _fmt(value: Any, digits: int = 2) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
-def main(argv: List[str] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(argv: Optional[List[str]] = None) -> int:
+    """``python -m benchmarks throughput``: run, print the table, write ``OUT_DIR/throughput.json``."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks throughput", description=__doc__.splitlines()[0])
     parser.add_argument("--models", type=int, default=20)
     parser.add_argument("--proteins", default=",".join(PROTEINS))
     parser.add_argument("--noise", type=float, default=0.02, help="nm per coordinate (default 0.02)")
@@ -179,7 +180,3 @@ def main(argv: List[str] = None) -> int:
         json.dump({"models": len(models), "noise_nm": args.noise, "workers": args.workers, "results": results,
                    "openmm": openmm.__version__, "cpus": os.cpu_count()}, handle, indent=2)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,7 @@
-"""Shared fixtures: small real protein Systems (amber14 + OBC2) and Contexts on the CPU/Reference platforms."""
+"""Shared fixtures: small real protein Systems (amber14 + OBC2) and Contexts on the CPU/Reference platforms.
+
+``load_peptide``, ``perturbed`` and ``make_context`` come from :mod:`openmm_reparam.testing` (benchmarks use them
+too); ``DATA`` is ``tests/data`` (raw PDB entries for the preparation and command-line tests)."""
 from __future__ import annotations
 
 import os
@@ -10,22 +13,12 @@ import openmm
 import pytest
 from openmm import app, unit
 
+# the helpers the benchmarks use too live in the package; imported here under the names the tests use
+from openmm_reparam.testing import load_peptide, make_context, perturbed  # noqa: F401
+
 DATA = os.path.join(os.path.dirname(__file__), "data")
 
 warnings.filterwarnings("ignore", message="importing 'simtk.openmm' is deprecated")
-
-
-def load_peptide(name: str = "1plw", constraints=None):
-    """(topology, system, positions in nm) of a prepared test structure with amber14-all + OBC2."""
-    pdb = app.PDBFile(os.path.join(DATA, f"{name}_prepared.pdb"))
-    forcefield = app.ForceField("amber14-all.xml", "implicit/obc2.xml")
-    system = forcefield.createSystem(pdb.topology, nonbondedMethod=app.NoCutoff, constraints=constraints)
-    positions = np.array(pdb.positions.value_in_unit(unit.nanometer))
-    return pdb.topology, system, positions
-
-
-def perturbed(positions: np.ndarray, sigma: float = 0.02, seed: int = 0) -> np.ndarray:
-    return positions + np.random.default_rng(seed).normal(0.0, sigma, positions.shape)
 
 
 def tip4pew_water_box(edge_nm: float = 1.4):
@@ -39,15 +32,6 @@ def tip4pew_water_box(edge_nm: float = 1.4):
     positions = np.array(modeller.positions.value_in_unit(unit.nanometer))
     movable = np.array([not system.isVirtualSite(i) for i in range(system.getNumParticles())])
     return system, positions + np.where(movable[:, None], np.random.default_rng(0).normal(0, 0.01, positions.shape), 0)
-
-
-def make_context(system: openmm.System, positions, platform: str = "CPU", integrator=None) -> openmm.Context:
-    if integrator is None:
-        integrator = openmm.VerletIntegrator(0.001)
-    properties = {"Threads": "1"} if platform == "CPU" else {}
-    context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName(platform), properties)
-    context.setPositions(np.asarray(positions) * unit.nanometer)
-    return context
 
 
 def energy_of(context: openmm.Context) -> float:

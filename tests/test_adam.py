@@ -56,8 +56,8 @@ def test_a_minimization_does_not_import_torch_dynamo():
     """The generator fit and the Python engine's Adam stages run without torch.optim: a fresh process that
     minimizes with ``gnn`` on the Python engine never imports torch._dynamo."""
     script = (
-        "import sys; sys.path.insert(0, 'tests')\n"
-        "from conftest import load_peptide, make_context, perturbed\n"
+        "import sys\n"
+        "from openmm_reparam.testing import load_peptide, make_context, perturbed\n"
         "from openmm_reparam import minimize\n"
         "_, system, positions = load_peptide('1plw')\n"
         "context = make_context(system, perturbed(positions, 0.02))\n"

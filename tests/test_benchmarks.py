@@ -1,6 +1,9 @@
 """Smoke tests of the benchmark suite: tiny systems, short budgets, real OpenMM Contexts (CPU/Reference)."""
 import json
 import os
+import pathlib
+import subprocess
+import sys
 
 import numpy as np
 import openmm
@@ -9,7 +12,11 @@ from openmm import unit
 
 # benchmarks/ is a top-level package of the repository (pytest.ini puts the root on the path).
 from benchmarks import __main__ as cli
-from benchmarks import everyday, everyday_cases, everyday_report, loops, proteins, report, suites
+from benchmarks import everyday, everyday_cases, loops, proteins, report, suites
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+SUBCOMMANDS = ["run", "report", "make-starts", "sweep", "step-cost", "overhead", "throughput", "first-run",
+               "stiffness"]
 
 
 def _energy(system, x, platform="Reference"):
@@ -138,6 +145,60 @@ def test_command_line_report_accepts_out_option(tmp_path):
     assert "| bond_lj_n25 | lbfgs |" in (tmp_path / "loop" / "RESULTS.md").read_text()
 
 
+def test_help_lists_every_subcommand():
+    out = subprocess.run([sys.executable, "-m", "benchmarks", "--help"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert out.returncode == 0, out.stderr
+    listed = [line.split()[0] for line in out.stdout.splitlines() if line.split() and line.split()[0] in SUBCOMMANDS]
+    assert listed == SUBCOMMANDS == list(cli.COMMANDS)
+
+
+@pytest.mark.parametrize("name", SUBCOMMANDS)
+def test_each_subcommand_parses_its_own_arguments(name, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([name, "--help"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.startswith(f"usage: python -m benchmarks {name} ")
+    with pytest.raises(SystemExit) as exit_:
+        cli.main([name, "--no-such-option"])
+    assert exit_.value.code == 2
+    assert f"python -m benchmarks {name}: error: " in capsys.readouterr().err  # the module's parser, not ours
+
+
+def test_benchmark_modules_run_only_through_the_package():
+    """No module of benchmarks/ edits sys.path or runs as a file; every subcommand module has main(argv)."""
+    for path in sorted((ROOT / "benchmarks").glob("*.py")):
+        text = path.read_text()
+        assert "sys.path" not in text, path.name
+        assert path.name == "__main__.py" or "__main__" not in text, path.name
+    for module, _ in cli.COMMANDS.values():
+        assert callable(__import__(f"benchmarks.{module}", fromlist=["main"]).main)
+
+
+def test_first_run_subcommand_times_a_new_process(tmp_path, capsys):
+    """One fresh process (the one the benchmark starts) minimizes met-enkephalin twice with adam, Python engine."""
+    out = tmp_path / "first_run.json"
+    assert cli.main(["first-run", "--methods", "adam", "--engines", "python", "--repeats", "1",
+                     "--json", str(out)]) == 0
+    assert "| adam | python |" in capsys.readouterr().out
+    [row] = json.load(open(out))
+    [run] = row["runs"]
+    assert (row["method"], row["engine"]) == ("adam", "python")
+    assert run["first"] > 0 and run["second"] > 0 and np.isfinite(run["energy"]) and run["energy"] < 0
+    assert run["dynamo"] is False  # the Python engine's Adam is core.adam, not torch.optim
+
+
+def test_throughput_subcommand_sequential_path(tmp_path, capsys):
+    """The plain-script baseline alone (PDBFixer, createSystem, LocalEnergyMinimizer) on one noisy 1PLW model."""
+    assert cli.main(["throughput", "--models", "1", "--proteins", "1PLW", "--skip", "batch,lbfgs,relax",
+                     "--workers", "1", "--out-dir", str(tmp_path)]) == 0
+    assert "| sequential PDBFixer + LocalEnergyMinimizer | 1/1 |" in capsys.readouterr().out
+    record = json.load(open(tmp_path / "throughput.json"))
+    [result] = record["results"].values()
+    assert record["models"] == 1 and result["ok"] == 1 and result["median_energy_after"] < 0
+    assert (tmp_path / "models" / "1PLW_000.pdb").exists()
+
+
 # ---- everyday ----------------------------------------------------------------------------------------------
 def test_protein_systems_come_from_the_application_layer():
     from openmm_reparam.app.prepare import create_system
@@ -214,4 +275,4 @@ def test_everyday_suite_smoke_on_the_tiny_case(tmp_path):
     for label in ("lem", f"default ({runs['default']['method']})", "adam", "lbfgs"):
         assert f"| tiny | 372 | {label} | 1 |" in text
     assert "Goals for the default" in text and "openmm " in text
-    assert everyday_report.write_everyday_report(str(tmp_path)) == text
+    assert report.write_everyday_report(str(tmp_path)) == text

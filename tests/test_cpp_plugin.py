@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-import os
 import time
 
 import numpy as np
@@ -23,11 +22,11 @@ from openmm_reparam.engines import compiled
 from openmm_reparam.run.options import MinimizerOptions
 from openmm_reparam.run.recorder import RunRecorder
 from openmm_reparam.reparam.generators import GNNGenerator, LinearModeGenerator
+from openmm_reparam.testing import prepared_pdb
 
 pytestmark = pytest.mark.skipif(not compiled.cpp_available(), reason=compiled.unavailable_reason()
                                 or "C++ plugin not built")
 
-DATA = os.path.join(os.path.dirname(__file__), "data")
 KJ = unit.kilojoule_per_mole
 DEFAULTS = MinimizerOptions()
 
@@ -203,7 +202,7 @@ def test_collapse_matches_python_engine(generator):
 def solvated():
     """Met-enkephalin (75 atoms) in a small TIP3P box with ions, PME, HBonds and rigid water (as test_solute)."""
     from conftest import perturbed
-    pdb = app.PDBFile(os.path.join(DATA, "1plw_prepared.pdb"))
+    pdb = app.PDBFile(prepared_pdb("1plw"))
     forcefield = app.ForceField("amber14-all.xml", "amber14/tip3p.xml")
     modeller = app.Modeller(pdb.topology, pdb.positions)
     modeller.addSolvent(forcefield, padding=0.5 * unit.nanometer, ionicStrength=0.15 * unit.molar)

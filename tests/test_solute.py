@@ -7,14 +7,15 @@ from openmm import app, unit
 from openmm_reparam import compute_slow_modes, minimize
 from openmm_reparam.core.atoms import solvent_mask
 from openmm_reparam.reparam.solute import SoluteGenerator
+from openmm_reparam.testing import prepared_pdb
 
-from conftest import DATA, make_context, perturbed, positions_of
+from conftest import make_context, perturbed, positions_of
 
 
 @pytest.fixture(scope="module")
 def solvated_peptide():
     """Met-enkephalin (75 atoms) in a small TIP3P box with a few ions, PME, HBonds and rigid water."""
-    pdb = app.PDBFile(f"{DATA}/1plw_prepared.pdb")
+    pdb = app.PDBFile(prepared_pdb("1plw"))
     forcefield = app.ForceField("amber14-all.xml", "amber14/tip3p.xml")
     modeller = app.Modeller(pdb.topology, pdb.positions)
     modeller.addSolvent(forcefield, padding=0.5 * unit.nanometer, ionicStrength=0.15 * unit.molar)

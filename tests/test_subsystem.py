@@ -8,13 +8,14 @@ from openmm import app, unit
 from openmm_reparam import force_constant_matrix
 from openmm_reparam.core.atoms import solvent_mask
 from openmm_reparam.core.subsystem import restrict_system, restricted_context
+from openmm_reparam.testing import prepared_pdb
 
-from conftest import DATA, make_context, perturbed, positions_of, tip4pew_water_box
+from conftest import make_context, perturbed, positions_of, tip4pew_water_box
 
 
 def solvated(forcefield_files, model="tip3p"):
     """Met-enkephalin in 0.5 nm of water with 0.15 M NaCl, PME 0.7 nm, HBonds; (System, start, solute mask)."""
-    pdb = app.PDBFile(f"{DATA}/1plw_prepared.pdb")
+    pdb = app.PDBFile(prepared_pdb("1plw"))
     forcefield = app.ForceField(*forcefield_files)
     modeller = app.Modeller(pdb.topology, pdb.positions)
     modeller.addSolvent(forcefield, model=model, padding=0.5 * unit.nanometer, ionicStrength=0.15 * unit.molar)
@@ -103,7 +104,7 @@ def test_sparse_force_constants_on_the_solute_alone_equal_the_reference_path():
 def test_systems_that_cannot_be_restricted_exactly_fall_back_on_the_whole_system():
     """GB implicit solvent is many-body; a torsion across the cut couples two chosen atoms through a third;
     a chosen virtual site needs its parents: each gives None, and the force constants are still computed."""
-    pdb = app.PDBFile(f"{DATA}/1plw_prepared.pdb")
+    pdb = app.PDBFile(prepared_pdb("1plw"))
     gb = app.ForceField("amber14-all.xml", "implicit/obc2.xml").createSystem(pdb.topology)
     half = np.arange(gb.getNumParticles()) < 40
     assert restrict_system(gb, half) is None
