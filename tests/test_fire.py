@@ -77,11 +77,12 @@ def max_constraint_error(system, positions) -> float:
 
 # -- parity ------------------------------------------------------------------------------------------------
 @needs_cpp
-@pytest.mark.parametrize("kind", ["vacuum", "hbonds"])
-def test_compiled_stage_takes_the_python_steps(chignolin, kind):
-    """60 steps (the tolerance out of reach): same energy at every step, same counts, same final point."""
+@pytest.mark.parametrize("kind,dt_max", [("vacuum", 7e-4), ("hbonds", 7e-4), ("hbonds", 3e-3)])
+def test_compiled_stage_takes_the_python_steps(chignolin, kind, dt_max):
+    """60 steps (the tolerance out of reach): same energy at every step, same counts, same final point. With
+    dt_max = 3e-3 the time step outgrows stability and five P <= 0 resets (half step back) happen."""
     system = chignolin[kind]
-    settings = fire_settings(max_steps=60, tolerance_factor=1e-6)
+    settings = fire_settings(max_steps=60, tolerance_factor=1e-6, dt_max=dt_max)
     python = run_stage("python", system, chignolin["start"], settings)
     cpp = run_stage("cpp", system, chignolin["start"], settings)
     energies = history(python[1])
@@ -199,6 +200,14 @@ def test_non_finite_energy_mid_stage_backs_off_and_converges(engine_name):
     assert result.stop_reason == "converged"
     final = positions_of(context)
     assert np.linalg.norm(final[1] - final[0]) == pytest.approx(0.0523, abs=1e-3)
+
+
+@pytest.mark.parametrize("engine_name", ["python", pytest.param("cpp", marks=needs_cpp)])
+def test_non_finite_start_raises(engine_name):
+    from openmm_reparam.core.errors import NonFiniteEnergyError
+    start = np.array([[0.0, 0.0, 0.0], [0.01, 0.0, 0.0]])  # r < 0.05: NaN
+    with pytest.raises(NonFiniteEnergyError):
+        run_stage(engine_name, singular_pair(), start, fire_settings())
 
 
 @needs_cpp
