@@ -27,6 +27,14 @@ follows it to the letter):
  7. record the step (``recorder.record``: energy, x, −F on all particles, {"rms force"}); stop "reporter" if
     it asks.
 
+Choices where the papers leave room or differ: the P test is skipped while v = 0 (FIRE 2.0 would take the P ≤ 0
+branch at i = 0, a no-op under the initial delay); ``dt_min`` is a floor (dt = max(dt·f_dec, dt_min)) where
+FIRE 2.0 skips a decrease that would pass it; ``max_step`` bounds each atom's displacement by scaling the whole
+step (ASE caps the norm of the whole step, LAMMPS shortens dt), v is left unscaled; the half step back is half
+the last displacement proposed. Step 6 projects v rather than setting it to what the projection let through,
+(x' − x)/dt: that needs no dt for a step whose length the cap chose, and it keeps P and the mixing to tangent
+vectors (a velocity component along a constraint would only be undone by the next projection).
+
 After the loop (``max_steps``), "converged" if the last F is below the target. The Context is left at the last
 point when the stage converged (its RMS force is what "converged" promises) and otherwise at the lowest-energy
 point evaluated (FIRE is not monotone; that is the better start for the polish and what an interrupted run
@@ -52,8 +60,8 @@ from .compiled import _RecordingReporter, fill_cpp_settings, plugin
 
 @dataclass
 class FireStageSettings:
-    """What one ``fire`` stage needs; no defaults (they belong to the options table). Units: nm, unit masses,
-    time in nm·(kJ/mol/nm)^-1/2 so that a step moves dt²·F."""
+    """What one ``fire`` stage needs; no defaults (they belong to the options table). Every particle has mass
+    1 Da, so the time steps are in ps (kJ/mol = Da·nm²/ps²): a step from rest moves dt²·F nm."""
     name: str                 # the stage name ("fire")
     max_steps: int
     dt: float                 # initial time step

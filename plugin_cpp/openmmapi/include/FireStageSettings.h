@@ -20,7 +20,7 @@ public:
     FireStageSettings();
     std::string name;        ///< the stage name ("fire")
     int maxSteps;            ///< at most this many iterations (>= 0)
-    double dt;               ///< initial time step (> 0; unit masses, a step moves dt^2 F)
+    double dt;               ///< initial time step, ps (> 0; every mass 1 Da: a step from rest moves dt^2 F)
     double dtMax;            ///< largest time step (>= dt)
     double dtMin;            ///< smallest time step after a P <= 0 decrease (>= 0, <= dt)
     int nDelay;              ///< steps with P > 0 before dt may grow (>= 0)
