@@ -10,10 +10,11 @@ reference; the contract is :mod:`.settings`).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
-from typing import Mapping, Optional, Tuple
+from typing import Any, Mapping, Optional, Tuple
 
 import numpy as np
 import openmm
@@ -123,36 +124,51 @@ def copy_weights_back(cpp_generator, generator: torch.nn.Module) -> None:
 
 
 # -- the engine --------------------------------------------------------------------------------------------
+def camel_case(name: str) -> str:
+    """``clip_norm`` -> ``clipNorm``: a Python settings field as its C++ twin is named."""
+    first, *rest = name.split("_")
+    return first + "".join(word[:1].upper() + word[1:] for word in rest)
+
+
+def fill_cpp_settings(cpp, values: Mapping[str, Any], now: Optional[float] = None):
+    """Set each ``values`` entry (snake_case names) on the C++ settings object ``cpp`` (camelCase fields), each
+    converted to its C++ field's type (the Python type of the unset value: float, int or str); ``deadline`` (a
+    ``time.perf_counter()`` value or None) becomes ``timeLimit``, seconds left after ``now`` (< 0: none).
+    A name the C++ class lacks raises AttributeError (SWIG would otherwise add a Python attribute silently)."""
+    for name, value in values.items():
+        if name == "deadline":
+            cpp.timeLimit = -1.0 if value is None else max(0.0, float(value) - float(now))
+            continue
+        attribute = camel_case(name)
+        if not hasattr(cpp, attribute):
+            raise AttributeError(f"{type(cpp).__name__} has no field {attribute} (for {name})")
+        setattr(cpp, attribute, type(getattr(cpp, attribute))(value))
+    return cpp
+
+
 def cpp_step_settings(**values: float):
     """A ``reparamplugin.AdamStageSettings`` with the step fields set from ``lr, clip_norm, rel_tol,
     collapse_distance, spike_factor, constraint_stiffness, torch_threads`` (all required: C++ has no defaults)."""
-    cpp = plugin().AdamStageSettings()
-    cpp.lr, cpp.clipNorm, cpp.relTol = float(values["lr"]), float(values["clip_norm"]), float(values["rel_tol"])
-    cpp.collapseDistance, cpp.spikeFactor = float(values["collapse_distance"]), float(values["spike_factor"])
-    cpp.constraintStiffness = float(values["constraint_stiffness"])
-    cpp.torchThreads = int(values["torch_threads"])
+    cpp = fill_cpp_settings(plugin().AdamStageSettings(), values)
     cpp.validateStep()
     return cpp
 
 
 def cpp_stage_settings(settings: AdamStageSettings, max_steps: int, now: float):
-    """``settings`` as the C++ struct, with ``max_steps`` (the iteration cap applied) and the deadline turned into
-    seconds left after ``now`` (a ``time.perf_counter()`` value)."""
-    cpp = cpp_step_settings(lr=settings.lr, clip_norm=settings.clip_norm, rel_tol=settings.rel_tol,
-                            collapse_distance=settings.collapse_distance, spike_factor=settings.spike_factor,
-                            constraint_stiffness=settings.constraint_stiffness, torch_threads=settings.torch_threads)
-    cpp.name, cpp.maxSteps, cpp.patience = settings.name, int(max_steps), int(settings.patience)
-    cpp.progressWindow, cpp.progressFraction = int(settings.progress_window), float(settings.progress_fraction)
-    cpp.timeLimit = -1.0 if settings.deadline is None else max(0.0, float(settings.deadline) - now)
+    """``settings`` as the C++ struct, field by field, with ``max_steps`` (the iteration cap applied) and the
+    deadline turned into seconds left after ``now`` (a ``time.perf_counter()`` value)."""
+    values = {field.name: getattr(settings, field.name) for field in dataclasses.fields(settings)}
+    values["max_steps"] = max_steps
+    cpp = fill_cpp_settings(plugin().AdamStageSettings(), values, now)
     cpp.validate()
     return cpp
 
 
 class _RecordingReporter(openmm.MinimizationReporter):
     """The reporter the C++ stage calls every step: it passes the step to ``recorder.record`` (history, the
-    user's reporter with the stage name, best positions). An exception from the user's reporter (KeyboardInterrupt
-    included) stops the stage and is kept, to be re-raised once the C++ call has returned (instead of becoming
-    a SWIG director error)."""
+    user's reporter with the stage name and the stage's other args, best positions). An exception from the user's
+    reporter (KeyboardInterrupt included) stops the stage and is kept, to be re-raised once the C++ call has
+    returned (instead of becoming a SWIG director error)."""
 
     def __init__(self, recorder: RunRecorder, stage: str):
         super().__init__()
@@ -161,9 +177,10 @@ class _RecordingReporter(openmm.MinimizationReporter):
 
     def report(self, iteration, x, grad, args):
         try:
+            extra = {str(key): float(args[key]) for key in args.keys() if str(key) != "system energy"}
             return bool(self.recorder.record(self.stage, float(args["system energy"]),
                                              np.asarray(x, dtype=np.float64).reshape(-1, 3),
-                                             np.asarray(grad, dtype=np.float64).reshape(-1, 3)))
+                                             np.asarray(grad, dtype=np.float64).reshape(-1, 3), extra or None))
         except BaseException as error:  # noqa: B902 - re-raised by CompiledEngine.adam_stage
             self.error = error
             return True

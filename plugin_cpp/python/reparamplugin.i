@@ -20,6 +20,8 @@ import openmm  # the OpenMM types this module builds on must be registered first
 #include "openmm/RPMDMonteCarloBarostat.h"
 #include "AdamStage.h"
 #include "AdamStageSettings.h"
+#include "FireStage.h"
+#include "FireStageSettings.h"
 #include "NonFiniteEnergyException.h"
 #include "ReparamGenerator.h"
 #include "ReparamIntegrator.h"
@@ -53,6 +55,14 @@ static PyObject* reparamTuple(const std::vector<double>& values) {
     PyObject* result = PyTuple_New(values.size());
     for (size_t i = 0; i < values.size(); i++)
         PyTuple_SET_ITEM(result, i, PyFloat_FromDouble(values[i]));
+    return result;
+}
+
+/* A settings class's field names as a tuple of str. */
+static PyObject* reparamNames(const std::vector<std::string>& names) {
+    PyObject* result = PyTuple_New(names.size());
+    for (size_t i = 0; i < names.size(); i++)
+        PyTuple_SET_ITEM(result, i, PyUnicode_FromString(names[i].c_str()));
     return result;
 }
 %}
@@ -95,6 +105,9 @@ static PyObject* reparamTuple(const std::vector<double>& values) {
 %enddef
 
 %exception ReparamPlugin::runAdamStage {
+    RELEASE_GIL_WHEN(arg4 == NULL)
+}
+%exception ReparamPlugin::runFireStage {
     RELEASE_GIL_WHEN(arg4 == NULL)
 }
 %exception ReparamPlugin::ReparamIntegrator::step {
@@ -163,6 +176,61 @@ public:
     double timeLimit;
     void validateStep() const;
     void validate() const;
+    %extend {
+        /** The C++ field names (camelCase), as a tuple. */
+        static PyObject* fieldNames() {
+            return reparamNames(ReparamPlugin::AdamStageSettings::fieldNames());
+        }
+    }
+};
+
+class FireStageSettings {
+public:
+    FireStageSettings();
+    std::string name;
+    int maxSteps;
+    double dt;
+    double dtMax;
+    double dtMin;
+    int nDelay;
+    double fInc;
+    double fDec;
+    double alphaStart;
+    double fAlpha;
+    int maxUphill;
+    double maxStep;
+    double toleranceFactor;
+    int initialDelay;
+    double timeLimit;
+    void validate() const;
+    %extend {
+        /** The C++ field names (camelCase), as a tuple. */
+        static PyObject* fieldNames() {
+            return reparamNames(ReparamPlugin::FireStageSettings::fieldNames());
+        }
+    }
+};
+
+class FireStageOutcome {
+public:
+    int iterations;
+    int energyEvaluations;
+    double wallTime;
+    double initialEnergy;
+    double finalEnergy;
+    double finalRmsForce;
+    std::string stopReason;
+    int getHistorySize() const;
+    %extend {
+        /** Energy of each recorded step (kJ/mol), as a tuple. */
+        PyObject* _energies() const {
+            return reparamTuple(self->energies);
+        }
+        /** Seconds from the stage start to each recorded step, as a tuple. */
+        PyObject* _times() const {
+            return reparamTuple(self->times);
+        }
+    }
 };
 
 class AdamStageOutcome {
@@ -202,6 +270,9 @@ public:
 };
 
 AdamStageOutcome runAdamStage(OpenMM::Context& context, ReparamGenerator* generator, const AdamStageSettings& settings,
+                              OpenMM::MinimizationReporter* reporter);
+
+FireStageOutcome runFireStage(OpenMM::Context& context, const FireStageSettings& settings, double tolerance,
                               OpenMM::MinimizationReporter* reporter);
 
 double timeForceEvaluation(OpenMM::Context& context, int repeats);

@@ -11,6 +11,7 @@
  */
 
 #include <string>
+#include <vector>
 
 namespace ReparamPlugin {
 
@@ -36,6 +37,8 @@ public:
     void validateStep() const;
     /** Throw an OpenMMException naming the first unset or invalid field. */
     void validate() const;
+    /** The field names, in declaration order (Python checks them against its dataclass). */
+    static std::vector<std::string> fieldNames();
 };
 
 } // namespace ReparamPlugin

@@ -44,3 +44,8 @@ void AdamStageSettings::validate() const {
     require(progressFraction >= 0 && progressFraction <= 1, "progressFraction", "within [0, 1]", progressFraction);
     require(!std::isnan(timeLimit), "timeLimit", "seconds (< 0: no limit)", timeLimit);
 }
+
+std::vector<std::string> AdamStageSettings::fieldNames() {
+    return {"lr", "clipNorm", "relTol", "collapseDistance", "spikeFactor", "constraintStiffness", "torchThreads",
+            "name", "maxSteps", "patience", "progressWindow", "progressFraction", "timeLimit"};
+}
