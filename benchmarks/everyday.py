@@ -90,13 +90,14 @@ def run_ours(context: openmm.Context, label: str, seed: int, tolerance: float = 
     """``minimize(context)`` as is (``label="default"``) or ``minimize(context, tolerance, method=label,
     seed=seed, never_worse=False, **options)``."""
     from openmm_reparam import minimize
+    from openmm_reparam.run.registry import options_used
 
     run_options = {**METHOD_OPTIONS, **(options or {})}
     t0 = time.perf_counter()
     if label == "default":
         result = minimize(context)
     else:
-        result = minimize(context, tolerance, method=label, seed=seed, **run_options)
+        result = minimize(context, tolerance, method=label, seed=seed, **options_used(label, run_options))
     wall = time.perf_counter() - t0
     stages = [{"name": s.name, "wall_time": s.wall_time, "iterations": s.iterations,
                "energy_evaluations": s.energy_evaluations, "final_energy": s.final_energy,

@@ -39,9 +39,10 @@ from openmm import app, unit
 
 from openmm_reparam.core.bridge import ContextEnergy
 from openmm_reparam.engines import AdamStageSettings, PythonEngine
+from openmm_reparam.methods.adam import adam_settings
 from openmm_reparam.engines import compiled as cpp_engine
-from openmm_reparam.optimize.options import MinimizerOptions
-from openmm_reparam.optimize.recorder import RunRecorder
+from openmm_reparam.run.options import MinimizerOptions
+from openmm_reparam.run.recorder import RunRecorder
 from openmm_reparam.reparam.generators import GNNGenerator
 
 PDB_DIR = os.environ.get("OPENMM_REPARAM_PDB_DIR", "/work/shared/data/pdb")
@@ -96,12 +97,9 @@ def make_generator(positions: np.ndarray, seed: int = 0) -> GNNGenerator:
 
 
 def stage_settings(steps: int) -> AdamStageSettings:
-    """A reparam stage of exactly ``steps`` steps (no early stopping), the other values from the options table."""
-    o = MinimizerOptions()
-    return AdamStageSettings(name="reparam", lr=o.lr, max_steps=steps, patience=10 ** 6, clip_norm=o.clip_norm,
-                             rel_tol=o.rel_tol, collapse_distance=o.collapse_distance, spike_factor=o.spike_factor,
-                             constraint_stiffness=o.constraint_stiffness, progress_window=0, progress_fraction=0.0,
-                             torch_threads=o.torch_threads)
+    """A reparam stage of exactly ``steps`` steps (no early stopping), the other values method gnn's defaults."""
+    options = MinimizerOptions.from_kwargs(method="gnn", progress_window=0)
+    return adam_settings(options, "reparam", options.lr, steps, 10 ** 6)
 
 
 def time_stage(engine, system, positions, generator, steps: int) -> float:

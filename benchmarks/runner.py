@@ -73,6 +73,7 @@ def run_method(system: openmm.System, start: np.ndarray, method: str, seed: int,
     import torch
 
     from openmm_reparam import minimize
+    from openmm_reparam.run.registry import options_used
 
     torch.set_num_threads(threads)
     torch.manual_seed(seed)
@@ -85,8 +86,9 @@ def run_method(system: openmm.System, start: np.ndarray, method: str, seed: int,
     initial_energy = context_energy(context)
     t0 = time.perf_counter()
     reporter.start = t0
+    run_options = options_used(method, {"time_budget": budget, **run_options})  # each method takes its own
     result = minimize(context, tolerance=tolerance, maxIterations=max_iterations, reporter=reporter,
-                      method=method, seed=seed, time_budget=budget, **run_options)
+                      method=method, seed=seed, **run_options)
     wall = time.perf_counter() - t0
     x = context_positions(context)
     final_energy = context_energy(context)

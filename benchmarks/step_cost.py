@@ -34,8 +34,9 @@ from openmm import unit
 
 from openmm_reparam.core.bridge import ContextEnergy
 from openmm_reparam.engines import AdamStageSettings, select_engine
-from openmm_reparam.optimize.options import MinimizerOptions
-from openmm_reparam.optimize.recorder import RunRecorder
+from openmm_reparam.methods.adam import adam_settings
+from openmm_reparam.run.options import MinimizerOptions
+from openmm_reparam.run.recorder import RunRecorder
 from openmm_reparam.reparam.build import build_generator
 
 from . import everyday_cases
@@ -43,12 +44,8 @@ from . import everyday_cases
 
 def fixed_stage(name: str, steps: int, options: MinimizerOptions) -> AdamStageSettings:
     """Exactly ``steps`` Adam steps (no early stopping), every other value from the options table."""
-    o = options
-    lr = o.lr if name == "reparam" else o.fine_lr
-    return AdamStageSettings(name=name, lr=lr, max_steps=steps, patience=10 ** 9, clip_norm=o.clip_norm,
-                             rel_tol=o.rel_tol, collapse_distance=o.collapse_distance, spike_factor=o.spike_factor,
-                             constraint_stiffness=o.constraint_stiffness, progress_window=0, progress_fraction=0.0,
-                             torch_threads=o.torch_threads)
+    lr = options.lr if name == "reparam" else options.fine_lr
+    return adam_settings(options, name, lr, steps, 10 ** 9)
 
 
 def per_step(engine, context: openmm.Context, start: np.ndarray, generator, name: str, steps: int,
@@ -64,20 +61,20 @@ def measure_case(name: str, steps: int, rounds: int, warm: int, threads: int) ->
     case = everyday_cases.build_case(name)
     platform = openmm.Platform.getPlatformByName("CPU")
     context = openmm.Context(case.system, openmm.VerletIntegrator(0.001), platform, {"Threads": str(threads)})
-    options = MinimizerOptions()
+    options = MinimizerOptions.from_kwargs(method="gnn", progress_window=0)
     torch.set_num_threads(options.torch_threads)  # as minimize() runs every stage, the fit included
     engine = select_engine("auto", False, False)
     start = case.make_start(0)
     context.setPositions(start * unit.nanometer)
     per_step(engine, context, start, None, "adam", warm, options)  # a relaxed-enough common start
-    start = np.array(context.getState(getPositions=True).getPositions(asNumpy=True)._value)
+    start = np.array(context.getState(getPositions=True).getPositions(asNumpy=True).value_in_unit(unit.nanometer))
     row: Dict[str, Any] = {"case": name, "atoms": case.system.getNumParticles(), "engine": engine.name,
                            "threads": threads, "steps": steps, "rounds": rounds}
     generators = {}
     for method in ("gnn", "linear"):
         context.setPositions(start * unit.nanometer)
         t0 = time.perf_counter()
-        generator, setup = build_generator(context, method, 0, options, start)
+        generator, setup = build_generator(context, method, 0, options.generator, options.modes, start)
         row[f"{method}_setup_s"] = time.perf_counter() - t0
         row[f"{method}_setup_stages"] = {s.name: s.wall_time for s in setup}
         generators[method] = generator

@@ -275,7 +275,8 @@ def test_reporter_sees_every_step_with_the_stage_name(chignolin):
     cpp = _run(compiled.CompiledEngine(), system, positions, None, settings, reporter=got)
     _assert_same_stage(python, cpp)
     assert [i for i, _, _, _ in got.calls] == list(range(12))
-    assert all(set(args) == {"system energy", "stage"} and args["stage"] == "fine" for _, args, _, _ in got.calls)
+    keys = {"system energy", "restraint energy", "restraint strength", "max constraint error", "stage"}
+    assert all(set(args) == keys and args["stage"] == "fine" for _, args, _, _ in got.calls)
     for (_, a, xa, ga), (_, b, xb, gb) in zip(expected.calls, got.calls):
         assert b["system energy"] == pytest.approx(a["system energy"], rel=1e-6)
         assert xb.shape == xa.shape == (3 * system.getNumParticles(),)

@@ -16,8 +16,10 @@ from openmm_reparam.core.bridge import ContextEnergy
 from openmm_reparam.engines import AdamStageSettings
 from openmm_reparam.engines import compiled
 from openmm_reparam.engines.fire import FireStageSettings, compiled_fire_stage, python_fire_stage
-from openmm_reparam.optimize.lbfgs import polish
-from openmm_reparam.optimize.recorder import RunRecorder
+from openmm_reparam.methods.fire import FireOptions
+from openmm_reparam.methods.lbfgs import polish
+from openmm_reparam.run.options import PolishOptions
+from openmm_reparam.run.recorder import RunRecorder
 
 needs_cpp = pytest.mark.skipif(not compiled.cpp_available(), reason=compiled.unavailable_reason() or "no plugin")
 STAGES = {"python": python_fire_stage, "cpp": compiled_fire_stage}
@@ -25,12 +27,8 @@ TOLERANCE = 10.0
 
 
 def fire_settings(**overrides) -> FireStageSettings:
-    """The defaults chosen by the measurement in the report (the options table holds them), with overrides."""
-    values = dict(name="fire", max_steps=5000, dt=3e-4, dt_max=7e-4, dt_min=1e-5, n_delay=5, f_inc=1.1,
-                  f_dec=0.5, alpha_start=0.25, f_alpha=0.99, max_uphill=50, max_step=0.05, tolerance_factor=0.5,
-                  initial_delay=True)
-    values.update(overrides)
-    return FireStageSettings(**values)
+    """Method fire's defaults (FireOptions), with overrides."""
+    return dataclasses.replace(FireOptions().stage_settings(None), **overrides)
 
 
 @pytest.fixture(scope="module")
@@ -154,9 +152,23 @@ def test_fire_then_polish_converges(chignolin, water_box, engine, kind):
     result, recorder, context, bridge = run_stage(engine, system, start, fire_settings(), platform="CPU")
     assert result.stop_reason == "converged" and result.final_energy < result.initial_energy
     assert bridge.force_norms()[0] <= 0.5 * TOLERANCE * (1 + 1e-9)
-    polish(bridge, recorder, TOLERANCE, 3)
+    polish(bridge, recorder, TOLERANCE, PolishOptions())
     assert bridge.force_norms()[0] <= TOLERANCE
     assert energy_of(context) <= result.final_energy + 1e-6 * abs(result.final_energy)
+    assert max_constraint_error(system, positions_of(context)) <= 2e-5
+
+
+@pytest.mark.parametrize("kind", ["vacuum", "hbonds", "water"])
+def test_minimize_with_method_fire_converges_with_constraints_held(chignolin, water_box, engine, kind):
+    """The method as users call it, ``minimize(context, method="fire")``: its fire stage on the run's engine,
+    then the polish; converged, constraints held, lower than the start."""
+    from openmm_reparam import minimize
+    system, start = water_box if kind == "water" else (chignolin[kind], chignolin["start"])
+    context = make_context(system, start, "CPU")
+    result = minimize(context, method="fire", engine=engine)
+    assert result.method == "fire" and [s.name for s in result.stages][:1] == ["fire"]
+    assert result.engine == engine and result.stage("fire").stop_reason == "converged"
+    assert result.converged and result.final_energy < result.initial_energy
     assert max_constraint_error(system, positions_of(context)) <= 2e-5
 
 

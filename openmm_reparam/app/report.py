@@ -17,6 +17,7 @@ from openmm import app, unit
 from .outputs import atomic_path
 from .prepare import ca_indices, heavy_atom_indices
 from .restraints import RESTRAINT_FORCE_NAME
+from ..core.atoms import force_norms, movable_mask
 from ..core.units import as_positions
 
 _KJ = unit.kilojoule_per_mole
@@ -51,19 +52,15 @@ def energy_summary(context: openmm.Context, groups: Mapping[int, str]) -> Dict[s
 
 
 def force_statistics(context: openmm.Context) -> Dict[str, float]:
-    """RMS (‖F‖₂/√N, OpenMM's convergence measure) and largest per-atom force (kJ/mol/nm) over massive atoms.
+    """RMS (‖F‖₂/√N, OpenMM's convergence measure) and largest per-atom force (kJ/mol/nm) over the movable atoms
+    (:func:`~openmm_reparam.core.atoms.movable_mask`: not virtual sites, not massless).
 
     Raw forces: on constrained atoms they include components along the constraints, which a minimizer cannot
     remove, so these can exceed the minimizer's own (projected) numbers.
     """
-    system = context.getSystem()
-    movable = np.array([system.getParticleMass(i).value_in_unit(unit.dalton) > 0
-                        for i in range(system.getNumParticles())])
     forces = context.getState(getForces=True).getForces(asNumpy=True).value_in_unit(_KJ / unit.nanometer)
-    per_atom = np.linalg.norm(np.asarray(forces)[movable], axis=1)
-    if len(per_atom) == 0:
-        return {"rms_force": 0.0, "max_force": 0.0}
-    return {"rms_force": float(math.sqrt((per_atom ** 2).sum() / len(per_atom))), "max_force": float(per_atom.max())}
+    rms, largest = force_norms(np.asarray(forces), movable_mask(context.getSystem()))
+    return {"rms_force": rms, "max_force": largest}
 
 
 def rmsd_to_reference(topology: app.Topology, reference_positions: Any, positions: Any) -> Dict[str, Optional[float]]:

@@ -2,7 +2,7 @@
 with the FIRE 2.0 corrections (Guénolé et al., Comput. Mater. Sci. 175, 109584, 2020), unit masses.
 
 The state is x (all particles, on the constraints), E, F (= F⊥, the force on the movable atoms with its
-constraint components removed, :func:`~openmm_reparam.optimize.precon.evaluate_projected`), v (movable atoms,
+constraint components removed, :meth:`~openmm_reparam.core.bridge.ContextEnergy.evaluate_projected`), v (movable atoms,
 starts at 0), dt = ``dt``, α = ``alpha_start``, N+ = N− = 0, the last step Δ = 0. Each iteration i = 0, 1, …
 (at most ``max_steps``, the run's iteration cap applied) does, in this order (the C++ twin ``runFireStage``
 follows it to the letter):
@@ -52,9 +52,8 @@ import numpy as np
 
 from ..core.bridge import ContextEnergy
 from ..core.errors import NonFiniteEnergyError
-from ..optimize.precon import evaluate_projected
-from ..optimize.recorder import RunRecorder
-from ..optimize.result import StageResult
+from ..run.recorder import RunRecorder
+from ..run.result import StageResult
 from .compiled import _RecordingReporter, fill_cpp_settings, plugin
 
 
@@ -84,7 +83,7 @@ class FireState:
 
     def __init__(self, bridge: ContextEnergy, settings: FireStageSettings):
         self.bridge, self.settings = bridge, settings
-        self.energy, self.x, self.gradient = evaluate_projected(bridge, bridge.current_positions())
+        self.energy, self.x, self.gradient = bridge.evaluate_projected(bridge.current_positions())
         self.v = np.zeros_like(self.gradient)
         self.last_step = np.zeros_like(self.gradient)
         self.back = np.zeros_like(self.gradient)  # the half step back, added to the next trial point
@@ -146,7 +145,7 @@ class FireState:
         self.back = np.zeros_like(self.gradient)
         self.evaluations += 1
         try:
-            energy, x, gradient = evaluate_projected(self.bridge, trial)
+            energy, x, gradient = self.bridge.evaluate_projected(trial)
         except NonFiniteEnergyError:
             s = self.settings
             self.v[:], self.last_step[:] = 0.0, 0.0

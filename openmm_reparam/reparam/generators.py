@@ -16,7 +16,7 @@ squared error), then ``residual = X0 - G(Z)`` absorbs what the fit left, so X(θ
 
 ``LinearModeGenerator`` (classic coarse-graining): X = X0 + V z, with z a (k, 3) parameter starting at 0.
 
-The parameter order returned by ``parameters()`` is fixed (see ``parameter_names``): the C++ engine takes its
+The parameter order returned by ``ordered_parameters()`` is fixed (see ``parameter_names``): the C++ engine takes its
 weights from ``export_state`` in that order and must compute the same function.
 """
 from __future__ import annotations
