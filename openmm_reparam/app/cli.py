@@ -126,9 +126,11 @@ def run_relax(args: argparse.Namespace) -> int:
 
 
 def _reporter(args: argparse.Namespace) -> ProgressReporter:
-    budget = args.time_budget
-    return ProgressReporter(enabled=False if args.quiet else None, max_iterations=args.max_iterations,
-                            time_budget=budget)
+    """The progress display of a single run (off with --quiet; see :mod:`.progress`), already ticking."""
+    reporter = ProgressReporter(enabled=False if args.quiet else None, max_iterations=args.max_iterations,
+                                time_budget=args.time_budget)
+    reporter.start()
+    return reporter
 
 
 def _output_paths(args: argparse.Namespace) -> Dict[str, str]:

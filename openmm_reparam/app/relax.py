@@ -197,6 +197,8 @@ def _outer_iterations(context: openmm.Context, topology: app.Topology, reference
         atoms = [a for r in sorted(released) for a in heavy_by_residue.get(r, [])]
         restrained = update_position_restraints(restraint, context, current, atoms, released_weight=weight,
                                                 released_reference=reference)
+        if hasattr(reporter, "phase"):  # the CLI's progress display: which round is running
+            reporter.phase = f"round {iteration + 1}"
         result = minimize(context, settings.tolerance, settings.max_iterations, reporter, method=settings.method,
                           seed=settings.seed, **run_options(settings, threads))
         violations: Violations = find_violations(topology, context.getState(getPositions=True).getPositions())
