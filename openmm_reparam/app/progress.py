@@ -38,8 +38,9 @@ class ProgressReporter(openmm.MinimizationReporter):
     SPINNER = "|/-\\"
 
     def __init__(self, stream: Optional[TextIO] = None, enabled: Optional[bool] = None, max_iterations: int = 0,
-                 time_budget: Optional[float] = None, interval: float = 0.1, width: int = 24, delay: Optional[float] = None,
-                 log_interval: float = 30.0, inner: Optional[openmm.MinimizationReporter] = None):
+                 time_budget: Optional[float] = None, interval: float = 0.1, width: int = 24,
+                 delay: Optional[float] = None, log_interval: float = 30.0,
+                 inner: Optional[openmm.MinimizationReporter] = None):
         super().__init__()
         self.stream = sys.stderr if stream is None else stream
         self.enabled = True if enabled is None else bool(enabled)
