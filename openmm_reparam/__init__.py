@@ -28,6 +28,7 @@ from .reparam import (GNNGenerator, LinearModeGenerator, SlowModes, build_genera
 from .app.prepare import PreparationError, PreparedSystem, prepare
 from .app.batch import minimize_many
 from .app.relax import relax
+from .app.patch import patch, unpatch  # noqa: E402  (Simulation.minimizeEnergy -> ours)
 from .analysis import StiffnessResult, stiffness
 
 __version__ = "0.1.0"
@@ -45,3 +46,4 @@ __all__ = ["minimize", "minimize_simulation", "ReparamMinimizer", "MinimizationR
            "GNNGenerator", "LinearModeGenerator", "build_generator", "SlowModes", "compute_slow_modes",
            "force_constant_matrix", "graph_laplacian", "prepare", "PreparedSystem", "PreparationError",
            "ReparamIntegrator", "cpp_available", "minimize_many", "relax", "stiffness", "StiffnessResult"]
+__all__ += ["patch", "unpatch"]

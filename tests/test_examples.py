@@ -45,3 +45,16 @@ def test_dropin_simulation_example_changes_one_line_and_runs_md(tmp_path):
     import mdtraj
     frames = mdtraj.load_dcd(str(tmp_path / "md.dcd"), top=os.path.join(DATA, "1PLW_model1.pdb"))
     assert frames.n_frames == 4
+
+
+def test_relax_chain_breaks_example_keeps_the_noisy_model_near_the_crystal(tmp_path):
+    env = dict(os.environ, PYTHONPATH=ROOT)  # this checkout's openmm_reparam
+    completed = subprocess.run([sys.executable, os.path.join(EXAMPLES, "relax_chain_breaks.py"), "-o",
+                                str(tmp_path / "relaxed.pdb")], cwd=tmp_path, capture_output=True, text=True,
+                               timeout=300, env=env)
+    assert completed.returncode == 0, completed.stderr[-2000:]
+    noisy, relaxed = map(float, re.findall(r"RMSD to the crystal ([\d.]+) A", completed.stdout))
+    assert 0.3 < noisy < 0.4 and relaxed < 0.5
+    assert "chain breaks: 2: ALA A 12 | ARG A 15, LYS A 30 | PHE A 33" in completed.stdout
+    assert re.search(r"violations: \d+ -> 0 in", completed.stdout)
+    assert app.PDBFile(str(tmp_path / "relaxed.pdb")).topology.getNumResidues() == 36

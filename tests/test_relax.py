@@ -61,36 +61,6 @@ def native():
     return prepared.topology, np.asarray(prepared.positions.value_in_unit(unit.nanometer)), system
 
 
-def test_the_crystal_structure_has_no_violations(native):
-    topology, positions, system = native
-    assert find_violations(topology, positions, system).count == 0
-
-
-def test_a_stretched_bond_a_bent_angle_and_a_clash_are_found_in_their_residues(native):
-    topology, positions, system = native
-    atoms = list(topology.atoms())
-    ca = next(a.index for a in atoms if a.residue.index == 4 and a.name == "CA")
-    cb = next(a.index for a in atoms if a.residue.index == 4 and a.name == "CB")
-    stretched = positions.copy()
-    stretched[cb] += 0.05 * (positions[cb] - positions[ca]) / np.linalg.norm(positions[cb] - positions[ca])
-    found = find_violations(topology, stretched, system)
-    assert [(i, j) for i, j, _, _ in found.bonds] == [(min(ca, cb), max(ca, cb))]
-    crystal_length = 10 * np.linalg.norm(positions[cb] - positions[ca])
-    assert found.bonds[0][2] == pytest.approx(crystal_length + 0.5, abs=1e-6)  # 0.5 A longer
-    assert found.bonds[0][2] - found.bonds[0][3] > 12 * 0.02  # beyond the tolerance
-    assert found.angles and found.residues == {4}
-    # An O and an N of residues 1 and 10, 1.2 A apart (limit 1.52 + 1.55 - 1.5 = 1.57 A): one clash.
-    by_name = {(a.residue.index, a.name): a.index for a in atoms}
-    o, n = by_name[(0, "O")], by_name[(9, "N")]
-    clashing = positions.copy()
-    clashing[n] = positions[o] + 0.12 * (positions[n] - positions[o]) / np.linalg.norm(positions[n] - positions[o])
-    found = find_violations(topology, clashing, system)
-    assert [(i, j) for i, j, _, _ in found.clashes] == [(o, n)]
-    assert found.clashes[0][2] == pytest.approx(1.2, abs=1e-6) and found.clashes[0][3] == pytest.approx(1.57)
-    assert {0, 9} <= found.residues
-    assert found.to_dict(topology)["worst_clash_overlap_angstrom"] == pytest.approx(0.37, abs=1e-6)
-
-
 def test_released_atoms_feel_no_restraint(native):
     topology, positions, _ = native
     system = amber99sb().createSystem(topology, nonbondedMethod=app.NoCutoff)
@@ -107,6 +77,10 @@ def test_released_atoms_feel_no_restraint(native):
     assert energy() == pytest.approx(0.5 * 1000.0 * 0.01, rel=1e-9)
     assert update_position_restraints(force, context, moved) == force.getNumParticles()  # references moved
     assert energy() == pytest.approx(0.0, abs=1e-9)
+    # Held weakly: weight 0.1 towards the original positions, the others to the moved ones.
+    assert update_position_restraints(force, context, moved, released=[first], released_weight=0.1,
+                                      released_reference=positions) == force.getNumParticles() - 1
+    assert energy() == pytest.approx(0.1 * 0.5 * 1000.0 * 0.01, rel=1e-9)
 
 
 def test_relax_of_a_noisy_model_removes_its_clash_and_stays_near_native(tmp_path):
@@ -124,8 +98,7 @@ def test_relax_of_a_noisy_model_removes_its_clash_and_stays_near_native(tmp_path
     keys = sorted(crystal)
     assert kabsch_rmsd_angstrom(np.array([crystal[k] for k in keys]), np.array([relaxed[k] for k in keys])) < 0.5
     written = app.PDBFile(str(output))
-    system = amber99sb().createSystem(written.topology, nonbondedMethod=app.NoCutoff, constraints=app.HBonds)
-    assert find_violations(written.topology, written.positions, system).count == 0
+    assert find_violations(written.topology, written.positions).count == 0
 
 
 def test_violating_residues_are_released_and_minimized_again(tmp_path):
@@ -173,3 +146,63 @@ def test_relax_of_garbage_is_a_one_line_error(tmp_path):
     status, _, stderr = run("relax", garbage, "-o", tmp_path / "out.pdb")
     assert status == 2 and stderr.startswith("openmm-reparam: error: cannot read") and stderr.count("\n") == 1
     assert sorted(os.listdir(tmp_path)) == ["garbage.pdb"]
+
+
+# --- a model with chain breaks and histidines -----------------------------------------------------------------
+
+BREAKS = os.path.join(DATA, "1hlo_A3-42_breaks.pdb")  # 1HLO chain A 3-42 without 13-14 and 31-32; His 17 18 28 34
+
+
+def noisy_breaks_model(directory, seed=0):
+    pdb = app.PDBFile(BREAKS)
+    x = pdb.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+    x = x + np.random.default_rng(seed).normal(0.0, 0.02, x.shape)
+    path = directory / f"noisy_breaks_{seed}.pdb"
+    with open(path, "w") as handle:
+        app.PDBFile.writeFile(pdb.topology, x * unit.nanometer, handle, keepIds=True)
+    return str(path)
+
+
+def rmsd_to(reference_path, path):
+    reference, moved = heavy_atoms(reference_path), heavy_atoms(path)
+    keys = sorted(set(reference) & set(moved))
+    assert len(keys) == len(reference)  # every crystal heavy atom is in the relaxed model
+    return kabsch_rmsd_angstrom(np.array([reference[k] for k in keys]), np.array([moved[k] for k in keys]))
+
+
+def test_relax_keeps_a_noisy_chain_break_model_near_the_crystal(tmp_path):
+    model, output = noisy_breaks_model(tmp_path), tmp_path / "relaxed.pdb"
+    data = relax(model, str(output), method="lbfgs", platform="CPU", threads=1)
+    assert 0.3 < rmsd_to(BREAKS, model) < 0.4  # the noise alone
+    assert rmsd_to(BREAKS, str(output)) < 0.5
+    assert [(b["after"], b["before"]) for b in data["preparation"]["chain_breaks"]] == [
+        ("ALA A 12", "ARG A 15"), ("LYS A 30", "PHE A 33")]
+    assert data["violations_before"]["total"] > 100 and data["violations_after"]["total"] == 0
+    for iteration in data["outer_iterations"]:
+        assert not any(r.startswith("HIS") for r in iteration["released_residues"])
+        assert not any(r.startswith("HIS") for r in iteration["violations"]["violating_residues"])
+    rows = data["residue_displacements"]
+    assert len(rows) == 36 and rows[0]["residue"] == "ASN A 3" and rows[-1]["residue"] == "SER A 42"
+    assert all(0 < row["rms_angstrom"] <= row["max_angstrom"] < 2.0 for row in rows)
+    # The report's displacements are those of the written file from the prepared input (same atoms, no fit).
+    written = app.PDBFile(str(output)).getPositions(asNumpy=True).value_in_unit(unit.nanometer)
+    assert written.shape[0] == data["preparation"]["atoms"]
+
+
+def test_released_residues_are_held_and_do_not_drift(tmp_path):
+    """Restraints so stiff that the first minimization cannot resolve the noise: most residues are released in
+    the second round. Held at 1/10 of the stiffness they stay near the crystal; fully released (AlphaFold) they
+    drift (measured: 0.74 A against 1.75 A)."""
+    model = noisy_breaks_model(tmp_path)
+    runs = {}
+    for released_stiffness in (None, 0.0):
+        extra = {} if released_stiffness is None else {"released_stiffness": released_stiffness}
+        output = tmp_path / f"relaxed_{released_stiffness}.pdb"
+        data = relax(model, str(output), method="lbfgs", stiffness=1e6, platform="CPU", threads=1, **extra)
+        assert len(data["outer_iterations"][-1]["released_residues"]) > 10
+        assert data["violations_after"]["total"] == 0
+        runs[released_stiffness] = (rmsd_to(BREAKS, str(output)),
+                                    max(row["max_angstrom"] for row in data["residue_displacements"]), data)
+    held, free = runs[None], runs[0.0]
+    assert held[2]["protocol"]["released_stiffness_kj_mol_nm2"] == pytest.approx(418.4)
+    assert held[0] < 1.0 < free[0] and held[1] < free[1]

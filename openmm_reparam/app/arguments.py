@@ -35,6 +35,9 @@ def build_parser(version: str) -> argparse.ArgumentParser:
     relax = r.add_argument_group("relax protocol")
     relax.add_argument("--restraint-stiffness", dest="stiffness", type=nonnegative_float, default=DEFAULT_STIFFNESS,
                        help="heavy-atom restraints, kJ/mol/nm^2 (default: %(default)s = 10 kcal/mol/A^2)")
+    relax.add_argument("--released-stiffness", type=nonnegative_float, default=DEFAULT_STIFFNESS / 10,
+                       help="restraint kept on released (violating) residues, to their prepared positions, "
+                       "kJ/mol/nm^2 (default: %(default)s = 1 kcal/mol/A^2; 0: AlphaFold's full release)")
     relax.add_argument("--max-outer-iterations", type=positive_int, default=MAX_OUTER_ITERATIONS,
                        help="minimize, check, release violating residues: at most this often (default %(default)s)")
     relax.add_argument("--ph", type=float, default=7.0, help="pH for the added hydrogens (default: %(default)s)")

@@ -126,9 +126,11 @@ def run_relax(args: argparse.Namespace) -> int:
 
 
 def _reporter(args: argparse.Namespace) -> ProgressReporter:
-    budget = args.time_budget
-    return ProgressReporter(enabled=False if args.quiet else None, max_iterations=args.max_iterations,
-                            time_budget=budget)
+    """The progress display of a single run (off with --quiet; see :mod:`.progress`), already ticking."""
+    reporter = ProgressReporter(enabled=False if args.quiet else None, max_iterations=args.max_iterations,
+                                time_budget=args.time_budget)
+    reporter.start()
+    return reporter
 
 
 def _output_paths(args: argparse.Namespace) -> Dict[str, str]:
@@ -272,6 +274,7 @@ def _print_minimize_summary(data: Dict[str, Any], outputs: Dict[str, str]) -> No
 def _print_relax_summary(data: Dict[str, Any], outputs: Dict[str, str]) -> None:
     before, after = data["violations_before"], data["violations_after"]
     rmsd = data["rmsd_to_prepared_input"]
+    breaks = data["preparation"].get("chain_breaks", [])
     lines = [f"violations {before['total']} -> {after['total']} (clashes {before['clashes']} -> "
              f"{after['clashes']}, bond lengths {before['bond_lengths']} -> {after['bond_lengths']}, "
              f"angles {before['bond_angles']} -> {after['bond_angles']}); "
@@ -279,6 +282,12 @@ def _print_relax_summary(data: Dict[str, Any], outputs: Dict[str, str]) -> None:
              f"force-field energy {data['energy_before']['total_without_restraints']:.3f} -> "
              f"{data['energy_after']['total_without_restraints']:.3f} kJ/mol; heavy-atom RMSD to the input "
              f"{_fmt(rmsd['heavy_angstrom'])} A"]
+    if breaks:
+        lines.append(f"{len(breaks)} chain break(s), made termini: " +
+                     ", ".join(f"{b['after']} | {b['before']}" for b in breaks))
+    moved = max(data.get("residue_displacements", []), key=lambda row: row["max_angstrom"], default=None)
+    if moved is not None:
+        lines.append(f"largest residue displacement: {moved['residue']} {moved['max_angstrom']:.2f} A")
     lines += [f"wrote {path}" for path in outputs.values()]
     print("\n".join(lines))
 

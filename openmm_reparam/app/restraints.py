@@ -71,17 +71,23 @@ def add_position_restraints(system: openmm.System, topology: app.Topology, refer
 
 
 def update_position_restraints(force: openmm.CustomExternalForce, context: openmm.Context,
-                               reference_positions: Any, released: Iterable[int] = ()) -> int:
+                               reference_positions: Any, released: Iterable[int] = (), released_weight: float = 0.0,
+                               released_reference: Any = None) -> int:
     """Move every reference of ``force`` (made by ``add_position_restraints``) to ``reference_positions`` and
-    release the atoms in ``released`` (weight 0), in ``context`` too. Returns the number still restrained."""
+    release the atoms in ``released``: their weight becomes ``released_weight`` (0: free) and their reference
+    ``released_reference`` (default ``reference_positions``); in ``context`` too. Returns the number of atoms
+    still fully restrained."""
     reference = as_positions(reference_positions)
+    held = reference if released_reference is None else as_positions(released_reference)
     released = set(int(i) for i in released)
     restrained = 0
     for index in range(force.getNumParticles()):
         atom, _ = force.getParticleParameters(index)
-        weight = 0.0 if atom in released else 1.0
-        restrained += weight > 0
-        force.setParticleParameters(index, atom, [float(c) for c in reference[atom]] + [weight])
+        if atom in released:
+            force.setParticleParameters(index, atom, [float(c) for c in held[atom]] + [float(released_weight)])
+        else:
+            restrained += 1
+            force.setParticleParameters(index, atom, [float(c) for c in reference[atom]] + [1.0])
     force.updateParametersInContext(context)
     return restrained
 

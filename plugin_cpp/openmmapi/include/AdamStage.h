@@ -3,7 +3,7 @@
 
 /**
  * runAdamStage: one Adam stage on any Context, the compiled engine's whole job (the orchestrator in
- * openmm_reparam/optimize owns the run; the contract is openmm_reparam/engines/settings.py).
+ * openmm_reparam's methods and minimizer own the run; the contract is openmm_reparam/engines/settings.py).
  *
  *   for step < maxSteps:  stop at the time limit ("deadline"); AdamStepper::step();
  *                         a collapse ends the stage before the step is recorded ("collapse");
@@ -21,7 +21,7 @@
 
 namespace ReparamPlugin {
 
-/** What one stage did (openmm_reparam.optimize.result.StageResult) and its per-step history. */
+/** What one stage did (openmm_reparam.run.result.StageResult) and its per-step history. */
 class AdamStageOutcome {
 public:
     AdamStageOutcome();

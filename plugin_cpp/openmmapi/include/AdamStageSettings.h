@@ -5,7 +5,7 @@
  * The settings of one Adam stage: the C++ twin of openmm_reparam.engines.settings.AdamStageSettings.
  *
  * There are no defaults here: every field starts unset (NaN, -1 or "") and the values always come from Python
- * (openmm_reparam/optimize/options.py is the one table of defaults). validate() rejects unset or invalid fields.
+ * (each method's options in openmm_reparam/methods hold the defaults). validate() rejects unset or invalid fields.
  * The *step* fields configure each Adam step and its bookkeeping (AdamStepper, ReparamIntegrator); the *stage*
  * fields only say when a stage stops (runAdamStage).
  */

@@ -4,7 +4,7 @@
 /**
  * EnergyBridge: evaluate the force-field loss of candidate positions X on an OpenMM Context.
  *
- * Same numerics as the Python engine (openmm_reparam/bridge.py):
+ * Same numerics as the Python engine (openmm_reparam/core/bridge.py):
  *  1. rows of fixed particles (mass 0 or virtual sites) are replaced by their start positions;
  *  2. set positions; if the System has constraints, apply them (constraint tolerance) and read back Xp;
  *  3. compute virtual sites if there are any;

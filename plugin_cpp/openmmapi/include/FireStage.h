@@ -31,7 +31,7 @@
 
 namespace ReparamPlugin {
 
-/** What one FIRE stage did (openmm_reparam.optimize.result.StageResult) and its per-step history. */
+/** What one FIRE stage did (openmm_reparam.run.result.StageResult) and its per-step history. */
 class FireStageOutcome {
 public:
     FireStageOutcome();
