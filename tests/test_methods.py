@@ -24,11 +24,11 @@ DATA = os.path.join(os.path.dirname(__file__), "data")
 class DescentOptions:
     """The toy method's own options."""
     descent_steps: int = 20
-    descent_rate: float = 2e-5     # nm per kJ/mol/nm
+    descent_step: float = 0.002     # nm: the largest atom move of one step
 
 
 class DescentMethod(Method):
-    """Fixed-rate steepest descent on the constrained coordinates, then (as every polished method) the polish."""
+    """Steepest descent with a fixed largest atom move on the constrained coordinates, then (as every polished method) the polish."""
 
     name = "descent_test"
     summary = "steepest descent (a test plug-in)"
@@ -40,7 +40,8 @@ class DescentMethod(Method):
         first, steps = energy, 0
         for _ in range(state.recorder.capped(options.descent_steps)):
             trial = x.copy()
-            trial[bridge.movable] -= options.descent_rate * gradient
+            largest = np.sqrt((gradient ** 2).sum(axis=1)).max()
+            trial[bridge.movable] -= options.descent_step * gradient / largest
             energy, x, gradient = bridge.evaluate_projected(trial)
             steps += 1
             full = np.zeros_like(x)
@@ -82,7 +83,7 @@ def test_options_are_checked_per_method(descent):
         MinimizerOptions.from_kwargs(method="gnn", no_such_option=1)
     with pytest.raises(ValueError, match="descent_test"):
         register_method(DescentMethod)  # a second registration under the same name needs replace=True
-    assert MinimizerOptions.from_kwargs(method="descent_test").descent.descent_rate == DescentOptions.descent_rate
+    assert MinimizerOptions.from_kwargs(method="descent_test").descent.descent_step == DescentOptions.descent_step
     with pytest.raises(ValueError, match="method must be one of"):
         get_method("no_such_method")
 

@@ -16,7 +16,7 @@ OPENMM_KEYS = ("system energy", "restraint energy", "restraint strength", "max c
 FAST = dict(steps=40, fine_steps=40, n_modes=6, hidden=8, fit_steps=100, precon_declash=5, never_worse=True)
 EXPECTED_STAGES = {"gnn": {"baseline", "reparam", "fine", "polish"}, "linear": {"baseline", "reparam", "fine", "polish"},
                    "adam": {"baseline", "adam", "polish"}, "lbfgs": {"lbfgs"},
-                   "precon": {"baseline", "declash", "precon", "polish"}}
+                   "precon": {"baseline", "declash", "precon", "polish"}, "fire": {"baseline", "fire", "polish"}}
 
 
 class OpenMMStyleReporter(openmm.MinimizationReporter):

@@ -85,11 +85,11 @@ class Patch:
     def minimize(self, caller: str, context: openmm.Context, tolerance: Any, max_iterations: int,
                  reporter: Any) -> Any:
         """Run our minimizer on ``context`` with this patch's options and print the summary line."""
-        import openmm_reparam
+        from ..api.minimizer import minimize
         start = time.perf_counter()
         _INSIDE.depth = getattr(_INSIDE, "depth", 0) + 1
         try:
-            result = openmm_reparam.minimize(context, tolerance, max_iterations, reporter, **self.options)
+            result = minimize(context, tolerance, max_iterations, reporter, **self.options)
         finally:
             _INSIDE.depth -= 1
         call = {"caller": caller, "method": getattr(result, "method", self.options.get("method", "auto")),
