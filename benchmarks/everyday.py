@@ -39,7 +39,7 @@ from .runner import context_energy, environment, json_default, make_context
 
 DEFAULT_METHODS: Tuple[str, ...] = ("gnn", "linear", "adam", "lbfgs")
 #: Methods whose result does not depend on ``seed`` (the seed only initializes the gnn/linear generators).
-DETERMINISTIC_METHODS = frozenset({"adam", "lbfgs", "precon"})
+DETERMINISTIC_METHODS = frozenset({"adam", "lbfgs", "precon", "fire"})
 TOLERANCE = 10.0  # kJ/mol/nm, OpenMM's default
 METHOD_OPTIONS: Dict[str, Any] = {"never_worse": False}
 BENCHMARK = "everyday"

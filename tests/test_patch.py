@@ -11,11 +11,12 @@ import pytest
 from openmm import app, unit
 
 import openmm_reparam
+from openmm_reparam.testing import prepared_pdb
 from openmm_reparam.app.patch import ENV_VAR, PatchError, is_patched, parse_options
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 EXAMPLES = os.path.join(ROOT, "examples")
-PREPARED = os.path.join(ROOT, "tests", "data", "1plw_prepared.pdb")
+PREPARED = prepared_pdb("1plw")
 KJ = unit.kilojoule_per_mole
 ORIGINAL_MINIMIZE_ENERGY = app.Simulation.__dict__["minimizeEnergy"]
 ORIGINAL_LEM = openmm.LocalEnergyMinimizer.__dict__["minimize"]

@@ -121,8 +121,6 @@ def copy_weights_back(cpp_generator, generator: torch.nn.Module) -> None:
             parameter.copy_(torch.as_tensor(values.reshape(tuple(parameter.shape)), dtype=parameter.dtype))
 
 
-
-
 # -- the engine --------------------------------------------------------------------------------------------
 def camel_case(name: str) -> str:
     """``clip_norm`` -> ``clipNorm``: a Python settings field as its C++ twin is named."""
