@@ -27,6 +27,7 @@ COMMANDS = {
     "throughput": ("throughput", "structures per hour of batch minimization and relax"),
     "first-run": ("first_run", "the first minimize call of a new process against the second"),
     "stiffness": ("minimum_stiffness", "whether each method returns a true minimum, and how sharp it is"),
+    "same-path": ("same_path", "print the same minimizations exactly, to compare two checkouts' code paths"),
 }
 
 
