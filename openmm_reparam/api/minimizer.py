@@ -43,7 +43,7 @@ class ReparamMinimizer:
     """
 
     def __init__(self, method: Union[str, Method] = "auto", seed: int = 0, **options: Any):
-        self.method = get_method(method) if isinstance(method, str) else method
+        self.method = get_method(method if isinstance(method, str) else method.name)  # registered methods only
         self.seed = int(seed)
         self.option_values: Dict[str, Any] = dict(options)
         self.options = MinimizerOptions.from_kwargs(method=self.method.name, **options)
@@ -128,7 +128,7 @@ def minimize(context: openmm.Context, tolerance: Union[float, unit.Quantity] = D
              maxIterations: int = 0, reporter: Optional[openmm.MinimizationReporter] = None, *,
              method: Union[str, Method] = "auto", seed: int = 0, **options: Any) -> MinimizationResult:
     """Minimize ``context`` in place, like ``openmm.LocalEnergyMinimizer.minimize`` with the same first four
-    arguments. ``method``: a registered method's name (``openmm_reparam.method_names()``) or a Method: "auto"
+    arguments. ``method``: a registered method (its name, ``openmm_reparam.method_names()``, or the Method): "auto"
     (default: the method that measured best for the System's class, :mod:`openmm_reparam.methods.auto`), "gnn"
     (neural-network reparametrization over the slow modes), "linear" (linear slow-mode reparametrization;
     "cg" is its deprecated name), "adam" (Adam on the coordinates), "lbfgs" (OpenMM's L-BFGS alone), "precon"

@@ -153,3 +153,18 @@ def _number(text: str, kind: type) -> Any:
 
 
 __all__ = ["build_parser", "PROG", "positive_float", "nonnegative_float", "positive_int", "nonnegative_int"]
+
+
+def option_value(text: str) -> Any:
+    """``true``/``false``/``none``, an int, a float, or the text itself."""
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("none", "null"):
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text

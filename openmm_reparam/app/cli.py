@@ -21,7 +21,7 @@ from dataclasses import fields
 from typing import Any, Dict, List, Optional, Sequence
 
 from .. import __version__
-from .arguments import PROG, build_parser
+from .arguments import PROG, build_parser, option_value
 from .inputs import InputError
 from .outputs import OutputError, check_writable
 from .pipeline import MinimizeSettings, SettingsError, make_platform
@@ -229,7 +229,7 @@ def _minimizer_options(args: argparse.Namespace) -> Dict[str, Any]:
         key, separator, text = item.partition("=")
         if not separator or not key.strip():
             raise UserError(f"--option needs KEY=VALUE, got {item!r}")
-        options[key.strip().replace("-", "_")] = _option_value(text.strip())
+        options[key.strip().replace("-", "_")] = option_value(text.strip())
     try:
         MinimizerOptions.from_kwargs(method=args.method, **options)
     except (TypeError, ValueError) as error:
@@ -237,19 +237,6 @@ def _minimizer_options(args: argparse.Namespace) -> Dict[str, Any]:
     return options
 
 
-def _option_value(text: str) -> Any:
-    """``true``/``false``/``none``, an int, a float, or the text itself."""
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered in ("none", "null"):
-        return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
 
 
 # --- summaries -----------------------------------------------------------------------------------------------

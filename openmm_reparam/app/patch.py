@@ -35,6 +35,8 @@ from typing import Any, Dict, List, Optional, TextIO
 import openmm
 from openmm import app, unit
 
+from .arguments import option_value
+
 ENV_VAR = "OPENMM_REPARAM_OPTIONS"
 PREFIX = "openmm_reparam"
 _DEFAULT_TOLERANCE = 10 * unit.kilojoule_per_mole / unit.nanometer
@@ -150,19 +152,6 @@ def options_from_environment() -> Dict[str, Any]:
     return parse_options(os.environ.get(ENV_VAR, ""))
 
 
-def option_value(text: str) -> Any:
-    """``true``/``false``/``none``, an int, a float, or the text itself."""
-    lowered = text.lower()
-    if lowered in ("true", "false"):
-        return lowered == "true"
-    if lowered in ("none", "null"):
-        return None
-    for kind in (int, float):
-        try:
-            return kind(text)
-        except ValueError:
-            pass
-    return text
 
 
 def check_options(options: Dict[str, Any]) -> None:
