@@ -91,6 +91,13 @@ def lem_iterations(system: openmm.System, start: np.ndarray) -> int:
     return Count.count
 
 
+def bare_evaluation_ms(system: openmm.System, start: np.ndarray) -> float:
+    """One energy + forces evaluation on the CPU Context, timed in C++ (the plugin's timeForceEvaluation)."""
+    from openmm_reparam.engines.compiled import plugin
+    context = make_context(system, start, "CPU")
+    return 1e3 * plugin().timeForceEvaluation(context, 200)
+
+
 def compare(names: List[str], rounds: int, noise: float) -> Dict[str, Dict]:
     """Interleaved rounds of python / cpp / lem per case; medians."""
     table = {}
@@ -104,42 +111,51 @@ def compare(names: List[str], rounds: int, noise: float) -> Dict[str, Dict]:
         for _ in range(rounds):
             for kind in runs:
                 runs[kind].append(run_once(kind, system, start))
-        row = {"atoms": system.getNumParticles(), "lem_iterations": lem_iterations(system, start)}
+        row = {"atoms": system.getNumParticles(), "lem_count": lem_iterations(system, start),
+               "force_eval_ms": bare_evaluation_ms(system, start)}
         for kind, values in runs.items():
             for key in ("wall", "energy", "iterations", "ms_per_iter"):
                 row[f"{kind}_{key}"] = statistics.median(v[key] for v in values)
+            row[f"{kind}_wall_min"] = min(v["wall"] for v in values)
         row["cpp_engine"] = runs["cpp"][0].get("engine")
         row["python/cpp"] = row["python_wall"] / row["cpp_wall"]
         row["cpp/lem"] = row["cpp_wall"] / row["lem_wall"]
         row["python/lem"] = row["python_wall"] / row["lem_wall"]
-        row["lem_ms_per_iter"] = 1e3 * row["lem_wall"] / max(1, row["lem_iterations"])
+        row["cpp/lem (min)"] = row["cpp_wall_min"] / row["lem_wall_min"]
+        row["python/lem (min)"] = row["python_wall_min"] / row["lem_wall_min"]
+        row["lem_ms_per_iter"] = 1e3 * row["lem_wall"] / max(1, row["lem_count"])
         table[name] = row
         print(name, json.dumps(row), flush=True)
     return table
 
 
 def profile(name: str, calls: int, noise: float, engine: str) -> Dict:
-    """Stage wall times of ``minimize`` on ``name`` (medians over ``calls``), the rest, and cProfile's top."""
+    """Stage wall times of ``minimize`` on ``name`` (medians over ``calls``, no profiler), the rest, and
+    cProfile's top entries over another ``calls`` calls."""
     system, positions = cases()[name]()
     start = perturbed(positions, noise, seed=1)
     run_once(engine, system, start)
     totals, stages = [], {}
     profiler = cProfile.Profile()
-    for _ in range(calls):
+    for call in range(2 * calls):
         context = make_context(system, start, "CPU")
         energy(context)
-        profiler.enable()
+        if call >= calls:
+            profiler.enable()
         begin = time.perf_counter()
         result = minimize(context, TOLERANCE, method="precon", engine=engine)
-        totals.append(time.perf_counter() - begin)
+        total = time.perf_counter() - begin
         profiler.disable()
-        for stage in result.stages:
-            stages.setdefault(stage.name, []).append(stage.wall_time)
+        if call < calls:
+            totals.append(total)
+            for stage in result.stages:
+                stages.setdefault(stage.name, []).append(stage.wall_time)
     out = {"total_ms": 1e3 * statistics.median(totals),
-           "stages_ms": {k: 1e3 * statistics.median(v) for k, v in stages.items()}}
+           "stages_ms": {k: 1e3 * statistics.median(v) for k, v in stages.items()},
+           "stage_iterations": {s.name: s.iterations for s in result.stages}}
     out["outside_stages_ms"] = out["total_ms"] - sum(out["stages_ms"].values())
     text = io.StringIO()
-    pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(40)
+    pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(45)
     out["cprofile"] = text.getvalue()
     return out
 
