@@ -11,7 +11,7 @@ creation not timed), final energy, the precon stage's iterations and ms per iter
 ``--profile CASE``: the stages' wall times of one ``minimize`` call on that case (result.stages) and the time
 outside them (bridge creation, start checks, result), plus cProfile's top entries over ``--profile-calls`` calls.
 
-    python -m benchmarks.precon_engines --rounds 5 [--json out.json] [--profile alanine_vacuum]
+    python -m benchmarks precon-engines --rounds 5 [--json out.json] [--profile alanine_vacuum]
 """
 from __future__ import annotations
 
@@ -21,7 +21,6 @@ import io
 import json
 import pstats
 import statistics
-import sys
 import time
 from typing import Callable, Dict, List, Optional, Tuple
 
@@ -161,7 +160,8 @@ def profile(name: str, calls: int, noise: float, engine: str) -> Dict:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks precon-engines", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", default=",".join(cases()))
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--noise", type=float, default=0.02)
@@ -182,6 +182,3 @@ def main(argv: Optional[List[str]] = None) -> int:
             json.dump(out, handle, indent=1)
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
