@@ -26,6 +26,8 @@ COMMANDS = {
     "overhead": ("overhead", "per-step overhead: compiled engine vs Python engine vs one bare force evaluation"),
     "throughput": ("throughput", "structures per hour of batch minimization and relax"),
     "first-run": ("first_run", "the first minimize call of a new process against the second"),
+    "precon-engines": ("precon_engines", "method precon on small molecules: Python vs compiled iteration vs OpenMM's "
+                       "L-BFGS, and a profile of one minimize call"),
     "stiffness": ("minimum_stiffness", "whether each method returns a true minimum, and how sharp it is"),
     "same-path": ("same_path", "print the same minimizations exactly, to compare two checkouts' code paths"),
 }

@@ -105,7 +105,7 @@ def _stages(method: Method, state: RunState) -> None:
         state.deadline = time.perf_counter() + run.time_budget
     method.run(state)
     if state.options.polish.polish:
-        state.add(polish(state.bridge, state.recorder, state.tolerance, state.options.polish))
+        state.add(polish(state.bridge, state.recorder, state.tolerance, state.options.polish, state.engine.name))
     else:
         state.bridge.apply_constraints()
     choose_result(state)

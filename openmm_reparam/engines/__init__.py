@@ -1,7 +1,7 @@
 """Engines: the iterations of a stage. One Adam stage (see :mod:`.settings`): ``python`` is the reference,
-``cpp`` runs the same loop in the compiled plugin without returning to Python between steps; the
-preconditioned L-BFGS iteration (:mod:`.precon`) and the Gauss-Newton step (:mod:`.gauss_newton`) run in
-Python."""
+``cpp`` runs the same loop in the compiled plugin without returning to Python between steps. The
+preconditioned L-BFGS iteration has both too (:mod:`.precon`, the reference, and :mod:`.precon_compiled`), as
+FIRE has (:mod:`.fire`); the Gauss-Newton step (:mod:`.gauss_newton`) runs in Python."""
 from __future__ import annotations
 
 from .python import PythonEngine

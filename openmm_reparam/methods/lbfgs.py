@@ -10,6 +10,7 @@ import openmm
 
 from ..core.bridge import ContextEnergy
 from ..engines.precon import PreconSettings, build_preconditioner, precon_stage
+from ..engines.precon_compiled import compiled_precon_stage
 from ..run.options import PolishOptions
 from ..run.recorder import RunRecorder
 from ..run.result import StageResult
@@ -58,14 +59,15 @@ def lbfgs_stage(name: str, bridge: ContextEnergy, recorder: RunRecorder, toleran
     return StageResult(name, count, count, time.perf_counter() - start, initial, final)
 
 
-def polish(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, options: PolishOptions) -> StageResult:
+def polish(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, options: PolishOptions,
+           engine_name: str = "python") -> StageResult:
     """L-BFGS restarted (fresh curvature memory) up to ``rounds`` times while it still lowers the energy but
     the forces are above the tolerance: in single or mixed precision its line search can stop early. With
     constraints OpenMM's minimizer ends by projecting onto them, which can leave the package's measure (forces
     without their constraint components) above the tolerance however often it is rerun (measured: 3 of 16 small
     TIP3P boxes at 11-20 kJ/mol/nm); then the polish finishes with a projected L-BFGS on the coordinates (the
     ``precon`` iteration with P = μI, ``finish_*`` options), whose iterates stay on the constraints and which
-    stops on that measure."""
+    stops on that measure; it runs compiled when ``engine_name`` is "cpp"."""
     total = None
     for _ in range(max(1, options.polish_rounds)):
         stage = lbfgs_stage("polish", bridge, recorder, tolerance)
@@ -74,20 +76,21 @@ def polish(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, optio
         if bridge.force_norms()[0] <= tolerance or recorder.stopped or not improved:
             break
     if bridge.has_constraints and bridge.force_norms()[0] > tolerance and not recorder.stopped:
-        total = _merged(total, projected_finish(bridge, recorder, tolerance, options))
+        total = _merged(total, projected_finish(bridge, recorder, tolerance, options, engine_name))
     return total
 
 
 def projected_finish(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float,
-                     options: PolishOptions) -> StageResult:
+                     options: PolishOptions, engine_name: str = "python") -> StageResult:
     """Plain L-BFGS with constraints by projection, to ``finish_tolerance`` × ``tolerance`` (recorded as
-    ``polish``)."""
+    ``polish``), in the plugin when ``engine_name`` is "cpp"."""
     settings = PreconSettings(max_steps=options.finish_steps, memory=options.finish_memory, mu=None,
                               rebuild_distance=math.inf, cutoff=0.0, max_step=options.finish_max_step,
                               tolerance_factor=options.finish_tolerance, atoms="all", laplacian=False)
     positions = bridge.current_positions()
     precon, _ = build_preconditioner(bridge, positions, settings, np.zeros(bridge.n_particles, dtype=bool))
-    return precon_stage(bridge, recorder, tolerance, settings, precon, name="polish")
+    stage = compiled_precon_stage if engine_name == "cpp" else precon_stage
+    return stage(bridge, recorder, tolerance, settings, precon, name="polish")
 
 
 def _merged(total: StageResult, stage: StageResult) -> StageResult:

@@ -9,6 +9,7 @@ from typing import Optional
 import openmm
 
 from ..engines.precon import PreconSettings, precon_setup, precon_stage
+from ..engines.precon_compiled import compiled_precon_stage
 from ..run.options import require, require_ints, require_positive
 from .base import Method, RunState
 from .lbfgs import lbfgs_stage
@@ -68,4 +69,6 @@ class PreconMethod(Method):
                 return  # out of iterations, stopped, or already there (the set-up would cost more than the polish)
         preconditioner, setup = precon_setup(bridge, settings)
         state.add(setup)
-        state.add(precon_stage(bridge, recorder, state.tolerance, settings, preconditioner))
+        stage = compiled_precon_stage if state.engine.name == "cpp" else precon_stage
+        state.add(stage(bridge, recorder, state.tolerance, settings, preconditioner))
+        state.ran_on(state.engine.name)

@@ -23,6 +23,9 @@ import openmm  # the OpenMM types this module builds on must be registered first
 #include "FireStage.h"
 #include "FireStageSettings.h"
 #include "NonFiniteEnergyException.h"
+#include "PreconMatrix.h"
+#include "PreconStage.h"
+#include "PreconStageSettings.h"
 #include "ReparamGenerator.h"
 #include "ReparamIntegrator.h"
 #include "ReparamTiming.h"
@@ -109,6 +112,12 @@ static PyObject* reparamNames(const std::vector<std::string>& names) {
 }
 %exception ReparamPlugin::runFireStage {
     RELEASE_GIL_WHEN(arg4 == NULL)
+}
+%exception ReparamPlugin::PreconStage::run {
+    RELEASE_GIL_WHEN(arg4 == NULL)
+}
+%exception ReparamPlugin::PreconStage::PreconStage {
+    RELEASE_GIL_WHEN(true)
 }
 %exception ReparamPlugin::ReparamIntegrator::step {
     RELEASE_GIL_WHEN(true)
@@ -231,6 +240,85 @@ public:
             return reparamTuple(self->times);
         }
     }
+};
+
+class PreconStageSettings {
+public:
+    PreconStageSettings();
+    std::string name;
+    int maxSteps;
+    int memory;
+    double rebuildDistance;
+    double maxStep;
+    double toleranceFactor;
+    double timeLimit;
+    void validate() const;
+    %extend {
+        /** The C++ field names (camelCase), as a tuple. */
+        static PyObject* fieldNames() {
+            return reparamNames(ReparamPlugin::PreconStageSettings::fieldNames());
+        }
+    }
+};
+
+class PreconMatrix {
+public:
+    PreconMatrix(int n, const std::vector<double>& indptr, const std::vector<double>& indices,
+                 const std::vector<double>& values);
+    int size() const;
+    long envelopeSize() const;
+    %extend {
+        /** P^-1 v for v of n x 3 values (row-major), as a tuple. */
+        PyObject* _solve(const std::vector<double>& v) const {
+            std::vector<double> w = v;
+            self->solve(w);
+            return reparamTuple(w);
+        }
+    }
+};
+
+class PreconStageOutcome {
+public:
+    int iterations;
+    int energyEvaluations;
+    double wallTime;
+    double initialEnergy;
+    double finalEnergy;
+    double finalRmsForce;
+    int rebuilds;
+    bool reporterStopped;
+    std::string stopReason;
+    int getHistorySize() const;
+    %extend {
+        /** Energy of each recorded step (kJ/mol), as a tuple. */
+        PyObject* _energies() const {
+            return reparamTuple(self->energies);
+        }
+        /** Seconds from the stage start to each recorded step, as a tuple. */
+        PyObject* _times() const {
+            return reparamTuple(self->times);
+        }
+    }
+};
+
+class PreconStage {
+public:
+    %extend {
+        /** coupled: particle indices as numbers (OpenMM's typemaps convert sequences to std::vector<double>). */
+        PreconStage(OpenMM::Context& context, const PreconStageSettings& settings, const PreconMatrix& precon,
+                    const std::vector<double>& coupled, double tolerance) {
+            return new ReparamPlugin::PreconStage(context, settings, precon,
+                                                  std::vector<int>(coupled.begin(), coupled.end()), tolerance);
+        }
+        /** The current iterate (3N values, nm), as a tuple. */
+        PyObject* _positions() const {
+            return reparamTuple(self->getPositions());
+        }
+    }
+    PreconStageOutcome run(int maxSteps, bool stopped, OpenMM::MinimizationReporter* reporter);
+    void setPreconditioner(const PreconMatrix& precon);
+    void leaveContext();
+    double getEnergy() const;
 };
 
 class AdamStageOutcome {

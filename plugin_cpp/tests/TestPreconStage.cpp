@@ -1,0 +1,244 @@
+/*
+ * Tests of PreconMatrix and PreconStage on real Contexts (Reference platform): the envelope L D L^T solve is
+ * exact, the stage converges on a bent chain (harmonic bonds, soft repulsion) with P = mu I and with the chain's
+ * Laplacian + mu I, holds a constrained bond, never moves a massless particle, stops by its documented rules
+ * and returns "rebuild" when a coupled atom moved farther than rebuildDistance, then runs on after a new P.
+ */
+#include "PreconStage.h"
+#include "TestUtilities.h"
+#include "OpenMM.h"
+#include <iostream>
+#include <memory>
+#include <vector>
+
+using namespace ReparamPlugin;
+using namespace OpenMM;
+
+static const int N = 12;
+
+/** Bonds of rest length 0.15 nm (the first one a constraint if asked), every non-bonded pair repels as 1/r^2;
+ *  particle N-1 is massless (fixed) if asked. */
+static System* createSystem(bool constrainFirstBond, bool fixLast) {
+    System* system = new System();
+    HarmonicBondForce* bonds = new HarmonicBondForce();
+    CustomNonbondedForce* repulsion = new CustomNonbondedForce("0.05/r^2");
+    for (int i = 0; i < N; i++) {
+        system->addParticle(fixLast && i == N - 1 ? 0.0 : 12.0);
+        repulsion->addParticle();
+    }
+    for (int i = 0; i < N - 1; i++) {
+        if (constrainFirstBond && i == 0)
+            system->addConstraint(0, 1, 0.15);
+        else
+            bonds->addBond(i, i + 1, 0.15, 5e4);
+        repulsion->addExclusion(i, i + 1);
+    }
+    system->addForce(bonds);
+    system->addForce(repulsion);
+    return system;
+}
+
+static std::vector<Vec3> startPositions() {
+    std::vector<Vec3> positions;
+    for (int i = 0; i < N; i++)
+        positions.push_back(Vec3(0.11 * i, 0.04 * std::sin(1.7 * i), 0.03 * std::cos(0.9 * i)));
+    return positions;
+}
+
+static PreconStageSettings preconSettings(int maxSteps) {
+    PreconStageSettings s;
+    s.name = "precon";
+    s.maxSteps = maxSteps;
+    s.memory = 10;
+    s.rebuildDistance = 0.5;
+    s.maxStep = 0.03;
+    s.toleranceFactor = 1.0;
+    s.timeLimit = -1.0;
+    return s;
+}
+
+/** CSR of the n x n chain Laplacian with bond weight k, plus mu I (laplacian false: mu I alone). */
+static PreconMatrix chainMatrix(int n, double k, double mu, bool laplacian) {
+    std::vector<double> indptr(1, 0.0), indices, values;
+    for (int i = 0; i < n; i++) {
+        double degree = 0.0;
+        for (int j = i - 1; j <= i + 1; j += 2)
+            if (laplacian && j >= 0 && j < n) {
+                indices.push_back(j);
+                values.push_back(-k);
+                degree += k;
+            }
+        indices.push_back(i);
+        values.push_back(degree + mu);
+        indptr.push_back(indices.size());
+    }
+    return PreconMatrix(n, indptr, indices, values);
+}
+
+static std::vector<int> allParticles(int n) {
+    std::vector<int> all;
+    for (int i = 0; i < n; i++)
+        all.push_back(i);
+    return all;
+}
+
+static double rmsForce(Context& context, int movable) {
+    std::vector<Vec3> f = context.getState(State::Forces).getForces();
+    double sum = 0.0;
+    for (int i = 0; i < movable; i++)
+        sum += f[i].dot(f[i]);
+    return std::sqrt(sum / movable);
+}
+
+static void testSettingsMustBeSet() {
+    PreconStageSettings unset;
+    bool threw = false;
+    try {
+        unset.validate();
+    }
+    catch (const OpenMMException& e) {
+        threw = std::string(e.what()).find("PreconStageSettings.name") != std::string::npos;
+    }
+    REPARAM_ASSERT(threw);
+    PreconStageSettings s = preconSettings(10);
+    s.validate();
+    s.memory = 0;
+    threw = false;
+    try {
+        s.validate();
+    }
+    catch (const OpenMMException& e) {
+        threw = std::string(e.what()).find("memory") != std::string::npos;
+    }
+    REPARAM_ASSERT(threw);
+    REPARAM_ASSERT(PreconStageSettings::fieldNames().size() == 7);
+}
+
+/** P x = v for the solved x: a banded matrix with one long-range coupling (a long envelope row), and mu I. */
+static void testSolveIsExact() {
+    int n = 9;
+    std::vector<std::vector<double> > dense(n, std::vector<double>(n, 0.0));
+    for (int i = 0; i < n; i++) {
+        dense[i][i] = 10.0 + i;
+        if (i > 0)
+            dense[i][i - 1] = dense[i - 1][i] = -1.0 - 0.1 * i;
+    }
+    dense[7][1] = dense[1][7] = -2.5;
+    std::vector<double> indptr(1, 0.0), indices, values;
+    for (int i = 0; i < n; i++) {
+        for (int j = 0; j < n; j++)
+            if (dense[i][j] != 0.0) {
+                indices.push_back(j);
+                values.push_back(dense[i][j]);
+            }
+        indptr.push_back(indices.size());
+    }
+    PreconMatrix matrix(n, indptr, indices, values);
+    std::vector<double> v(3 * n), x;
+    for (int i = 0; i < 3 * n; i++)
+        v[i] = std::sin(1.3 * i + 0.2);
+    x = v;
+    matrix.solve(x);
+    for (int i = 0; i < n; i++)
+        for (int c = 0; c < 3; c++) {
+            double product = 0.0;
+            for (int j = 0; j < n; j++)
+                product += dense[i][j] * x[3 * j + c];
+            REPARAM_ASSERT_CLOSE(product, v[3 * i + c], 1e-13);
+        }
+    PreconMatrix diagonal = chainMatrix(n, 0.0, 7.0, false);
+    REPARAM_ASSERT(diagonal.envelopeSize() == 0);
+    x = v;
+    diagonal.solve(x);
+    for (int i = 0; i < 3 * n; i++)
+        REPARAM_ASSERT(x[i] == v[i] / 7.0);
+}
+
+/** Unconstrained chain, P = mu I and P = L + mu I: converged to 1 kJ/mol/nm, lower, the Context at the end. */
+static void testConverges() {
+    std::unique_ptr<System> system(createSystem(false, false));
+    for (bool laplacian : {false, true}) {
+        VerletIntegrator integrator(0.001);
+        Context context(*system, integrator, Platform::getPlatformByName("Reference"));
+        context.setPositions(startPositions());
+        double start = context.getState(State::Energy).getPotentialEnergy();
+        PreconMatrix matrix = chainMatrix(N, 5e4, 100.0, laplacian);
+        std::vector<int> coupled = laplacian ? allParticles(N) : std::vector<int>();
+        PreconStageOutcome outcome = runPreconStage(context, preconSettings(5000), matrix, coupled, 1.0);
+        REPARAM_ASSERT(outcome.stopReason == "converged");
+        REPARAM_ASSERT(outcome.iterations == outcome.getHistorySize() && outcome.iterations > 3);
+        REPARAM_ASSERT(outcome.energyEvaluations > outcome.iterations);
+        REPARAM_ASSERT_CLOSE(outcome.initialEnergy, start, 1e-12);
+        double final = context.getState(State::Energy).getPotentialEnergy();
+        REPARAM_ASSERT_CLOSE(final, outcome.finalEnergy, 1e-10);
+        REPARAM_ASSERT(final < start && rmsForce(context, N) <= 1.0);
+        for (size_t i = 1; i < outcome.energies.size(); i++)
+            REPARAM_ASSERT(outcome.energies[i] <= outcome.energies[i - 1]);  // Armijo: monotone
+    }
+}
+
+/** A constrained bond and a fixed particle (P over the N-1 movable ones): constraint held, fixed one unmoved. */
+static void testConstraintsAndFixedParticles() {
+    std::unique_ptr<System> system(createSystem(true, true));
+    VerletIntegrator integrator(0.001);
+    integrator.setConstraintTolerance(1e-8);
+    Context context(*system, integrator, Platform::getPlatformByName("Reference"));
+    std::vector<Vec3> x0 = startPositions();
+    context.setPositions(x0);
+    PreconStageOutcome outcome = runPreconStage(context, preconSettings(5000), chainMatrix(N - 1, 5e4, 100.0, true),
+                                                allParticles(N - 1), 1.0);
+    REPARAM_ASSERT(outcome.stopReason == "converged" && outcome.finalRmsForce <= 1.0);
+    std::vector<Vec3> x = context.getState(State::Positions).getPositions();
+    Vec3 d = x[0] - x[1];
+    REPARAM_ASSERT_CLOSE(std::sqrt(d.dot(d)), 0.15, 1e-6);
+    for (int j = 0; j < 3; j++)
+        REPARAM_ASSERT(x[N - 1][j] == x0[N - 1][j]);
+}
+
+/** max_steps, an immediate time limit, and "rebuild" (a tiny rebuildDistance), after which run() goes on. */
+static void testStopRulesAndRebuild() {
+    std::unique_ptr<System> system(createSystem(false, false));
+    VerletIntegrator integrator(0.001);
+    Context context(*system, integrator, Platform::getPlatformByName("Reference"));
+    PreconMatrix matrix = chainMatrix(N, 5e4, 100.0, true);
+    context.setPositions(startPositions());
+    PreconStageOutcome few = runPreconStage(context, preconSettings(3), matrix, allParticles(N), 1e-3);
+    REPARAM_ASSERT(few.stopReason == "max_steps" && few.iterations == 3 && few.finalEnergy < few.initialEnergy);
+    context.setPositions(startPositions());
+    PreconStageSettings limited = preconSettings(100);
+    limited.timeLimit = 0.0;
+    PreconStageOutcome none = runPreconStage(context, limited, matrix, allParticles(N), 1e-3);
+    REPARAM_ASSERT(none.stopReason == "deadline" && none.iterations == 0 && none.energyEvaluations == 1);
+    context.setPositions(startPositions());
+    PreconStageSettings close = preconSettings(5000);
+    close.rebuildDistance = 1e-3;
+    PreconStage stage(context, close, matrix, allParticles(N), 1.0);
+    PreconStageOutcome first = stage.run(5000, false, NULL);
+    REPARAM_ASSERT(first.stopReason == "rebuild" && first.iterations >= 1 && first.rebuilds == 0);
+    int rebuilds = 0;
+    PreconStageOutcome next = first;
+    while (next.stopReason == "rebuild" && rebuilds < 1000) {
+        stage.setPreconditioner(matrix);
+        rebuilds++;
+        next = stage.run(5000, false, NULL);
+    }
+    REPARAM_ASSERT(next.stopReason == "converged" && next.rebuilds == rebuilds && rebuilds >= 2);
+    PreconStageOutcome stopped = stage.run(10, true, NULL);
+    REPARAM_ASSERT(stopped.stopReason == "converged" && stopped.iterations == 0);
+}
+
+int main() {
+    try {
+        testSettingsMustBeSet();
+        testSolveIsExact();
+        testConverges();
+        testConstraintsAndFixedParticles();
+        testStopRulesAndRebuild();
+    }
+    catch (const std::exception& e) {
+        std::cout << "FAIL: " << e.what() << std::endl;
+        return 1;
+    }
+    std::cout << "Done" << std::endl;
+    return 0;
+}
