@@ -6,6 +6,7 @@ Examples::
     python -m benchmarks run everyday --quick --methods adam,lbfgs --out /tmp/everyday   # the tiny case only
     python -m benchmarks run refold --systems 5AWL,2JOF --seeds 5 --budget 60 --out benchmarks/out
     python -m benchmarks report benchmarks/out refold
+    python -m benchmarks run external --cases tiny --out /tmp/ext     # openmmtools test systems, side by side
     python -m benchmarks step-cost --cases bbl,bbl_pad25 --steps 40 --rounds 3 --json benchmarks/out/step_cost.json
     python -m benchmarks first-run --methods gnn,adam --engines cpp,python
 """
@@ -18,7 +19,7 @@ from typing import List, Optional
 
 #: Subcommand -> (module of benchmarks/ whose ``main(argv)`` runs it, one-line help).
 COMMANDS = {
-    "run": ("run", "run a benchmark {loop,refold,relax,everyday} and write JSON, RESULTS.md and PNG plots"),
+    "run": ("run", "run a benchmark {loop,refold,relax,everyday,external} and write JSON, RESULTS.md and PNG plots"),
     "report": ("report", "rewrite RESULTS.md and plots from stored JSON"),
     "make-starts": ("proteins", "generate the stored native/unfolded protein PDBs"),
     "sweep": ("sweep", "small hyper-parameter sweep for gnn and linear"),

@@ -28,7 +28,7 @@ import os
 import sys
 import time
 import traceback
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import openmm
@@ -44,6 +44,9 @@ TOLERANCE = 10.0  # kJ/mol/nm, OpenMM's default
 METHOD_OPTIONS: Dict[str, Any] = {"never_worse": False}
 BENCHMARK = "everyday"
 HISTORY_POINTS = 2000  # at most this many energy-history points per run are stored
+#: A run other than LEM or the package's: ``runner(context, tolerance, runs)`` -> the run's record fields;
+#: ``runs`` are the case's records so far (e.g. for the LEM time of the same start).
+Runner = Callable[[openmm.Context, float, List[Dict[str, Any]]], Dict[str, Any]]
 
 
 def _log(message: str) -> None:
@@ -64,11 +67,12 @@ def run_plan(case: everyday_cases.EverydayCase, methods: Sequence[str], seeds: i
 
 
 def reset(context: openmm.Context, system: openmm.System, start: np.ndarray) -> float:
-    """Put the start (and the System's box) back into the Context; returns its energy (which also warms up the
-    platform before the timed call)."""
+    """Put the start (and the System's box) back into the Context, virtual sites placed from their parents;
+    returns its energy (which also warms up the platform before the timed call)."""
     if system.usesPeriodicBoundaryConditions():
         context.setPeriodicBoxVectors(*system.getDefaultPeriodicBoxVectors())
     context.setPositions(start * unit.nanometer)
+    context.computeVirtualSites()
     return context_energy(context)
 
 
@@ -122,14 +126,21 @@ def thin_history(history: Sequence[Any], limit: int = HISTORY_POINTS) -> List[Li
 
 
 def run_one(context: openmm.Context, case: everyday_cases.EverydayCase, start: np.ndarray, label: str,
-            start_seed: int, seed: int, tolerance: float, options: Optional[Dict[str, Any]]) -> Dict[str, Any]:
-    """One timed run from ``start``; a failure is recorded (``error``) instead of ending the suite."""
+            start_seed: Any, seed: int, tolerance: float, options: Optional[Dict[str, Any]],
+            runner: Optional[Runner] = None, previous: Sequence[Dict[str, Any]] = ()) -> Dict[str, Any]:
+    """One timed run from ``start``; a failure is recorded (``error``) instead of ending the suite.
+    ``runner(context, tolerance, previous)``, if given, is the run instead of LEM or the package (another
+    optimizer); ``previous``: the case's runs so far."""
     initial = reset(context, case.system, start)
     record: Dict[str, Any] = {"label": label, "start_seed": start_seed,
-                              "seed": None if label in ("lem", "default") else seed, "initial_energy": initial}
+                              "seed": None if label in ("lem", "default") or runner else seed,
+                              "initial_energy": initial}
     try:
-        record.update(run_lem(context, tolerance) if label == "lem" else
-                      run_ours(context, label, seed, tolerance, options))
+        if runner is not None:
+            record.update(runner(context, tolerance, list(previous)))
+        else:
+            record.update(run_lem(context, tolerance) if label == "lem" else
+                          run_ours(context, label, seed, tolerance, options))
         record["final_energy"] = context_energy(context)
     except Exception as error:  # noqa: BLE001 - one failing method must not lose the other runs
         record.update(error=f"{type(error).__name__}: {error}", traceback=traceback.format_exc(limit=5),
@@ -151,9 +162,9 @@ def add_ratios(runs: List[Dict[str, Any]]) -> None:
 
 
 def case_record(case: everyday_cases.EverydayCase, runs: List[Dict[str, Any]], complete: bool,
-                env: Dict[str, Any], threads: int, prepare_time: float) -> Dict[str, Any]:
+                env: Dict[str, Any], threads: int, prepare_time: float, benchmark: str = BENCHMARK) -> Dict[str, Any]:
     system = case.system
-    return {"benchmark": BENCHMARK, "case": case.name, "group": case.group, "kind": case.kind,
+    return {"benchmark": benchmark, "case": case.name, "group": case.group, "kind": case.kind,
             "description": case.description, "n_atoms": case.n_atoms,
             "n_constraints": system.getNumConstraints(),
             "n_virtual_sites": sum(system.isVirtualSite(i) for i in range(system.getNumParticles())),
@@ -162,8 +173,9 @@ def case_record(case: everyday_cases.EverydayCase, runs: List[Dict[str, Any]], c
 
 
 def save_case(record: Dict[str, Any], out_dir: str) -> str:
-    """Write ``<out_dir>/everyday/<case>.json`` atomically (a cut run never leaves half a file)."""
-    directory = os.path.join(out_dir, BENCHMARK)
+    """Write ``<out_dir>/<benchmark>/<case>.json`` (``everyday`` unless the record names another benchmark)
+    atomically (a cut run never leaves half a file)."""
+    directory = os.path.join(out_dir, record.get("benchmark", BENCHMARK))
     os.makedirs(directory, exist_ok=True)
     path = os.path.join(directory, f"{record['case']}.json")
     with open(path + ".part", "w") as handle:
@@ -176,34 +188,51 @@ def run_case(name: str, methods: Sequence[str] = DEFAULT_METHODS, seeds: int = 3
              out_dir: Optional[str] = None, options: Optional[Dict[str, Any]] = None,
              env: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     """Prepare case ``name`` and run LEM, the default and every method on it; returns the case record."""
-    env = env or environment()
     t0 = time.perf_counter()
     case = everyday_cases.build_case(name)
     prepare_time = time.perf_counter() - t0
     _log(f"[everyday] {name}: {case.n_atoms} atoms, {case.description} (prepared in {prepare_time:.1f} s)")
-    context = make_context(case.system, case.make_start(0), "CPU", threads)
+    return run_plan_on_case(case, run_plan(case, methods, seeds), threads, out_dir, options,
+                            env or environment(), prepare_time)
+
+
+def run_plan_on_case(case: everyday_cases.EverydayCase, plan: Sequence[Tuple[Any, str, int]], threads: int,
+                     out_dir: Optional[str], options: Optional[Dict[str, Any]], env: Dict[str, Any],
+                     prepare_time: float, benchmark: str = BENCHMARK,
+                     runners: Optional[Dict[str, Runner]] = None,
+                     extra: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Run ``plan`` ((start seed, label, method seed) triples) on one Context of the case's System, with ratios
+    to LEM, saving the case record (plus ``extra`` fields) after every run; returns the record. ``runners``:
+    label -> :data:`Runner` for labels that are neither LEM nor a package method."""
+    starts: Dict[Any, np.ndarray] = {}
+    first = plan[0][0] if plan else 0
+    context = make_context(case.system, starts.setdefault(first, case.make_start(first)), "CPU", threads)
     runs: List[Dict[str, Any]] = []
-    starts: Dict[int, np.ndarray] = {}
-    for start_seed, label, seed in run_plan(case, methods, seeds):
+
+    def record(complete: bool) -> Dict[str, Any]:
+        return {**case_record(case, runs, complete, env, threads, prepare_time, benchmark), **(extra or {})}
+
+    for start_seed, label, seed in plan:
         start = starts.setdefault(start_seed, case.make_start(start_seed))
-        run = run_one(context, case, start, label, start_seed, seed, TOLERANCE, options)
+        run = run_one(context, case, start, label, start_seed, seed, TOLERANCE, options,
+                      (runners or {}).get(label), runs)
         runs.append(run)
         add_ratios(runs)
-        _log(_run_line(name, run))
+        _log(_run_line(case.name, run, benchmark))
         if out_dir:
-            save_case(case_record(case, runs, False, env, threads, prepare_time), out_dir)
-    record = case_record(case, runs, True, env, threads, prepare_time)
+            save_case(record(False), out_dir)
+    final = record(True)
     if out_dir:
-        save_case(record, out_dir)
-    return record
+        save_case(final, out_dir)
+    return final
 
 
-def _run_line(case: str, r: Dict[str, Any]) -> str:
+def _run_line(case: str, r: Dict[str, Any], benchmark: str = BENCHMARK) -> str:
     if r.get("error"):
-        return f"[everyday] {case} {r['label']} start {r['start_seed']}: FAILED {r['error']}"
+        return f"[{benchmark}] {case} {r['label']} start {r['start_seed']}: FAILED {r['error']}"
     ratio = f", {r['time_ratio']:.2f}x LEM, E - E_LEM {r['energy_diff']:+.1f}" if r.get("time_ratio") else ""
     seed = "" if r["seed"] is None else f" seed {r['seed']}"
-    return (f"[everyday] {case} {r['label']}{seed} start {r['start_seed']}: E {r['initial_energy']:.6g} -> "
+    return (f"[{benchmark}] {case} {r['label']}{seed} start {r['start_seed']}: E {r['initial_energy']:.6g} -> "
             f"{r['final_energy']:.6g} in {r['wall_time']:.2f} s, RMS F {r['rms_force']:.3g}"
             f"{'' if r['converged'] else ' (NOT converged)'}{ratio}")
 

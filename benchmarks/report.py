@@ -176,9 +176,14 @@ def plot_case(records: List[Dict[str, Any]], path: str, title: str) -> None:
 
 def write_report(out_dir: str, benchmark: str) -> Optional[str]:
     """Write ``out_dir/benchmark/RESULTS.md`` and one PNG per case; returns the Markdown (None if no runs).
-    The everyday benchmark has its own tables (:func:`write_everyday_report`) and no plots."""
+    The everyday and external benchmarks have their own tables (:func:`write_everyday_report`,
+    :func:`benchmarks.external_report.write_report`) and no plots."""
     if benchmark == EVERYDAY:
         return write_everyday_report(out_dir)
+    if benchmark == "external":
+        from . import external_report
+
+        return external_report.write_report(out_dir)
     records = load_records(out_dir, benchmark)
     if not records:
         return None
@@ -337,8 +342,8 @@ def write_everyday_report(out_dir: str) -> Optional[str]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """``report OUT [BENCHMARK ...]`` or ``report [BENCHMARK ...] --out OUT``: rewrite the reports (all four
-    benchmarks by default) and print them."""
+    """``report OUT [BENCHMARK ...]`` or ``report [BENCHMARK ...] --out OUT``: rewrite the reports (all five
+    benchmarks by default: those with records) and print them."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks report",
                                      description="python -m benchmarks report OUT [BENCHMARK ...]  or  "
                                                  "python -m benchmarks report [BENCHMARK ...] --out OUT")
@@ -351,7 +356,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         out, benchmarks = args.items[0], args.items[1:]
     else:
         parser.error("report needs the output folder: report OUT [BENCHMARK ...] or report BENCHMARK --out OUT")
-    for benchmark in benchmarks or ["loop", "refold", "relax", EVERYDAY]:
+    for benchmark in benchmarks or ["loop", "refold", "relax", EVERYDAY, "external"]:
         text = write_report(out, benchmark)
         if text:
             print(text)
