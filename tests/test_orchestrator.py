@@ -185,3 +185,20 @@ def test_polish_meets_the_tolerance_on_rigid_tip4p_water():
         assert abs(np.linalg.norm(final[i] - final[j]) - d._value) <= 1e-4 * d._value
     context.computeVirtualSites()
     np.testing.assert_allclose(positions_of(context), final, atol=1e-6)
+
+
+def test_an_lbfgs_polish_round_that_ends_higher_is_undone():
+    """openmmtools' SodiumChlorideCrystal, 0.01 nm of seeded noise: Adam stops near a minimum, and OpenMM's L-BFGS
+    from there once put two ions into contact (+655,000 kJ/mol from -434, reporting no iteration). The polish
+    takes such a round back and finishes with the projected L-BFGS: lower than the start, converged."""
+    testsystems = pytest.importorskip("openmmtools.testsystems")
+    crystal = testsystems.SodiumChlorideCrystal()
+    x = np.array(crystal.positions.value_in_unit(unit.nanometer))
+    start = x + np.random.default_rng(0).normal(0.0, 0.01, x.shape)
+    context = make_context(crystal.system, start)
+    reference = make_context(crystal.system, start)
+    openmm.LocalEnergyMinimizer.minimize(reference, 10.0, 0)
+    result = minimize(context, method="adam")
+    assert result.final_energy < result.initial_energy and result.converged
+    assert result.final_energy <= energy_of(reference) + 1.0
+    assert energy_of(context) == pytest.approx(result.final_energy, rel=1e-6)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 import time
 
+from typing import Tuple
+
 import numpy as np
 import openmm
 
@@ -67,17 +69,33 @@ def polish(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, optio
     without their constraint components) above the tolerance however often it is rerun (measured: 3 of 16 small
     TIP3P boxes at 11-20 kJ/mol/nm); then the polish finishes with a projected L-BFGS on the coordinates (the
     ``precon`` iteration with P = μI, ``finish_*`` options), whose iterates stay on the constraints and which
-    stops on that measure; it runs compiled when ``engine_name`` is "cpp"."""
-    total = None
+    stops on that measure; it runs compiled when ``engine_name`` is "cpp".
+
+    A round of OpenMM's L-BFGS that ends higher than it started is undone (measured: from a near-converged
+    perturbed SodiumChlorideCrystal its first line search put two ions into contact, +655,000 kJ/mol, reporting no
+    iteration), and the projected L-BFGS, whose line search only accepts lower points, finishes instead."""
+    total, rejected = None, False
     for _ in range(max(1, options.polish_rounds)):
-        stage = lbfgs_stage("polish", bridge, recorder, tolerance)
+        stage, rejected = undone_if_higher(bridge, lbfgs_stage, "polish", bridge, recorder, tolerance)
         total = stage if total is None else _merged(total, stage)
         improved = stage.final_energy < stage.initial_energy - 1e-6 * abs(stage.initial_energy)
-        if bridge.force_norms()[0] <= tolerance or recorder.stopped or not improved:
+        if rejected or bridge.force_norms()[0] <= tolerance or recorder.stopped or not improved:
             break
-    if bridge.has_constraints and bridge.force_norms()[0] > tolerance and not recorder.stopped:
+    if ((bridge.has_constraints or rejected) and bridge.force_norms()[0] > tolerance and not recorder.stopped):
         total = _merged(total, projected_finish(bridge, recorder, tolerance, options, engine_name))
     return total
+
+
+def undone_if_higher(bridge: ContextEnergy, run_stage, *args) -> Tuple[StageResult, bool]:
+    """Run ``run_stage(*args)``; if it ended higher than it started (beyond single-precision rounding), put the
+    Context back where it was. Returns (the stage, whether it was undone)."""
+    start = bridge.current_positions()
+    stage = run_stage(*args)
+    if not stage.final_energy > stage.initial_energy + 1e-5 * max(1.0, abs(stage.initial_energy)):
+        return stage, False
+    bridge.set_positions(start)
+    stage.final_energy, stage.stop_reason = bridge.energy(), "undone"
+    return stage, True
 
 
 def projected_finish(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float,

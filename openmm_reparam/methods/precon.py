@@ -12,7 +12,7 @@ from ..engines.precon import PreconSettings, precon_setup, precon_stage
 from ..engines.precon_compiled import compiled_precon_stage
 from ..run.options import require, require_ints, require_positive
 from .base import Method, RunState
-from .lbfgs import lbfgs_stage
+from .lbfgs import lbfgs_stage, undone_if_higher
 
 
 @dataclass
@@ -63,7 +63,9 @@ class PreconMethod(Method):
         if recorder.capped(settings.max_steps) <= 0:
             return
         if options.precon_declash > 0:
-            state.add(lbfgs_stage("declash", bridge, recorder, state.tolerance, options.precon_declash))
+            declash, _ = undone_if_higher(bridge, lbfgs_stage, "declash", bridge, recorder, state.tolerance,
+                                          options.precon_declash)
+            state.add(declash)
             if (recorder.capped(settings.max_steps) <= 0 or recorder.stopped
                     or bridge.force_norms()[0] <= state.tolerance * settings.tolerance_factor):
                 return  # out of iterations, stopped, or already there (the set-up would cost more than the polish)

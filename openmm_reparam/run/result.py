@@ -18,7 +18,8 @@ class StageResult:
     collapsed: bool = False  # the stage stopped because atoms fell into a force-field singularity
     # why an iterating stage ended: converged (reached its force target), max_steps, patience, stalled (Adam's
     # progress rule), deadline (time budget), collapse (force-field singularity), reporter (the reporter asked),
-    # stuck (no step lowers the energy), cap (maxIterations spent); "" for set-up stages and OpenMM's L-BFGS
+    # stuck (no step lowers the energy), cap (maxIterations spent), undone (an OpenMM L-BFGS round that ended
+    # higher than it started, taken back); "" for set-up stages and OpenMM's L-BFGS
     stop_reason: str = ""
 
 
