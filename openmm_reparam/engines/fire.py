@@ -53,6 +53,7 @@ import numpy as np
 from ..core.bridge import ContextEnergy
 from ..core.errors import NonFiniteEnergyError
 from ..run.recorder import RunRecorder
+from .iterate import CoordinateIterate
 from ..run.result import StageResult
 from .compiled import _RecordingReporter, fill_cpp_settings, plugin
 
@@ -78,7 +79,7 @@ class FireStageSettings:
     deadline: Optional[float] = None  # time.perf_counter() value
 
 
-class FireState:
+class FireState(CoordinateIterate):
     """The FIRE iterate on the movable atoms and its update rules (see the module docstring, steps 2-6)."""
 
     def __init__(self, bridge: ContextEnergy, settings: FireStageSettings):
@@ -91,16 +92,6 @@ class FireState:
         self.n_positive = self.n_negative = 0
         self.evaluations = 1
         self.best_energy, self.best_x = self.energy, self.x.copy()
-
-    def rms_force(self) -> float:
-        """‖F⊥‖₂/√n over the movable atoms."""
-        n = len(self.gradient)
-        return math.sqrt(float((self.gradient * self.gradient).sum()) / n) if n else 0.0
-
-    def full_gradient(self) -> np.ndarray:
-        full = np.zeros_like(self.x)
-        full[self.bridge.movable] = self.gradient
-        return full
 
     def adapt(self, iteration: int) -> bool:
         """Step 2: the P = F·v test; False when the uphill count exceeds ``max_uphill`` (stuck)."""

@@ -34,6 +34,7 @@ from ..core.bridge import ContextEnergy
 from ..core.errors import NonFiniteEnergyError
 from ..reparam.slow_modes import force_constant_matrix, graph_laplacian
 from ..run.recorder import RunRecorder
+from .iterate import CoordinateIterate
 from ..run.result import StageResult
 
 SINE_AMPLITUDE = 1e-3  # nm: the μ test's perturbation (ASE: 1e-2 of a nearest-neighbour distance)
@@ -192,7 +193,7 @@ def line_search(bridge: ContextEnergy, x: np.ndarray, energy: float, gradient: n
     return None, MAX_BACKTRACKS
 
 
-class PreconLBFGS:
+class PreconLBFGS(CoordinateIterate):
     """The iterate (positions of all particles, energy, −F⊥ on the movable atoms) and one iteration of the
     preconditioned L-BFGS."""
 
@@ -202,16 +203,6 @@ class PreconLBFGS:
         self.energy, self.x, self.gradient = bridge.evaluate_projected(bridge.current_positions())
         self.evaluations, self.rebuilds = 1, 0
         self.anchor = self.x[precon.coupled].copy()
-
-    def rms_force(self) -> float:
-        """‖F⊥‖₂/√N over the movable atoms: the package's convergence measure."""
-        n = len(self.gradient)
-        return math.sqrt(float((self.gradient * self.gradient).sum()) / n) if n else 0.0
-
-    def full_gradient(self) -> np.ndarray:
-        full = np.zeros_like(self.x)
-        full[self.bridge.movable] = self.gradient
-        return full
 
     def step(self) -> bool:
         """One iteration; False when no step lowers the energy even from a fresh memory (stuck)."""
