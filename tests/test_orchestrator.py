@@ -8,19 +8,21 @@ from openmm import app, unit
 
 import openmm_reparam
 from openmm_reparam import MinimizerOptions, minimize
+from openmm_reparam.methods.auto import ADAM_ATOMS
 
 from conftest import energy_of, lbfgs_energy, load_peptide, make_context, perturbed, positions_of, tip4pew_water_box
 
 
 @pytest.fixture(scope="module")
 def water_box():
-    """A small rigid TIP3P box (PME): the everyday periodic case in miniature."""
+    """A small rigid TIP3P box (PME), just above ``auto``'s ADAM_ATOMS: the everyday periodic case in miniature."""
     forcefield = app.ForceField("amber14-all.xml", "amber14/tip3p.xml")
     modeller = app.Modeller(app.Topology(), [])
-    modeller.addSolvent(forcefield, model="tip3p", boxSize=openmm.Vec3(1.6, 1.6, 1.6) * unit.nanometer)
+    modeller.addSolvent(forcefield, model="tip3p", boxSize=openmm.Vec3(1.9, 1.9, 1.9) * unit.nanometer)
     system = forcefield.createSystem(modeller.topology, nonbondedMethod=app.PME,
                                      nonbondedCutoff=0.7 * unit.nanometer, constraints=app.HBonds)
     positions = np.array(modeller.positions.value_in_unit(unit.nanometer))
+    assert system.getNumParticles() >= ADAM_ATOMS
     return system, perturbed(positions, 0.01, seed=3)
 
 
@@ -41,17 +43,32 @@ def test_default_on_a_periodic_water_box_is_adam_then_polish(water_box, engine):
         assert abs(np.linalg.norm(final[i] - final[j]) - d) <= 2 * tolerance * d
 
 
+class CountingReporter(openmm.MinimizationReporter):
+    """Remembers the stage of every reported iteration."""
+
+    def __init__(self):
+        super().__init__()
+        self.stages = []
+
+    def report(self, iteration, x, grad, args):
+        self.stages.append(args["stage"])
+        return False
+
+
 def test_default_in_implicit_solvent_is_declash_then_precon_then_polish():
     """A noisy model in OBC2 with HBonds: 20 OpenMM L-BFGS iterations, the preconditioned L-BFGS, the polish;
     converged, constraints held, and (as measured in the everyday suite) no higher than OpenMM's L-BFGS alone."""
     _, system, positions = load_peptide("1plw", constraints=app.HBonds)
     start = perturbed(positions, 0.02)
     context = make_context(system, start)
-    result = minimize(context)
+    counter = CountingReporter()
+    result = minimize(context, reporter=counter)
     assert result.method == "precon" and result.requested_method == "auto"
     assert [s.name for s in result.stages] == ["declash", "precon_setup", "precon", "polish"]
-    # OpenMM's minimizer repeats a capped pass for each tightening of its constraint penalty
-    assert 0 < result.stage("declash").iterations <= 5 * 20 and result.converged
+    # OpenMM's minimizer repeats a capped pass for each tightening of its constraint penalty; with a reporter
+    # the declash's iterations are counted and reported under its name
+    declash = result.stage("declash").iterations
+    assert 0 < declash <= 5 * 20 and counter.stages.count("declash") == declash and result.converged
     assert result.final_energy <= lbfgs_energy(system, start) + 1.0
     final = positions_of(context)
     for k in range(system.getNumConstraints()):

@@ -15,6 +15,8 @@ import torch
 from ..engines import AdamStageSettings, stage_engine
 from ..run.options import MinimizerOptions, require, require_ints, require_positive
 from ..run.result import StageResult
+from ..run.profile import SystemProfile
+from .auto import ADAM_ATOMS
 from .base import Method, RunState
 
 
@@ -91,10 +93,13 @@ class AdamMethod(Method):
     option_groups = {"adam_stage": AdamStageOptions, "coordinates": AdamCoordinateOptions}
     auto_candidate = True
 
-    def auto_rank(self, system: openmm.System) -> Optional[float]:
-        """Periodic Systems (explicit solvent): 0.34-0.50x OpenMM's L-BFGS time on solvated proteins of 3k-85k
-        atoms and lower in energy (benchmarks/RESULTS.md section 0)."""
-        return 0.0 if system.usesPeriodicBoundaryConditions() else None
+    def auto_rank(self, profile: SystemProfile) -> Optional[float]:
+        """Periodic Systems with constraints from ``ADAM_ATOMS`` atoms, without implicit solvent: 0.34-0.50x
+        OpenMM's L-BFGS time on solvated proteins of 3k-85k atoms and lower in energy (benchmarks/RESULTS.md
+        section 0)."""
+        suits = (profile.periodic and profile.constrained and profile.n_particles >= ADAM_ATOMS
+                 and not profile.implicit_solvent)
+        return 1.0 if suits else None
 
     def run(self, state: RunState) -> None:
         run_adam_stage(state, None, coordinate_settings(state.options, "adam", state.deadline))

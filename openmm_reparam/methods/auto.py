@@ -1,9 +1,26 @@
 """Method ``auto``, the default: for each System, the registered method that ranks best for it.
 
 ``auto`` is a function of the registry: every registered method with ``auto_candidate`` set says, through
-``auto_rank(system)``, whether it suits the System and how well (lower is better); ``auto`` runs the best one
-(``result.method`` says which). Options passed with ``auto`` may be those of any candidate: the ones the chosen
-method does not use are left out of its run (and of ``result.options``).
+``auto_rank(profile)`` (a :class:`~openmm_reparam.run.profile.SystemProfile`: size, constraints, box, force
+types), whether it suits the System and how well (lower is better); ``auto`` runs the best one (``result.method``
+says which). Options passed with ``auto`` may be those of any candidate: the ones the chosen method does not use
+are left out of its run (and of ``result.options``).
+
+What the package's candidates claim, each from a measured class (benchmarks/RESULTS.md sections 0, 10, 11):
+
+* ``lbfgs`` (OpenMM's L-BFGS, then the polish only if OpenMM's final constraint projection left it above the
+  tolerance): Systems with nothing to minimize or at most :data:`SMALL_ATOMS` movable atoms, where any set-up
+  costs more than the whole minimization (toluene, alanine dipeptide, the toys); periodic Systems without
+  constraints and without implicit solvent (LJ fluids, flexible water, ionic crystals), where OpenMM's L-BFGS
+  has no constraint penalty to slow it and Adam crawls; AMOEBA, where a force evaluation dominates everything.
+* ``gnn``: free ions in implicit solvent in a box (periodic, a GB force, no bonds or constraints: openmmtools'
+  CustomGBForceSystem), a glassy landscape where the GNN's collective moves end far below OpenMM's L-BFGS from
+  every start measured, Adam 18,000-40,000 kJ/mol above it, and ``precon`` on either side of it.
+* ``precon``: the rest of the non-periodic Systems (proteins and other molecules above :data:`SMALL_ATOMS`, in
+  vacuum or implicit solvent), molecules in implicit solvent in a box, and small constrained boxes (under
+  :data:`ADAM_ATOMS`).
+* ``adam``: periodic Systems with constraints from :data:`ADAM_ATOMS` atoms (solvated proteins, rigid water
+  and methanol boxes), where OpenMM's L-BFGS is slowed by its constraint penalty.
 """
 from __future__ import annotations
 
@@ -11,8 +28,16 @@ from typing import Optional
 
 import openmm
 
+from ..run.profile import SystemProfile
 from ..run.registry import registered
 from .base import Method
+
+#: At most this many movable atoms: OpenMM's L-BFGS (measured: 15-22-atom molecules and the toys; 75 atoms, the
+#: smallest protein of the suites, already gains from ``precon``).
+SMALL_ATOMS = 50
+#: Periodic Systems with constraints from this many atoms go to ``adam`` (measured: 750-atom methanol box and up;
+#: the 500-atom constrained LJ and dipolar fluids are faster with ``precon``).
+ADAM_ATOMS = 600
 
 
 class AutoMethod(Method):
@@ -31,11 +56,12 @@ class AutoMethod(Method):
         return groups
 
     def resolve(self, system: openmm.System) -> Method:
+        profile = SystemProfile.of(system)
         ranked = [(rank, index, method) for index, method in enumerate(candidates())
-                  for rank in [method.auto_rank(system)] if rank is not None]
+                  for rank in [method.auto_rank(profile)] if rank is not None]
         if not ranked:
             raise ValueError("no registered method is an auto candidate for this System")
-        return min(ranked, key=lambda entry: entry[:2])[2]
+        return min(ranked, key=lambda entry: entry[:2])[2].for_auto()
 
     def run(self, state) -> None:
         raise RuntimeError("auto runs the method it resolves to (AutoMethod.resolve)")

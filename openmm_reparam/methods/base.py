@@ -32,6 +32,7 @@ import openmm
 
 from ..core.bridge import ContextEnergy
 from ..run.options import MinimizerOptions
+from ..run.profile import SystemProfile
 from ..run.recorder import RunRecorder
 from ..run.result import StageResult
 
@@ -87,9 +88,13 @@ class Method:
         """The method that runs for ``system`` (itself; ``auto`` picks one)."""
         return self
 
-    def auto_rank(self, system: openmm.System) -> Optional[float]:
-        """How well this method suits ``system`` for ``auto`` (lower is better; None: not for it)."""
+    def auto_rank(self, profile: SystemProfile) -> Optional[float]:
+        """How well this method suits the System of ``profile`` for ``auto`` (lower is better; None: not for it)."""
         return None
+
+    def for_auto(self) -> "Method":
+        """What ``auto`` runs when it picks this method (itself, unless a method needs a variant there)."""
+        return self
 
     def check(self, options: MinimizerOptions) -> None:
         """Raise ValueError on a combination of option values the method cannot run (across its groups)."""

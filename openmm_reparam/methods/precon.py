@@ -11,6 +11,8 @@ import openmm
 from ..engines.precon import PreconSettings, precon_setup, precon_stage
 from ..engines.precon_compiled import compiled_precon_stage
 from ..run.options import require, require_ints, require_positive
+from ..run.profile import SystemProfile
+from .auto import ADAM_ATOMS
 from .base import Method, RunState
 from .lbfgs import lbfgs_stage, undone_if_higher
 
@@ -51,10 +53,13 @@ class PreconMethod(Method):
     option_groups = {"precon": PreconOptions}
     auto_candidate = True
 
-    def auto_rank(self, system: openmm.System) -> Optional[float]:
-        """Non-periodic Systems (vacuum, implicit solvent): faster than OpenMM's L-BFGS alone on most noisy and
-        unfolded implicit-solvent starts and lower in energy (benchmarks/RESULTS.md section 0.1)."""
-        return None if system.usesPeriodicBoundaryConditions() else 0.0
+    def auto_rank(self, profile: SystemProfile) -> Optional[float]:
+        """Non-periodic Systems (vacuum, implicit solvent; faster than OpenMM's L-BFGS alone on most noisy and
+        unfolded protein starts and lower in energy, benchmarks/RESULTS.md section 0.1), implicit solvent in a box,
+        and small constrained boxes (see :mod:`openmm_reparam.methods.auto`)."""
+        if not profile.periodic or profile.implicit_solvent:
+            return 1.0
+        return 1.0 if profile.constrained and profile.n_particles < ADAM_ATOMS else None
 
     def run(self, state: RunState) -> None:
         options = state.options.precon
