@@ -8,8 +8,11 @@ into a nearly flat one and L-BFGS needs far fewer iterations (the idea of ASE's 
 J. Chem. Phys. 144, 164109, 2016, with a measured K instead of their distance-based one). μ, unless given,
 is estimated as theirs is: the curvature along a long-wavelength sine perturbation minus what L gives it.
 
-By default L couples only the solute: waters and ions (:func:`~openmm_reparam.core.atoms.solvent_mask`) get
-μ·I, which measured faster (their stiffness is in their constraints, and their force constants cost most).
+With the measured K, L couples only the solute: waters and ions (:func:`~openmm_reparam.core.atoms.solvent_mask`)
+get μ·I, which measured faster (their stiffness is in their constraints, and their force constants cost most).
+With the bonded K (:func:`~openmm_reparam.reparam.bonded.bonded_force_constants`, read from the bond and angle
+terms at no evaluation) L couples every atom: rigid waters have no such terms and get μ·I anyway, flexible ones
+their O-H springs.
 P is factorized once (sparse LU, one factor for the three components) and rebuilt, with the L-BFGS memory
 reset, when a coupled atom has moved more than ``rebuild_distance`` since the last build. The iteration is a
 standard two-loop L-BFGS with H₀ = γ·P⁻¹ (γ = sᵀy / yᵀP⁻¹y, 1 before the first pair) and a backtracking
@@ -32,6 +35,7 @@ import scipy.sparse.linalg
 from ..core.atoms import solvent_mask
 from ..core.bridge import ContextEnergy
 from ..core.errors import NonFiniteEnergyError
+from ..reparam.bonded import bonded_force_constants
 from ..reparam.slow_modes import force_constant_matrix, graph_laplacian
 from ..run.recorder import RunRecorder
 from .iterate import CoordinateIterate
@@ -56,6 +60,8 @@ class PreconSettings:
     tolerance_factor: float              # the stage stops at this x the run's tolerance (the polish then is short)
     atoms: str                           # "solute": waters and ions get μ·I only; "all": every movable atom
     laplacian: bool                      # False: P = μ·I, plain L-BFGS with the same code
+    matrix: str                          # K: "measured" (finite differences of the forces) or "bonded" (read
+    #                                      from the bond and angle terms, no evaluation; couples every atom)
     deadline: Optional[float] = None     # time.perf_counter() value
 
 
@@ -106,7 +112,7 @@ def coupled_atoms(bridge: ContextEnergy, settings: PreconSettings) -> np.ndarray
     L-BFGS needs fewer iterations on water than with the Laplacian, and their force constants cost most)."""
     if not settings.laplacian:
         return np.zeros_like(bridge.movable)
-    if settings.atoms == "solute":
+    if settings.atoms == "solute" and settings.matrix == "measured":
         return bridge.movable & ~solvent_mask(bridge.context.getSystem())
     return bridge.movable.copy()
 
@@ -120,8 +126,11 @@ def build_preconditioner(bridge: ContextEnergy, positions: np.ndarray, settings:
     evaluations, scale = 0, 1.0
     laplacian = scipy.sparse.csc_matrix((n, n))
     if coupled.any():
-        k, _, evaluations = force_constant_matrix(bridge.context, positions, method="sparse",
-                                                  cutoff=settings.cutoff, atoms=coupled)
+        if settings.matrix == "bonded":
+            k = bonded_force_constants(bridge.context.getSystem(), positions)
+        else:
+            k, _, evaluations = force_constant_matrix(bridge.context, positions, method="sparse",
+                                                      cutoff=settings.cutoff, atoms=coupled)
         index = np.flatnonzero(movable)
         keep = scipy.sparse.diags(coupled[index].astype(np.float64))
         laplacian = graph_laplacian(keep @ scipy.sparse.csr_matrix(k)[index][:, index] @ keep)

@@ -117,7 +117,8 @@ def projected_finish(bridge: ContextEnergy, recorder: RunRecorder, tolerance: fl
     ``polish``), in the plugin when ``engine_name`` is "cpp"."""
     settings = PreconSettings(max_steps=options.finish_steps, memory=options.finish_memory, mu=None,
                               rebuild_distance=math.inf, cutoff=0.0, max_step=options.finish_max_step,
-                              tolerance_factor=options.finish_tolerance, atoms="all", laplacian=False)
+                              tolerance_factor=options.finish_tolerance, atoms="all", laplacian=False,
+                              matrix="measured")
     positions = bridge.current_positions()
     precon, _ = build_preconditioner(bridge, positions, settings, np.zeros(bridge.n_particles, dtype=bool))
     stage = compiled_precon_stage if engine_name == "cpp" else precon_stage

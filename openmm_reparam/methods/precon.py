@@ -16,6 +16,8 @@ from .auto import ADAM_ATOMS
 from .base import Method, RunState
 from .lbfgs import lbfgs_stage, undone_if_higher
 
+MATRICES = ("measured", "bonded")
+
 
 @dataclass
 class PreconOptions:
@@ -29,6 +31,7 @@ class PreconOptions:
     precon_tolerance: float = 0.5  # the stage stops at this x the tolerance, leaving the polish little to do
     precon_declash: int = 20       # OpenMM L-BFGS iterations first ("declash"; 0: none): from a clash-laden start
     #                                the long preconditioned steps can push a planar group through its plane
+    precon_matrix: str = "measured"  # K: "measured" (finite differences) or "bonded" (bond and angle terms)
 
     def __post_init__(self) -> None:
         require_ints(self, ("precon_steps", "precon_declash"))
@@ -36,13 +39,16 @@ class PreconOptions:
         require(self.precon_mu is None or float(self.precon_mu) > 0,
                 f"precon_mu must be > 0 or None, got {self.precon_mu}")
         require_positive(self, ("precon_rebuild_distance", "precon_cutoff", "precon_max_step", "precon_tolerance"))
+        require(self.precon_matrix in MATRICES, f"precon_matrix must be one of {', '.join(MATRICES)}, "
+                f"got {self.precon_matrix!r}")
 
     def stage_settings(self, deadline: Optional[float]) -> PreconSettings:
         """The preconditioned stage's settings (Laplacian over the solute)."""
         return PreconSettings(
             max_steps=self.precon_steps, memory=self.precon_memory, mu=self.precon_mu,
             rebuild_distance=self.precon_rebuild_distance, cutoff=self.precon_cutoff, max_step=self.precon_max_step,
-            tolerance_factor=self.precon_tolerance, atoms="solute", laplacian=True, deadline=deadline)
+            tolerance_factor=self.precon_tolerance, atoms="solute", laplacian=True, matrix=self.precon_matrix,
+            deadline=deadline)
 
 
 class PreconMethod(Method):
