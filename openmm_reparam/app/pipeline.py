@@ -14,6 +14,7 @@ from typing import Any, Dict, Optional, Tuple
 import openmm
 from openmm import app, unit
 
+from ..core.platforms import announce, fastest_safe_platform
 from .outputs import atomic_path
 from .prepare import PreparationError, prepare, structure_format, write_structure
 from .restraints import DEFAULT_STIFFNESS, add_position_restraints
@@ -77,10 +78,16 @@ def result_settings(settings: Any) -> Dict[str, Any]:
 
 
 def make_platform(name: Optional[str], threads: Optional[int] = None) -> Tuple[Optional[openmm.Platform], Dict]:
-    """The platform called ``name`` (None: OpenMM's fastest) and Context properties giving the CPU platform
+    """The platform called ``name`` (None: OpenMM's fastest, unless that is OpenCL on a CPU runtime, where
+    OpenMM's L-BFGS crashes: then CPU, said once on stderr) and Context properties giving the CPU platform
     ``threads`` threads (None: OpenMM's default). SettingsError for an unknown name."""
     platform = None
-    if name is not None:
+    if name is None:
+        safest, note = fastest_safe_platform()
+        if note:
+            announce(note)
+            platform = safest
+    else:
         try:
             platform = openmm.Platform.getPlatformByName(name)
         except openmm.OpenMMException:

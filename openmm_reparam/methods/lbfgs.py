@@ -11,6 +11,7 @@ import numpy as np
 import openmm
 
 from ..core.bridge import ContextEnergy
+from ..core.platforms import openmm_lbfgs_blocker, require_openmm_lbfgs
 from ..engines.precon import PreconSettings, build_preconditioner, precon_stage
 from ..engines.precon_compiled import compiled_precon_stage
 from ..run.options import PolishOptions
@@ -43,8 +44,10 @@ def lbfgs_stage(name: str, bridge: ContextEnergy, recorder: RunRecorder, toleran
     OpenMM's minimizer keeps the Python lock while it calls a Python reporter, and such a force cannot be
     evaluated then, so the stage runs without per-iteration reports. OpenMM does not expose line-search
     evaluations, so ``energy_evaluations`` counts iterations. As documented for OpenMM's minimizer, with
-    constraints it may run more than ``maxIterations`` iterations.
+    constraints it may run more than ``maxIterations`` iterations. On a platform where OpenMM's L-BFGS crashes
+    (:mod:`openmm_reparam.core.platforms`) it raises ``UnsupportedPlatformError`` before calling it.
     """
+    require_openmm_lbfgs(bridge.context, f"stage {name!r}")
     start = time.perf_counter()
     initial = bridge.energy()
     cap = recorder.iterations_left()
@@ -73,7 +76,12 @@ def polish(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, optio
 
     A round of OpenMM's L-BFGS that ends higher than it started is undone (measured: from a near-converged
     perturbed SodiumChlorideCrystal its first line search put two ions into contact, +655,000 kJ/mol, reporting no
-    iteration), and the projected L-BFGS, whose line search only accepts lower points, finishes instead."""
+    iteration), and the projected L-BFGS, whose line search only accepts lower points, finishes instead.
+
+    Where OpenMM's L-BFGS cannot run (OpenCL on a CPU runtime, :mod:`openmm_reparam.core.platforms`) the
+    projected L-BFGS is the whole polish."""
+    if openmm_lbfgs_blocker(bridge.context) is not None:
+        return projected_finish(bridge, recorder, tolerance, options, engine_name)
     total, rejected = None, False
     for _ in range(max(1, options.polish_rounds)):
         stage, rejected = undone_if_higher(bridge, lbfgs_stage, "polish", bridge, recorder, tolerance)
@@ -128,4 +136,5 @@ class LBFGSMethod(Method):
     polished = False
 
     def run(self, state: RunState) -> None:
+        require_openmm_lbfgs(state.context, "method 'lbfgs'")
         state.add(lbfgs_stage("lbfgs", state.bridge, state.recorder, state.tolerance))
