@@ -22,6 +22,7 @@ import torch
 from openmm import unit
 
 from ..core.bridge import ContextEnergy
+from ..core.platforms import require_openmm_lbfgs
 from ..core.units import as_force
 from ..engines import select_engine
 from ..methods.base import Method, RunState
@@ -100,6 +101,7 @@ def _stages(method: Method, state: RunState) -> None:
         method.run(state)
         return
     if run.never_worse:
+        require_openmm_lbfgs(state.context, "never_worse (it compares with OpenMM's minimizer)")
         state.baseline = lbfgs_from(state, state.start, "baseline")
     if run.time_budget is not None:
         state.deadline = time.perf_counter() + run.time_budget

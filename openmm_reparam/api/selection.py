@@ -10,15 +10,22 @@ from openmm import unit
 
 from ..core.atoms import has_collapsed_contact
 from ..methods.base import RunState
-from ..methods.lbfgs import lbfgs_stage
+from ..core.platforms import openmm_lbfgs_blocker
+from ..methods.lbfgs import lbfgs_stage, projected_finish
 
 
 def lbfgs_from(state: RunState, positions: np.ndarray, name: str) -> Tuple[float, np.ndarray]:
-    """Plain L-BFGS from ``positions``; returns (energy, positions) and puts the Context back where it was."""
+    """Plain L-BFGS from ``positions`` (OpenMM's; the projected L-BFGS where OpenMM's cannot run); returns
+    (energy, positions) and puts the Context back where it was."""
     bridge = state.bridge
     current = bridge.current_positions()
     bridge.set_positions(positions)
-    stage = state.add(lbfgs_stage(name, bridge, state.recorder, state.tolerance))
+    if openmm_lbfgs_blocker(state.context) is None:
+        stage = state.add(lbfgs_stage(name, bridge, state.recorder, state.tolerance))
+    else:
+        stage = state.add(projected_finish(bridge, state.recorder, state.tolerance, state.options.polish,
+                                           state.engine.name))
+        stage.name = name
     reached = (stage.final_energy, bridge.current_positions())
     bridge.set_positions(current)
     return reached

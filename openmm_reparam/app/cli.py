@@ -80,7 +80,7 @@ def run_minimize(args: argparse.Namespace) -> int:
     for path in outputs.values():
         check_writable(path)
     settings = settings_from_args(args, MinimizeSettings)
-    make_platform(settings.platform)  # an unknown platform is a usage error before any work
+    make_platform(settings.platform, quiet=True)  # an unknown platform is a usage error before any work
     reporter = _reporter(args)
     try:
         run = minimize_file(args.input[0], outputs["output"], settings, reporter, threads=args.threads)
@@ -111,7 +111,7 @@ def run_relax(args: argparse.Namespace) -> int:
     for path in outputs.values():
         check_writable(path)
     settings = settings_from_args(args, RelaxSettings)
-    make_platform(settings.platform)
+    make_platform(settings.platform, quiet=True)
     reporter = _reporter(args)
     try:
         data = relax_file(args.input[0], outputs["output"], settings, reporter, threads=args.threads)
@@ -192,7 +192,7 @@ def _check_batch(args: argparse.Namespace) -> None:
     if args.command == "minimize":
         forcefield_files(args.forcefield, args.solvent)  # unknown names: a usage error, not N failures
     if args.scheduler is None:
-        make_platform(args.platform)  # a remote cluster's workers may have platforms this machine lacks
+        make_platform(args.platform, quiet=True)  # a remote cluster's workers may have platforms this machine lacks
 
 
 def _print_batch_summary(rows: List[Dict[str, Any]], args: argparse.Namespace) -> None:

@@ -14,6 +14,7 @@ from typing import Any, Dict, Optional, Tuple
 import openmm
 from openmm import app, unit
 
+from ..core.platforms import announce, fastest_safe_platform
 from .outputs import atomic_path
 from .prepare import PreparationError, prepare, structure_format, write_structure
 from .restraints import DEFAULT_STIFFNESS, add_position_restraints
@@ -76,11 +77,20 @@ def result_settings(settings: Any) -> Dict[str, Any]:
     return asdict(settings)
 
 
-def make_platform(name: Optional[str], threads: Optional[int] = None) -> Tuple[Optional[openmm.Platform], Dict]:
-    """The platform called ``name`` (None: OpenMM's fastest) and Context properties giving the CPU platform
-    ``threads`` threads (None: OpenMM's default). SettingsError for an unknown name."""
+def make_platform(name: Optional[str], threads: Optional[int] = None, quiet: bool = False
+                  ) -> Tuple[Optional[openmm.Platform], Dict]:
+    """The platform called ``name`` (None: OpenMM's fastest, unless that is OpenCL on a CPU runtime, where
+    OpenMM's L-BFGS crashes: then CPU, said once on stderr) and Context properties giving the CPU platform
+    ``threads`` threads (None: OpenMM's default). SettingsError for an unknown name. ``quiet``: a check of the
+    name only (the note is said when the platform is used)."""
     platform = None
-    if name is not None:
+    if name is None:
+        safest, note = fastest_safe_platform()
+        if note:
+            if not quiet:
+                announce(note)
+            platform = safest
+    else:
         try:
             platform = openmm.Platform.getPlatformByName(name)
         except openmm.OpenMMException:
@@ -141,12 +151,12 @@ def minimize_file(path: str, output: str, settings: MinimizeSettings, reporter: 
 def _prepare_simulation(path: str, settings: MinimizeSettings, threads: Optional[int]):
     from .report import assign_force_groups
 
-    platform, properties = make_platform(settings.platform, threads)
     prepared = prepare(path, forcefield=settings.forcefield, solvent=settings.solvent, ph=settings.ph,
                        model=settings.model, add_missing_residues=settings.add_missing_residues,
                        keep_water=settings.keep_water, keep_heterogens=settings.keep_heterogens,
                        padding=settings.padding, seed=settings.seed,
                        constraints=app.HBonds if settings.constraints == "hbonds" else None)
+    platform, properties = make_platform(settings.platform, threads)  # after the input checks: its note
     try:
         restraint = add_position_restraints(prepared.system, prepared.topology, prepared.positions,
                                             settings.restrain, settings.restraint_stiffness)

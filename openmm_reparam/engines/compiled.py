@@ -23,6 +23,7 @@ import torch  # noqa: F401  (libtorch must be loaded before the plugin library)
 from ..core.bridge import ContextEnergy
 from ..run.recorder import RunRecorder
 from ..run.result import StageResult
+from .device import device_adam_available, device_name
 from .settings import AdamStageSettings
 
 
@@ -185,9 +186,12 @@ class _RecordingReporter(openmm.MinimizationReporter):
 
 
 class CompiledEngine:
-    """Adam stages in the compiled plugin (``runAdamStage``); see :mod:`.settings` for the contract."""
+    """Adam stages in the compiled plugin (``runAdamStage``); see :mod:`.settings` for the contract. A
+    coordinate stage without a reporter runs on the Context's device where the platform has the kernel
+    (:mod:`.device`); ``ran_on`` then names the device ("opencl", "cuda") instead of "cpp"."""
 
     name = "cpp"
+    ran_on = "cpp"
 
     def adam_stage(self, bridge: ContextEnergy, recorder: RunRecorder, generator: Optional[torch.nn.Module],
                    settings: AdamStageSettings) -> StageResult:
@@ -198,7 +202,12 @@ class CompiledEngine:
         reporter = _RecordingReporter(recorder, settings.name) if recorder.reporter is not None else None
         stage_start = time.perf_counter()
         cpp_settings = cpp_stage_settings(settings, steps, stage_start)
-        outcome = plugin().runAdamStage(bridge.context, cpp_generator, cpp_settings, reporter)
+        self.ran_on = self.name
+        if generator is None and reporter is None and device_adam_available(bridge.context, plugin()):
+            outcome = plugin().runDeviceAdamStage(bridge.context, cpp_settings)
+            self.ran_on = device_name(bridge.context)
+        else:
+            outcome = plugin().runAdamStage(bridge.context, cpp_generator, cpp_settings, reporter)
         if reporter is not None and reporter.error is not None:
             raise reporter.error
         if generator is not None:

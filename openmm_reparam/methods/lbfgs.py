@@ -11,6 +11,7 @@ import numpy as np
 import openmm
 
 from ..core.bridge import ContextEnergy
+from ..core.platforms import openmm_lbfgs_blocker, require_openmm_lbfgs
 from ..engines.precon import PreconSettings, build_preconditioner, precon_stage
 from ..engines.precon_compiled import compiled_precon_stage
 from ..run.options import PolishOptions
@@ -49,8 +50,11 @@ def lbfgs_stage(name: str, bridge: ContextEnergy, recorder: RunRecorder, toleran
     ran). It also runs without reports when the System has a force that runs torch's autograd: OpenMM's
     minimizer keeps the Python lock while it calls a Python reporter, and such a force cannot be evaluated then.
     OpenMM does not expose line-search evaluations, so ``energy_evaluations`` counts iterations. As documented
-    for OpenMM's minimizer, with constraints it may run more than ``maxIterations`` iterations.
+    for OpenMM's minimizer, with constraints it may run more than ``maxIterations`` iterations. On a platform
+    where OpenMM's L-BFGS crashes (:mod:`openmm_reparam.core.platforms`) it raises ``UnsupportedPlatformError``
+    before calling it.
     """
+    require_openmm_lbfgs(bridge.context, f"stage {name!r}")
     start = time.perf_counter()
     initial = bridge.energy()
     cap = recorder.iterations_left()
@@ -86,7 +90,13 @@ def polish(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, optio
     perturbed SodiumChlorideCrystal its first line search put two ions into contact, +655,000 kJ/mol, reporting no
     iteration), and the projected L-BFGS, whose line search only accepts lower points, finishes instead. It also
     finishes wherever OpenMM's rounds stop above the tolerance without constraints (measured: the GNN's result on
-    openmmtools' CustomGBForceSystem, about -268,000 kJ/mol, where OpenMM's line search gives up in single precision)."""
+    openmmtools' CustomGBForceSystem, about -268,000 kJ/mol, where OpenMM's line search gives up in single
+    precision).
+
+    Where OpenMM's L-BFGS cannot run (OpenCL on a CPU runtime, :mod:`openmm_reparam.core.platforms`) the
+    projected L-BFGS is the whole polish."""
+    if openmm_lbfgs_blocker(bridge.context) is not None:
+        return projected_finish(bridge, recorder, tolerance, options, engine_name)
     total, rejected = None, False
     for _ in range(max(1, options.polish_rounds)):
         stage, rejected = undone_if_higher(bridge, lbfgs_stage, "polish", bridge, recorder, tolerance)
@@ -156,6 +166,7 @@ class LBFGSMethod(Method):
         return FinishedLBFGSMethod()
 
     def run(self, state: RunState) -> None:
+        require_openmm_lbfgs(state.context, "method 'lbfgs'")
         state.add(lbfgs_stage("lbfgs", state.bridge, state.recorder, state.tolerance))
 
 
@@ -165,7 +176,9 @@ class FinishedLBFGSMethod(LBFGSMethod):
     benchmarks/RESULTS.md section 10): converged by the package's measure, at no cost where OpenMM got there."""
 
     def run(self, state: RunState) -> None:
-        super().run(state)
         bridge = state.bridge
+        if openmm_lbfgs_blocker(bridge.context) is None:
+            super().run(state)
+        # where OpenMM's L-BFGS cannot run, the polish is the projected L-BFGS alone
         if bridge.force_norms()[0] > state.tolerance and not state.recorder.stopped:
             state.add(polish(bridge, state.recorder, state.tolerance, state.options.polish, state.engine.name))

@@ -14,6 +14,7 @@ from ..run.options import require, require_ints, require_positive
 from ..run.profile import SystemProfile
 from .auto import ADAM_ATOMS
 from .base import Method, RunState
+from ..core.platforms import openmm_lbfgs_blocker
 from .lbfgs import lbfgs_stage, undone_if_higher
 
 MATRICES = ("measured", "bonded")
@@ -73,7 +74,7 @@ class PreconMethod(Method):
         bridge, recorder = state.bridge, state.recorder
         if recorder.capped(settings.max_steps) <= 0:
             return
-        if options.precon_declash > 0:
+        if options.precon_declash > 0 and openmm_lbfgs_blocker(bridge.context) is None:  # else no declash
             declash, _ = undone_if_higher(bridge, lbfgs_stage, "declash", bridge, recorder, state.tolerance,
                                           options.precon_declash)
             state.add(declash)

@@ -20,6 +20,7 @@ import openmm  # the OpenMM types this module builds on must be registered first
 #include "openmm/RPMDMonteCarloBarostat.h"
 #include "AdamStage.h"
 #include "AdamStageSettings.h"
+#include "DeviceAdamStage.h"
 #include "FireStage.h"
 #include "FireStageSettings.h"
 #include "NonFiniteEnergyException.h"
@@ -109,6 +110,9 @@ static PyObject* reparamNames(const std::vector<std::string>& names) {
 
 %exception ReparamPlugin::runAdamStage {
     RELEASE_GIL_WHEN(arg4 == NULL)
+}
+%exception ReparamPlugin::runDeviceAdamStage {
+    RELEASE_GIL_WHEN(true)
 }
 %exception ReparamPlugin::runFireStage {
     RELEASE_GIL_WHEN(arg4 == NULL)
@@ -364,5 +368,9 @@ FireStageOutcome runFireStage(OpenMM::Context& context, const FireStageSettings&
                               OpenMM::MinimizationReporter* reporter);
 
 double timeForceEvaluation(OpenMM::Context& context, int repeats);
+
+bool deviceAdamAvailable(OpenMM::Context& context);
+
+AdamStageOutcome runDeviceAdamStage(OpenMM::Context& context, const AdamStageSettings& settings);
 
 }

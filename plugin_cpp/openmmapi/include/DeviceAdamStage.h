@@ -1,0 +1,45 @@
+#ifndef OPENMM_REPARAM_DEVICE_ADAM_STAGE_H_
+#define OPENMM_REPARAM_DEVICE_ADAM_STAGE_H_
+/**
+ * runDeviceAdamStage: the Adam stage on the coordinates with positions, forces, the Adam moments and the
+ * constraints on the Context's device (OpenCL, CUDA, HIP), written once on OpenMM's common compute API
+ * (platforms/common, CommonDeviceAdamKernel) and registered per platform (platforms/opencl, platforms/cuda).
+ *
+ * A step: apply the constraints and virtual sites on the device (ContextImpl::applyConstraints) -> forces and
+ * energy on the device (ContextImpl::calcForcesAndEnergy) -> one reduction (the gradient's 2-norm for the
+ * clipping, the largest atomic force, the RMS force), downloaded with the energy -> best point kept on the
+ * device -> the clipped Adam update of posq on the device. The stop rules are runAdamStage's (max_steps,
+ * patience, stalled, deadline, collapse), decided on the host from those scalars. The Context is left at the
+ * best positions, constraints applied. No reporter: the engine uses the host stage when one is given.
+ *
+ * Differences from the host stage (AdamStepper): the constraint handling is OpenMM's own (each step starts
+ * from the constrained positions; the host stage projects the gradient with a spring), and the arithmetic is
+ * the platform's (single or mixed precision), so trajectories agree with the host stage only approximately.
+ */
+#include "AdamStage.h"
+#include "AdamStageSettings.h"
+#include "openmm/Context.h"
+#include "openmm/KernelImpl.h"
+#include "openmm/internal/ContextImpl.h"
+#include <string>
+
+namespace ReparamPlugin {
+
+/** The platform kernel behind runDeviceAdamStage (one implementation: CommonDeviceAdamKernel). */
+class DeviceAdamKernel : public OpenMM::KernelImpl {
+public:
+    static std::string Name() { return "ReparamDeviceAdamStage"; }
+    DeviceAdamKernel(const std::string& name, const OpenMM::Platform& platform) : OpenMM::KernelImpl(name, platform) {}
+    /** One stage from the Context's current positions (settings already validated). */
+    virtual AdamStageOutcome run(OpenMM::ContextImpl& context, const AdamStageSettings& settings) = 0;
+};
+
+/** Whether context's platform has a device Adam kernel registered (see registerDeviceKernels in Python). */
+bool deviceAdamAvailable(OpenMM::Context& context);
+
+/** One Adam stage on the coordinates on context's device; throws OpenMMException where none is registered. */
+AdamStageOutcome runDeviceAdamStage(OpenMM::Context& context, const AdamStageSettings& settings);
+
+} // namespace ReparamPlugin
+
+#endif

@@ -1,0 +1,24 @@
+/* runDeviceAdamStage: dispatch to the platform's DeviceAdamKernel (see DeviceAdamStage.h). */
+#include "DeviceAdamStage.h"
+#include "ContextAccess.h"
+#include "openmm/OpenMMException.h"
+#include "openmm/Platform.h"
+#include <vector>
+
+using namespace ReparamPlugin;
+using namespace OpenMM;
+
+bool ReparamPlugin::deviceAdamAvailable(Context& context) {
+    std::vector<std::string> names(1, DeviceAdamKernel::Name());
+    return context.getPlatform().supportsKernels(names);
+}
+
+AdamStageOutcome ReparamPlugin::runDeviceAdamStage(Context& context, const AdamStageSettings& settings) {
+    settings.validate();
+    if (!deviceAdamAvailable(context))
+        throw OpenMMException("no device Adam stage is registered for the " + context.getPlatform().getName() +
+                              " platform");
+    ContextImpl& impl = ContextAccess::impl(context);
+    Kernel kernel = context.getPlatform().createKernel(DeviceAdamKernel::Name(), impl);
+    return kernel.getAs<DeviceAdamKernel>().run(impl, settings);
+}
