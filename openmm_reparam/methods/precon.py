@@ -8,14 +8,15 @@ from typing import Optional
 
 import openmm
 
+from ..core.platforms import openmm_lbfgs_blocker
 from ..engines.precon import PreconSettings, precon_setup, precon_stage
 from ..engines.precon_compiled import compiled_precon_stage
 from ..run.options import require, require_ints, require_positive
 from ..run.profile import SystemProfile
+from ..run.result import StageResult
 from .auto import ADAM_ATOMS
 from .base import Method, RunState
-from ..core.platforms import openmm_lbfgs_blocker
-from .lbfgs import lbfgs_stage, undone_if_higher
+from .lbfgs import lbfgs_stage, projected_lbfgs, undone_if_higher
 
 MATRICES = ("measured", "bonded")
 
@@ -32,7 +33,11 @@ class PreconOptions:
     precon_tolerance: float = 0.5  # the stage stops at this x the tolerance, leaving the polish little to do
     precon_declash: int = 20       # OpenMM L-BFGS iterations first ("declash"; 0: none): from a clash-laden start
     #                                the long preconditioned steps can push a planar group through its plane
-    precon_matrix: str = "measured"  # K: "measured" (finite differences) or "bonded" (bond and angle terms)
+    precon_declash_by: str = "projected"  # "projected" (plain L-BFGS on the constraint surface, the stage's step
+    #                                cap; runs on every platform) or "openmm" (OpenMM's L-BFGS: with
+    #                                constraints it repeats the capped pass per penalty tightening, 60+ iterations)
+    precon_matrix: str = "bonded"  # K: "bonded" (bond and angle terms, no evaluation) or "measured" (finite
+    #                                differences: ~90 evaluations on 156 atoms; measured slower, RESULTS.md 11)
 
     def __post_init__(self) -> None:
         require_ints(self, ("precon_steps", "precon_declash"))
@@ -40,6 +45,8 @@ class PreconOptions:
         require(self.precon_mu is None or float(self.precon_mu) > 0,
                 f"precon_mu must be > 0 or None, got {self.precon_mu}")
         require_positive(self, ("precon_rebuild_distance", "precon_cutoff", "precon_max_step", "precon_tolerance"))
+        require(self.precon_declash_by in ("openmm", "projected"), "precon_declash_by must be 'openmm' or "
+                f"'projected', got {self.precon_declash_by!r}")
         require(self.precon_matrix in MATRICES, f"precon_matrix must be one of {', '.join(MATRICES)}, "
                 f"got {self.precon_matrix!r}")
 
@@ -50,6 +57,19 @@ class PreconOptions:
             rebuild_distance=self.precon_rebuild_distance, cutoff=self.precon_cutoff, max_step=self.precon_max_step,
             tolerance_factor=self.precon_tolerance, atoms="solute", laplacian=True, matrix=self.precon_matrix,
             deadline=deadline)
+
+
+def declash_stage(state: RunState, settings: PreconSettings) -> StageResult:
+    """``precon_declash`` iterations out of the start's clashes, by OpenMM's L-BFGS or (``precon_declash_by``
+    "projected", and wherever OpenMM's cannot run) the plain projected L-BFGS with the stage's step cap."""
+    options, bridge = state.options.precon, state.bridge
+    if options.precon_declash_by == "openmm" and openmm_lbfgs_blocker(bridge.context) is None:
+        declash, _ = undone_if_higher(bridge, lbfgs_stage, "declash", bridge, state.recorder, state.tolerance,
+                                      options.precon_declash)
+        return declash
+    return projected_lbfgs("declash", bridge, state.recorder, state.tolerance, options.precon_declash,
+                           options.precon_memory, options.precon_max_step, settings.tolerance_factor,
+                           state.engine.name)
 
 
 class PreconMethod(Method):
@@ -74,10 +94,8 @@ class PreconMethod(Method):
         bridge, recorder = state.bridge, state.recorder
         if recorder.capped(settings.max_steps) <= 0:
             return
-        if options.precon_declash > 0 and openmm_lbfgs_blocker(bridge.context) is None:  # else no declash
-            declash, _ = undone_if_higher(bridge, lbfgs_stage, "declash", bridge, recorder, state.tolerance,
-                                          options.precon_declash)
-            state.add(declash)
+        if options.precon_declash > 0:
+            state.add(declash_stage(state, settings))
             if (recorder.capped(settings.max_steps) <= 0 or recorder.stopped
                     or bridge.force_norms()[0] <= state.tolerance * settings.tolerance_factor):
                 return  # out of iterations, stopped, or already there (the set-up would cost more than the polish)
