@@ -31,9 +31,9 @@ def bonded_force_constants(system: openmm.System, positions: np.ndarray) -> scip
 
     def add(i: int, j: int, k: float) -> None:
         if i != j and k > 0 and np.isfinite(k):
-            rows.extend((i, j))
-            cols.extend((j, i))
-            values.extend((k, k))
+            rows.append(min(i, j))
+            cols.append(max(i, j))
+            values.append(k)
 
     for force in system.getForces():
         if isinstance(force, openmm.HarmonicBondForce):
@@ -49,6 +49,6 @@ def bonded_force_constants(system: openmm.System, positions: np.ndarray) -> scip
                 add(i, l, k / (r_ij * r_lj))
                 add(i, j, k / r_ij ** 2)
                 add(l, j, k / r_lj ** 2)
-    matrix = scipy.sparse.coo_matrix((values, (rows, cols)), shape=(n, n)).tocsr()
-    matrix.sum_duplicates()
-    return matrix
+    upper = scipy.sparse.coo_matrix((values, (rows, cols)), shape=(n, n)).tocsr()
+    upper.sum_duplicates()
+    return (upper + upper.T).tocsr()  # exactly symmetric
