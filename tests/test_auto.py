@@ -23,17 +23,20 @@ CHOICES = [
     ("UnconstrainedDipolarFluid", "lbfgs"),    # periodic, bonded, no constraints
     ("SodiumChlorideCrystal", "lbfgs"),        # two ions in a box
     ("CustomGBForceSystem", "gnn"),            # free ions in implicit solvent in a box
-    ("ConstrainedDipolarFluid", "precon"),     # a small constrained box
-    ("MethanolBox", "adam"),                   # a constrained molecular liquid
-    ("WaterBox", "adam"),                      # rigid water
-    ("AlanineDipeptideExplicit", "adam"),      # a solvated solute
+    ("ConstrainedDipolarFluid", "precon"),     # a constrained box of dimers
+    ("MethanolBox", "precon"),                 # a constrained molecular liquid
+    ("WaterBox", "precon"),                    # rigid water
+    ("DischargedWaterBox", "precon"),          # rigid water without charges (Adam ran 6.9x LEM there)
+    ("AlanineDipeptideExplicit", "precon"),    # a 22-atom solute in water
+    ("HostGuestExplicit", "adam"),             # a 126-atom host and its guest in water
     ("AMOEBAIonBox", "lbfgs"),                 # AMOEBA
 ]
 
 
-def _context(system: openmm.System, positions) -> openmm.Context:
-    context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("CPU"),
-                             {"Threads": "2"})
+def _context(system: openmm.System, positions, platform: str = "CPU") -> openmm.Context:
+    properties = {"Threads": "2"} if platform == "CPU" else {}
+    context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName(platform),
+                             properties)
     context.setPositions(positions)
     return context
 
@@ -42,8 +45,8 @@ def _energy(context: openmm.Context) -> float:
     return context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
 
 
-def _lem_energy(system: openmm.System, positions, tolerance: float = 10.0) -> float:
-    context = _context(system, positions)
+def _lem_energy(system: openmm.System, positions, tolerance: float = 10.0, platform: str = "CPU") -> float:
+    context = _context(system, positions, platform)
     openmm.LocalEnergyMinimizer.minimize(context, tolerance, 0)
     return _energy(context)
 
@@ -77,14 +80,16 @@ def test_profile_reads_size_constraints_box_and_force_types():
 
 
 def test_default_minimizes_a_flexible_periodic_water_box_to_the_tolerance():
-    """Flexible water (periodic, no constraints): OpenMM's L-BFGS, converged, at its energy or lower."""
-    water = testsystems.FlexibleWaterBox(box_edge=2.0 * unit.nanometer, cutoff=0.9 * unit.nanometer)
-    context = _context(water.system, water.positions)
+    """Flexible water (periodic, no constraints): OpenMM's L-BFGS, converged, at its energy. On the Reference
+    platform (deterministic), because on CPU with 2 threads LEM itself lands 60 kJ/mol apart from run to run."""
+    water = testsystems.FlexibleWaterBox(box_edge=1.5 * unit.nanometer, cutoff=0.7 * unit.nanometer)
+    context = _context(water.system, water.positions, "Reference")
     start = _energy(context)
     result = minimize(context)
     assert result.method == "lbfgs" and result.converged and result.rms_force <= 10.0
-    assert result.final_energy < start - 1000.0
-    assert result.final_energy <= _lem_energy(water.system, water.positions) + 1.0
+    assert result.final_energy < start - 500.0
+    lem = _lem_energy(water.system, water.positions, platform="Reference")
+    assert result.final_energy <= lem + 1e-6 * abs(lem)
     assert result.final_energy == pytest.approx(_energy(context), abs=1e-3)
 
 

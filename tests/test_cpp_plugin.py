@@ -70,7 +70,7 @@ def _settings(name: str = "reparam", **overrides) -> AdamStageSettings:
     values = dict(name=name, lr=o.lr, max_steps=50, patience=10 ** 6, clip_norm=o.clip_norm, rel_tol=o.rel_tol,
                   collapse_distance=o.collapse_distance, spike_factor=o.spike_factor,
                   constraint_stiffness=o.constraint_stiffness, progress_window=0, progress_fraction=0.0,
-                  torch_threads=1)
+                  force_tolerance=0.0, torch_threads=1)
     values.update(overrides)
     return AdamStageSettings(**values)
 

@@ -8,30 +8,41 @@ from openmm import app, unit
 
 import openmm_reparam
 from openmm_reparam import MinimizerOptions, minimize
-from openmm_reparam.methods.auto import ADAM_ATOMS
+from openmm_reparam.methods.auto import MACROMOLECULE_ATOMS
+from openmm_reparam.run.profile import SystemProfile
+from openmm_reparam.testing import prepared_pdb
 
 from conftest import energy_of, lbfgs_energy, load_peptide, make_context, perturbed, positions_of, tip4pew_water_box
 
 
-@pytest.fixture(scope="module")
-def water_box():
-    """A small rigid TIP3P box (PME), just above ``auto``'s ADAM_ATOMS: the everyday periodic case in miniature."""
+def _solvated(topology, positions, box_nm=None, padding_nm=None):
+    """(System, start): rigid TIP3P, PME 0.7 nm, HBonds, 0.01 nm of seeded noise."""
     forcefield = app.ForceField("amber14-all.xml", "amber14/tip3p.xml")
-    modeller = app.Modeller(app.Topology(), [])
-    modeller.addSolvent(forcefield, model="tip3p", boxSize=openmm.Vec3(1.9, 1.9, 1.9) * unit.nanometer)
+    modeller = app.Modeller(topology, positions)
+    size = dict(boxSize=openmm.Vec3(box_nm, box_nm, box_nm) * unit.nanometer) if box_nm else \
+        dict(padding=padding_nm * unit.nanometer)
+    modeller.addSolvent(forcefield, model="tip3p", **size)
     system = forcefield.createSystem(modeller.topology, nonbondedMethod=app.PME,
                                      nonbondedCutoff=0.7 * unit.nanometer, constraints=app.HBonds)
-    positions = np.array(modeller.positions.value_in_unit(unit.nanometer))
-    assert system.getNumParticles() >= ADAM_ATOMS
-    return system, perturbed(positions, 0.01, seed=3)
+    return system, perturbed(np.array(modeller.positions.value_in_unit(unit.nanometer)), 0.01, seed=3)
 
 
-def test_default_on_a_periodic_water_box_is_adam_then_polish(water_box, engine):
-    system, start = water_box
-    context = make_context(system, start)
-    result = minimize(context, engine=engine)
-    assert result.requested_method == "auto" and result.method == "adam"
-    assert [s.name for s in result.stages] == ["adam", "polish"]
+@pytest.fixture(scope="module")
+def water_box():
+    """A small rigid TIP3P box: a periodic System of small molecules."""
+    return _solvated(app.Topology(), [], box_nm=1.6)
+
+
+@pytest.fixture(scope="module")
+def solvated_peptide():
+    """Met-enkephalin (75 atoms, more than auto's MACROMOLECULE_ATOMS) in 0.4 nm of TIP3P: the everyday periodic
+    case in miniature."""
+    pdb = app.PDBFile(prepared_pdb("1plw"))
+    return _solvated(pdb.topology, pdb.positions, padding_nm=0.4)
+
+
+def _check_solvated_result(system, start, context, result, stages):
+    assert [s.name for s in result.stages] == stages
     assert result.baseline_energy is None  # the default makes no comparison run
     assert result.converged and result.rms_force <= 10.0
     assert result.final_energy <= lbfgs_energy(system, start) + 0.005 * abs(result.final_energy)
@@ -41,6 +52,25 @@ def test_default_on_a_periodic_water_box_is_adam_then_polish(water_box, engine):
         i, j, d = system.getConstraintParameters(k)
         d = d.value_in_unit(unit.nanometer)
         assert abs(np.linalg.norm(final[i] - final[j]) - d) <= 2 * tolerance * d
+
+
+def test_default_on_a_solvated_peptide_is_adam_then_polish(solvated_peptide, engine):
+    system, start = solvated_peptide
+    assert SystemProfile.of(system).largest_molecule > MACROMOLECULE_ATOMS
+    context = make_context(system, start)
+    result = minimize(context, engine=engine)
+    assert result.requested_method == "auto" and result.method == "adam"
+    _check_solvated_result(system, start, context, result, ["adam", "polish"])
+
+
+def test_default_on_a_water_box_is_precon(water_box, engine):
+    """Only small molecules (waters) in a constrained box: precon, its polish idle."""
+    system, start = water_box
+    context = make_context(system, start)
+    result = minimize(context, engine=engine)
+    assert result.requested_method == "auto" and result.method == "precon"
+    _check_solvated_result(system, start, context, result, ["declash", "precon_setup", "precon", "polish"])
+    assert result.stage("polish").iterations == 0
 
 
 class CountingReporter(openmm.MinimizationReporter):

@@ -60,6 +60,7 @@ class ContextEnergy:
         self.last_positions: Optional[np.ndarray] = None
         self.last_forces: Optional[np.ndarray] = None
         self.last_max_force = math.nan
+        self.last_rms_force = math.nan  # of the forces projected off the constraints, over the movable atoms
 
     # -- the Context's current state -------------------------------------------------------------------
     def current_positions(self) -> np.ndarray:
@@ -136,15 +137,18 @@ class ContextEnergy:
                                        f"at evaluation {self.evaluations}")
         projected = (np.array(state.getPositions(asNumpy=True).value_in_unit(_NM), dtype=np.float64)
                      if self.has_constraints else positions)
-        gradient, loss = -forces, energy
+        gradient, loss, along = -forces, energy, forces
         if self.has_constraints:
             offset = positions - projected
             offset[self.fixed] = 0.0
-            gradient = -self.project(forces, projected) + self.constraint_stiffness * offset
+            along = self.project(forces, projected)
+            gradient = -along + self.constraint_stiffness * offset
             loss = energy + 0.5 * self.constraint_stiffness * float((offset * offset).sum())
         gradient[self.fixed] = 0.0
         self.last_energy, self.last_positions, self.last_forces = energy, projected, forces
         self.last_max_force = float(np.sqrt((forces[self.movable] ** 2).sum(axis=1)).max()) \
+            if self.movable.any() else 0.0
+        self.last_rms_force = float(np.sqrt((along[self.movable] ** 2).sum() / self.movable.sum())) \
             if self.movable.any() else 0.0
         if energy < self.best_energy:
             self.best_energy, self.best_positions = energy, projected.copy()

@@ -32,7 +32,8 @@ class StageTracker:
         self.lowest: List[float] = []      # lowest non-suspect energy after each step
         self.largest_drop = 0.0
 
-    def observe(self, energy: float, max_force: float, positions: np.ndarray) -> Optional[str]:
+    def observe(self, energy: float, max_force: float, positions: np.ndarray,
+                rms_force: float = math.inf) -> Optional[str]:
         """Take one evaluated step; returns why the stage must stop, or None."""
         s = self.settings
         if self.first_energy is None:
@@ -48,9 +49,12 @@ class StageTracker:
             self.waited += 1
         previous = self.lowest[-1] if self.lowest else math.inf
         self.lowest.append(min(previous, energy) if not suspect else previous)
-        if self._stalled():
-            return "stalled"
-        return "patience" if self.waited >= s.patience else None
+        verdict = "stalled" if self._stalled() else ("patience" if self.waited >= s.patience else None)
+        if s.force_tolerance > 0 and rms_force <= s.force_tolerance:  # the compiled tracker's converged()
+            if self.best_positions is None or energy <= self.best_energy:
+                self.best_energy, self.best_positions = energy, positions.copy()
+            return "converged"
+        return verdict
 
     def _stalled(self) -> bool:
         window = self.settings.progress_window
@@ -96,7 +100,7 @@ class PythonEngine:
 def observe_step(bridge: ContextEnergy, recorder: RunRecorder, tracker: StageTracker, name: str) -> Optional[str]:
     """Record the step just evaluated; returns why the stage must stop ("collapse" before recording, then
     "reporter", then the tracker's reason), or None."""
-    stop = tracker.observe(bridge.last_energy, bridge.last_max_force, bridge.last_positions)
+    stop = tracker.observe(bridge.last_energy, bridge.last_max_force, bridge.last_positions, bridge.last_rms_force)
     if stop == "collapse":
         return stop
     if recorder.record(name, bridge.last_energy, bridge.last_positions, -bridge.last_forces):

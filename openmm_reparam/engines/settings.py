@@ -16,7 +16,8 @@ An engine's ``adam_stage(bridge, recorder, generator, settings) -> StageResult``
 * stops at ``max_steps``; after ``patience`` steps without an energy below best − ``rel_tol``·|best|
   (``patience``); when the lowest energy fell less over the last ``progress_window`` steps than
   ``progress_fraction`` × the most it fell over any such window of the stage (``stalled``; window 0 turns this
-  off); at ``deadline`` (``time.perf_counter()`` seconds; ``deadline``); or when the reporter asks
+  off); once the RMS force (projected off the constraints, movable atoms) is at most ``force_tolerance``
+  (``converged``; that step becomes the best unless it is higher; 0 turns this off); at ``deadline`` (``time.perf_counter()`` seconds; ``deadline``); or when the reporter asks
   (``reporter``);
 * passes every step to ``recorder`` (history, the user's reporter, iteration cap), leaves the Context at the
   best positions and returns a :class:`StageResult` whose ``stop_reason`` says which rule ended it.
@@ -40,5 +41,6 @@ class AdamStageSettings:
     constraint_stiffness: float
     progress_window: int
     progress_fraction: float
+    force_tolerance: float     # kJ/mol/nm: stop ("converged") once the RMS projected force is at most this (0: off)
     torch_threads: int
     deadline: Optional[float] = None

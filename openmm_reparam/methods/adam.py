@@ -16,7 +16,7 @@ from ..engines import AdamStageSettings, stage_engine
 from ..run.options import MinimizerOptions, require, require_ints, require_positive
 from ..run.result import StageResult
 from ..run.profile import SystemProfile
-from .auto import ADAM_ATOMS
+from .auto import MACROMOLECULE_ATOMS
 from .base import Method, RunState
 
 
@@ -42,10 +42,13 @@ class CoordinateStageOptions:
     fine_steps: int = 1000
     fine_lr: float = 1e-3          # nm per step, roughly: Adam's steps are about lr in size
     fine_patience: int = 50        # early stopping: steps without relative improvement rel_tol
+    fine_stop_at: float = 0.0      # stop once the RMS force is at most this x the tolerance (0: off; measured at
+    #                                0.9 on water boxes: 3-10x faster but 70-180 kJ/mol above LEM, RESULTS.md 11)
 
     def __post_init__(self) -> None:
         require_ints(self, ("fine_steps", "fine_patience"))
         require_positive(self, ("fine_lr",))
+        require_positive(self, ("fine_stop_at",), strict=False)
 
 
 @dataclass
@@ -56,21 +59,25 @@ class AdamCoordinateOptions(CoordinateStageOptions):
 
 
 def adam_settings(options: MinimizerOptions, name: str, lr: float, max_steps: int, patience: int,
-                  deadline: Optional[float] = None) -> AdamStageSettings:
-    """The engine's settings for one Adam stage called ``name``: its own step size, step cap and patience, the
-    rest from the ``adam_stage``, ``safety`` and ``run`` groups of ``options``."""
+                  deadline: Optional[float] = None, force_tolerance: float = 0.0) -> AdamStageSettings:
+    """The engine's settings for one Adam stage called ``name``: its own step size, step cap, patience and
+    force tolerance (0: none), the rest from the ``adam_stage``, ``safety`` and ``run`` groups of ``options``."""
     shared, safety = options.adam_stage, options.safety
     return AdamStageSettings(
         name=name, lr=lr, max_steps=max_steps, patience=patience, clip_norm=shared.clip_norm,
         rel_tol=shared.rel_tol, collapse_distance=safety.collapse_distance, spike_factor=shared.spike_factor,
         constraint_stiffness=safety.constraint_stiffness, progress_window=shared.progress_window,
-        progress_fraction=shared.progress_fraction, torch_threads=options.run.torch_threads, deadline=deadline)
+        progress_fraction=shared.progress_fraction, force_tolerance=force_tolerance,
+        torch_threads=options.run.torch_threads, deadline=deadline)
 
 
-def coordinate_settings(options: MinimizerOptions, name: str, deadline: Optional[float]) -> AdamStageSettings:
-    """Settings of the coordinate stage ``name`` ("adam" or "fine") from the ``coordinates`` group."""
+def coordinate_settings(options: MinimizerOptions, name: str, deadline: Optional[float],
+                        tolerance: float) -> AdamStageSettings:
+    """Settings of the coordinate stage ``name`` ("adam" or "fine") from the ``coordinates`` group; with
+    ``fine_stop_at`` > 0 it stops once the RMS force is at most that x the run's ``tolerance``."""
     c = options.coordinates
-    return adam_settings(options, name, c.fine_lr, c.fine_steps, c.fine_patience, deadline)
+    return adam_settings(options, name, c.fine_lr, c.fine_steps, c.fine_patience, deadline,
+                         tolerance * c.fine_stop_at)
 
 
 def run_adam_stage(state: RunState, generator: Optional[torch.nn.Module], settings: AdamStageSettings,
@@ -94,12 +101,12 @@ class AdamMethod(Method):
     auto_candidate = True
 
     def auto_rank(self, profile: SystemProfile) -> Optional[float]:
-        """Periodic Systems with constraints from ``ADAM_ATOMS`` atoms, without implicit solvent: 0.34-0.50x
-        OpenMM's L-BFGS time on solvated proteins of 3k-85k atoms and lower in energy (benchmarks/RESULTS.md
-        section 0)."""
-        suits = (profile.periodic and profile.constrained and profile.n_particles >= ADAM_ATOMS
+        """Periodic Systems with constraints holding a molecule of more than ``MACROMOLECULE_ATOMS`` atoms, without
+        implicit solvent: 0.34-0.50x OpenMM's L-BFGS time on solvated proteins of 3k-85k atoms and lower in energy
+        (benchmarks/RESULTS.md sections 0 and 11)."""
+        suits = (profile.periodic and profile.constrained and profile.largest_molecule > MACROMOLECULE_ATOMS
                  and not profile.implicit_solvent)
         return 1.0 if suits else None
 
     def run(self, state: RunState) -> None:
-        run_adam_stage(state, None, coordinate_settings(state.options, "adam", state.deadline))
+        run_adam_stage(state, None, coordinate_settings(state.options, "adam", state.deadline, state.tolerance))

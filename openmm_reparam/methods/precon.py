@@ -14,7 +14,7 @@ from ..engines.precon_compiled import compiled_precon_stage
 from ..run.options import require, require_ints, require_positive
 from ..run.profile import SystemProfile
 from ..run.result import StageResult
-from .auto import ADAM_ATOMS
+from .auto import MACROMOLECULE_ATOMS
 from .base import Method, RunState
 from .lbfgs import lbfgs_stage, projected_lbfgs, undone_if_higher
 
@@ -83,10 +83,10 @@ class PreconMethod(Method):
     def auto_rank(self, profile: SystemProfile) -> Optional[float]:
         """Non-periodic Systems (vacuum, implicit solvent; faster than OpenMM's L-BFGS alone on most noisy and
         unfolded protein starts and lower in energy, benchmarks/RESULTS.md section 0.1), implicit solvent in a box,
-        and small constrained boxes (see :mod:`openmm_reparam.methods.auto`)."""
+        and constrained boxes of small molecules (see :mod:`openmm_reparam.methods.auto`)."""
         if not profile.periodic or profile.implicit_solvent:
             return 1.0
-        return 1.0 if profile.constrained and profile.n_particles < ADAM_ATOMS else None
+        return 1.0 if profile.constrained and profile.largest_molecule <= MACROMOLECULE_ATOMS else None
 
     def run(self, state: RunState) -> None:
         options = state.options.precon

@@ -70,7 +70,7 @@ class ReparametrizedMethod(Method):
 
         first = reparam_stage("reparam", generator, deadline)
         state.restarts = latent_search(state, generator, first, deadline, reparam_stage)
-        run_adam_stage(state, None, coordinate_settings(options, "fine", state.deadline))
+        run_adam_stage(state, None, coordinate_settings(options, "fine", state.deadline, state.tolerance))
 
 
 def _share_of(deadline: Optional[float], share: float) -> Optional[float]:

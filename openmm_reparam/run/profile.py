@@ -9,7 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import FrozenSet
 
+import numpy as np
 import openmm
+import scipy.sparse
+import scipy.sparse.csgraph
 
 from ..core.atoms import movable_mask
 
@@ -35,13 +38,14 @@ class SystemProfile:
     n_constraints: int
     periodic: bool
     force_names: FrozenSet[str]
+    largest_molecule: int   # atoms in the largest group joined by harmonic bonds and constraints
 
     @classmethod
     def of(cls, system: openmm.System) -> "SystemProfile":
         names = frozenset(type(force).__name__ for force in system.getForces())
         return cls(system=system, n_particles=system.getNumParticles(), n_movable=int(movable_mask(system).sum()),
                    n_constraints=system.getNumConstraints(), periodic=system.usesPeriodicBoundaryConditions(),
-                   force_names=names)
+                   force_names=names, largest_molecule=largest_molecule(system))
 
     @property
     def constrained(self) -> bool:
@@ -64,3 +68,20 @@ class SystemProfile:
     @property
     def amoeba(self) -> bool:
         return any(name.startswith(AMOEBA_PREFIX) for name in self.force_names)
+
+
+def largest_molecule(system: openmm.System) -> int:
+    """Atoms in the largest connected group of the graph of harmonic bonds and constraints (1 with neither)."""
+    n = system.getNumParticles()
+    if n == 0:
+        return 0
+    pairs = [system.getConstraintParameters(k)[:2] for k in range(system.getNumConstraints())]
+    for force in system.getForces():
+        if isinstance(force, openmm.HarmonicBondForce):
+            pairs += [force.getBondParameters(b)[:2] for b in range(force.getNumBonds())]
+    if not pairs:
+        return 1
+    rows, cols = np.array(pairs, dtype=np.int64).T
+    graph = scipy.sparse.coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(n, n))
+    _, labels = scipy.sparse.csgraph.connected_components(graph, directed=False)
+    return int(np.bincount(labels).max())

@@ -186,6 +186,7 @@ public:
     int patience;
     int progressWindow;
     double progressFraction;
+    double forceTolerance;
     double timeLimit;
     void validateStep() const;
     void validate() const;

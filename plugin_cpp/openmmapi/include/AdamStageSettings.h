@@ -32,6 +32,7 @@ public:
     int patience;               ///< stop after this many steps without improvement (>= 0)
     int progressWindow;         ///< steps; 0 turns the progress rule off (>= 0)
     double progressFraction;    ///< stop when the last window's drop < this x the largest window drop ([0, 1])
+    double forceTolerance;      ///< kJ/mol/nm: stop ("converged") once the RMS projected force is at most this (>= 0; 0: off)
     double timeLimit;           ///< seconds from the stage start (< 0: none; NaN: unset)
     /** Throw an OpenMMException naming the first unset or invalid step field. */
     void validateStep() const;

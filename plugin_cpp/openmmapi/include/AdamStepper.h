@@ -22,9 +22,10 @@
 namespace ReparamPlugin {
 
 /** What a step says about the stage: go on, or the rule that ends it. */
-enum class StepVerdict { Continue, Collapse, Stalled, Patience };
+enum class StepVerdict { Continue, Collapse, Stalled, Patience, Converged };
 
-/** "collapse", "stalled", "patience" ("" for Continue): the stop reasons of openmm_reparam's StageResult. */
+/** "collapse", "stalled", "patience", "converged" ("" for Continue): the stop reasons of openmm_reparam's
+ * StageResult. */
 const char* verdictName(StepVerdict verdict);
 
 /**
@@ -38,6 +39,10 @@ public:
     explicit StageTracker(const AdamStageSettings& settings);
     StepVerdict observe(double energy, double maxForce, const std::vector<OpenMM::Vec3>& positions,
                         const EnergyBridge& bridge);
+    /** After observe: with forceTolerance > 0 and the step's RMS projected force at most it, the step (if no
+     * higher than the best) becomes the best and the verdict is Converged; otherwise ``verdict`` unchanged. */
+    StepVerdict converged(StepVerdict verdict, double energy, double rmsForce,
+                          const std::vector<OpenMM::Vec3>& positions);
     bool hasBest() const { return haveBest; }
     double getBestEnergy() const { return bestEnergy; }
     const std::vector<OpenMM::Vec3>& getBestPositions() const { return bestPositions; }

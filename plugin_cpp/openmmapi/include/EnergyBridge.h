@@ -48,6 +48,8 @@ public:
     int getNumParticles() const { return numParticles; }
     /** Largest per-atom force magnitude (raw forces, movable particles) of the last evaluation. */
     double getLastMaxForce() const { return lastMaxForce; }
+    /** ‖F‖₂/√N of the last evaluation's forces projected off the constraints, over the movable atoms. */
+    double getLastRmsForce() const { return lastRmsForce; }
     /** True if two movable particles of positions are at most distance nm apart (a force-field singularity;
      *  as core.atoms.has_collapsed_contact without forces). distance <= 0: false. */
     bool hasCollapsedContact(const std::vector<OpenMM::Vec3>& positions, double distance) const;
@@ -56,7 +58,7 @@ public:
     bool getHasConstraints() const { return hasConstraints; }
 private:
     OpenMM::Context& context;
-    double constraintTol, stiffness, lastMaxForce;
+    double constraintTol, stiffness, lastMaxForce, lastRmsForce;
     ConstraintProjector projector;
     int groups, numParticles;
     bool hasConstraints, hasVirtualSites, anyFixed;

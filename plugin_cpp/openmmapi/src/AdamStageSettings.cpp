@@ -21,7 +21,7 @@ void require(bool ok, const char* field, const char* rule, double value) {
 
 AdamStageSettings::AdamStageSettings() : lr(NAN), clipNorm(NAN), relTol(NAN), collapseDistance(NAN),
         spikeFactor(NAN), constraintStiffness(NAN), torchThreads(-1), maxSteps(-1), patience(-1),
-        progressWindow(-1), progressFraction(NAN), timeLimit(NAN) {
+        progressWindow(-1), progressFraction(NAN), forceTolerance(NAN), timeLimit(NAN) {
 }
 
 void AdamStageSettings::validateStep() const {
@@ -42,10 +42,12 @@ void AdamStageSettings::validate() const {
     require(patience >= 0, "patience", ">= 0", patience);
     require(progressWindow >= 0, "progressWindow", ">= 0", progressWindow);
     require(progressFraction >= 0 && progressFraction <= 1, "progressFraction", "within [0, 1]", progressFraction);
+    require(forceTolerance >= 0, "forceTolerance", ">= 0 (0: off)", forceTolerance);
     require(!std::isnan(timeLimit), "timeLimit", "seconds (< 0: no limit)", timeLimit);
 }
 
 std::vector<std::string> AdamStageSettings::fieldNames() {
     return {"lr", "clipNorm", "relTol", "collapseDistance", "spikeFactor", "constraintStiffness", "torchThreads",
-            "name", "maxSteps", "patience", "progressWindow", "progressFraction", "timeLimit"};
+            "name", "maxSteps", "patience", "progressWindow", "progressFraction", "forceTolerance",
+            "timeLimit"};
 }

@@ -13,6 +13,7 @@ const char* ReparamPlugin::verdictName(StepVerdict verdict) {
         case StepVerdict::Collapse: return "collapse";
         case StepVerdict::Stalled: return "stalled";
         case StepVerdict::Patience: return "patience";
+        case StepVerdict::Converged: return "converged";
         default: return "";
     }
 }
@@ -43,6 +44,18 @@ StepVerdict StageTracker::observe(double energy, double maxForce, const std::vec
     if (stalled())
         return StepVerdict::Stalled;
     return waited >= settings.patience ? StepVerdict::Patience : StepVerdict::Continue;
+}
+
+StepVerdict StageTracker::converged(StepVerdict verdict, double energy, double rmsForce,
+                                    const std::vector<Vec3>& positions) {
+    if (verdict == StepVerdict::Collapse || !(settings.forceTolerance > 0) || rmsForce > settings.forceTolerance)
+        return verdict;
+    if (!haveBest || energy <= bestEnergy) {
+        bestEnergy = energy;
+        bestPositions = positions;
+        haveBest = true;
+    }
+    return StepVerdict::Converged;
 }
 
 bool StageTracker::stalled() {
@@ -96,7 +109,8 @@ StepVerdict AdamStepper::step() {
     clipGradNorm(params, clipNorm);
     adam->step();
     stepsTaken++;
-    return tracker.observe(lastEnergy, bridge.getLastMaxForce(), bridge.getPositions(), bridge);
+    StepVerdict verdict = tracker.observe(lastEnergy, bridge.getLastMaxForce(), bridge.getPositions(), bridge);
+    return tracker.converged(verdict, lastEnergy, bridge.getLastRmsForce(), bridge.getPositions());
 }
 
 void AdamStepper::applyBestPositions() {

@@ -13,7 +13,7 @@ using namespace ReparamPlugin;
 using namespace OpenMM;
 
 EnergyBridge::EnergyBridge(Context& context, double constraintTol, int groups, double constraintStiffness) :
-        context(context), constraintTol(constraintTol), stiffness(constraintStiffness), lastMaxForce(0.0),
+        context(context), constraintTol(constraintTol), stiffness(constraintStiffness), lastMaxForce(0.0), lastRmsForce(0.0),
         projector(context.getSystem()), groups(groups) {
     const System& system = context.getSystem();
     numParticles = system.getNumParticles();
@@ -66,7 +66,8 @@ double EnergyBridge::evaluate(const at::Tensor& X, at::Tensor& grad, double& ene
     projected = forces;
     if (hasConstraints)
         projector.project(projected, evaluated);
-    double loss = energy, penalty = 0.0;
+    double loss = energy, penalty = 0.0, squared = 0.0;
+    int movable = 0;
     lastMaxForce = 0.0;
     for (int i = 0; i < numParticles; i++) {
         if (fixed[i]) {
@@ -74,6 +75,8 @@ double EnergyBridge::evaluate(const at::Tensor& X, at::Tensor& grad, double& ene
             continue;
         }
         lastMaxForce = std::max(lastMaxForce, std::sqrt(forces[i].dot(forces[i])));
+        squared += projected[i].dot(projected[i]);
+        movable++;
         for (int j = 0; j < 3; j++) {
             double gj = -projected[i][j];
             if (hasConstraints) {
@@ -84,6 +87,7 @@ double EnergyBridge::evaluate(const at::Tensor& X, at::Tensor& grad, double& ene
             g[3 * i + j] = gj;
         }
     }
+    lastRmsForce = movable > 0 ? std::sqrt(squared / movable) : 0.0;
     if (hasConstraints)
         loss = energy + 0.5 * stiffness * penalty;
     return loss;
