@@ -12,9 +12,10 @@
  * patience, stalled, deadline, collapse), decided on the host from those scalars. The Context is left at the
  * best positions, constraints applied. No reporter: the engine uses the host stage when one is given.
  *
- * Differences from the host stage (AdamStepper): the constraint handling is OpenMM's own (each step starts
- * from the constrained positions; the host stage projects the gradient with a spring), and the arithmetic is
- * the platform's (single or mixed precision), so trajectories agree with the host stage only approximately.
+ * Constraints as the host stage (EnergyBridge): each step evaluates the constrained positions, the gradient is
+ * the orthogonal projection of the forces onto the constraints' tangent space (DeviceConstraintProjection, the
+ * host's ConstraintProjector on the device) plus the spring pulling the unconstrained candidate onto the
+ * constraints, clipped as a whole. The arithmetic is the platform's (single, mixed or double precision).
  */
 #include "AdamStage.h"
 #include "AdamStageSettings.h"
@@ -34,7 +35,15 @@ public:
     virtual AdamStageOutcome run(OpenMM::ContextImpl& context, const AdamStageSettings& settings) = 0;
 };
 
-/** Whether context's platform has a device Adam kernel registered (see registerDeviceKernels in Python). */
+/** The largest connected group of constraints the device stages project (a heavy atom and its hydrogens, a
+ *  rigid water, HAngles groups: at most 6); larger ones (AllBonds) keep the host stages. */
+const int DeviceMaxConstraintGroup = 12;
+
+/** Why the device stages cannot run context's System ("" if they can, kernels aside). */
+std::string deviceStageBlocker(OpenMM::Context& context);
+
+/** Whether context's platform has a device Adam kernel registered (openmm_reparam.engines.device registers it) and
+ *  deviceStageBlocker says nothing. */
 bool deviceAdamAvailable(OpenMM::Context& context);
 
 /** One Adam stage on the coordinates on context's device; throws OpenMMException where none is registered. */
