@@ -57,9 +57,9 @@ def register_platform(name: str) -> bool:
         return False
     try:
         handle = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
-    except OSError:
+        _registered[name] = bool(getattr(handle, function)())
+    except (OSError, AttributeError):  # a library that does not load, or an older one without the function
         return False
-    _registered[name] = bool(getattr(handle, function)())
     return _registered[name]
 
 
