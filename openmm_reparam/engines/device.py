@@ -1,11 +1,11 @@
-"""Device-resident stages: the Adam stage on the coordinates with positions, forces and moments on the Context's
-device (OpenCL, CUDA, HIP), in the plugin's platform libraries (``plugin_cpp/platforms``, one kernel source on
+"""Device-resident stages: the Adam stage on the coordinates and the FIRE stage, with positions, forces, moments
+or velocities and the constraint projection on the Context's device (OpenCL, CUDA, HIP), in the plugin's platform libraries (``plugin_cpp/platforms``, one kernel source on
 OpenMM's common compute API, a kernel factory per platform as openmm-torch registers its own).
 
 The platform libraries are loaded on first use, each only when its OpenMM platform is there (loading the
 OpenCL one needs an OpenCL runtime), and register their kernels with that platform. The compiled engine then
-runs a coordinate Adam stage on the device when the Context's platform has the kernel and no reporter is given
-(a reporter needs the positions on the host every step), in any precision. ``OPENMM_REPARAM_DEVICE=0`` turns it
+runs a coordinate Adam stage, and :mod:`.fire` a FIRE stage, on the device when the Context's platform has the
+kernel and no reporter is given (a reporter needs the positions on the host every step), in any precision. ``OPENMM_REPARAM_DEVICE=0`` turns it
 off.
 
 Constraints: the device stage projects the forces orthogonally onto the constraints' tangent space, exactly as
@@ -69,11 +69,20 @@ def device_name(context: openmm.Context) -> str:
     return PLATFORM_LIBRARIES[name][2] if name in PLATFORM_LIBRARIES else name.lower()
 
 
-def device_adam_available(context: openmm.Context, plugin) -> bool:
-    """Whether a coordinate Adam stage on ``context`` can run on its device (``plugin``: the SWIG module)."""
+def _device_stage_available(context: openmm.Context, plugin, stage: str) -> bool:
     if os.environ.get("OPENMM_REPARAM_DEVICE", "1").lower() in ("0", "false", "off"):
         return False
     name = context.getPlatform().getName()
-    if not hasattr(plugin, "runDeviceAdamStage") or not register_platform(name):
+    if not hasattr(plugin, f"runDevice{stage}Stage") or not register_platform(name):
         return False
-    return bool(plugin.deviceAdamAvailable(context))
+    return bool(getattr(plugin, f"device{stage}Available")(context))
+
+
+def device_adam_available(context: openmm.Context, plugin) -> bool:
+    """Whether a coordinate Adam stage on ``context`` can run on its device (``plugin``: the SWIG module)."""
+    return _device_stage_available(context, plugin, "Adam")
+
+
+def device_fire_available(context: openmm.Context, plugin) -> bool:
+    """Whether a FIRE stage on ``context`` can run on its device (``plugin``: the SWIG module)."""
+    return _device_stage_available(context, plugin, "Fire")

@@ -21,6 +21,7 @@ import openmm  # the OpenMM types this module builds on must be registered first
 #include "AdamStage.h"
 #include "AdamStageSettings.h"
 #include "DeviceAdamStage.h"
+#include "DeviceFireStage.h"
 #include "FireStage.h"
 #include "FireStageSettings.h"
 #include "NonFiniteEnergyException.h"
@@ -374,5 +375,9 @@ std::string deviceStageBlocker(OpenMM::Context& context);
 bool deviceAdamAvailable(OpenMM::Context& context);
 
 AdamStageOutcome runDeviceAdamStage(OpenMM::Context& context, const AdamStageSettings& settings);
+
+bool deviceFireAvailable(OpenMM::Context& context);
+
+FireStageOutcome runDeviceFireStage(OpenMM::Context& context, const FireStageSettings& settings, double tolerance);
 
 }

@@ -143,5 +143,32 @@ KERNEL void projectGroups(GLOBAL const real4* RESTRICT posq, GLOBAL const real4*
         }
     }
 }
+
+/* Per-atom copies of the positions by original atom index (best points, candidates): save, and restore as the
+   images nearest the current positions. */
+KERNEL void saveBest(GLOBAL const real4* RESTRICT posq, GLOBAL const real4* RESTRICT correction,
+                     GLOBAL const int* RESTRICT order, GLOBAL mixed* RESTRICT best) {
+    for (int i = GLOBAL_ID; i < NUM_ATOMS; i += GLOBAL_SIZE) {
+        mixed3 x = loadPosition(posq, correction, i);
+        int offset = 3 * order[i];
+        best[offset] = x.x;
+        best[offset + 1] = x.y;
+        best[offset + 2] = x.z;
+    }
+}
+
+/* posq = best, taken as the periodic image nearest the current position (a molecule OpenMM shifted by a box
+   vector since best was saved stays where it is now). */
+KERNEL void restoreBest(GLOBAL real4* RESTRICT posq, GLOBAL real4* RESTRICT correction,
+                        GLOBAL const int* RESTRICT order, GLOBAL const mixed* RESTRICT best,
+                        int periodic, mixed4 boxA, mixed4 boxB, mixed4 boxC) {
+    for (int i = GLOBAL_ID; i < NUM_ATOMS; i += GLOBAL_SIZE) {
+        int offset = 3 * order[i];
+        mixed3 x = loadPosition(posq, correction, i);
+        mixed3 d = minimumImage(make_mixed3(best[offset] - x.x, best[offset + 1] - x.y, best[offset + 2] - x.z),
+                                periodic, boxA, boxB, boxC);
+        storePosition(posq, correction, i, make_mixed3(x.x + d.x, x.y + d.y, x.z + d.z));
+    }
+}
 )KERNELS";
 #endif
