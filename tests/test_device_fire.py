@@ -1,5 +1,5 @@
 """The device FIRE stage (plugin_cpp/platforms/common CommonDeviceFireKernel, runDeviceFireStage) on real OpenCL
-Contexts: the host stage's steps to rounding on the same Context, the CPU engine's stage energies in every
+Contexts (OpenCL, or OPENMM_REPARAM_TEST_PLATFORM: see test_device_stages): the host stage's steps to rounding on the same Context, the CPU engine's stage energies in every
 precision, constraints held, virtual sites, ``result.engine``. Skips without an OpenCL runtime or without the
 plugin's OpenCL library (CI runs it on pocl and fails if it skips)."""
 from __future__ import annotations
@@ -14,7 +14,7 @@ from openmm_reparam.engines.device import device_fire_available
 from openmm_reparam.engines.fire import cpp_fire_settings
 
 from conftest import energy_of, load_peptide, make_context, perturbed, positions_of, tip4pew_water_box
-from test_device_stages import _device_ready, assert_constraints_hold, opencl_context
+from test_device_stages import LABEL, _device_ready, assert_constraints_hold, opencl_context
 from test_fire import fire_settings
 
 pytestmark = pytest.mark.skipif(not _device_ready(), reason="no OpenCL runtime or no OpenCL device library built")
@@ -66,7 +66,7 @@ def test_method_fire_runs_on_the_device_like_the_cpu_engine(cases, case, precisi
     assert device_fire_available(context, compiled.plugin())
     on_device = openmm_reparam.minimize(context, method="fire")
     on_cpu = openmm_reparam.minimize(make_context(system, start, "CPU"), method="fire")
-    assert on_device.engine == "opencl" and on_cpu.engine == "cpp"
+    assert on_device.engine == LABEL and on_cpu.engine == "cpp"
     fire, reference = on_device.stages[0], on_cpu.stages[0]
     assert fire.name == "fire" and fire.stop_reason == reference.stop_reason == "converged"
     assert abs(fire.final_energy - reference.final_energy) <= 1e-3 * abs(reference.final_energy), \

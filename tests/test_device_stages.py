@@ -1,8 +1,12 @@
-"""The device-resident Adam stage (plugin_cpp/platforms: common kernels, OpenCL factory) on real OpenCL
-Contexts: parity with the host stage and the CPU engine (with and without constraints), constraints held, virtual
-sites, periodic images, the Context's velocities kept, and
-``result.engine``. Skips without an OpenCL runtime or without the plugin's OpenCL library."""
+"""The device-resident Adam stage (plugin_cpp/platforms: common kernels, a kernel factory per platform) on real
+device Contexts: parity with the host stage and the CPU engine (with and without constraints), constraints held,
+virtual sites, periodic images, the Context's velocities kept, and ``result.engine``.
+
+The platform is OpenCL (in CI: pocl on the CPU), or the one named by ``OPENMM_REPARAM_TEST_PLATFORM`` (CUDA in
+``benchmarks/device_check.sh``). Skips without that platform or without the plugin's library for it."""
 from __future__ import annotations
+
+import os
 
 import numpy as np
 import openmm
@@ -17,15 +21,33 @@ from conftest import energy_of, load_peptide, make_context, perturbed, positions
 from test_device_platform import OPENCL
 
 
+#: The device platform under test and what ``result.engine`` calls it.
+PLATFORM = os.environ.get("OPENMM_REPARAM_TEST_PLATFORM", "OpenCL")
+LABEL = PLATFORM.lower()
+
+
+def _platform_works() -> bool:
+    if PLATFORM == "OpenCL":
+        return OPENCL
+    try:
+        system = openmm.System()
+        system.addParticle(1.0)
+        openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName(PLATFORM))
+    except openmm.OpenMMException:
+        return False
+    return True
+
+
 def _device_ready() -> bool:
-    return OPENCL and compiled.cpp_available() and register_platform("OpenCL")
+    return _platform_works() and compiled.cpp_available() and register_platform(PLATFORM)
 
 
-pytestmark = pytest.mark.skipif(not _device_ready(), reason="no OpenCL runtime or no OpenCL device library built")
+pytestmark = pytest.mark.skipif(not _device_ready(), reason=f"no {PLATFORM} platform or no device library for it")
 
 
 def opencl_context(system, positions, precision="single"):
-    context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("OpenCL"),
+    """A Context on the device platform under test (OpenCL unless OPENMM_REPARAM_TEST_PLATFORM says otherwise)."""
+    context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName(PLATFORM),
                              {"Precision": precision})
     context.setPositions(np.asarray(positions) * unit.nanometer)
     return context
@@ -75,7 +97,7 @@ def test_adam_on_the_device_matches_the_cpu_engine(well_conditioned, case, preci
     assert device_adam_available(context, compiled.plugin())
     on_device = openmm_reparam.minimize(context, method="adam")
     on_cpu = openmm_reparam.minimize(make_context(system, start, "CPU"), method="adam")
-    assert on_device.engine == "opencl" and on_cpu.engine == "cpp"
+    assert on_device.engine == LABEL and on_cpu.engine == "cpp"
     assert on_device.converged and on_cpu.converged
     assert abs(on_device.final_energy - on_cpu.final_energy) <= 1e-3 * abs(on_cpu.final_energy), \
         (on_device.final_energy, on_cpu.final_energy)
@@ -90,7 +112,7 @@ def test_rugged_start_lands_within_the_host_engines_spread(enkephalin):
     system, start = enkephalin
     device = openmm_reparam.minimize(opencl_context(system, start, "double"), method="adam")
     host = openmm_reparam.minimize(make_context(system, start, "CPU"), method="adam")
-    assert device.engine == "opencl" and device.final_energy < device.initial_energy
+    assert device.engine == LABEL and device.final_energy < device.initial_energy
     assert abs(device.final_energy - host.final_energy) <= 0.03 * abs(host.final_energy), \
         (device.final_energy, host.final_energy)
 
