@@ -41,7 +41,7 @@ void DeviceConstraintProjection::initialize(ComputeContext& context, const Syste
         pairs.upload(atoms);
     defines["NUM_ATOMS"] = cc->intToString(cc->getNumAtoms());
     defines["PADDED_NUM_ATOMS"] = cc->intToString(cc->getPaddedNumAtoms());
-    defines["NUM_GROUPS"] = cc->intToString(numGroups);
+    defines["NUM_CONSTRAINT_GROUPS"] = cc->intToString(numGroups);
     defines["MAX_GROUP"] = cc->intToString(DeviceMaxConstraintGroup);
 }
 

@@ -107,7 +107,7 @@ DEVICE mixed dot3(mixed3 a, mixed3 b) {
 KERNEL void projectGroups(GLOBAL const real4* RESTRICT posq, GLOBAL const real4* RESTRICT correction,
                           GLOBAL mixed* RESTRICT values, GLOBAL const int* RESTRICT order, int byOrder,
                           GLOBAL const int* RESTRICT groupStart, GLOBAL const int2* RESTRICT pairs) {
-    for (int g = GLOBAL_ID; g < NUM_GROUPS; g += GLOBAL_SIZE) {
+    for (int g = GLOBAL_ID; g < NUM_CONSTRAINT_GROUPS; g += GLOBAL_SIZE) {
         int start = groupStart[g], m = groupStart[g + 1] - start;
         mixed3 d[MAX_GROUP];
         int2 atoms[MAX_GROUP];
