@@ -151,11 +151,18 @@ def test_steps_match_the_host_stage_step_by_step(hbonds, enkephalin, case):
     np.testing.assert_allclose(positions_of(device), positions_of(host), atol=1e-6)
 
 
-def assert_constraints_hold(system, x, tolerance):
+def constraint_error(system, x) -> float:
+    """The largest relative constraint error |r - d| / d."""
+    errors = [0.0]
     for i in range(system.getNumConstraints()):
         a, b, distance = system.getConstraintParameters(i)
         d = distance.value_in_unit(unit.nanometer)
-        assert abs(np.linalg.norm(x[a] - x[b]) - d) <= tolerance * d, (i, np.linalg.norm(x[a] - x[b]), d)
+        errors.append(abs(np.linalg.norm(x[a] - x[b]) - d) / d)
+    return max(errors)
+
+
+def assert_constraints_hold(system, x, tolerance):
+    assert constraint_error(system, x) <= tolerance
 
 
 def test_constraints_hold_and_velocities_are_kept(hbonds):
@@ -201,15 +208,26 @@ def test_a_molecule_outside_the_box_stays_in_its_image():
     np.testing.assert_allclose(moved[0:4, 0] - box, positions_of(first)[0:4, 0], atol=1e-4)
 
 
-def test_large_constraint_groups_keep_the_host_stage():
-    """HAngles joins a peptide's constraints into one group (89 on met-enkephalin): the host stage runs it."""
-    _, system, positions = load_peptide("1plw", constraints=openmm.app.HAngles)
-    context = opencl_context(system, positions, "double")
-    assert "89 constraints" in compiled.plugin().deviceStageBlocker(context)
-    assert not device_adam_available(context, compiled.plugin())
-    with pytest.raises(openmm.OpenMMException, match="cannot run this System"):
-        compiled.plugin().runDeviceAdamStage(context, cpp_settings(10))
-    assert openmm_reparam.minimize(context, method="adam").engine == "cpp"
+@pytest.mark.parametrize("constraints", ["HAngles", "AllBonds"])
+def test_large_constraint_groups_run_on_the_device(constraints):
+    """HAngles and AllBonds join met-enkephalin's constraints into one group (89 and 76): projected by conjugate
+    gradients on the device, as the host does. Step by step against the host stage (measured 3e-9 kJ/mol over
+    100 steps), and method adam from near a minimum against the CPU engine (measured 7e-6 relative)."""
+    _, system, positions = load_peptide("1plw", constraints=getattr(openmm.app, constraints))
+    start = perturbed(positions, 0.02)
+    device, host = opencl_context(system, start, "double"), opencl_context(system, start, "double")
+    first = compiled.plugin().runDeviceAdamStage(device, cpp_settings(100, patience=1000))
+    second = compiled.plugin().runAdamStage(host, None, cpp_settings(100, patience=1000), None)
+    np.testing.assert_allclose(first._energies(), second._energies(), rtol=1e-8, atol=1e-6)
+    # OpenMM's CCMA holds these coupled constraints to about twice the tolerance (measured 2.3e-5 at 1e-5), on
+    # the host stage's Context as well: the device's error is bounded by the host's
+    tolerance = device.getIntegrator().getConstraintTolerance()
+    assert constraint_error(system, positions_of(device)) <= max(tolerance, 1.01 * constraint_error(system, positions_of(host)))
+    near = perturbed(lem_minimum(system, positions), 0.002)
+    on_device = openmm_reparam.minimize(opencl_context(system, near, "double"), method="adam")
+    on_cpu = openmm_reparam.minimize(make_context(system, near, "CPU"), method="adam")
+    assert on_device.engine == LABEL and on_device.converged
+    assert abs(on_device.final_energy - on_cpu.final_energy) <= 1e-3 * abs(on_cpu.final_energy)
 
 
 def test_a_reporter_keeps_the_host_stage(enkephalin):

@@ -370,8 +370,6 @@ FireStageOutcome runFireStage(OpenMM::Context& context, const FireStageSettings&
 
 double timeForceEvaluation(OpenMM::Context& context, int repeats);
 
-std::string deviceStageBlocker(OpenMM::Context& context);
-
 bool deviceAdamAvailable(OpenMM::Context& context);
 
 AdamStageOutcome runDeviceAdamStage(OpenMM::Context& context, const AdamStageSettings& settings);

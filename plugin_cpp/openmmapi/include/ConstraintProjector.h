@@ -27,8 +27,6 @@ public:
     const std::vector<std::vector<int> >& getGroups() const { return groups; }
     int getFirst(int constraint) const { return first[constraint]; }
     int getSecond(int constraint) const { return second[constraint]; }
-    /** The number of constraints in the largest group (0 without constraints). */
-    int largestGroup() const;
 private:
     std::vector<int> first, second;
     std::vector<std::vector<int> > groups;  // constraint indices of each connected group

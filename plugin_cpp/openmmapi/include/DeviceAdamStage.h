@@ -35,15 +35,12 @@ public:
     virtual AdamStageOutcome run(OpenMM::ContextImpl& context, const AdamStageSettings& settings) = 0;
 };
 
-/** The largest connected group of constraints the device stages project (a heavy atom and its hydrogens, a
- *  rigid water, HAngles groups: at most 6); larger ones (AllBonds) keep the host stages. */
+/** The largest connected group of constraints the device stages project by one dense solve in a work item's
+ *  own memory (a heavy atom and its hydrogens, a rigid water: at most 4); larger ones (HAngles and AllBonds join
+ *  a molecule's constraints into one group) by conjugate gradients, one work item per group. */
 const int DeviceMaxConstraintGroup = 12;
 
-/** Why the device stages cannot run context's System ("" if they can, kernels aside). */
-std::string deviceStageBlocker(OpenMM::Context& context);
-
-/** Whether context's platform has a device Adam kernel registered (openmm_reparam.engines.device registers it) and
- *  deviceStageBlocker says nothing. */
+/** Whether context's platform has a device Adam kernel registered (openmm_reparam.engines.device registers it). */
 bool deviceAdamAvailable(OpenMM::Context& context);
 
 /** One Adam stage on the coordinates on context's device; throws OpenMMException where none is registered. */

@@ -26,7 +26,7 @@ public:
     virtual FireStageOutcome run(OpenMM::ContextImpl& context, const FireStageSettings& settings, double tolerance) = 0;
 };
 
-/** Whether context's platform has a device FIRE kernel registered and deviceStageBlocker says nothing. */
+/** Whether context's platform has a device FIRE kernel registered. */
 bool deviceFireAvailable(OpenMM::Context& context);
 
 /** One FIRE stage on context's device; throws OpenMMException where it cannot run, NonFiniteEnergyException

@@ -1,6 +1,5 @@
 /* Least-squares removal of constraint force components (see ConstraintProjector.h). */
 #include "ConstraintProjector.h"
-#include <algorithm>
 #include <cmath>
 #include <map>
 #include <numeric>
@@ -81,13 +80,6 @@ ConstraintProjector::ConstraintProjector(const System& system) {
         }
         groups[found->second].push_back(k);
     }
-}
-
-int ConstraintProjector::largestGroup() const {
-    size_t largest = 0;
-    for (const std::vector<int>& group : groups)
-        largest = std::max(largest, group.size());
-    return (int) largest;
 }
 
 /** Large groups (e.g. all-bond constraints): conjugate gradients on (J J^T) lambda = J F, products through J. */

@@ -1,7 +1,6 @@
 /* runDeviceFireStage: dispatch to the platform's DeviceFireKernel (see DeviceFireStage.h). */
 #include "DeviceFireStage.h"
 #include "ContextAccess.h"
-#include "DeviceAdamStage.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/Platform.h"
 #include <vector>
@@ -15,7 +14,7 @@ static bool fireKernelRegistered(Context& context) {
 }
 
 bool ReparamPlugin::deviceFireAvailable(Context& context) {
-    return fireKernelRegistered(context) && deviceStageBlocker(context).empty();
+    return fireKernelRegistered(context);
 }
 
 FireStageOutcome ReparamPlugin::runDeviceFireStage(Context& context, const FireStageSettings& settings, double tolerance) {
@@ -23,9 +22,6 @@ FireStageOutcome ReparamPlugin::runDeviceFireStage(Context& context, const FireS
     if (!fireKernelRegistered(context))
         throw OpenMMException("no device FIRE stage is registered for the " + context.getPlatform().getName() +
                               " platform");
-    std::string blocker = deviceStageBlocker(context);
-    if (!blocker.empty())
-        throw OpenMMException("the device FIRE stage cannot run this System: " + blocker);
     ContextImpl& impl = ContextAccess::impl(context);
     Kernel kernel = context.getPlatform().createKernel(DeviceFireKernel::Name(), impl);
     return kernel.getAs<DeviceFireKernel>().run(impl, settings, tolerance);

@@ -5,8 +5,8 @@
  * of the current evaluation as a mixed array (3 per posq row, out of OpenMM's fixed-point force buffer) and
  * projects them, or any per-atom array, orthogonally onto the tangent space of the constraints: F - J^T lambda
  * with (J J^T) lambda = J F solved exactly per connected group of constraints (one work item per group; the
- * host engine's ConstraintProjector, same elimination). Groups of more than DeviceMaxConstraintGroup
- * constraints are not supported (deviceStageBlocker says so before a stage starts).
+ * host engine's ConstraintProjector, same elimination); groups of more than DeviceMaxConstraintGroup constraints
+ * (HAngles, AllBonds) by conjugate gradients, one work item per group (the host's solveIterative).
  *
  * Its kernel source (deviceProjectionKernelSource) is compiled together with the stage's own kernels, which
  * use its loadPosition, storePosition and minimumImage.
@@ -16,8 +16,10 @@
 #include "openmm/common/ComputeContext.h"
 #include "openmm/common/ComputeKernel.h"
 #include "openmm/common/ComputeProgram.h"
+#include "openmm/common/ComputeVectorTypes.h"
 #include <map>
 #include <string>
+#include <vector>
 
 namespace ReparamPlugin {
 
@@ -33,18 +35,20 @@ public:
     /** values (3 per atom: by posq row, or by original atom index when byOrder) projected in place, at the
      *  current positions. Nothing without constraints. */
     void project(OpenMM::ComputeArray& values, bool byOrder);
-    bool hasConstraints() const { return numGroups > 0; }
+    bool hasConstraints() const { return numGroups + numLargeGroups > 0; }
     OpenMM::ComputeArray& getForces() { return forces; }
     /** The periodic box (reduced form) as kernel arguments at index, index+1, ..., index+3: periodic flag and
      *  the three box vectors (mixed4); minimumImage in the kernels takes them in this order. */
     void setBoxArgs(OpenMM::ComputeKernel& kernel, int index);
     static const char* kernelSource();
 private:
+    void upload(OpenMM::ComputeArray& starts, OpenMM::ComputeArray& pairs, const std::vector<int>& startValues,
+                const std::vector<OpenMM::mm_int2>& pairValues, const std::string& name);
     OpenMM::ComputeContext* cc = nullptr;
-    int numGroups = 0;
+    int numGroups = 0, numLargeGroups = 0;
     bool mixedIsDouble = false;
-    OpenMM::ComputeArray forces, groupStart, pairs;
-    OpenMM::ComputeKernel loadKernel, projectKernel;
+    OpenMM::ComputeArray forces, groupStart, pairs, largeGroupStart, largePairs, scratch, atomWork;
+    OpenMM::ComputeKernel loadKernel, projectKernel, largeKernel;
 };
 
 } // namespace ReparamPlugin

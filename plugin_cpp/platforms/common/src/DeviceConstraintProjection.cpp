@@ -23,26 +23,36 @@ void DeviceConstraintProjection::initialize(ComputeContext& context, const Syste
     int element = mixedIsDouble ? sizeof(double) : sizeof(float);
     forces.initialize(*cc, 3 * cc->getNumAtoms(), element, "reparamForces");
     ConstraintProjector projector(system);
-    if (projector.largestGroup() > DeviceMaxConstraintGroup)
-        throw OpenMMException("the device stages project constraint groups of at most " +
-                              std::to_string(DeviceMaxConstraintGroup) + " constraints");
-    std::vector<int> starts(1, 0);
-    std::vector<mm_int2> atoms;
+    std::vector<int> starts(1, 0), largeStarts(1, 0);
+    std::vector<mm_int2> atoms, largeAtoms;
     for (const std::vector<int>& group : projector.getGroups()) {
+        bool large = (int) group.size() > DeviceMaxConstraintGroup;
+        std::vector<mm_int2>& target = large ? largeAtoms : atoms;
         for (int k : group)
-            atoms.push_back(mm_int2(projector.getFirst(k), projector.getSecond(k)));
-        starts.push_back((int) atoms.size());
+            target.push_back(mm_int2(projector.getFirst(k), projector.getSecond(k)));
+        (large ? largeStarts : starts).push_back((int) target.size());
     }
     numGroups = (int) starts.size() - 1;
-    groupStart.initialize<int>(*cc, starts.size(), "reparamGroupStart");
-    groupStart.upload(starts);
-    pairs.initialize<mm_int2>(*cc, std::max<size_t>(1, atoms.size()), "reparamConstraintPairs");
-    if (!atoms.empty())
-        pairs.upload(atoms);
+    numLargeGroups = (int) largeStarts.size() - 1;
+    upload(groupStart, pairs, starts, atoms, "reparamGroup");
+    upload(largeGroupStart, largePairs, largeStarts, largeAtoms, "reparamLargeGroup");
+    scratch.initialize(*cc, std::max<size_t>(1, 7 * largeAtoms.size()), element, "reparamLargeGroupScratch");
+    atomWork.initialize(*cc, 3 * cc->getNumAtoms(), element, "reparamLargeGroupWork");
     defines["NUM_ATOMS"] = cc->intToString(cc->getNumAtoms());
     defines["PADDED_NUM_ATOMS"] = cc->intToString(cc->getPaddedNumAtoms());
+    defines["NUM_LARGE_GROUPS"] = cc->intToString(numLargeGroups);
+    defines["CG_TARGET"] = mixedIsDouble ? "1e-28" : "1e-12";
     defines["NUM_CONSTRAINT_GROUPS"] = cc->intToString(numGroups);
     defines["MAX_GROUP"] = cc->intToString(DeviceMaxConstraintGroup);
+}
+
+void DeviceConstraintProjection::upload(ComputeArray& starts, ComputeArray& pairs, const std::vector<int>& startValues,
+                                        const std::vector<mm_int2>& pairValues, const std::string& name) {
+    starts.initialize<int>(*cc, startValues.size(), name + "Start");
+    starts.upload(startValues);
+    pairs.initialize<mm_int2>(*cc, std::max<size_t>(1, pairValues.size()), name + "Pairs");
+    if (!pairValues.empty())
+        pairs.upload(pairValues);
 }
 
 void DeviceConstraintProjection::createKernels(ComputeProgram& program) {
@@ -58,6 +68,16 @@ void DeviceConstraintProjection::createKernels(ComputeProgram& program) {
     projectKernel->addArg();  // byOrder
     projectKernel->addArg(groupStart);
     projectKernel->addArg(pairs);
+    largeKernel = program->createKernel("projectLargeGroups");
+    largeKernel->addArg(cc->getPosq());
+    largeKernel->addArg(correction);
+    largeKernel->addArg();  // values
+    largeKernel->addArg(cc->getAtomIndexArray());
+    largeKernel->addArg();  // byOrder
+    largeKernel->addArg(largeGroupStart);
+    largeKernel->addArg(largePairs);
+    largeKernel->addArg(scratch);
+    largeKernel->addArg(atomWork);
 }
 
 void DeviceConstraintProjection::loadForces() {
@@ -65,11 +85,16 @@ void DeviceConstraintProjection::loadForces() {
 }
 
 void DeviceConstraintProjection::project(ComputeArray& values, bool byOrder) {
-    if (numGroups == 0)
-        return;
-    projectKernel->setArg(2, values);
-    projectKernel->setArg(4, (int) byOrder);
-    projectKernel->execute(numGroups);
+    if (numGroups > 0) {
+        projectKernel->setArg(2, values);
+        projectKernel->setArg(4, (int) byOrder);
+        projectKernel->execute(numGroups);
+    }
+    if (numLargeGroups > 0) {
+        largeKernel->setArg(2, values);
+        largeKernel->setArg(4, (int) byOrder);
+        largeKernel->execute(numLargeGroups);
+    }
 }
 
 void DeviceConstraintProjection::setBoxArgs(ComputeKernel& kernel, int index) {

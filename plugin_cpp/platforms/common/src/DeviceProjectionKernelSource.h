@@ -144,6 +144,86 @@ KERNEL void projectGroups(GLOBAL const real4* RESTRICT posq, GLOBAL const real4*
     }
 }
 
+/* The large groups (more than MAX_GROUP constraints: HAngles, AllBonds), one work item each: the same
+   least-squares multipliers by conjugate gradients on (J J^T) lambda = J V, products through J (the host's
+   ConstraintProjector::solveIterative, to a residual of CG_TARGET relative). scratch holds 7 values per
+   constraint (d, lambda, r, p, q), atomWork 3 per atom (groups share no atom). */
+DEVICE void largeGroupProduct(GLOBAL const int2* RESTRICT pairs, GLOBAL mixed* RESTRICT scratch,
+                              GLOBAL mixed* RESTRICT atomWork, int start, int m, int from, int to) {
+    for (int c = 0; c < m; c++) {
+        int2 p = pairs[start + c];
+        for (int k = 0; k < 3; k++)
+            atomWork[3 * p.x + k] = atomWork[3 * p.y + k] = 0;
+    }
+    for (int c = 0; c < m; c++) {
+        int2 p = pairs[start + c];
+        GLOBAL mixed* e = scratch + 7 * (start + c);
+        for (int k = 0; k < 3; k++) {
+            atomWork[3 * p.x + k] += e[k] * e[from];
+            atomWork[3 * p.y + k] -= e[k] * e[from];
+        }
+    }
+    for (int c = 0; c < m; c++) {
+        int2 p = pairs[start + c];
+        GLOBAL mixed* e = scratch + 7 * (start + c);
+        e[to] = e[0] * (atomWork[3 * p.x] - atomWork[3 * p.y]) + e[1] * (atomWork[3 * p.x + 1] - atomWork[3 * p.y + 1])
+              + e[2] * (atomWork[3 * p.x + 2] - atomWork[3 * p.y + 2]);
+    }
+}
+
+KERNEL void projectLargeGroups(GLOBAL const real4* RESTRICT posq, GLOBAL const real4* RESTRICT correction,
+                               GLOBAL mixed* RESTRICT values, GLOBAL const int* RESTRICT order, int byOrder,
+                               GLOBAL const int* RESTRICT groupStart, GLOBAL const int2* RESTRICT pairs,
+                               GLOBAL mixed* RESTRICT scratch, GLOBAL mixed* RESTRICT atomWork) {
+    for (int g = GLOBAL_ID; g < NUM_LARGE_GROUPS; g += GLOBAL_SIZE) {
+        int start = groupStart[g], m = groupStart[g + 1] - start;
+        mixed rr = 0;
+        for (int c = 0; c < m; c++) {  /* d, lambda = 0, r = p = J V */
+            int2 p = pairs[start + c];
+            GLOBAL mixed* e = scratch + 7 * (start + c);
+            mixed3 x1 = loadPosition(posq, correction, p.x), x2 = loadPosition(posq, correction, p.y);
+            mixed3 r = make_mixed3(x1.x - x2.x, x1.y - x2.y, x1.z - x2.z);
+            mixed scale = 1 / max(sqrt(dot3(r, r)), (mixed) 1e-12);
+            e[0] = r.x * scale;
+            e[1] = r.y * scale;
+            e[2] = r.z * scale;
+            int a = byOrder ? 3 * order[p.x] : 3 * p.x, b = byOrder ? 3 * order[p.y] : 3 * p.y;
+            e[3] = 0;
+            e[4] = e[5] = e[0] * (values[a] - values[b]) + e[1] * (values[a + 1] - values[b + 1])
+                        + e[2] * (values[a + 2] - values[b + 2]);
+            rr += e[4] * e[4];
+        }
+        mixed target = rr * (mixed) CG_TARGET;
+        for (int iteration = 0; iteration < 10 * m && rr > target && rr > 0; iteration++) {
+            largeGroupProduct(pairs, scratch, atomWork, start, m, 5, 6);  /* q = J J^T p */
+            mixed pq = 0;
+            for (int c = 0; c < m; c++)
+                pq += scratch[7 * (start + c) + 5] * scratch[7 * (start + c) + 6];
+            mixed alpha = rr / pq, next = 0;
+            for (int c = 0; c < m; c++) {
+                GLOBAL mixed* e = scratch + 7 * (start + c);
+                e[3] += alpha * e[5];
+                e[4] -= alpha * e[6];
+                next += e[4] * e[4];
+            }
+            for (int c = 0; c < m; c++) {
+                GLOBAL mixed* e = scratch + 7 * (start + c);
+                e[5] = e[4] + (next / rr) * e[5];
+            }
+            rr = next;
+        }
+        for (int c = 0; c < m; c++) {  /* V -= J^T lambda */
+            int2 p = pairs[start + c];
+            GLOBAL mixed* e = scratch + 7 * (start + c);
+            int a = byOrder ? 3 * order[p.x] : 3 * p.x, b = byOrder ? 3 * order[p.y] : 3 * p.y;
+            for (int k = 0; k < 3; k++) {
+                values[a + k] -= e[k] * e[3];
+                values[b + k] += e[k] * e[3];
+            }
+        }
+    }
+}
+
 /* Per-atom copies of the positions by original atom index (best points, candidates): save, and restore as the
    images nearest the current positions. */
 KERNEL void saveBest(GLOBAL const real4* RESTRICT posq, GLOBAL const real4* RESTRICT correction,
