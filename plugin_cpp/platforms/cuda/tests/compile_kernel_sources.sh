@@ -37,6 +37,8 @@ $flag
 #define NUM_ATOMS 100
 #define PADDED_NUM_ATOMS 128
 #define NUM_CONSTRAINT_GROUPS 10
+#define NUM_LARGE_GROUPS 1
+#define CG_TARGET 1e-28
 #define MAX_GROUP 12
 #define THREAD_BLOCK_SIZE 256
 #define NUM_BLOCKS 4
