@@ -6,7 +6,6 @@
 #include "openmm/Context.h"
 #include "openmm/Integrator.h"
 #include "openmm/common/ContextSelector.h"
-#include "openmm/common/IntegrationUtilities.h"
 #include <algorithm>
 #include <chrono>
 #include <cmath>
