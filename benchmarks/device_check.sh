@@ -39,7 +39,7 @@ if [ "$test_status" -ne 0 ] || grep -q "SKIPPED" build/device-check/tests.log; t
 fi
 left=$((295 - SECONDS))
 echo "device_check: timing on CUDA (${left} s left)"
-timeout "$left" python -m benchmarks.device_timing --platform CUDA --cases chignolin,max_dna \
+timeout "$left" python -m benchmarks device-timing --platform CUDA --cases chignolin,max_dna \
     --results benchmarks/RESULTS.md --json build/device-check/timing.json || status=$?
 echo "device_check: done in ${SECONDS} s (status $status)"
 exit "$status"

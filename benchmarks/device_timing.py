@@ -4,7 +4,7 @@ platform (CUDA), on the everyday suite's solvated chignolin (``chignolin``) and 
 (``max_dna``, ../shared/data/pdb/1HLO in TIP3P), from the same start on the same Context, side by side; plus the
 cost of one device Adam step against one bare force evaluation. Appends a subsection to RESULTS.md section 12.
 
-    python -m benchmarks.device_timing --platform CUDA --cases chignolin,max_dna --results benchmarks/RESULTS.md
+    python -m benchmarks device-timing --platform CUDA --cases chignolin,max_dna --results benchmarks/RESULTS.md
 """
 from __future__ import annotations
 
@@ -110,7 +110,7 @@ def append_results(path: str, text: str) -> None:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.device_timing", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m benchmarks device-timing", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--platform", default="CUDA")
     parser.add_argument("--precision", default="", help="the platform's Precision property (default: its own)")
@@ -131,6 +131,3 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 json.dump({"environment": env, "records": records}, handle, indent=1, default=json_default)
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

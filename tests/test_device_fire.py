@@ -15,6 +15,7 @@ from openmm_reparam.engines.fire import cpp_fire_settings
 
 from conftest import energy_of, load_peptide, make_context, perturbed, positions_of, tip4pew_water_box
 from test_device_stages import LABEL, _device_ready, assert_constraints_hold, constraint_error, opencl_context
+from test_device_stages import keep_the_locale  # noqa: F401  (autouse)
 from test_fire import fire_settings
 
 pytestmark = pytest.mark.skipif(not _device_ready(), reason="no OpenCL runtime or no OpenCL device library built")

@@ -6,6 +6,7 @@ The platform is OpenCL (in CI: pocl on the CPU), or the one named by ``OPENMM_RE
 ``benchmarks/device_check.sh``). Skips without that platform or without the plugin's library for it."""
 from __future__ import annotations
 
+import locale
 import os
 
 import numpy as np
@@ -43,6 +44,16 @@ def _device_ready() -> bool:
 
 
 pytestmark = pytest.mark.skipif(not _device_ready(), reason=f"no {PLATFORM} platform or no device library for it")
+
+
+@pytest.fixture(autouse=True)
+def keep_the_locale():
+    """OpenMM's OpenCL platform sets LC_CTYPE to "C" when it creates a Context with PME (pocl 3.1, OpenMM 8.6.1:
+    C.UTF-8 before, C after), which turns Python's default text encoding into ASCII for the rest of the process
+    (later tests then fail to write non-ASCII text): put it back after each test."""
+    saved = locale.setlocale(locale.LC_CTYPE)
+    yield
+    locale.setlocale(locale.LC_CTYPE, saved)
 
 
 def opencl_context(system, positions, precision="single"):
