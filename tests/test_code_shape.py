@@ -24,7 +24,7 @@ TOP = ""  # the top-level modules
 def test_no_function_over_60_lines_and_no_class_over_200():
     too_long = []
     for path in PACKAGE.rglob("*.py"):
-        for node in ast.walk(ast.parse(path.read_text())):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 length = node.end_lineno - node.lineno + 1
                 if length > (200 if isinstance(node, ast.ClassDef) else 60):
@@ -82,7 +82,7 @@ def upward_imports(sources: Dict[str, str]) -> List[str]:
 
 
 def _package_sources() -> Dict[str, str]:
-    return {str(path.relative_to(PACKAGE)): path.read_text() for path in PACKAGE.rglob("*.py")
+    return {str(path.relative_to(PACKAGE)): path.read_text(encoding="utf-8") for path in PACKAGE.rglob("*.py")
             if "_cpp" not in path.relative_to(PACKAGE).parts}
 
 

@@ -1,7 +1,13 @@
-"""The device-resident Adam stage (plugin_cpp/platforms: common kernels, OpenCL factory) on real OpenCL
-Contexts: parity with the CPU engine, constraints held, virtual sites, the Context's velocities kept, and
-``result.engine``. Skips without an OpenCL runtime or without the plugin's OpenCL library."""
+"""The device-resident Adam stage (plugin_cpp/platforms: common kernels, a kernel factory per platform) on real
+device Contexts: parity with the host stage and the CPU engine (with and without constraints), constraints held,
+virtual sites, periodic images, the Context's velocities kept, and ``result.engine``.
+
+The platform is OpenCL (in CI: pocl on the CPU), or the one named by ``OPENMM_REPARAM_TEST_PLATFORM`` (CUDA in
+``benchmarks/device_check.sh``). Skips without that platform or without the plugin's library for it."""
 from __future__ import annotations
+
+import locale
+import os
 
 import numpy as np
 import openmm
@@ -16,15 +22,43 @@ from conftest import energy_of, load_peptide, make_context, perturbed, positions
 from test_device_platform import OPENCL
 
 
+#: The device platform under test and what ``result.engine`` calls it.
+PLATFORM = os.environ.get("OPENMM_REPARAM_TEST_PLATFORM", "OpenCL")
+LABEL = PLATFORM.lower()
+
+
+def _platform_works() -> bool:
+    if PLATFORM == "OpenCL":
+        return OPENCL
+    try:
+        system = openmm.System()
+        system.addParticle(1.0)
+        openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName(PLATFORM))
+    except openmm.OpenMMException:
+        return False
+    return True
+
+
 def _device_ready() -> bool:
-    return OPENCL and compiled.cpp_available() and register_platform("OpenCL")
+    return _platform_works() and compiled.cpp_available() and register_platform(PLATFORM)
 
 
-pytestmark = pytest.mark.skipif(not _device_ready(), reason="no OpenCL runtime or no OpenCL device library built")
+pytestmark = pytest.mark.skipif(not _device_ready(), reason=f"no {PLATFORM} platform or no device library for it")
+
+
+@pytest.fixture(autouse=True)
+def keep_the_locale():
+    """OpenMM's OpenCL platform sets LC_CTYPE to "C" when it creates a Context with PME (pocl 3.1, OpenMM 8.6.1:
+    C.UTF-8 before, C after), which turns Python's default text encoding into ASCII for the rest of the process
+    (later tests then fail to write non-ASCII text): put it back after each test."""
+    saved = locale.setlocale(locale.LC_CTYPE)
+    yield
+    locale.setlocale(locale.LC_CTYPE, saved)
 
 
 def opencl_context(system, positions, precision="single"):
-    context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("OpenCL"),
+    """A Context on the device platform under test (OpenCL unless OPENMM_REPARAM_TEST_PLATFORM says otherwise)."""
+    context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName(PLATFORM),
                              {"Precision": precision})
     context.setPositions(np.asarray(positions) * unit.nanometer)
     return context
@@ -44,31 +78,54 @@ def enkephalin():
     return system, perturbed(positions, 0.02)
 
 
-def test_adam_runs_on_the_device_and_matches_the_cpu_engine(enkephalin):
-    """From a start near a minimum (0.005 nm noise) both land in it: energies within 1e-3 relative in double
-    precision (in mixed it stopped at -796.9 and in single at -790.6 against the CPU engine's -803.7 kJ/mol, so the
-    engine uses the device only in double precision, :mod:`openmm_reparam.engines.device`). From the
-    rugged 0.02 nm start they need not (measured: device -782.7, CPU engine -780.0, Reference engine -783.2 kJ/mol:
-    the host engine's own spread across platforms), which the next test bounds instead."""
-    system = enkephalin[0]
-    start = perturbed(load_peptide("1plw")[2], 0.005)
-    device = opencl_context(system, start, "double")
-    assert device_adam_available(device, compiled.plugin())
-    on_device = openmm_reparam.minimize(device, method="adam")
+def lem_minimum(system, positions):
+    context = make_context(system, positions, "CPU")
+    openmm.LocalEnergyMinimizer.minimize(context, 0.1, 0)
+    return positions_of(context)
+
+
+@pytest.fixture(scope="module")
+def well_conditioned():
+    """Starts 0.002 nm (RMS noise) from an OpenMM L-BFGS minimum, where the host and device trajectories cannot
+    fall into different minima: met-enkephalin without and with HBonds, a TIP4P-Ew box."""
+    cases = {}
+    for name, constraints in (("free", None), ("hbonds", openmm.app.HBonds)):
+        _, system, positions = load_peptide("1plw", constraints=constraints)
+        cases[name] = (system, perturbed(lem_minimum(system, positions), 0.002))
+    system, positions = tip4pew_water_box(1.4)
+    cases["tip4pew"] = (system, perturbed(lem_minimum(system, positions), 0.002))
+    return cases
+
+
+@pytest.mark.parametrize("precision", ["double", "mixed", "single"])
+@pytest.mark.parametrize("case", ["free", "hbonds", "tip4pew"])
+def test_adam_on_the_device_matches_the_cpu_engine(well_conditioned, case, precision):
+    """method adam (the device stage, then the polish) within 1e-3 relative of the CPU engine in every precision
+    (measured: within 3e-6 in all nine cases). From a rugged start the paths may end in different minima: the
+    next test bounds that case."""
+    system, start = well_conditioned[case]
+    context = opencl_context(system, start, precision)
+    assert device_adam_available(context, compiled.plugin())
+    on_device = openmm_reparam.minimize(context, method="adam")
     on_cpu = openmm_reparam.minimize(make_context(system, start, "CPU"), method="adam")
-    assert on_device.engine == "opencl" and on_cpu.engine == "cpp"
+    assert on_device.engine == LABEL and on_cpu.engine == "cpp"
     assert on_device.converged and on_cpu.converged
     assert abs(on_device.final_energy - on_cpu.final_energy) <= 1e-3 * abs(on_cpu.final_energy), \
         (on_device.final_energy, on_cpu.final_energy)
+    if system.getNumConstraints():
+        assert_constraints_hold(system, positions_of(context), 2e-5)
 
 
 def test_rugged_start_lands_within_the_host_engines_spread(enkephalin):
+    """From the 0.02 nm start Adam's path is chaotic: device and host stage on the same Context agree to 1e-7
+    kJ/mol at step 100 and differ by 1.4 kJ/mol at step 300, and the host engine alone ends at -784.7 on OpenCL
+    and -803.7 kJ/mol on CPU from a 0.005 nm start (different minima). The bound is that spread (3%)."""
     system, start = enkephalin
-    device = openmm_reparam.minimize(opencl_context(system, start, "double"), method="adam").final_energy
-    hosts = [openmm_reparam.minimize(make_context(system, start, name), method="adam").final_energy
-             for name in ("CPU", "Reference")]
-    margin = 1e-3 * abs(min(hosts))
-    assert min(hosts) - margin <= device <= max(hosts) + margin, (device, hosts)
+    device = openmm_reparam.minimize(opencl_context(system, start, "double"), method="adam")
+    host = openmm_reparam.minimize(make_context(system, start, "CPU"), method="adam")
+    assert device.engine == LABEL and device.final_energy < device.initial_energy
+    assert abs(device.final_energy - host.final_energy) <= 0.03 * abs(host.final_energy), \
+        (device.final_energy, host.final_energy)
 
 
 def test_device_stage_lowers_the_energy_like_the_host_stage(enkephalin):
@@ -78,23 +135,57 @@ def test_device_stage_lowers_the_energy_like_the_host_stage(enkephalin):
     second = compiled.plugin().runAdamStage(host, None, cpp_settings(2000), None)
     assert first.bestEnergy < first.initialEnergy and second.bestEnergy < second.initialEnergy
     assert abs(first.initialEnergy - second.initialEnergy) <= 1e-6 * abs(second.initialEnergy)
-    assert abs(first.bestEnergy - second.bestEnergy) <= 0.01 * abs(second.bestEnergy)
+    assert abs(first.bestEnergy - second.bestEnergy) <= 0.03 * abs(second.bestEnergy)  # chaotic paths
     assert abs(energy_of(device) - first.bestEnergy) <= 1e-6 * abs(first.bestEnergy)  # left at the best point
 
 
-def test_constraints_hold_and_velocities_are_kept():
+@pytest.fixture(scope="module")
+def hbonds():
     _, system, positions = load_peptide("1plw", constraints=openmm.app.HBonds)
+    return system, positions
+
+
+@pytest.mark.parametrize("case", ["free", "hbonds", "tip4pew"])
+def test_steps_match_the_host_stage_step_by_step(hbonds, enkephalin, case):
+    """The device step is the host's: on the same OpenCL Context in double precision the first 100 energies
+    agree to rounding (measured 7e-6 kJ/mol with HBonds; OpenMM's mass-weighted velocity-constraint projection,
+    used before, ended at -780 against the host's -805 kJ/mol)."""
+    if case == "tip4pew":
+        system, start = tip4pew_water_box(1.4)
+    else:
+        system, start = enkephalin if case == "free" else (hbonds[0], perturbed(hbonds[1], 0.02))
+    device, host = opencl_context(system, start, "double"), opencl_context(system, start, "double")
+    first = compiled.plugin().runDeviceAdamStage(device, cpp_settings(100, patience=1000))
+    second = compiled.plugin().runAdamStage(host, None, cpp_settings(100, patience=1000), None)
+    assert first.iterations == second.iterations == 100
+    np.testing.assert_allclose(first._energies(), second._energies(), rtol=1e-7, atol=1e-5)
+    np.testing.assert_allclose(positions_of(device), positions_of(host), atol=1e-6)
+
+
+def constraint_error(system, x) -> float:
+    """The largest relative constraint error |r - d| / d."""
+    errors = [0.0]
+    for i in range(system.getNumConstraints()):
+        a, b, distance = system.getConstraintParameters(i)
+        d = distance.value_in_unit(unit.nanometer)
+        errors.append(abs(np.linalg.norm(x[a] - x[b]) - d) / d)
+    return max(errors)
+
+
+def assert_constraints_hold(system, x, tolerance):
+    assert constraint_error(system, x) <= tolerance
+
+
+def test_constraints_hold_and_velocities_are_kept(hbonds):
+    system, positions = hbonds
     context = opencl_context(system, perturbed(positions, 0.02))
     context.setVelocitiesToTemperature(300 * unit.kelvin, 1)
     velocities = context.getState(getVelocities=True).getVelocities(asNumpy=True).value_in_unit(unit.nanometer / unit.picosecond)
     outcome = compiled.plugin().runDeviceAdamStage(context, cpp_settings(200))
     assert outcome.iterations > 0 and outcome.bestEnergy < outcome.initialEnergy
-    x = positions_of(context)
-    for i in range(system.getNumConstraints()):
-        a, b, distance = system.getConstraintParameters(i)
-        assert abs(np.linalg.norm(x[a] - x[b]) - distance.value_in_unit(unit.nanometer)) < 1e-4 * distance._value + 1e-6
+    assert_constraints_hold(system, positions_of(context), context.getIntegrator().getConstraintTolerance())
     after = context.getState(getVelocities=True).getVelocities(asNumpy=True).value_in_unit(unit.nanometer / unit.picosecond)
-    np.testing.assert_allclose(after, velocities, atol=1e-5)
+    np.testing.assert_array_equal(after, velocities)
 
 
 def test_virtual_sites_follow_their_atoms():
@@ -107,9 +198,50 @@ def test_virtual_sites_follow_their_atoms():
     np.testing.assert_allclose(positions_of(context), x, atol=1e-5)
     sites = [i for i in range(system.getNumParticles()) if system.isVirtualSite(i)]
     assert sites and np.all(np.isfinite(x[sites]))
+    assert_constraints_hold(system, x, 2e-5)
 
 
-def test_a_reporter_constraints_or_single_precision_keep_the_host_stage(enkephalin):
+def test_a_molecule_outside_the_box_stays_in_its_image():
+    """A water placed one box vector away is minimized as in place and returned in its own image. (OpenMM wraps
+    molecules into the box when it reorders atoms, which it does during a stage only when forced, since no
+    integrator step counts; the stage takes the spring and the best point as periodic images in case it does.)"""
+    system, start = tip4pew_water_box(1.4)
+    shifted = np.array(start, copy=True)
+    box = system.getDefaultPeriodicBoxVectors()[0].value_in_unit(unit.nanometer)[0]
+    shifted[0:4, 0] += box  # the first water (O, H, H, M) one box length along x
+    first = opencl_context(system, start, "double")
+    second = opencl_context(system, shifted, "double")
+    a = compiled.plugin().runDeviceAdamStage(first, cpp_settings(150))
+    b = compiled.plugin().runDeviceAdamStage(second, cpp_settings(150))
+    assert abs(a.bestEnergy - b.bestEnergy) <= 1e-4 * abs(a.bestEnergy), (a.bestEnergy, b.bestEnergy)
+    moved = positions_of(second)
+    assert np.abs(moved[0:4] - shifted[0:4]).max() < 0.3  # moved by the minimization, not by a box vector
+    np.testing.assert_allclose(moved[0:4, 0] - box, positions_of(first)[0:4, 0], atol=1e-4)
+
+
+@pytest.mark.parametrize("constraints", ["HAngles", "AllBonds"])
+def test_large_constraint_groups_run_on_the_device(constraints):
+    """HAngles and AllBonds join met-enkephalin's constraints into one group (89 and 76): projected by conjugate
+    gradients on the device, as the host does. Step by step against the host stage (measured 3e-9 kJ/mol over
+    100 steps), and method adam from near a minimum against the CPU engine (measured 7e-6 relative)."""
+    _, system, positions = load_peptide("1plw", constraints=getattr(openmm.app, constraints))
+    start = perturbed(positions, 0.02)
+    device, host = opencl_context(system, start, "double"), opencl_context(system, start, "double")
+    first = compiled.plugin().runDeviceAdamStage(device, cpp_settings(100, patience=1000))
+    second = compiled.plugin().runAdamStage(host, None, cpp_settings(100, patience=1000), None)
+    np.testing.assert_allclose(first._energies(), second._energies(), rtol=1e-8, atol=1e-6)
+    # OpenMM's CCMA holds these coupled constraints to about twice the tolerance (measured 2.3e-5 at 1e-5), on
+    # the host stage's Context as well: the device's error is bounded by the host's
+    tolerance = device.getIntegrator().getConstraintTolerance()
+    assert constraint_error(system, positions_of(device)) <= max(tolerance, 1.01 * constraint_error(system, positions_of(host)))
+    near = perturbed(lem_minimum(system, positions), 0.002)
+    on_device = openmm_reparam.minimize(opencl_context(system, near, "double"), method="adam")
+    on_cpu = openmm_reparam.minimize(make_context(system, near, "CPU"), method="adam")
+    assert on_device.engine == LABEL and on_device.converged
+    assert abs(on_device.final_energy - on_cpu.final_energy) <= 1e-3 * abs(on_cpu.final_energy)
+
+
+def test_a_reporter_keeps_the_host_stage(enkephalin):
     system, start = enkephalin
 
     class Count(openmm.MinimizationReporter):
@@ -121,6 +253,5 @@ def test_a_reporter_constraints_or_single_precision_keep_the_host_stage(enkephal
 
     result = openmm_reparam.minimize(opencl_context(system, start, "double"), method="adam", reporter=Count())
     assert result.engine == "cpp" and Count.calls > 0
-    assert not device_adam_available(opencl_context(system, start, "single"), compiled.plugin())
     _, constrained, positions = load_peptide("1plw", constraints=openmm.app.HBonds)
-    assert not device_adam_available(opencl_context(constrained, positions), compiled.plugin())
+    assert device_adam_available(opencl_context(constrained, positions, "single"), compiled.plugin())

@@ -56,6 +56,7 @@ from ..run.recorder import RunRecorder
 from .iterate import CoordinateIterate
 from ..run.result import StageResult
 from .compiled import _RecordingReporter, fill_cpp_settings, plugin
+from .device import device_fire_available, device_name
 
 
 @dataclass
@@ -200,9 +201,18 @@ def cpp_fire_settings(settings: FireStageSettings, max_steps: int, now: float):
     return cpp
 
 
+def fire_engine_name(bridge: ContextEnergy, recorder: RunRecorder) -> str:
+    """Where :func:`compiled_fire_stage` runs its steps: the device ("opencl", "cuda") when the platform has the
+    device FIRE kernel and no reporter is given (:mod:`.device`), else "cpp"."""
+    if recorder.reporter is None and device_fire_available(bridge.context, plugin()):
+        return device_name(bridge.context)
+    return "cpp"
+
+
 def compiled_fire_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float,
                         settings: FireStageSettings) -> StageResult:
-    """Stage ``fire`` in the compiled plugin (``runFireStage``, the same iteration without Python in the loop);
+    """Stage ``fire`` in the compiled plugin (``runFireStage``, the same iteration without Python in the loop; on
+    the Context's device, ``runDeviceFireStage``, where :func:`fire_engine_name` says so);
     the recorder sees the same steps as with :func:`python_fire_stage` (through the reporter when there is one,
     afterwards otherwise)."""
     if recorder.stopped:
@@ -210,7 +220,10 @@ def compiled_fire_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance:
     reporter = _RecordingReporter(recorder, settings.name) if recorder.reporter is not None else None
     stage_start = time.perf_counter()
     cpp_settings = cpp_fire_settings(settings, recorder.capped(settings.max_steps), stage_start)
-    outcome = plugin().runFireStage(bridge.context, cpp_settings, float(tolerance), reporter)
+    if fire_engine_name(bridge, recorder) != "cpp":
+        outcome = plugin().runDeviceFireStage(bridge.context, cpp_settings, float(tolerance))
+    else:
+        outcome = plugin().runFireStage(bridge.context, cpp_settings, float(tolerance), reporter)
     if reporter is not None and reporter.error is not None:
         raise reporter.error
     final = float(outcome.finalEnergy)

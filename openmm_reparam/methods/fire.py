@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Optional
 
-from ..engines.fire import FireStageSettings, compiled_fire_stage, python_fire_stage
+from ..engines.fire import FireStageSettings, compiled_fire_stage, fire_engine_name, python_fire_stage
 from ..run.options import require, require_ints, require_positive
 from .base import Method, RunState
 
@@ -52,6 +52,8 @@ class FireMethod(Method):
 
     def run(self, state: RunState) -> None:
         settings = state.options.fire.stage_settings(state.deadline)
-        stage = compiled_fire_stage if state.engine.name == "cpp" else python_fire_stage
+        compiled = state.engine.name == "cpp"
+        where = fire_engine_name(state.bridge, state.recorder) if compiled else state.engine.name
+        stage = compiled_fire_stage if compiled else python_fire_stage
         state.add(stage(state.bridge, state.recorder, state.tolerance, settings))
-        state.ran_on(state.engine.name)
+        state.ran_on(where)  # "opencl"/"cuda" when the steps ran on the device

@@ -21,6 +21,7 @@ import openmm  # the OpenMM types this module builds on must be registered first
 #include "AdamStage.h"
 #include "AdamStageSettings.h"
 #include "DeviceAdamStage.h"
+#include "DeviceFireStage.h"
 #include "FireStage.h"
 #include "FireStageSettings.h"
 #include "NonFiniteEnergyException.h"
@@ -373,5 +374,9 @@ double timeForceEvaluation(OpenMM::Context& context, int repeats);
 bool deviceAdamAvailable(OpenMM::Context& context);
 
 AdamStageOutcome runDeviceAdamStage(OpenMM::Context& context, const AdamStageSettings& settings);
+
+bool deviceFireAvailable(OpenMM::Context& context);
+
+FireStageOutcome runDeviceFireStage(OpenMM::Context& context, const FireStageSettings& settings, double tolerance);
 
 }

@@ -22,6 +22,11 @@ public:
     bool empty() const { return first.empty(); }
     /** Replace forces by their projection, the constraint directions taken at positions. */
     void project(std::vector<OpenMM::Vec3>& forces, const std::vector<OpenMM::Vec3>& positions) const;
+    /** The connected groups (constraint indices) and each constraint's two particles (the device stages
+     *  upload them: platforms/common DeviceConstraintProjection). */
+    const std::vector<std::vector<int> >& getGroups() const { return groups; }
+    int getFirst(int constraint) const { return first[constraint]; }
+    int getSecond(int constraint) const { return second[constraint]; }
 private:
     std::vector<int> first, second;
     std::vector<std::vector<int> > groups;  // constraint indices of each connected group

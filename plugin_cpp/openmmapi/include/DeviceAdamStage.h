@@ -7,14 +7,15 @@
  *
  * A step: apply the constraints and virtual sites on the device (ContextImpl::applyConstraints) -> forces and
  * energy on the device (ContextImpl::calcForcesAndEnergy) -> one reduction (the gradient's 2-norm for the
- * clipping, the largest atomic force, the RMS force), downloaded with the energy -> best point kept on the
+ * clipping, the largest atomic raw force), downloaded with the energy -> best point kept on the
  * device -> the clipped Adam update of posq on the device. The stop rules are runAdamStage's (max_steps,
  * patience, stalled, deadline, collapse), decided on the host from those scalars. The Context is left at the
  * best positions, constraints applied. No reporter: the engine uses the host stage when one is given.
  *
- * Differences from the host stage (AdamStepper): the constraint handling is OpenMM's own (each step starts
- * from the constrained positions; the host stage projects the gradient with a spring), and the arithmetic is
- * the platform's (single or mixed precision), so trajectories agree with the host stage only approximately.
+ * Constraints as the host stage (EnergyBridge): each step evaluates the constrained positions, the gradient is
+ * the orthogonal projection of the forces onto the constraints' tangent space (DeviceConstraintProjection, the
+ * host's ConstraintProjector on the device) plus the spring pulling the unconstrained candidate onto the
+ * constraints, clipped as a whole. The arithmetic is the platform's (single, mixed or double precision).
  */
 #include "AdamStage.h"
 #include "AdamStageSettings.h"
@@ -34,7 +35,12 @@ public:
     virtual AdamStageOutcome run(OpenMM::ContextImpl& context, const AdamStageSettings& settings) = 0;
 };
 
-/** Whether context's platform has a device Adam kernel registered (see registerDeviceKernels in Python). */
+/** The largest connected group of constraints the device stages project by one dense solve in a work item's
+ *  own memory (a heavy atom and its hydrogens, a rigid water: at most 4); larger ones (HAngles and AllBonds join
+ *  a molecule's constraints into one group) by conjugate gradients, one work item per group. */
+const int DeviceMaxConstraintGroup = 12;
+
+/** Whether context's platform has a device Adam kernel registered (openmm_reparam.engines.device registers it). */
 bool deviceAdamAvailable(OpenMM::Context& context);
 
 /** One Adam stage on the coordinates on context's device; throws OpenMMException where none is registered. */

@@ -8,14 +8,18 @@
 using namespace ReparamPlugin;
 using namespace OpenMM;
 
-bool ReparamPlugin::deviceAdamAvailable(Context& context) {
+static bool kernelRegistered(Context& context) {
     std::vector<std::string> names(1, DeviceAdamKernel::Name());
     return context.getPlatform().supportsKernels(names);
 }
 
+bool ReparamPlugin::deviceAdamAvailable(Context& context) {
+    return kernelRegistered(context);
+}
+
 AdamStageOutcome ReparamPlugin::runDeviceAdamStage(Context& context, const AdamStageSettings& settings) {
     settings.validate();
-    if (!deviceAdamAvailable(context))
+    if (!kernelRegistered(context))
         throw OpenMMException("no device Adam stage is registered for the " + context.getPlatform().getName() +
                               " platform");
     ContextImpl& impl = ContextAccess::impl(context);

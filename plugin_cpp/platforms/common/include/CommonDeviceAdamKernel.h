@@ -6,6 +6,7 @@
  * hands it the platform's ComputeContext. See DeviceAdamStage.h for the step.
  */
 #include "DeviceAdamStage.h"
+#include "DeviceConstraintProjection.h"
 #include "openmm/common/ComputeArray.h"
 #include "openmm/common/ComputeContext.h"
 #include "openmm/common/ComputeKernel.h"
@@ -21,17 +22,21 @@ public:
     AdamStageOutcome run(OpenMM::ContextImpl& context, const AdamStageSettings& settings) override;
 private:
     void setup();
-    /** The forces projected onto the constraints (in velm, as accelerations), then the sum of their squared
-     *  components and the largest atomic one, reduced on the device and downloaded. */
-    void gradientStats(double& sumSquares, double& maxForce, double tol);
+    void createKernels(OpenMM::ComputeProgram& program);
+    /** The forces projected onto the constraints, then the sum of the squared gradient components and the
+     *  largest atomic raw force, reduced on the device and downloaded. */
+    void gradientStats(double& sumSquares, double& maxForce);
     void adamUpdate(const AdamStageSettings& settings, int step);
+    /** Per-run arguments: the spring's stiffness and the periodic box. */
+    void setRunArgs(double stiffness);
+    void setMixed(OpenMM::ComputeKernel& kernel, int index, double value);
     OpenMM::ComputeContext& cc;
     std::string label;
     bool isSetup, mixedIsDouble;
     int blockSize, numBlocks;
-    OpenMM::ComputeArray moment1, moment2, best, reduceBuffer, stats, velmBackup, candidate;
-    OpenMM::ComputeKernel projectKernel, statsKernel, finishKernel, updateKernel, saveKernel, restoreKernel,
-            candidateKernel;
+    DeviceConstraintProjection projection;
+    OpenMM::ComputeArray moment1, moment2, best, reduceBuffer, stats, candidate;
+    OpenMM::ComputeKernel statsKernel, finishKernel, updateKernel, saveKernel, restoreKernel, candidateKernel;
 };
 
 } // namespace ReparamPlugin

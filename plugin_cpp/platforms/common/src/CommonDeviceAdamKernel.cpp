@@ -6,7 +6,6 @@
 #include "openmm/Context.h"
 #include "openmm/Integrator.h"
 #include "openmm/common/ContextSelector.h"
-#include "openmm/common/IntegrationUtilities.h"
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -85,28 +84,35 @@ void CommonDeviceAdamKernel::setup() {
     reduceBuffer.initialize(cc, 2 * numBlocks, element, "reparamAdamReduce");
     stats.initialize(cc, 2, element, "reparamAdamStats");
     std::map<std::string, std::string> defines;
+    projection.initialize(cc, cc.getContextImpl()->getSystem(), defines);
     defines["THREAD_BLOCK_SIZE"] = cc.intToString(blockSize);
     defines["NUM_BLOCKS"] = cc.intToString(numBlocks);
-    defines["NUM_ATOMS"] = cc.intToString(numAtoms);
-    defines["PADDED_NUM_ATOMS"] = cc.intToString(cc.getPaddedNumAtoms());
-    ComputeProgram program = cc.compileProgram(deviceAdamKernelSource, defines);
+    ComputeProgram program = cc.compileProgram(std::string(DeviceConstraintProjection::kernelSource()) +
+                                               deviceAdamKernelSource, defines);
+    projection.createKernels(program);
+    createKernels(program);
+    isSetup = true;
+}
+
+void CommonDeviceAdamKernel::createKernels(ComputeProgram& program) {
     ArrayInterface& correction = cc.getUseMixedPrecision() ? cc.getPosqCorrection() : cc.getPosq();
-    velmBackup.initialize(cc, cc.getVelm().getSize(), cc.getVelm().getElementSize(), "reparamVelmBackup");
-    projectKernel = program->createKernel("forcesToVelocities");
-    projectKernel->addArg(cc.getVelm());
-    projectKernel->addArg(cc.getLongForceBuffer());
     statsKernel = program->createKernel("gradientStats");
-    statsKernel->addArg(cc.getVelm());
-    statsKernel->addArg(reduceBuffer);
+    for (ArrayInterface* array : {(ArrayInterface*) &projection.getForces(), &cc.getLongForceBuffer(), &cc.getVelm(),
+                                  &cc.getPosq(), &correction, &cc.getAtomIndexArray(), (ArrayInterface*) &candidate,
+                                  (ArrayInterface*) &reduceBuffer})
+        statsKernel->addArg(*array);
+    for (int i = 0; i < 5; i++)
+        statsKernel->addArg();  // stiffness, periodic, box vectors
     finishKernel = program->createKernel("finishStats");
     finishKernel->addArg(reduceBuffer);
     finishKernel->addArg(stats);
     updateKernel = program->createKernel("adamUpdate");
-    for (ArrayInterface* array : {&cc.getPosq(), &correction, &cc.getVelm(), &cc.getAtomIndexArray(), (ArrayInterface*) &moment1, (ArrayInterface*) &moment2,
-                                  (ArrayInterface*) &stats, (ArrayInterface*) &candidate})
+    for (ArrayInterface* array : {&cc.getPosq(), &correction, &cc.getVelm(), &cc.getAtomIndexArray(),
+                                  (ArrayInterface*) &moment1, (ArrayInterface*) &moment2, (ArrayInterface*) &stats,
+                                  (ArrayInterface*) &candidate, (ArrayInterface*) &projection.getForces()})
         updateKernel->addArg(*array);
-    for (int i = 0; i < 8; i++)
-        updateKernel->addArg();  // lr, beta1, beta2, eps, biasCorrection1, biasCorrection2Sqrt, clipNorm, stiffness
+    for (int i = 0; i < 12; i++)
+        updateKernel->addArg();  // lr, beta1, beta2, eps, biasCorrection1, biasCorrection2Sqrt, clipNorm, stiffness, box
     saveKernel = program->createKernel("saveBest");
     restoreKernel = program->createKernel("restoreBest");
     candidateKernel = program->createKernel("saveBest");
@@ -116,12 +122,28 @@ void CommonDeviceAdamKernel::setup() {
         (*kernel)->addArg(cc.getAtomIndexArray());
         (*kernel)->addArg(kernel == &candidateKernel ? candidate : best);
     }
-    isSetup = true;
+    for (int i = 0; i < 4; i++)
+        restoreKernel->addArg();  // periodic, box vectors
 }
 
-void CommonDeviceAdamKernel::gradientStats(double& sumSquares, double& maxForce, double tol) {
-    projectKernel->execute(cc.getNumAtoms());
-    cc.getIntegrationUtilities().applyVelocityConstraints(tol);
+void CommonDeviceAdamKernel::setMixed(ComputeKernel& kernel, int index, double value) {
+    if (mixedIsDouble)
+        kernel->setArg(index, value);
+    else
+        kernel->setArg(index, (float) value);
+}
+
+void CommonDeviceAdamKernel::setRunArgs(double stiffness) {
+    setMixed(statsKernel, 8, stiffness);
+    projection.setBoxArgs(statsKernel, 9);
+    setMixed(updateKernel, 16, stiffness);
+    projection.setBoxArgs(updateKernel, 17);
+    projection.setBoxArgs(restoreKernel, 4);
+}
+
+void CommonDeviceAdamKernel::gradientStats(double& sumSquares, double& maxForce) {
+    projection.loadForces();
+    projection.project(projection.getForces(), false);
     statsKernel->execute(numBlocks * blockSize, blockSize);
     finishKernel->execute(blockSize, blockSize);
     double values[2];
@@ -139,15 +161,10 @@ void CommonDeviceAdamKernel::gradientStats(double& sumSquares, double& maxForce,
 
 void CommonDeviceAdamKernel::adamUpdate(const AdamStageSettings& settings, int step) {
     const double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // torch.optim.Adam's defaults, as AdamOptimizer
-    double stiffness = cc.getContextImpl()->getSystem().getNumConstraints() > 0 ? settings.constraintStiffness : 0.0;
-    double values[8] = {settings.lr, beta1, beta2, eps, 1.0 - std::pow(beta1, step),
-                        std::sqrt(1.0 - std::pow(beta2, step)), settings.clipNorm, stiffness};
-    for (int i = 0; i < 8; i++) {
-        if (mixedIsDouble)
-            updateKernel->setArg(8 + i, values[i]);
-        else
-            updateKernel->setArg(8 + i, (float) values[i]);
-    }
+    double values[7] = {settings.lr, beta1, beta2, eps, 1.0 - std::pow(beta1, step),
+                        std::sqrt(1.0 - std::pow(beta2, step)), settings.clipNorm};
+    for (int i = 0; i < 7; i++)
+        setMixed(updateKernel, 9 + i, values[i]);
     updateKernel->execute(cc.getNumAtoms());
 }
 
@@ -159,14 +176,13 @@ AdamStageOutcome CommonDeviceAdamKernel::run(ContextImpl& context, const AdamSta
     const Integrator& integrator = context.getIntegrator();
     double tol = integrator.getConstraintTolerance();
     int groups = integrator.getIntegrationForceGroups();
-    cc.getVelm().copyTo(velmBackup);  // velm holds the projected forces while stepping
+    setRunArgs(projection.hasConstraints() ? settings.constraintStiffness : 0.0);
     cc.clearBuffer(moment1);
     cc.clearBuffer(moment2);
     ScalarTracker tracker(settings);
     AdamStageOutcome outcome;
     outcome.initialEnergy = NAN;
     int steps = 0;
-    try {
     for (int i = 0; i < settings.maxSteps; i++) {
         if (settings.timeLimit >= 0 && secondsSince(start) >= settings.timeLimit) {
             outcome.stopReason = "deadline";
@@ -176,7 +192,7 @@ AdamStageOutcome CommonDeviceAdamKernel::run(ContextImpl& context, const AdamSta
         context.applyConstraints(tol);  // constraints and virtual sites, on the device
         double energy = context.calcForcesAndEnergy(true, true, groups);
         double sumSquares, maxForce;
-        gradientStats(sumSquares, maxForce, tol);
+        gradientStats(sumSquares, maxForce);
         if (!std::isfinite(energy) || !std::isfinite(sumSquares))
             throw NonFiniteEnergyException("the energy or forces became NaN or infinite during the device Adam stage");
         steps++;
@@ -203,12 +219,6 @@ AdamStageOutcome CommonDeviceAdamKernel::run(ContextImpl& context, const AdamSta
         }
         adamUpdate(settings, i + 1);
     }
-    }
-    catch (...) {  // the Context keeps its velocities whatever happens
-        velmBackup.copyTo(cc.getVelm());
-        throw;
-    }
-    velmBackup.copyTo(cc.getVelm());
     if (tracker.haveBest) {
         restoreKernel->execute(cc.getNumAtoms());
         context.applyConstraints(tol);

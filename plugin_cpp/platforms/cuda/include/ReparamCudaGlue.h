@@ -10,11 +10,10 @@
  *   unpackGradient: OpenMM's fixed-point force buffer (long long, 3 blocks of paddedNumAtoms, scale 2^32)
  *                   ->  dE/dX = -F (N,3) double in the original atom order, zero rows for fixed particles.
  *
- * STATUS: compiled by nvcc when CUDA is enabled (REPARAM_BUILD_CUDA), but NOT wired to a Context and NOT run:
- * the OpenMM wheel used here ships no CUDA platform (no libOpenMMCUDA, no openmm/cuda/*.h headers), so the
- * buffers' device pointers (CudaContext::getPosq(), getForce(), getAtomIndexArray()) cannot be obtained, and no
- * GPU was available. The layouts above are those of OpenMM 8's CUDA platform. The C++ engine itself runs on every
- * platform through the Context's own kernels (host round trip of positions and forces each step).
+ * STATUS: compiled by nvcc when CUDA is enabled (REPARAM_BUILD_CUDA) into libOpenMMReparamCUDAGlue, but NOT
+ * wired to a Context and NOT run (no GPU was available). The device stages on the CUDA platform do not need it:
+ * they run on the CudaContext's own arrays (src/ReparamCUDAKernelFactory.cpp, platforms/common). It is kept for
+ * the GNN on CUDA (torch CUDA tensors sharing the platform's buffers), not written yet.
  */
 
 #include <cuda_runtime.h>

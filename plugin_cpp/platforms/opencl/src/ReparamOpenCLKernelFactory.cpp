@@ -1,7 +1,8 @@
 /* The OpenCL platform's factory for the device stages (as openmm-torch's platforms/opencl): it hands
- * CommonDeviceAdamKernel the Context's OpenCLContext. registerReparamOpenCLKernels() is called from Python
+ * CommonDeviceAdamKernel and CommonDeviceFireKernel the Context's OpenCLContext. registerReparamOpenCLKernels() is called from Python
  * (openmm_reparam.engines.device) once the OpenCL platform is known to load. */
 #include "CommonDeviceAdamKernel.h"
+#include "CommonDeviceFireKernel.h"
 #include "openmm/KernelFactory.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/Platform.h"
@@ -22,6 +23,8 @@ public:
         OpenCLContext& cl = *data.contexts[0];
         if (name == DeviceAdamKernel::Name())
             return new CommonDeviceAdamKernel(name, platform, cl, "opencl");
+        if (name == DeviceFireKernel::Name())
+            return new CommonDeviceFireKernel(name, platform, cl);
         throw OpenMMException("openmm-reparam OpenCL: unknown kernel " + name);
     }
 };
@@ -30,6 +33,7 @@ public:
 extern "C" int registerReparamOpenCLKernels() {
     try {
         Platform& platform = Platform::getPlatformByName("OpenCL");
+        platform.registerKernelFactory(DeviceFireKernel::Name(), new ReparamOpenCLKernelFactory());
         platform.registerKernelFactory(DeviceAdamKernel::Name(), new ReparamOpenCLKernelFactory());
         return 1;
     }
