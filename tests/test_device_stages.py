@@ -67,7 +67,7 @@ def opencl_context(system, positions, precision="single"):
 def cpp_settings(max_steps=300, **overrides):
     values = dict(name="adam", lr=3e-3, clip_norm=1e3, rel_tol=1e-4, collapse_distance=0.07, spike_factor=1e3,
                   constraint_stiffness=1e5, torch_threads=1, max_steps=max_steps, patience=200, progress_window=0,
-                  progress_fraction=0.0, time_limit=-1.0)
+                  progress_fraction=0.0, force_tolerance=0.0, time_limit=-1.0)
     values.update(overrides)
     return compiled.fill_cpp_settings(compiled.plugin().AdamStageSettings(), values)
 

@@ -187,7 +187,7 @@ class _RecordingReporter(openmm.MinimizationReporter):
 
 class CompiledEngine:
     """Adam stages in the compiled plugin (``runAdamStage``); see :mod:`.settings` for the contract. A
-    coordinate stage without a reporter runs on the Context's device where the platform has the kernel
+    coordinate stage without a reporter or force tolerance runs on the Context's device where the platform has the kernel
     (:mod:`.device`); ``ran_on`` then names the device ("opencl", "cuda") instead of "cpp"."""
 
     name = "cpp"
@@ -203,7 +203,8 @@ class CompiledEngine:
         stage_start = time.perf_counter()
         cpp_settings = cpp_stage_settings(settings, steps, stage_start)
         self.ran_on = self.name
-        if generator is None and reporter is None and device_adam_available(bridge.context, plugin()):
+        on_device = generator is None and reporter is None and settings.force_tolerance == 0  # no force stop there
+        if on_device and device_adam_available(bridge.context, plugin()):
             outcome = plugin().runDeviceAdamStage(bridge.context, cpp_settings)
             self.ran_on = device_name(bridge.context)
         else:
