@@ -187,8 +187,8 @@ class _RecordingReporter(openmm.MinimizationReporter):
 
 class CompiledEngine:
     """Adam stages in the compiled plugin (``runAdamStage``); see :mod:`.settings` for the contract. A
-    coordinate stage without a reporter or force tolerance runs on the Context's device where the platform has the kernel
-    (:mod:`.device`); ``ran_on`` then names the device ("opencl", "cuda") instead of "cpp"."""
+    coordinate stage without a reporter or force tolerance runs on the Context's device where the platform has
+    the kernel (:mod:`.device`); ``ran_on`` then names the device ("opencl", "cuda") instead of "cpp"."""
 
     name = "cpp"
     ran_on = "cpp"
