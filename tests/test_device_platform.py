@@ -70,10 +70,27 @@ def test_default_and_methods_converge_on_cpu_opencl(constrained, method):
     context = cpu_opencl_context(system, start)
     result = openmm_reparam.minimize(context, method=method)
     assert result.converged and result.final_energy < result.initial_energy
-    assert "declash" not in [stage.name for stage in result.stages]
+    if "declash" in [stage.name for stage in result.stages]:  # precon's declash is the projected L-BFGS there
+        assert result.options["precon_declash_by"] == "projected" and result.stage("declash").iterations > 0
     reference = make_context(system, start, "CPU")
     openmm.LocalEnergyMinimizer.minimize(reference, 10.0, 0)
     assert result.final_energy < energy_of(reference) + 0.05 * abs(energy_of(reference))
+
+
+@needs_opencl
+def test_default_on_a_small_molecule_on_cpu_opencl_uses_the_projected_lbfgs():
+    """auto picks lbfgs for 22 atoms; where OpenMM's L-BFGS cannot run, its polish (the projected L-BFGS) does
+    the whole minimization, converged and no higher than OpenMM's on the CPU platform."""
+    testsystems = pytest.importorskip("openmmtools.testsystems")
+    molecule = testsystems.AlanineDipeptideVacuum()
+    x = molecule.positions.value_in_unit(openmm.unit.nanometer)
+    start = x + np.random.default_rng(0).normal(0.0, 0.01, x.shape)
+    context = cpu_opencl_context(molecule.system, start)
+    result = openmm_reparam.minimize(context)
+    assert result.method == "lbfgs" and [s.name for s in result.stages] == ["polish"] and result.converged
+    reference = make_context(molecule.system, start, "CPU")
+    openmm.LocalEnergyMinimizer.minimize(reference, 10.0, 0)
+    assert result.final_energy <= energy_of(reference) + 1.0
 
 
 @needs_opencl
