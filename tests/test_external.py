@@ -123,3 +123,16 @@ def test_external_suite_smoke_on_three_tiny_systems(tmp_path):
     assert "| AlanineDipeptideVacuum | vacuum | noise 0 |" in text
     assert "Goals for the default" in text and "Default meets every per-case goal on" in text
     assert external_report.write_report(str(tmp_path)) == text
+
+
+def test_compare_runs_variants_beside_lem_on_a_named_case():
+    from benchmarks import compare
+
+    assert compare.parse_variant("precon@precon_matrix=measured+precon_declash=5+fine_lr=1e-3") == (
+        "precon", {"precon_matrix": "measured", "precon_declash": 5, "fine_lr": 1e-3})
+    row = compare.compare_case("LennardJonesCluster", 0, ["lbfgs", "precon@precon_declash_by=openmm"], threads=1)
+    assert row["atoms"] == 27 and row["lem"][1] > 0 and row["max_force"] > 0
+    for variant in ("lbfgs", "precon@precon_declash_by=openmm"):
+        ratio, difference, converged, method, stages = row[variant]
+        assert converged and method == variant.split("@")[0] and ratio > 0 and stages
+        assert difference <= 1.0  # a 27-atom cluster from its own lattice: the same minimum as LEM's
