@@ -249,3 +249,16 @@ def test_an_lbfgs_polish_round_that_ends_higher_is_undone():
     assert result.final_energy < result.initial_energy and result.converged
     assert result.final_energy <= energy_of(reference) + 1.0
     assert energy_of(context) == pytest.approx(result.final_energy, rel=1e-6)
+
+
+def test_adam_stops_at_the_force_tolerance_when_asked(water_box, engine):
+    """fine_stop_at=0.9: the Adam stage ends ("converged") at the first step whose RMS force (projected off the
+    constraints) is at most 0.9 x the tolerance, which then needs no polish; the same rule in both engines."""
+    system, start = water_box
+    context = make_context(system, start)
+    result = minimize(context, method="adam", engine=engine, fine_stop_at=0.9)
+    adam = result.stage("adam")
+    assert adam.stop_reason == "converged" and adam.iterations < 2000
+    assert result.stage("polish").iterations == 0 and result.converged and result.rms_force <= 9.0
+    with pytest.raises(ValueError, match="fine_stop_at"):
+        minimize(make_context(system, start), method="adam", fine_stop_at=-1.0)

@@ -88,7 +88,7 @@ class GNNMethod(ReparametrizedMethod):
 
     def auto_rank(self, profile: SystemProfile) -> Optional[float]:
         """Free ions in implicit solvent in a box (periodic, a GB force, no bonds or constraints: openmmtools'
-        CustomGBForceSystem): a glassy landscape where the GNN's collective moves end 40,000-100,000 kJ/mol below
+        CustomGBForceSystem): a glassy landscape where the GNN's collective moves ended 1,600-155,000 kJ/mol below
         OpenMM's L-BFGS from every start measured, and ``precon`` and ``adam`` above it on some
         (benchmarks/RESULTS.md section 11). Ranked ahead of ``precon``, which claims implicit solvent in a box."""
         suits = profile.periodic and profile.implicit_solvent and not profile.molecular

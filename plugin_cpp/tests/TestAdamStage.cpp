@@ -93,6 +93,7 @@ static AdamStageSettings stageSettings(double lr, int maxSteps, int patience) {
     settings.patience = patience;
     settings.progressWindow = 0;
     settings.progressFraction = 0.0;
+    settings.forceTolerance = 0.0;
     settings.timeLimit = -1.0;
     return settings;
 }
@@ -196,6 +197,15 @@ static void testGeneratorStage() {
     settings.relTol = 0.1;
     outcome = runAdamStage(context, &slow, settings);
     REPARAM_ASSERT(outcome.stopReason == "patience" && outcome.iterations == 6);
+    // A force tolerance every step meets: the first step ends the stage ("converged") and is its best point.
+    context.setPositions(x0);
+    settings = stageSettings(0.01, 100, 100);
+    settings.forceTolerance = 1e12;
+    outcome = runAdamStage(context, &slow, settings);
+    REPARAM_ASSERT(outcome.stopReason == "converged" && outcome.iterations == 1 && !std::isnan(outcome.bestEnergy));
+    settings.forceTolerance = -1.0;
+    REPARAM_ASSERT(throwsOpenMMException([&]() { runAdamStage(context, &slow, settings); }));
+    context.setPositions(x0);
     // A time limit already spent: no step at all, the Context untouched.
     settings = stageSettings(0.01, 100, 100);
     settings.timeLimit = 0.0;
