@@ -11,7 +11,7 @@ their stiffness is small next to bonds and angles, or not readable from paramete
 """
 from __future__ import annotations
 
-from typing import List
+from typing import List, Tuple
 
 import numpy as np
 import openmm
@@ -25,30 +25,43 @@ KJ_RAD2 = unit.kilojoule_per_mole / unit.radian ** 2
 def bonded_force_constants(system: openmm.System, positions: np.ndarray) -> scipy.sparse.csr_matrix:
     """(N, N) symmetric CSR matrix of bonded force constants (kJ/mol/nm²) at ``positions`` (nm), zero diagonal."""
     n = system.getNumParticles()
-    rows: List[int] = []
-    cols: List[int] = []
-    values: List[float] = []
-
-    def add(i: int, j: int, k: float) -> None:
-        if i != j and k > 0 and np.isfinite(k):
-            rows.append(min(i, j))
-            cols.append(max(i, j))
-            values.append(k)
-
+    positions = np.asarray(positions, dtype=float)
+    rows: List[np.ndarray] = []
+    cols: List[np.ndarray] = []
+    values: List[np.ndarray] = []
     for force in system.getForces():
         if isinstance(force, openmm.HarmonicBondForce):
-            for b in range(force.getNumBonds()):
-                i, j, _, k = force.getBondParameters(b)
-                add(i, j, k.value_in_unit(KJ_NM2))
+            i, j, k = _bond_terms(force)
+            rows.append(i), cols.append(j), values.append(k)
         elif isinstance(force, openmm.HarmonicAngleForce):
-            for a in range(force.getNumAngles()):
-                i, j, l, _, k = force.getAngleParameters(a)
-                k = k.value_in_unit(KJ_RAD2)
-                r_ij = max(float(np.linalg.norm(positions[i] - positions[j])), 0.05)
-                r_lj = max(float(np.linalg.norm(positions[l] - positions[j])), 0.05)
-                add(i, l, k / (r_ij * r_lj))
-                add(i, j, k / r_ij ** 2)
-                add(l, j, k / r_lj ** 2)
-    upper = scipy.sparse.coo_matrix((values, (rows, cols)), shape=(n, n)).tocsr()
+            i, j, l, k = _angle_terms(force)
+            r_ij = np.maximum(np.linalg.norm(positions[i] - positions[j], axis=1), 0.05)
+            r_lj = np.maximum(np.linalg.norm(positions[l] - positions[j], axis=1), 0.05)
+            # per angle, in this order: the outer pair, then each bond (the order fixes the duplicates' sums)
+            rows.append(np.stack([i, i, l], axis=1).ravel())
+            cols.append(np.stack([l, j, j], axis=1).ravel())
+            values.append(np.stack([k / (r_ij * r_lj), k / r_ij ** 2, k / r_lj ** 2], axis=1).ravel())
+    if not rows:
+        return scipy.sparse.csr_matrix((n, n))
+    first, second, k = np.concatenate(rows), np.concatenate(cols), np.concatenate(values)
+    keep = (first != second) & (k > 0) & np.isfinite(k)
+    first, second, k = first[keep], second[keep], k[keep]
+    upper = scipy.sparse.coo_matrix((k, (np.minimum(first, second), np.maximum(first, second))),
+                                    shape=(n, n)).tocsr()
     upper.sum_duplicates()
     return (upper + upper.T).tocsr()  # exactly symmetric
+
+
+def _bond_terms(force: openmm.HarmonicBondForce) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The bonds' atom pairs and stiffnesses (kJ/mol/nm²)."""
+    terms = [force.getBondParameters(b) for b in range(force.getNumBonds())]
+    return (np.array([t[0] for t in terms], dtype=np.int64), np.array([t[1] for t in terms], dtype=np.int64),
+            np.array([t[3].value_in_unit(KJ_NM2) for t in terms], dtype=float))
+
+
+def _angle_terms(force: openmm.HarmonicAngleForce) -> Tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The angles' atoms (outer, centre, outer) and stiffnesses (kJ/mol/rad²)."""
+    terms = [force.getAngleParameters(a) for a in range(force.getNumAngles())]
+    atoms = np.array([t[:3] for t in terms], dtype=np.int64).reshape(-1, 3)
+    return (atoms[:, 0], atoms[:, 1], atoms[:, 2],
+            np.array([t[4].value_in_unit(KJ_RAD2) for t in terms], dtype=float))
