@@ -6,6 +6,7 @@
 #include "AdamStage.h"
 #include "NonFiniteEnergyException.h"
 #include "ReparamIntegrator.h"
+#include "TestChain.h"
 #include "TestUtilities.h"
 #include "OpenMM.h"
 #include "openmm/serialization/XmlSerializer.h"
@@ -17,35 +18,7 @@
 using namespace ReparamPlugin;
 using namespace OpenMM;
 
-static const int N = 12;
-
-/** A bent chain: bonds of rest length 0.15 nm, every pair repels with a soft 1/r^2 term. */
-static System* createSystem(bool constrainFirstBond) {
-    System* system = new System();
-    HarmonicBondForce* bonds = new HarmonicBondForce();
-    CustomNonbondedForce* repulsion = new CustomNonbondedForce("0.05/r^2");
-    for (int i = 0; i < N; i++) {
-        system->addParticle(12.0);
-        repulsion->addParticle();
-    }
-    for (int i = 0; i < N - 1; i++) {
-        if (constrainFirstBond && i == 0)
-            system->addConstraint(0, 1, 0.15);
-        else
-            bonds->addBond(i, i + 1, 0.15, 5e4);
-        repulsion->addExclusion(i, i + 1);
-    }
-    system->addForce(bonds);
-    system->addForce(repulsion);
-    return system;
-}
-
-static std::vector<Vec3> startPositions() {
-    std::vector<Vec3> positions;
-    for (int i = 0; i < N; i++)
-        positions.push_back(Vec3(0.11 * i, 0.04 * std::sin(1.7 * i), 0.03 * std::cos(0.9 * i)));
-    return positions;
-}
+static const int N = ChainLength;
 
 /** Linear generator X = x0 + V z with V the k lowest cosine modes of the chain (orthonormal). */
 static ReparamGenerator linearGenerator(const std::vector<Vec3>& x0, int k) {
@@ -120,14 +93,14 @@ static void testSettingsMustBeSet() {
     stage.validate();
     stage.timeLimit = NAN;
     REPARAM_ASSERT(throwsOpenMMException([&]() { stage.validate(); }));
-    std::vector<Vec3> x0 = startPositions();
+    std::vector<Vec3> x0 = chainStartPositions();
     REPARAM_ASSERT(throwsOpenMMException([&]() { ReparamIntegrator(linearGenerator(x0, 3), unset); }));
 }
 
 /** step() lowers the energy; the step count advances; the best positions are restored exactly. */
 static void testIntegratorLowersEnergy() {
-    std::unique_ptr<System> system(createSystem(false));
-    std::vector<Vec3> x0 = startPositions();
+    std::unique_ptr<System> system(createChainSystem(false));
+    std::vector<Vec3> x0 = chainStartPositions();
     ReparamIntegrator integrator(linearGenerator(x0, 6), stepSettings(0.01));
     Context context(*system, integrator, Platform::getPlatformByName("Reference"));
     context.setPositions(x0);
@@ -146,8 +119,8 @@ static void testIntegratorLowersEnergy() {
 
 /** Inside a CompoundIntegrator: minimize, then Verlet MD in the same Context conserves energy. */
 static void testCompoundIntegrator() {
-    std::unique_ptr<System> system(createSystem(false));
-    std::vector<Vec3> x0 = startPositions();
+    std::unique_ptr<System> system(createChainSystem(false));
+    std::vector<Vec3> x0 = chainStartPositions();
     CompoundIntegrator compound;
     ReparamIntegrator* reparam = new ReparamIntegrator(linearGenerator(x0, 6), stepSettings(0.01));
     compound.addIntegrator(reparam);
@@ -173,8 +146,8 @@ static void testCompoundIntegrator() {
 
 /** A generator stage: counts, history, stop reasons, Context left at the best point, weights trained. */
 static void testGeneratorStage() {
-    std::unique_ptr<System> system(createSystem(false));
-    std::vector<Vec3> x0 = startPositions();
+    std::unique_ptr<System> system(createChainSystem(false));
+    std::vector<Vec3> x0 = chainStartPositions();
     VerletIntegrator verlet(0.001);
     Context context(*system, verlet, Platform::getPlatformByName("Reference"));
     context.setPositions(x0);
@@ -219,10 +192,10 @@ static void testGeneratorStage() {
 
 /** The coordinate stage with a constraint: the constraint holds and the energy goes down. */
 static void testCoordinateStage() {
-    std::unique_ptr<System> system(createSystem(true));
+    std::unique_ptr<System> system(createChainSystem(true));
     VerletIntegrator verlet(0.001);
     Context context(*system, verlet, Platform::getPlatformByName("Reference"));
-    context.setPositions(startPositions());
+    context.setPositions(chainStartPositions());
     context.applyConstraints(1e-8);
     double start = energy(context);
     AdamStageSettings settings = stageSettings(1e-3, 40, 1000);
@@ -316,8 +289,8 @@ static void testNonFiniteEnergy() {
 
 /** XmlSerializer round trip: same settings, same weights (after training). */
 static void testSerialization() {
-    std::unique_ptr<System> system(createSystem(false));
-    std::vector<Vec3> x0 = startPositions();
+    std::unique_ptr<System> system(createChainSystem(false));
+    std::vector<Vec3> x0 = chainStartPositions();
     AdamStageSettings settings = stepSettings(0.02);
     settings.clipNorm = 50.0;
     settings.collapseDistance = 0.05;

@@ -4,6 +4,7 @@
  * tolerance, keep the constraint, never move the fixed particle, and stop by its documented rules.
  */
 #include "FireStage.h"
+#include "TestChain.h"
 #include "TestUtilities.h"
 #include "OpenMM.h"
 #include <iostream>
@@ -13,36 +14,7 @@
 using namespace ReparamPlugin;
 using namespace OpenMM;
 
-static const int N = 12;
-
-/** Bonds of rest length 0.15 nm (the first one a constraint if asked), every non-bonded pair repels as 1/r^2;
- *  particle N-1 is massless (fixed) if asked. */
-static System* createSystem(bool constrainFirstBond, bool fixLast) {
-    System* system = new System();
-    HarmonicBondForce* bonds = new HarmonicBondForce();
-    CustomNonbondedForce* repulsion = new CustomNonbondedForce("0.05/r^2");
-    for (int i = 0; i < N; i++) {
-        system->addParticle(fixLast && i == N - 1 ? 0.0 : 12.0);
-        repulsion->addParticle();
-    }
-    for (int i = 0; i < N - 1; i++) {
-        if (constrainFirstBond && i == 0)
-            system->addConstraint(0, 1, 0.15);
-        else
-            bonds->addBond(i, i + 1, 0.15, 5e4);
-        repulsion->addExclusion(i, i + 1);
-    }
-    system->addForce(bonds);
-    system->addForce(repulsion);
-    return system;
-}
-
-static std::vector<Vec3> startPositions() {
-    std::vector<Vec3> positions;
-    for (int i = 0; i < N; i++)
-        positions.push_back(Vec3(0.11 * i, 0.04 * std::sin(1.7 * i), 0.03 * std::cos(0.9 * i)));
-    return positions;
-}
+static const int N = ChainLength;
 
 static FireStageSettings fireSettings(int maxSteps) {
     FireStageSettings s;
@@ -99,10 +71,10 @@ static void testSettingsMustBeSet() {
 
 /** Unconstrained chain: converges to 1 kJ/mol/nm, lowering the energy; the Context holds the converged point. */
 static void testConverges() {
-    std::unique_ptr<System> system(createSystem(false, false));
+    std::unique_ptr<System> system(createChainSystem(false, false));
     VerletIntegrator integrator(0.001);
     Context context(*system, integrator, Platform::getPlatformByName("Reference"));
-    context.setPositions(startPositions());
+    context.setPositions(chainStartPositions());
     double start = context.getState(State::Energy).getPotentialEnergy();
     FireStageOutcome outcome = runFireStage(context, fireSettings(5000), 1.0);
     REPARAM_ASSERT(outcome.stopReason == "converged");
@@ -116,11 +88,11 @@ static void testConverges() {
 
 /** A constrained bond and a fixed particle: the constraint is held, the fixed particle never moves. */
 static void testConstraintsAndFixedParticles() {
-    std::unique_ptr<System> system(createSystem(true, true));
+    std::unique_ptr<System> system(createChainSystem(true, true));
     VerletIntegrator integrator(0.001);
     integrator.setConstraintTolerance(1e-8);
     Context context(*system, integrator, Platform::getPlatformByName("Reference"));
-    std::vector<Vec3> x0 = startPositions();
+    std::vector<Vec3> x0 = chainStartPositions();
     context.setPositions(x0);
     FireStageOutcome outcome = runFireStage(context, fireSettings(5000), 1.0);
     REPARAM_ASSERT(outcome.stopReason == "converged");
@@ -134,19 +106,19 @@ static void testConstraintsAndFixedParticles() {
 
 /** The stop rules: max_steps, an immediate time limit, stuck (an unreachable tolerance, no uphill allowed). */
 static void testStopRules() {
-    std::unique_ptr<System> system(createSystem(false, false));
+    std::unique_ptr<System> system(createChainSystem(false, false));
     VerletIntegrator integrator(0.001);
     Context context(*system, integrator, Platform::getPlatformByName("Reference"));
-    context.setPositions(startPositions());
+    context.setPositions(chainStartPositions());
     FireStageOutcome few = runFireStage(context, fireSettings(7), 1e-3);
     REPARAM_ASSERT(few.stopReason == "max_steps" && few.iterations == 7 && few.energyEvaluations == 8);
     REPARAM_ASSERT(few.finalEnergy < few.initialEnergy);
-    context.setPositions(startPositions());
+    context.setPositions(chainStartPositions());
     FireStageSettings limited = fireSettings(100);
     limited.timeLimit = 0.0;
     FireStageOutcome none = runFireStage(context, limited, 1e-3);
     REPARAM_ASSERT(none.stopReason == "deadline" && none.iterations == 0);
-    context.setPositions(startPositions());
+    context.setPositions(chainStartPositions());
     FireStageSettings strict = fireSettings(100000);
     strict.maxUphill = 0;
     strict.initialDelay = 0;

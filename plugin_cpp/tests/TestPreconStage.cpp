@@ -5,6 +5,7 @@
  * and returns "rebuild" when a coupled atom moved farther than rebuildDistance, then runs on after a new P.
  */
 #include "PreconStage.h"
+#include "TestChain.h"
 #include "TestUtilities.h"
 #include "OpenMM.h"
 #include <iostream>
@@ -14,36 +15,7 @@
 using namespace ReparamPlugin;
 using namespace OpenMM;
 
-static const int N = 12;
-
-/** Bonds of rest length 0.15 nm (the first one a constraint if asked), every non-bonded pair repels as 1/r^2;
- *  particle N-1 is massless (fixed) if asked. */
-static System* createSystem(bool constrainFirstBond, bool fixLast) {
-    System* system = new System();
-    HarmonicBondForce* bonds = new HarmonicBondForce();
-    CustomNonbondedForce* repulsion = new CustomNonbondedForce("0.05/r^2");
-    for (int i = 0; i < N; i++) {
-        system->addParticle(fixLast && i == N - 1 ? 0.0 : 12.0);
-        repulsion->addParticle();
-    }
-    for (int i = 0; i < N - 1; i++) {
-        if (constrainFirstBond && i == 0)
-            system->addConstraint(0, 1, 0.15);
-        else
-            bonds->addBond(i, i + 1, 0.15, 5e4);
-        repulsion->addExclusion(i, i + 1);
-    }
-    system->addForce(bonds);
-    system->addForce(repulsion);
-    return system;
-}
-
-static std::vector<Vec3> startPositions() {
-    std::vector<Vec3> positions;
-    for (int i = 0; i < N; i++)
-        positions.push_back(Vec3(0.11 * i, 0.04 * std::sin(1.7 * i), 0.03 * std::cos(0.9 * i)));
-    return positions;
-}
+static const int N = ChainLength;
 
 static PreconStageSettings preconSettings(int maxSteps) {
     PreconStageSettings s;
@@ -156,11 +128,11 @@ static void testSolveIsExact() {
 
 /** Unconstrained chain, P = mu I and P = L + mu I: converged to 1 kJ/mol/nm, lower, the Context at the end. */
 static void testConverges() {
-    std::unique_ptr<System> system(createSystem(false, false));
+    std::unique_ptr<System> system(createChainSystem(false, false));
     for (bool laplacian : {false, true}) {
         VerletIntegrator integrator(0.001);
         Context context(*system, integrator, Platform::getPlatformByName("Reference"));
-        context.setPositions(startPositions());
+        context.setPositions(chainStartPositions());
         double start = context.getState(State::Energy).getPotentialEnergy();
         PreconMatrix matrix = chainMatrix(N, 5e4, 100.0, laplacian);
         std::vector<int> coupled = laplacian ? allParticles(N) : std::vector<int>();
@@ -179,11 +151,11 @@ static void testConverges() {
 
 /** A constrained bond and a fixed particle (P over the N-1 movable ones): constraint held, fixed one unmoved. */
 static void testConstraintsAndFixedParticles() {
-    std::unique_ptr<System> system(createSystem(true, true));
+    std::unique_ptr<System> system(createChainSystem(true, true));
     VerletIntegrator integrator(0.001);
     integrator.setConstraintTolerance(1e-8);
     Context context(*system, integrator, Platform::getPlatformByName("Reference"));
-    std::vector<Vec3> x0 = startPositions();
+    std::vector<Vec3> x0 = chainStartPositions();
     context.setPositions(x0);
     PreconStageOutcome outcome = runPreconStage(context, preconSettings(5000), chainMatrix(N - 1, 5e4, 100.0, true),
                                                 allParticles(N - 1), 1.0);
@@ -197,19 +169,19 @@ static void testConstraintsAndFixedParticles() {
 
 /** max_steps, an immediate time limit, and "rebuild" (a tiny rebuildDistance), after which run() goes on. */
 static void testStopRulesAndRebuild() {
-    std::unique_ptr<System> system(createSystem(false, false));
+    std::unique_ptr<System> system(createChainSystem(false, false));
     VerletIntegrator integrator(0.001);
     Context context(*system, integrator, Platform::getPlatformByName("Reference"));
     PreconMatrix matrix = chainMatrix(N, 5e4, 100.0, true);
-    context.setPositions(startPositions());
+    context.setPositions(chainStartPositions());
     PreconStageOutcome few = runPreconStage(context, preconSettings(3), matrix, allParticles(N), 1e-3);
     REPARAM_ASSERT(few.stopReason == "max_steps" && few.iterations == 3 && few.finalEnergy < few.initialEnergy);
-    context.setPositions(startPositions());
+    context.setPositions(chainStartPositions());
     PreconStageSettings limited = preconSettings(100);
     limited.timeLimit = 0.0;
     PreconStageOutcome none = runPreconStage(context, limited, matrix, allParticles(N), 1e-3);
     REPARAM_ASSERT(none.stopReason == "deadline" && none.iterations == 0 && none.energyEvaluations == 1);
-    context.setPositions(startPositions());
+    context.setPositions(chainStartPositions());
     PreconStageSettings close = preconSettings(5000);
     close.rebuildDistance = 1e-3;
     PreconStage stage(context, close, matrix, allParticles(N), 1.0);
