@@ -22,7 +22,7 @@ CHOICES = [
     ("LennardJonesFluid", "lbfgs"),            # periodic, no constraints
     ("UnconstrainedDipolarFluid", "lbfgs"),    # periodic, bonded, no constraints
     ("SodiumChlorideCrystal", "lbfgs"),        # two ions in a box
-    ("CustomGBForceSystem", "gnn"),            # free ions in implicit solvent in a box
+    ("CustomGBForceSystem", "lbfgs"),          # free ions in implicit solvent in a box
     ("ConstrainedDipolarFluid", "precon"),     # a constrained box of dimers
     ("MethanolBox", "precon"),                 # a constrained molecular liquid
     ("WaterBox", "precon"),                    # rigid water
@@ -111,10 +111,12 @@ def test_default_minimizes_a_22_atom_molecule_to_the_tolerance():
 
 
 def test_default_on_custom_gb_ions_reaches_openmm_lbfgs_energy_or_lower():
-    """openmmtools' CustomGBForceSystem (140 ions, GB in a box): Adam used to stop 18,000-40,000 kJ/mol above
-    OpenMM's L-BFGS; the default (the GNN) ends below it, converged."""
+    """openmmtools' CustomGBForceSystem (140 ions, GB in a box): OpenMM's L-BFGS (Adam used to stop 18,000-40,000
+    kJ/mol above it; the GNN, 12-27x slower, ended on either side of it), converged, at its energy or lower. On the
+    Reference platform: with 2 CPU threads LEM itself lands up to 50,000 kJ/mol apart from run to run."""
     ions = testsystems.CustomGBForceSystem()
-    context = _context(ions.system, ions.positions)
+    context = _context(ions.system, ions.positions, "Reference")
     result = minimize(context)
-    assert result.method == "gnn" and result.converged
-    assert result.final_energy <= _lem_energy(ions.system, ions.positions) + 1e-5 * abs(result.final_energy)
+    assert result.method == "lbfgs" and result.converged and result.rms_force <= 10.0
+    lem = _lem_energy(ions.system, ions.positions, platform="Reference")
+    assert result.final_energy <= lem + 1e-5 * abs(result.final_energy)

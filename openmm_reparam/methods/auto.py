@@ -6,16 +6,15 @@ types), whether it suits the System and how well (lower is better); ``auto`` run
 says which). Options passed with ``auto`` may be those of any candidate: the ones the chosen method does not use
 are left out of its run (and of ``result.options``).
 
-What the package's candidates claim, each from a measured class (benchmarks/RESULTS.md sections 0, 10, 11):
+What the package's candidates claim, each from a measured class (benchmarks/RESULTS.md sections 0, 10, 11, 13):
 
 * ``lbfgs`` (OpenMM's L-BFGS, then the polish only if OpenMM's final constraint projection left it above the
   tolerance): Systems with nothing to minimize or at most :data:`SMALL_ATOMS` movable atoms, where any set-up
   costs more than the whole minimization (toluene, alanine dipeptide, the toys); periodic Systems without
-  constraints and without implicit solvent (LJ fluids, flexible water, ionic crystals), where OpenMM's L-BFGS
-  has no constraint penalty to slow it and Adam crawls; AMOEBA, where a force evaluation dominates everything.
-* ``gnn``: free ions in implicit solvent in a box (periodic, a GB force, no bonds or constraints: openmmtools'
-  CustomGBForceSystem), a glassy landscape where the GNN's collective moves end far below OpenMM's L-BFGS from
-  every start measured, Adam 18,000-40,000 kJ/mol above it, and ``precon`` on either side of it.
+  constraints, unless they hold molecules in implicit solvent (LJ fluids, flexible water, ionic crystals, free
+  ions in implicit solvent), where OpenMM's L-BFGS has no constraint penalty to slow it and Adam crawls (on
+  openmmtools' CustomGBForceSystem, ions in GB, the GNN ended lower in 10 of 12 runs but up to 11,100 kJ/mol
+  higher in the others, at 12-27x the time); AMOEBA, where a force evaluation dominates everything.
 * ``precon``: the rest of the non-periodic Systems (proteins and other molecules above :data:`SMALL_ATOMS`, in
   vacuum or implicit solvent), molecules in implicit solvent in a box, and periodic Systems with constraints
   whose molecules are all small (at most :data:`MACROMOLECULE_ATOMS` atoms: water boxes, liquids, a small solute

@@ -168,11 +168,12 @@ class LBFGSMethod(Method):
     auto_candidate = True
 
     def auto_rank(self, profile: SystemProfile) -> Optional[float]:
-        """Nothing to minimize, few atoms, AMOEBA, or a periodic System without constraints or implicit solvent
-        (see :mod:`openmm_reparam.methods.auto`): ranked ahead of every other candidate there."""
+        """Nothing to minimize, few atoms, AMOEBA, or a periodic System without constraints, unless it holds
+        molecules in implicit solvent (see :mod:`openmm_reparam.methods.auto`): ranked ahead of every other
+        candidate there."""
         if not profile.has_forces or profile.n_movable <= SMALL_ATOMS or profile.amoeba:
             return 0.0
-        if profile.periodic and not profile.constrained and not profile.implicit_solvent:
+        if profile.periodic and not profile.constrained and not (profile.implicit_solvent and profile.molecular):
             return 0.0
         return None
 

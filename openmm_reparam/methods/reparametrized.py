@@ -15,7 +15,6 @@ from typing import Optional
 from ..reparam.build import build_generator
 from ..reparam.options import GeneratorOptions, SlowModeOptions
 from ..run.options import MinimizerOptions, require, require_ints, require_positive
-from ..run.profile import SystemProfile
 from .adam import AdamStageOptions, CoordinateStageOptions, adam_settings, coordinate_settings, run_adam_stage
 from .base import Method, RunState
 from .restarts import latent_search
@@ -84,15 +83,10 @@ def _share_of(deadline: Optional[float], share: float) -> Optional[float]:
 class GNNMethod(ReparametrizedMethod):
     name, kind = "gnn", "gnn"
     summary = "slow modes -> GNN generator fitted to the start -> Adam on its parameters -> Adam on coordinates"
-    auto_candidate = True
-
-    def auto_rank(self, profile: SystemProfile) -> Optional[float]:
-        """Free ions in implicit solvent in a box (periodic, a GB force, no bonds or constraints: openmmtools'
-        CustomGBForceSystem): a glassy landscape where the GNN's collective moves ended 1,600-155,000 kJ/mol below
-        OpenMM's L-BFGS from every start measured, and ``precon`` and ``adam`` above it on some
-        (benchmarks/RESULTS.md section 11). Ranked ahead of ``precon``, which claims implicit solvent in a box."""
-        suits = profile.periodic and profile.implicit_solvent and not profile.molecular
-        return 0.5 if suits else None
+    # Not an auto candidate. The one class it was the default for, free ions in implicit solvent in a box
+    # (openmmtools' CustomGBForceSystem), is chaotic: with 2 CPU threads (whose sums differ run to run) it ended
+    # below OpenMM's L-BFGS in 10 of 12 runs (median 21,400 kJ/mol below it) and up to 11,100 above it
+    # in the others, at 12-27x the time (benchmarks/RESULTS.md section 13); OpenMM's L-BFGS took it over.
 
 
 class LinearMethod(ReparametrizedMethod):
