@@ -4,7 +4,8 @@ OpenMM's common compute API, a kernel factory per platform as openmm-torch regis
 
 The platform libraries are loaded on first use, each only when its OpenMM platform is there (loading the
 OpenCL one needs an OpenCL runtime), and register their kernels with that platform. The compiled engine then
-runs a coordinate Adam stage, and :mod:`.fire` a FIRE stage, on the device when the Context's platform has the
+runs a coordinate Adam stage, :mod:`.fire` a FIRE stage and :mod:`.precon_compiled` a precon (or projected
+L-BFGS) stage, on the device when the Context's platform has the
 kernel and no reporter is given (a reporter needs the positions on the host every step), in any precision. ``OPENMM_REPARAM_DEVICE=0`` turns it
 off.
 
@@ -87,3 +88,8 @@ def device_adam_available(context: openmm.Context, plugin) -> bool:
 def device_fire_available(context: openmm.Context, plugin) -> bool:
     """Whether a FIRE stage on ``context`` can run on its device (``plugin``: the SWIG module)."""
     return _device_stage_available(context, plugin, "Fire")
+
+
+def device_precon_available(context: openmm.Context, plugin) -> bool:
+    """Whether a (preconditioned or projected) L-BFGS stage on ``context`` can run on its device."""
+    return _device_stage_available(context, plugin, "Precon")
