@@ -17,6 +17,7 @@ import scipy.sparse
 import openmm_reparam
 from openmm_reparam.core.bridge import ContextEnergy
 from openmm_reparam.core.errors import NonFiniteEnergyError
+from openmm_reparam.core.platforms import openmm_lbfgs_blocker
 from openmm_reparam.engines import compiled
 from openmm_reparam.engines.device import device_precon_available
 from openmm_reparam.engines.precon import Preconditioner, precon_setup
@@ -68,8 +69,9 @@ def both_stages(system, start, settings, precision="double"):
                                             ("tip4pew", False)])
 def test_steps_match_the_host_stage(cases, case, laplacian):
     """Double precision, one P (no rebuild): the first 40 steps' energies within 1e-6 relative of the host stage's
-    (measured 2e-10 with the Laplacian, 2e-11 with P = mu I, HBonds), the final energies within 1e-3, both
-    converged; the Context is left at the final iterate, on the constraints."""
+    (measured 4e-12 to 3e-11 in all five cases), the final energies within 1e-3 (measured 1e-6 to 2e-4, after
+    135-631 steps, the counts within 3% of the host's), both converged; the Context is left at the final
+    iterate, on the constraints (measured 5e-6 relative with HBonds, 3e-8 for the rigid waters)."""
     system, start = cases[case]
     settings = stage_settings(laplacian=laplacian, rebuild_distance=np.inf, max_steps=2000)
     first, second, device, host = both_stages(system, start, settings)
@@ -157,15 +159,20 @@ def test_method_precon_runs_on_the_device(cases, precision):
 
 
 def test_auto_lbfgs_runs_its_projected_lbfgs_on_the_device():
-    """auto picks lbfgs for alanine dipeptide; on pocl OpenCL its polish (the projected L-BFGS, P = mu I) is the
-    whole run, on the device."""
+    """auto picks lbfgs for alanine dipeptide; where OpenMM's L-BFGS cannot run (pocl OpenCL) its polish (the
+    projected L-BFGS, P = mu I) is the whole run, on the device; elsewhere (CUDA) OpenMM's L-BFGS runs first."""
     testsystems = pytest.importorskip("openmmtools.testsystems")
     molecule = testsystems.AlanineDipeptideVacuum()
     x = molecule.positions.value_in_unit(openmm.unit.nanometer)
     start = x + np.random.default_rng(0).normal(0.0, 0.01, x.shape)
-    result = openmm_reparam.minimize(opencl_context(molecule.system, start, "double"))
-    assert result.method == "lbfgs" and [s.name for s in result.stages] == ["polish"]
-    assert result.engine == LABEL and result.converged
+    context = opencl_context(molecule.system, start, "double")
+    blocked = openmm_lbfgs_blocker(context) is not None
+    result = openmm_reparam.minimize(context)
+    assert result.method == "lbfgs" and result.converged
+    if blocked:
+        assert [s.name for s in result.stages] == ["polish"] and result.engine == LABEL
+    else:
+        assert result.stages[0].name == "lbfgs"
     reference = make_context(molecule.system, start, "CPU")
     openmm.LocalEnergyMinimizer.minimize(reference, TOLERANCE, 0)
     assert result.final_energy <= energy_of(reference) + 1.0

@@ -26,8 +26,8 @@ const int MAX_BACKTRACKS = 12;  // engines.precon.MAX_BACKTRACKS
 CommonDevicePreconKernel::CommonDevicePreconKernel(const std::string& name, const Platform& platform,
                                                    ComputeContext& cc) :
         DevicePreconKernel(name, platform), cc(cc), mixedIsDouble(false), diagonalOnly(true), blockSize(0),
-        numBlocks(0), numMovable(0), numCoupled(0), memory(0), evaluations(0), groups(0), tol(0.0), maxStep(0.0), rebuildDistance(0.0),
-        energy(0.0), squaredNorm(0.0), trialEnergy(0.0), trialSquaredNorm(0.0) {
+        numBlocks(0), numMovable(0), numCoupled(0), memory(0), evaluations(0), groups(0), tol(0.0), maxStep(0.0),
+        rebuildDistance(0.0), energy(0.0), squaredNorm(0.0), trialEnergy(0.0), trialSquaredNorm(0.0) {
 }
 
 void CommonDevicePreconKernel::setup(const PreconStageSettings& settings, const PreconMatrix& precon,
