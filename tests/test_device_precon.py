@@ -142,7 +142,7 @@ def test_non_finite_start_raises():
                               precon)
 
 
-@pytest.mark.parametrize("precision", ["double", "single"])
+@pytest.mark.parametrize("precision", ["double", "mixed", "single"])
 def test_method_precon_runs_on_the_device(cases, precision):
     """method precon (declash and stage by the device L-BFGS, then the projected polish) converges with
     ``result.engine`` naming the device, no higher than 5% above OpenMM's L-BFGS on CPU."""

@@ -67,9 +67,13 @@ def declash_stage(state: RunState, settings: PreconSettings) -> StageResult:
         declash, _ = undone_if_higher(bridge, lbfgs_stage, "declash", bridge, state.recorder, state.tolerance,
                                       options.precon_declash)
         return declash
-    return projected_lbfgs("declash", bridge, state.recorder, state.tolerance, options.precon_declash,
-                           options.precon_memory, options.precon_max_step, settings.tolerance_factor,
-                           state.engine.name)
+    compiled = state.engine.name == "cpp"
+    where = precon_engine_name(bridge, state.recorder) if compiled else state.engine.name
+    stage = projected_lbfgs("declash", bridge, state.recorder, state.tolerance, options.precon_declash,
+                            options.precon_memory, options.precon_max_step, settings.tolerance_factor,
+                            state.engine.name)
+    state.ran_on(where)  # "opencl"/"cuda" when the declash ran on the device
+    return stage
 
 
 class PreconMethod(Method):
