@@ -1,12 +1,14 @@
-"""Device-resident stages: the Adam stage on the coordinates and the FIRE stage, with positions, forces, moments
-or velocities and the constraint projection on the Context's device (OpenCL, CUDA, HIP), in the plugin's platform libraries (``plugin_cpp/platforms``, one kernel source on
-OpenMM's common compute API, a kernel factory per platform as openmm-torch registers its own).
+"""Device-resident stages: the Adam stage on the coordinates, the FIRE stage and the precon (preconditioned or
+projected L-BFGS) stage, with positions, forces, moments, velocities or the L-BFGS memory and the constraint
+projection on the Context's device (OpenCL, CUDA, HIP), in the plugin's platform libraries
+(``plugin_cpp/platforms``, one kernel source on OpenMM's common compute API, a kernel factory per platform as
+openmm-torch registers its own).
 
 The platform libraries are loaded on first use, each only when its OpenMM platform is there (loading the
 OpenCL one needs an OpenCL runtime), and register their kernels with that platform. The compiled engine then
-runs a coordinate Adam stage, and :mod:`.fire` a FIRE stage, on the device when the Context's platform has the
-kernel and no reporter is given (a reporter needs the positions on the host every step), in any precision. ``OPENMM_REPARAM_DEVICE=0`` turns it
-off.
+runs a coordinate Adam stage, :mod:`.fire` a FIRE stage and :mod:`.precon_compiled` a precon (or projected
+L-BFGS) stage, on the device when the Context's platform has the kernel and no reporter is given (a reporter
+needs the positions on the host every step), in any precision. ``OPENMM_REPARAM_DEVICE=0`` turns it off.
 
 Constraints: the device stages project the forces (and FIRE's velocities) orthogonally onto the constraints'
 tangent space, exactly as the host stages (``DeviceConstraintProjection``: one dense solve per connected group of
@@ -87,3 +89,8 @@ def device_adam_available(context: openmm.Context, plugin) -> bool:
 def device_fire_available(context: openmm.Context, plugin) -> bool:
     """Whether a FIRE stage on ``context`` can run on its device (``plugin``: the SWIG module)."""
     return _device_stage_available(context, plugin, "Fire")
+
+
+def device_precon_available(context: openmm.Context, plugin) -> bool:
+    """Whether a (preconditioned or projected) L-BFGS stage on ``context`` can run on its device."""
+    return _device_stage_available(context, plugin, "Precon")

@@ -16,6 +16,12 @@ already recorded, its reporter args counting the rebuild). This wrapper then bui
 it over (``setPreconditioner``: memory forgotten, anchor moved, as in Python) and runs the remaining steps;
 the iterate (x, E, g) stays in the C++ object across calls, so no evaluation is repeated and the trajectory
 is the Python one. A reporter's stop at that step takes effect after the rebuild, as in Python.
+
+On the Context's device (``runDevicePreconStage``, plugin_cpp/openmmapi/include/DevicePreconStage.h) where the
+platform has the kernel and no reporter is given (:func:`precon_engine_name`): the same iteration with x, g,
+the memory and P's solve on the device. There a rebuild ends the device stage with the iterate in the Context;
+P is built there and a new device stage starts from it (its start evaluated again: one evaluation more per
+rebuild than the host stage, counted).
 """
 from __future__ import annotations
 
@@ -30,6 +36,7 @@ from ..core.bridge import ContextEnergy
 from ..run.recorder import RunRecorder
 from ..run.result import StageResult
 from .compiled import _RecordingReporter, fill_cpp_settings, plugin
+from .device import device_name, device_precon_available
 from .precon import PreconSettings, Preconditioner, build_preconditioner
 
 
@@ -70,10 +77,51 @@ def cpp_precon_matrix(precon: Preconditioner):
                                  matrix.indices.astype(np.float64), matrix.data.astype(np.float64))
 
 
+def on_device(bridge: ContextEnergy, recorder: RunRecorder) -> bool:
+    """Whether :func:`compiled_precon_stage` runs on the Context's device: the platform has the kernel, no
+    reporter is given and the run is not stopped."""
+    return recorder.reporter is None and not recorder.stopped and device_precon_available(bridge.context, plugin())
+
+
+def precon_engine_name(bridge: ContextEnergy, recorder: RunRecorder) -> str:
+    """Where :func:`compiled_precon_stage` runs its steps: the device ("opencl", "cuda") or "cpp"."""
+    return device_name(bridge.context) if on_device(bridge, recorder) else "cpp"
+
+
+def device_precon_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, settings: PreconSettings,
+                        precon: Preconditioner, name: str = "precon") -> StageResult:
+    """:func:`compiled_precon_stage` on the Context's device: a device stage per preconditioner (each rebuild
+    starts a new one at the iterate the last one left in the Context); the steps are recorded afterwards."""
+    start = time.perf_counter()
+    cap = recorder.capped(settings.max_steps)
+    coupled = np.flatnonzero(precon.coupled).astype(np.float64)
+    steps, evaluations, initial = 0, 0, None
+    while True:
+        stage_start = time.perf_counter()
+        cpp_settings = cpp_precon_settings(iteration_settings(settings, name, cap - steps), stage_start)
+        outcome = plugin().runDevicePreconStage(bridge.context, cpp_settings, cpp_precon_matrix(precon), coupled,
+                                                float(tolerance))
+        recorder.extend(name, outcome._energies(), outcome._times(), stage_start)
+        steps += int(outcome.iterations)
+        evaluations += int(outcome.energyEvaluations)
+        initial = float(outcome.initialEnergy) if initial is None else initial
+        reason = str(outcome.stopReason)
+        if reason != "rebuild":
+            break
+        precon, used = build_preconditioner(bridge, bridge.current_positions(), settings, precon.coupled)
+        evaluations += used
+    final = float(outcome.finalEnergy)
+    recorder.note_best(final, bridge.current_positions())
+    return StageResult(name, steps, evaluations, time.perf_counter() - start, initial, final, stop_reason=reason)
+
+
 def compiled_precon_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, settings: PreconSettings,
                           precon: Preconditioner, name: str = "precon") -> StageResult:
     """:func:`~openmm_reparam.engines.precon.precon_stage` in the plugin: same contract, same steps (the recorder
-    sees them through the reporter when there is one, afterwards otherwise), same stop reasons."""
+    sees them through the reporter when there is one, afterwards otherwise), same stop reasons. On the Context's
+    device where :func:`on_device` says so (:func:`device_precon_stage`)."""
+    if on_device(bridge, recorder):
+        return device_precon_stage(bridge, recorder, tolerance, settings, precon, name)
     start = time.perf_counter()
     cap = recorder.capped(settings.max_steps)
     cpp_settings = cpp_precon_settings(iteration_settings(settings, name, cap), start)

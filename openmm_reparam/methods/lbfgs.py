@@ -13,7 +13,7 @@ import openmm
 from ..core.bridge import ContextEnergy
 from ..core.platforms import openmm_lbfgs_blocker, require_openmm_lbfgs
 from ..engines.precon import PreconSettings, build_preconditioner, precon_stage
-from ..engines.precon_compiled import compiled_precon_stage
+from ..engines.precon_compiled import compiled_precon_stage, precon_engine_name
 from ..run.options import PolishOptions
 from ..run.profile import SystemProfile
 from ..run.recorder import RunRecorder
@@ -192,8 +192,13 @@ class FinishedLBFGSMethod(LBFGSMethod):
 
     def run(self, state: RunState) -> None:
         bridge = state.bridge
-        if openmm_lbfgs_blocker(bridge.context) is None:
+        blocked = openmm_lbfgs_blocker(bridge.context) is not None
+        if not blocked:
             super().run(state)
         # where OpenMM's L-BFGS cannot run, the polish is the projected L-BFGS alone
         if bridge.force_norms()[0] > state.tolerance and not state.recorder.stopped:
+            on_device = blocked and state.engine.name == "cpp"
+            where = precon_engine_name(bridge, state.recorder) if on_device else None
             state.add(polish(bridge, state.recorder, state.tolerance, state.options.polish, state.engine.name))
+            if where is not None:
+                state.ran_on(where)  # the projected L-BFGS's steps: "opencl"/"cuda" on the device

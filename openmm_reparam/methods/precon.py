@@ -10,7 +10,7 @@ import openmm
 
 from ..core.platforms import openmm_lbfgs_blocker
 from ..engines.precon import PreconSettings, precon_setup, precon_stage
-from ..engines.precon_compiled import compiled_precon_stage
+from ..engines.precon_compiled import compiled_precon_stage, precon_engine_name
 from ..run.options import require, require_ints, require_positive
 from ..run.profile import SystemProfile
 from ..run.result import StageResult
@@ -67,9 +67,13 @@ def declash_stage(state: RunState, settings: PreconSettings) -> StageResult:
         declash, _ = undone_if_higher(bridge, lbfgs_stage, "declash", bridge, state.recorder, state.tolerance,
                                       options.precon_declash)
         return declash
-    return projected_lbfgs("declash", bridge, state.recorder, state.tolerance, options.precon_declash,
-                           options.precon_memory, options.precon_max_step, settings.tolerance_factor,
-                           state.engine.name)
+    compiled = state.engine.name == "cpp"
+    where = precon_engine_name(bridge, state.recorder) if compiled else state.engine.name
+    stage = projected_lbfgs("declash", bridge, state.recorder, state.tolerance, options.precon_declash,
+                            options.precon_memory, options.precon_max_step, settings.tolerance_factor,
+                            state.engine.name)
+    state.ran_on(where)  # "opencl"/"cuda" when the declash ran on the device
+    return stage
 
 
 class PreconMethod(Method):
@@ -101,6 +105,8 @@ class PreconMethod(Method):
                 return  # out of iterations, stopped, or already there (the set-up would cost more than the polish)
         preconditioner, setup = precon_setup(bridge, settings)
         state.add(setup)
-        stage = compiled_precon_stage if state.engine.name == "cpp" else precon_stage
+        compiled = state.engine.name == "cpp"
+        where = precon_engine_name(bridge, recorder) if compiled else state.engine.name
+        stage = compiled_precon_stage if compiled else precon_stage
         state.add(stage(bridge, recorder, state.tolerance, settings, preconditioner))
-        state.ran_on(state.engine.name)
+        state.ran_on(where)  # "opencl"/"cuda" when the steps ran on the device

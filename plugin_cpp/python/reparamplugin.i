@@ -22,6 +22,7 @@ import openmm  # the OpenMM types this module builds on must be registered first
 #include "AdamStageSettings.h"
 #include "DeviceAdamStage.h"
 #include "DeviceFireStage.h"
+#include "DevicePreconStage.h"
 #include "FireStage.h"
 #include "FireStageSettings.h"
 #include "NonFiniteEnergyException.h"
@@ -113,6 +114,9 @@ static PyObject* reparamNames(const std::vector<std::string>& names) {
     RELEASE_GIL_WHEN(arg4 == NULL)
 }
 %exception ReparamPlugin::runDeviceAdamStage {
+    RELEASE_GIL_WHEN(true)
+}
+%exception ReparamPlugin::runDevicePreconStage {
     RELEASE_GIL_WHEN(true)
 }
 %exception ReparamPlugin::runFireStage {
@@ -379,4 +383,18 @@ bool deviceFireAvailable(OpenMM::Context& context);
 
 FireStageOutcome runDeviceFireStage(OpenMM::Context& context, const FireStageSettings& settings, double tolerance);
 
+bool devicePreconAvailable(OpenMM::Context& context);
+
 }
+
+%inline %{
+namespace ReparamPlugin {
+/** runDevicePreconStage with the coupled particle indices as numbers (OpenMM's typemaps give std::vector<double>). */
+PreconStageOutcome runDevicePreconStage(OpenMM::Context& context, const PreconStageSettings& settings,
+                                        const PreconMatrix& precon, const std::vector<double>& coupled,
+                                        double tolerance) {
+    return runDevicePreconStage(context, settings, precon, std::vector<int>(coupled.begin(), coupled.end()),
+                                tolerance);
+}
+}
+%}

@@ -29,6 +29,12 @@ public:
     void solve(std::vector<double>& v) const;
     /** Stored entries of the factor (the envelope's size): what the solve costs. */
     long envelopeSize() const { return (long) lower.size(); }
+    /** The factor, for solves elsewhere (the device precon stage uploads it): row i's envelope starts at column
+     *  getFirst()[i] and is stored at getLower()[getStart()[i] ...] (L below the unit diagonal); D is getDiagonal(). */
+    const std::vector<int>& getFirst() const { return first; }
+    const std::vector<long>& getStart() const { return start; }
+    const std::vector<double>& getLower() const { return lower; }
+    const std::vector<double>& getDiagonal() const { return diagonal; }
 private:
     int n;
     std::vector<int> first;       // first column of row i's envelope (i when the row is diagonal)

@@ -1,13 +1,16 @@
 /* Prints the device stages' kernel sources (platforms/common) as OpenMM would compile them, for
- * compile_kernel_sources.sh: argument "adam" or "fire". */
+ * compile_kernel_sources.sh: argument "adam", "fire" or "precon". */
 #include "DeviceAdamKernelSource.h"
 #include "DeviceFireKernelSource.h"
+#include "DevicePreconKernelSource.h"
 #include "DeviceProjectionKernelSource.h"
 #include <cstdio>
 #include <string>
 
 int main(int argc, char** argv) {
     std::string which = argc > 1 ? argv[1] : "adam";
-    std::printf("%s\n%s\n", deviceProjectionKernelSource, which == "adam" ? deviceAdamKernelSource : deviceFireKernelSource);
+    const char* stage = which == "adam" ? deviceAdamKernelSource
+                        : which == "fire" ? deviceFireKernelSource : devicePreconKernelSource;
+    std::printf("%s\n%s\n", deviceProjectionKernelSource, stage);
     return 0;
 }

@@ -15,12 +15,13 @@ for precision in double mixed single; do
     mixed) real=float; mixed=double; flag="#define USE_MIXED_PRECISION 1";;
     single) real=float; mixed=float; flag="";;
   esac
-  for stage in adam fire; do
+  for stage in adam fire precon; do
     source="$work/${stage}_${precision}.cu"
     cat > "$source" <<PRELUDE
 #define KERNEL extern "C" __global__
 #define DEVICE __device__
 #define LOCAL __shared__
+#define LOCAL_ARG
 #define GLOBAL
 #define RESTRICT __restrict__
 #define LOCAL_ID threadIdx.x
@@ -42,9 +43,12 @@ $flag
 #define MAX_GROUP 12
 #define THREAD_BLOCK_SIZE 256
 #define NUM_BLOCKS 4
+#define NUM_MOVABLE 90
+#define NUM_COORDS 270
+#define TINY 1e-30
 PRELUDE
     "$work/print" "$stage" >> "$source"
     nvcc -arch=sm_80 -Wno-deprecated-declarations -c "$source" -o "$work/out.o"
   done
 done
-echo "device kernel sources compiled with nvcc (double, mixed, single; adam, fire)"
+echo "device kernel sources compiled with nvcc (double, mixed, single; adam, fire, precon)"

@@ -1,8 +1,9 @@
 /* The OpenCL platform's factory for the device stages (as openmm-torch's platforms/opencl): it hands
- * CommonDeviceAdamKernel and CommonDeviceFireKernel the Context's OpenCLContext. registerReparamOpenCLKernels() is called from Python
+ * CommonDeviceAdamKernel, CommonDeviceFireKernel and CommonDevicePreconKernel the Context's OpenCLContext. registerReparamOpenCLKernels() is called from Python
  * (openmm_reparam.engines.device) once the OpenCL platform is known to load. */
 #include "CommonDeviceAdamKernel.h"
 #include "CommonDeviceFireKernel.h"
+#include "CommonDevicePreconKernel.h"
 #include "openmm/KernelFactory.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/Platform.h"
@@ -25,6 +26,8 @@ public:
             return new CommonDeviceAdamKernel(name, platform, cl, "opencl");
         if (name == DeviceFireKernel::Name())
             return new CommonDeviceFireKernel(name, platform, cl);
+        if (name == DevicePreconKernel::Name())
+            return new CommonDevicePreconKernel(name, platform, cl);
         throw OpenMMException("openmm-reparam OpenCL: unknown kernel " + name);
     }
 };
@@ -35,6 +38,7 @@ extern "C" int registerReparamOpenCLKernels() {
         Platform& platform = Platform::getPlatformByName("OpenCL");
         platform.registerKernelFactory(DeviceFireKernel::Name(), new ReparamOpenCLKernelFactory());
         platform.registerKernelFactory(DeviceAdamKernel::Name(), new ReparamOpenCLKernelFactory());
+        platform.registerKernelFactory(DevicePreconKernel::Name(), new ReparamOpenCLKernelFactory());
         return 1;
     }
     catch (std::exception& error) {

@@ -1,0 +1,71 @@
+#ifndef OPENMM_REPARAM_COMMON_DEVICE_PRECON_KERNEL_H_
+#define OPENMM_REPARAM_COMMON_DEVICE_PRECON_KERNEL_H_
+/**
+ * CommonDevicePreconKernel: DevicePreconKernel on OpenMM's common compute API, one source for CUDA, OpenCL and
+ * HIP (see DevicePreconStage.h for what stays on the device, PreconStage.h for the steps it mirrors).
+ *
+ * P^-1 on the device: PreconMatrix's envelope factor L D L^T is uploaded once per stage and solved by forward,
+ * diagonal and backward substitution, one work item per Cartesian component (3 work items, serial over the
+ * rows: exactly the host's arithmetic). Its cost is the envelope's size, which is small for the implicit-solvent
+ * and vacuum proteins precon is the default for (atoms come residue by residue); a parallel solve (level
+ * scheduling or a block-diagonal P) would be the next step for large systems. A P without off-diagonal entries
+ * (P = mu I, the projected L-BFGS) is a division per coordinate in parallel.
+ */
+#include "DeviceConstraintProjection.h"
+#include "DevicePreconStage.h"
+#include "openmm/common/ComputeArray.h"
+#include "openmm/common/ComputeContext.h"
+#include "openmm/common/ComputeKernel.h"
+#include <deque>
+#include <string>
+#include <vector>
+
+namespace ReparamPlugin {
+
+class CommonDevicePreconKernel : public DevicePreconKernel {
+public:
+    CommonDevicePreconKernel(const std::string& name, const OpenMM::Platform& platform, OpenMM::ComputeContext& cc);
+    PreconStageOutcome run(OpenMM::ContextImpl& context, const PreconStageSettings& settings,
+                           const PreconMatrix& precon, const std::vector<int>& coupled, double tolerance) override;
+private:
+    /** One kept (s, y) pair: its slot in the memory arrays and rho = 1 / s.y. */
+    struct Pair {
+        int slot;
+        double rho;
+    };
+    void setup(const PreconStageSettings& settings, const PreconMatrix& precon, const std::vector<int>& coupled);
+    void uploadPrecon(const PreconMatrix& precon);
+    void createKernels(OpenMM::ComputeProgram& program);
+    void setMixed(OpenMM::ComputeKernel& kernel, int index, double value);
+    /** Run a partial-reduction kernel and finish its slots into results[offset ...]. */
+    void reduce(OpenMM::ComputeKernel& partialKernel, int numSums, int numMaxes, OpenMM::ComputeArray& results,
+                int offset);
+    /** coefficients[index] = a[aOffset ..] . b[bOffset ..] on the device. */
+    void dot(OpenMM::ComputeArray& a, int aOffset, OpenMM::ComputeArray& b, int bOffset, int index);
+    /** The first count values of stats, as doubles. */
+    std::vector<double> downloadStats(int count);
+    /** Constraints, energy, projected forces and the trial gradient at posq; false if not finite. */
+    bool evaluate(OpenMM::ContextImpl& context, double& energy, double& squaredNorm);
+    void solve(OpenMM::ComputeArray& v);
+    void direction();
+    bool lineSearch(OpenMM::ContextImpl& context);
+    bool step(OpenMM::ContextImpl& context);
+    bool needsRebuild();
+    void moveTo(double alpha);
+    OpenMM::ComputeContext& cc;
+    bool mixedIsDouble, diagonalOnly;
+    int blockSize, numBlocks, numMovable, numCoupled, memory, evaluations, groups;
+    double tol, maxStep, rebuildDistance, energy, squaredNorm, trialEnergy, trialSquaredNorm;
+    std::deque<Pair> pairs;
+    DeviceConstraintProjection projection;
+    OpenMM::ComputeArray movableIndex, x, gradient, trialGradient, directionArray, solved, sMemory, yMemory,
+            partial, stats, coefficients, envelopeFirst, envelopeStart, envelopeLower, envelopeDiagonal,
+            coupledIndex, anchor;
+    OpenMM::ComputeKernel finishStatsKernel, finishCoefficientKernel, dotKernel, trialGradientKernel,
+            lineSearchKernel, moveKernel, acceptKernel, acceptStartKernel, copyKernel, firstLoopKernel, scaleKernel,
+            secondLoopKernel, negateKernel, envelopeKernel, diagonalKernel, anchorKernel, distanceKernel;
+};
+
+} // namespace ReparamPlugin
+
+#endif

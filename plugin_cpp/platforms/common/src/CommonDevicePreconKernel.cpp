@@ -1,0 +1,401 @@
+/* CommonDevicePreconKernel: the device precon stage on the common compute API (see CommonDevicePreconKernel.h). */
+#include "CommonDevicePreconKernel.h"
+#include "DevicePreconKernelSource.h"
+#include "NonFiniteEnergyException.h"
+#include "openmm/Integrator.h"
+#include "openmm/OpenMMException.h"
+#include "openmm/System.h"
+#include "openmm/common/ContextSelector.h"
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <map>
+
+using namespace ReparamPlugin;
+using namespace OpenMM;
+
+namespace {
+typedef std::chrono::steady_clock Clock;
+double secondsSince(Clock::time_point t) {
+    return std::chrono::duration<double>(Clock::now() - t).count();
+}
+const double ARMIJO = 1e-4;     // PreconStage's (engines.precon.ARMIJO)
+const int MAX_BACKTRACKS = 12;  // engines.precon.MAX_BACKTRACKS
+} // namespace
+
+CommonDevicePreconKernel::CommonDevicePreconKernel(const std::string& name, const Platform& platform,
+                                                   ComputeContext& cc) :
+        DevicePreconKernel(name, platform), cc(cc), mixedIsDouble(false), diagonalOnly(true), blockSize(0),
+        numBlocks(0), numMovable(0), numCoupled(0), memory(0), evaluations(0), groups(0), tol(0.0), maxStep(0.0),
+        rebuildDistance(0.0), energy(0.0), squaredNorm(0.0), trialEnergy(0.0), trialSquaredNorm(0.0) {
+}
+
+void CommonDevicePreconKernel::setup(const PreconStageSettings& settings, const PreconMatrix& precon,
+                                     const std::vector<int>& coupled) {
+    mixedIsDouble = cc.getUseMixedPrecision() || cc.getUseDoublePrecision();
+    int element = mixedIsDouble ? sizeof(double) : sizeof(float);
+    int numAtoms = cc.getNumAtoms();
+    const System& system = cc.getContextImpl()->getSystem();
+    std::vector<int> movable(numAtoms, -1);
+    for (int i = 0; i < system.getNumParticles(); i++)
+        if (!system.isVirtualSite(i) && system.getParticleMass(i) != 0.0)
+            movable[i] = numMovable++;
+    memory = settings.memory;
+    numCoupled = (int) coupled.size();
+    int coords = std::max(1, 3 * numMovable);
+    blockSize = std::min(256, cc.getMaxThreadBlockSize());
+    numBlocks = std::max(1, std::min(64, (std::max(numAtoms, 3 * numMovable) + blockSize - 1) / blockSize));
+    movableIndex.initialize<int>(cc, numAtoms, "reparamPreconMovable");
+    movableIndex.upload(movable);
+    x.initialize(cc, 3 * numAtoms, element, "reparamPreconX");
+    ComputeArray* vectors[] = {&gradient, &trialGradient, &directionArray, &solved};
+    const char* names[] = {"reparamPreconG", "reparamPreconTrialG", "reparamPreconD", "reparamPreconSolved"};
+    for (int k = 0; k < 4; k++)
+        vectors[k]->initialize(cc, coords, element, names[k]);
+    sMemory.initialize(cc, (size_t) (memory + 1) * coords, element, "reparamPreconS");
+    yMemory.initialize(cc, (size_t) (memory + 1) * coords, element, "reparamPreconY");
+    partial.initialize(cc, 3 * numBlocks, element, "reparamPreconPartial");
+    stats.initialize(cc, 4, element, "reparamPreconStats");
+    coefficients.initialize(cc, 2 * (memory + 1) + 1, element, "reparamPreconCoefficients");
+    coupledIndex.initialize<int>(cc, std::max(1, numCoupled), "reparamPreconCoupled");
+    anchor.initialize(cc, 3 * std::max(1, numCoupled), element, "reparamPreconAnchor");
+    if (numCoupled > 0)
+        coupledIndex.upload(coupled);
+    uploadPrecon(precon);
+    std::map<std::string, std::string> defines;
+    projection.initialize(cc, system, defines);
+    defines["THREAD_BLOCK_SIZE"] = cc.intToString(blockSize);
+    defines["NUM_BLOCKS"] = cc.intToString(numBlocks);
+    defines["NUM_MOVABLE"] = cc.intToString(numMovable);
+    defines["NUM_COORDS"] = cc.intToString(3 * numMovable);
+    defines["TINY"] = mixedIsDouble ? "1e-300" : "1e-30";
+    ComputeProgram program = cc.compileProgram(std::string(DeviceConstraintProjection::kernelSource()) +
+                                               devicePreconKernelSource, defines);
+    projection.createKernels(program);
+    createKernels(program);
+}
+
+void CommonDevicePreconKernel::uploadPrecon(const PreconMatrix& precon) {
+    diagonalOnly = precon.envelopeSize() == 0;
+    int n = std::max(1, precon.size());
+    std::vector<int> start(precon.getStart().begin(), precon.getStart().end());
+    if (precon.getStart().back() > (long) 2147483647)
+        throw OpenMMException("runDevicePreconStage: P's envelope is too large for the device solve");
+    envelopeFirst.initialize<int>(cc, n, "reparamPreconFirst");
+    envelopeStart.initialize<int>(cc, n + 1, "reparamPreconStart");
+    int element = mixedIsDouble ? sizeof(double) : sizeof(float);
+    envelopeLower.initialize(cc, std::max<long>(1, precon.envelopeSize()), element, "reparamPreconLower");
+    envelopeDiagonal.initialize(cc, n, element, "reparamPreconDiagonal");
+    if (precon.size() == 0)
+        return;
+    envelopeFirst.upload(precon.getFirst());
+    envelopeStart.upload(start);
+    if (!diagonalOnly)
+        envelopeLower.upload(precon.getLower(), true);
+    envelopeDiagonal.upload(precon.getDiagonal(), true);
+}
+
+void CommonDevicePreconKernel::createKernels(ComputeProgram& program) {
+    ArrayInterface& correction = cc.getUseMixedPrecision() ? cc.getPosqCorrection() : cc.getPosq();
+    finishStatsKernel = program->createKernel("finishReduction");
+    finishCoefficientKernel = program->createKernel("finishReduction");
+    for (ComputeKernel* kernel : {&finishStatsKernel, &finishCoefficientKernel}) {
+        (*kernel)->addArg(partial);
+        (*kernel)->addArg(kernel == &finishStatsKernel ? stats : coefficients);
+        for (int i = 0; i < 3; i++)
+            (*kernel)->addArg();  // offset, numSums, numMaxes
+    }
+    dotKernel = program->createKernel("dotPartial");
+    for (int i = 0; i < 4; i++)
+        dotKernel->addArg();  // a, aOffset, b, bOffset
+    dotKernel->addArg(partial);
+    trialGradientKernel = program->createKernel("trialGradient");
+    for (ArrayInterface* array : {(ArrayInterface*) &projection.getForces(), &cc.getAtomIndexArray(),
+                                  (ArrayInterface*) &movableIndex, (ArrayInterface*) &trialGradient,
+                                  (ArrayInterface*) &partial})
+        trialGradientKernel->addArg(*array);
+    lineSearchKernel = program->createKernel("lineSearchStats");
+    lineSearchKernel->addArg(gradient);
+    lineSearchKernel->addArg(directionArray);
+    lineSearchKernel->addArg(partial);
+    moveKernel = program->createKernel("moveTrial");
+    for (ArrayInterface* array : {&cc.getPosq(), &correction, &cc.getAtomIndexArray(), (ArrayInterface*) &movableIndex,
+                                  (ArrayInterface*) &x, (ArrayInterface*) &directionArray})
+        moveKernel->addArg(*array);
+    for (int i = 0; i < 5; i++)
+        moveKernel->addArg();  // alpha, periodic, box vectors
+    acceptKernel = program->createKernel("acceptTrial");
+    for (ArrayInterface* array : {&cc.getPosq(), &correction, &cc.getAtomIndexArray(), (ArrayInterface*) &movableIndex,
+                                  (ArrayInterface*) &x, (ArrayInterface*) &gradient, (ArrayInterface*) &trialGradient,
+                                  (ArrayInterface*) &sMemory, (ArrayInterface*) &yMemory})
+        acceptKernel->addArg(*array);
+    acceptKernel->addArg();  // offset
+    acceptKernel->addArg(partial);
+    for (int i = 0; i < 4; i++)
+        acceptKernel->addArg();  // periodic, box vectors
+    acceptStartKernel = program->createKernel("acceptStart");
+    for (ArrayInterface* array : {&cc.getPosq(), &correction, &cc.getAtomIndexArray(), (ArrayInterface*) &x,
+                                  (ArrayInterface*) &gradient, (ArrayInterface*) &trialGradient})
+        acceptStartKernel->addArg(*array);
+    copyKernel = program->createKernel("copyVector");
+    copyKernel->addArg(solved);
+    copyKernel->addArg();  // src
+    copyKernel->addArg();  // offset
+    firstLoopKernel = program->createKernel("firstLoopUpdate");
+    firstLoopKernel->addArg(directionArray);
+    firstLoopKernel->addArg(yMemory);
+    firstLoopKernel->addArg();  // offset
+    firstLoopKernel->addArg(coefficients);
+    firstLoopKernel->addArg();  // index
+    firstLoopKernel->addArg();  // rho
+    scaleKernel = program->createKernel("scaleDirection");
+    scaleKernel->addArg(directionArray);
+    scaleKernel->addArg(coefficients);
+    scaleKernel->addArg();  // index
+    scaleKernel->addArg();  // numerator
+    secondLoopKernel = program->createKernel("secondLoopUpdate");
+    secondLoopKernel->addArg(directionArray);
+    secondLoopKernel->addArg(sMemory);
+    secondLoopKernel->addArg();  // offset
+    secondLoopKernel->addArg(coefficients);
+    for (int i = 0; i < 3; i++)
+        secondLoopKernel->addArg();  // alphaIndex, dotIndex, rho
+    negateKernel = program->createKernel("negateVector");
+    negateKernel->addArg(directionArray);
+    envelopeKernel = program->createKernel("envelopeSolve");
+    envelopeKernel->addArg();  // v
+    for (ArrayInterface* array : {(ArrayInterface*) &envelopeFirst, (ArrayInterface*) &envelopeStart,
+                                  (ArrayInterface*) &envelopeLower, (ArrayInterface*) &envelopeDiagonal})
+        envelopeKernel->addArg(*array);
+    diagonalKernel = program->createKernel("diagonalSolve");
+    diagonalKernel->addArg();  // v
+    diagonalKernel->addArg(envelopeDiagonal);
+    anchorKernel = program->createKernel("setAnchor");
+    anchorKernel->addArg(x);
+    anchorKernel->addArg(coupledIndex);
+    anchorKernel->addArg(anchor);
+    anchorKernel->addArg(numCoupled);
+    distanceKernel = program->createKernel("anchorDistance");
+    distanceKernel->addArg(x);
+    distanceKernel->addArg(coupledIndex);
+    distanceKernel->addArg(anchor);
+    distanceKernel->addArg(numCoupled);
+    distanceKernel->addArg(partial);
+    for (int i = 0; i < 4; i++)
+        distanceKernel->addArg();  // periodic, box vectors
+}
+
+void CommonDevicePreconKernel::setMixed(ComputeKernel& kernel, int index, double value) {
+    if (mixedIsDouble)
+        kernel->setArg(index, value);
+    else
+        kernel->setArg(index, (float) value);
+}
+
+void CommonDevicePreconKernel::reduce(ComputeKernel& partialKernel, int numSums, int numMaxes, ComputeArray& results,
+                                      int offset) {
+    partialKernel->execute(numBlocks * blockSize, blockSize);
+    ComputeKernel& finish = &results == &stats ? finishStatsKernel : finishCoefficientKernel;
+    finish->setArg(2, offset);
+    finish->setArg(3, numSums);
+    finish->setArg(4, numMaxes);
+    finish->execute(blockSize, blockSize);
+}
+
+void CommonDevicePreconKernel::dot(ComputeArray& a, int aOffset, ComputeArray& b, int bOffset, int index) {
+    dotKernel->setArg(0, a);
+    dotKernel->setArg(1, aOffset);
+    dotKernel->setArg(2, b);
+    dotKernel->setArg(3, bOffset);
+    reduce(dotKernel, 1, 0, coefficients, index);
+}
+
+std::vector<double> CommonDevicePreconKernel::downloadStats(int count) {
+    std::vector<double> values(4);
+    if (mixedIsDouble)
+        stats.download(values.data());
+    else {
+        float single[4];
+        stats.download(single);
+        std::copy(single, single + 4, values.begin());
+    }
+    values.resize(count);
+    return values;
+}
+
+bool CommonDevicePreconKernel::evaluate(ContextImpl& context, double& e, double& norm) {
+    context.applyConstraints(tol);  // constraints and virtual sites, on the device
+    e = context.calcForcesAndEnergy(true, true, groups);
+    projection.loadForces();
+    projection.project(projection.getForces(), false);
+    reduce(trialGradientKernel, 1, 0, stats, 0);
+    norm = downloadStats(1)[0];
+    return std::isfinite(e) && std::isfinite(norm);
+}
+
+void CommonDevicePreconKernel::solve(ComputeArray& v) {
+    if (numMovable == 0)
+        return;
+    if (diagonalOnly) {
+        diagonalKernel->setArg(0, v);
+        diagonalKernel->execute(3 * numMovable);
+    }
+    else {
+        envelopeKernel->setArg(0, v);
+        envelopeKernel->execute(3, 1);
+    }
+}
+
+void CommonDevicePreconKernel::direction() {
+    int coords = 3 * numMovable, count = (int) pairs.size();
+    gradient.copyTo(directionArray);  // q = g
+    for (int p = count - 1; p >= 0; p--) {  // first loop, newest to oldest: a = rho s.q, q -= a y
+        dot(sMemory, pairs[p].slot * coords, directionArray, 0, p);
+        firstLoopKernel->setArg(2, pairs[p].slot * coords);
+        firstLoopKernel->setArg(4, p);
+        setMixed(firstLoopKernel, 5, pairs[p].rho);
+        firstLoopKernel->execute(coords);
+    }
+    solve(directionArray);  // z = H0 q = gamma P^-1 q
+    if (count > 0) {
+        const Pair& newest = pairs.back();
+        int gammaIndex = 2 * (memory + 1);
+        copyKernel->setArg(1, yMemory);
+        copyKernel->setArg(2, newest.slot * coords);
+        copyKernel->execute(coords);
+        solve(solved);
+        dot(yMemory, newest.slot * coords, solved, 0, gammaIndex);
+        scaleKernel->setArg(2, gammaIndex);
+        setMixed(scaleKernel, 3, 1.0 / newest.rho);
+        scaleKernel->execute(coords);
+    }
+    for (int p = 0; p < count; p++) {  // second loop, oldest to newest: b = a - rho y.z, z += s b
+        dot(yMemory, pairs[p].slot * coords, directionArray, 0, memory + 1 + p);
+        secondLoopKernel->setArg(2, pairs[p].slot * coords);
+        secondLoopKernel->setArg(4, p);
+        secondLoopKernel->setArg(5, memory + 1 + p);
+        setMixed(secondLoopKernel, 6, pairs[p].rho);
+        secondLoopKernel->execute(coords);
+    }
+    negateKernel->execute(coords);
+}
+
+void CommonDevicePreconKernel::moveTo(double alpha) {
+    setMixed(moveKernel, 6, alpha);
+    moveKernel->execute(cc.getNumAtoms());
+}
+
+bool CommonDevicePreconKernel::lineSearch(ContextImpl& context) {
+    reduce(lineSearchKernel, 1, 1, stats, 0);
+    std::vector<double> values = downloadStats(2);
+    double slope = values[0], longest = std::sqrt(values[1]);
+    if (!(slope < 0) || longest == 0)
+        return false;
+    double alpha = std::min(1.0, maxStep / longest);
+    for (int trial = 1; trial <= MAX_BACKTRACKS; trial++) {
+        moveTo(alpha);
+        evaluations++;
+        double e, norm;
+        if (!evaluate(context, e, norm)) {
+            alpha *= 0.1;
+            continue;
+        }
+        double rise = e - energy;
+        if (rise <= ARMIJO * alpha * slope) {
+            trialEnergy = e;
+            trialSquaredNorm = norm;
+            return true;
+        }
+        double interpolated = -slope * alpha * alpha / (2.0 * (rise - slope * alpha));
+        alpha = std::min(std::max(interpolated, 0.1 * alpha), 0.5 * alpha);
+    }
+    return false;
+}
+
+bool CommonDevicePreconKernel::step(ContextImpl& context) {
+    direction();
+    bool found = lineSearch(context);
+    if (!found && !pairs.empty()) {
+        pairs.clear();
+        direction();
+        found = lineSearch(context);
+    }
+    if (!found)
+        return false;
+    int slot = pairs.empty() ? 0 : (pairs.back().slot + 1) % (memory + 1);  // a slot no kept pair uses
+    acceptKernel->setArg(9, slot * 3 * numMovable);
+    reduce(acceptKernel, 3, 0, stats, 0);
+    std::vector<double> values = downloadStats(3);
+    double sy = values[0], ss = values[1], yy = values[2];
+    if (sy > 1e-12 * std::sqrt(ss * yy) && sy > 0) {
+        pairs.push_back(Pair{slot, 1.0 / sy});
+        if ((int) pairs.size() > memory)
+            pairs.pop_front();
+    }
+    energy = trialEnergy;
+    squaredNorm = trialSquaredNorm;
+    return true;
+}
+
+bool CommonDevicePreconKernel::needsRebuild() {
+    if (numCoupled == 0)
+        return false;
+    reduce(distanceKernel, 0, 1, stats, 0);
+    return std::sqrt(downloadStats(1)[0]) > rebuildDistance;
+}
+
+PreconStageOutcome CommonDevicePreconKernel::run(ContextImpl& context, const PreconStageSettings& settings,
+                                                 const PreconMatrix& precon, const std::vector<int>& coupled,
+                                                 double tolerance) {
+    ContextSelector selector(cc);
+    Clock::time_point start = Clock::now();
+    setup(settings, precon, coupled);
+    tol = context.getIntegrator().getConstraintTolerance();
+    groups = context.getIntegrator().getIntegrationForceGroups();
+    maxStep = settings.maxStep;
+    rebuildDistance = settings.rebuildDistance;
+    projection.setBoxArgs(moveKernel, 7);
+    projection.setBoxArgs(acceptKernel, 11);
+    projection.setBoxArgs(distanceKernel, 5);
+    if (!evaluate(context, energy, squaredNorm))
+        throw NonFiniteEnergyException("the force field returned a non-finite energy or forces at the start of "
+                                       "the device precon stage");
+    acceptStartKernel->execute(std::max(cc.getNumAtoms(), 3 * numMovable));
+    if (numCoupled > 0)
+        anchorKernel->execute(numCoupled);
+    evaluations = 1;
+    pairs.clear();
+    PreconStageOutcome outcome;
+    outcome.initialEnergy = energy;
+    double target = tolerance * settings.toleranceFactor;
+    auto rmsForce = [&]() { return numMovable == 0 ? 0.0 : std::sqrt(squaredNorm / numMovable); };
+    for (int i = 0; i < settings.maxSteps; i++) {
+        if (rmsForce() <= target) {
+            outcome.stopReason = "converged";
+            break;
+        }
+        if (settings.timeLimit >= 0 && secondsSince(start) >= settings.timeLimit) {
+            outcome.stopReason = "deadline";
+            break;
+        }
+        if (!step(context)) {
+            outcome.stopReason = "stuck";
+            break;
+        }
+        outcome.energies.push_back(energy);
+        outcome.times.push_back(secondsSince(start));
+        if (needsRebuild()) {
+            outcome.stopReason = "rebuild";
+            break;
+        }
+    }
+    if (outcome.stopReason == "max_steps" && rmsForce() <= target)
+        outcome.stopReason = "converged";
+    moveTo(0.0);  // the iterate back into posq (a rejected trial may be there)
+    outcome.iterations = (int) outcome.energies.size();
+    outcome.energyEvaluations = evaluations;
+    outcome.wallTime = secondsSince(start);
+    outcome.finalEnergy = energy;
+    outcome.finalRmsForce = rmsForce();
+    return outcome;
+}
