@@ -1,5 +1,6 @@
 /* runAdamStage: one Adam stage on any Context (see AdamStage.h). */
 #include "AdamStage.h"
+#include "StageClock.h"
 #include "AdamStepper.h"
 #include "TorchThreads.h"
 #include <chrono>
@@ -11,11 +12,6 @@ using namespace OpenMM;
 
 namespace {
 
-typedef std::chrono::steady_clock Clock;
-
-double secondsSince(Clock::time_point t) {
-    return std::chrono::duration<double>(Clock::now() - t).count();
-}
 
 /** Hand one step to the reporter: flattened positions, minus the raw forces; true if it asks to stop. */
 bool report(MinimizationReporter& reporter, const AdamStepper& stepper, int iteration, std::vector<double>& x,

@@ -1,5 +1,6 @@
 /* runFireStage: one FIRE 2.0 stage on the coordinates (see FireStage.h and openmm_reparam/engines/fire.py). */
 #include "FireStage.h"
+#include "StageClock.h"
 #include "ConstraintProjector.h"
 #include "EnergyBridge.h"
 #include "NonFiniteEnergyException.h"
@@ -15,11 +16,6 @@ using namespace OpenMM;
 
 namespace {
 
-typedef std::chrono::steady_clock Clock;
-
-double secondsSince(Clock::time_point t) {
-    return std::chrono::duration<double>(Clock::now() - t).count();
-}
 
 double dot(const std::vector<Vec3>& a, const std::vector<Vec3>& b) {
     double sum = 0.0;

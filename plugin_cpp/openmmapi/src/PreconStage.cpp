@@ -1,5 +1,6 @@
 /* PreconStage: the precon stage's preconditioned L-BFGS (see PreconStage.h and openmm_reparam/engines/precon.py). */
 #include "PreconStage.h"
+#include "StageClock.h"
 #include "NonFiniteEnergyException.h"
 #include "openmm/Integrator.h"
 #include "openmm/System.h"
@@ -11,8 +12,6 @@ using namespace ReparamPlugin;
 using namespace OpenMM;
 
 namespace {
-
-typedef std::chrono::steady_clock Clock;
 
 const double ARMIJO = 1e-4;     // engines.precon.ARMIJO
 const int MAX_BACKTRACKS = 12;  // engines.precon.MAX_BACKTRACKS

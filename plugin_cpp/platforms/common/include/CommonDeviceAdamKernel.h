@@ -29,7 +29,6 @@ private:
     void adamUpdate(const AdamStageSettings& settings, int step);
     /** Per-run arguments: the spring's stiffness and the periodic box. */
     void setRunArgs(double stiffness);
-    void setMixed(OpenMM::ComputeKernel& kernel, int index, double value);
     OpenMM::ComputeContext& cc;
     std::string label;
     bool isSetup, mixedIsDouble;

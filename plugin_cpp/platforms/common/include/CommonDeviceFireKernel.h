@@ -25,7 +25,6 @@ private:
     };
     void setup();
     void createKernels(OpenMM::ComputeProgram& program);
-    void setMixed(OpenMM::ComputeKernel& kernel, int index, double value);
     /** Constraints, forces, projected forces and velocities, the sums; false if the energy or forces are not finite. */
     bool evaluate(OpenMM::ContextImpl& context, State& state);
     bool adapt(const FireStageSettings& s, State& state, int iteration);

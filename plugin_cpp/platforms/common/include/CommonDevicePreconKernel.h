@@ -36,7 +36,6 @@ private:
     void setup(const PreconStageSettings& settings, const PreconMatrix& precon, const std::vector<int>& coupled);
     void uploadPrecon(const PreconMatrix& precon);
     void createKernels(OpenMM::ComputeProgram& program);
-    void setMixed(OpenMM::ComputeKernel& kernel, int index, double value);
     /** Run a partial-reduction kernel and finish its slots into results[offset ...]. */
     void reduce(OpenMM::ComputeKernel& partialKernel, int numSums, int numMaxes, OpenMM::ComputeArray& results,
                 int offset);

@@ -1,5 +1,7 @@
 /* CommonDeviceAdamKernel: the device Adam stage on the common compute API (see CommonDeviceAdamKernel.h). */
 #include "CommonDeviceAdamKernel.h"
+#include "DeviceKernelArgs.h"
+#include "StageClock.h"
 #include "DeviceAdamKernelSource.h"
 #include "EnergyBridge.h"
 #include "NonFiniteEnergyException.h"
@@ -16,10 +18,6 @@ using namespace ReparamPlugin;
 using namespace OpenMM;
 
 namespace {
-typedef std::chrono::steady_clock Clock;
-double secondsSince(Clock::time_point t) {
-    return std::chrono::duration<double>(Clock::now() - t).count();
-}
 
 /** The stop rules of StageTracker (AdamStepper.h) on the energies and largest forces alone. */
 class ScalarTracker {
@@ -126,17 +124,10 @@ void CommonDeviceAdamKernel::createKernels(ComputeProgram& program) {
         restoreKernel->addArg();  // periodic, box vectors
 }
 
-void CommonDeviceAdamKernel::setMixed(ComputeKernel& kernel, int index, double value) {
-    if (mixedIsDouble)
-        kernel->setArg(index, value);
-    else
-        kernel->setArg(index, (float) value);
-}
-
 void CommonDeviceAdamKernel::setRunArgs(double stiffness) {
-    setMixed(statsKernel, 8, stiffness);
+    setMixedArg(statsKernel, 8, stiffness, mixedIsDouble);
     projection.setBoxArgs(statsKernel, 9);
-    setMixed(updateKernel, 16, stiffness);
+    setMixedArg(updateKernel, 16, stiffness, mixedIsDouble);
     projection.setBoxArgs(updateKernel, 17);
     projection.setBoxArgs(restoreKernel, 4);
 }
@@ -164,7 +155,7 @@ void CommonDeviceAdamKernel::adamUpdate(const AdamStageSettings& settings, int s
     double values[7] = {settings.lr, beta1, beta2, eps, 1.0 - std::pow(beta1, step),
                         std::sqrt(1.0 - std::pow(beta2, step)), settings.clipNorm};
     for (int i = 0; i < 7; i++)
-        setMixed(updateKernel, 9 + i, values[i]);
+        setMixedArg(updateKernel, 9 + i, values[i], mixedIsDouble);
     updateKernel->execute(cc.getNumAtoms());
 }
 

@@ -1,5 +1,7 @@
 /* CommonDeviceFireKernel: the device FIRE stage on the common compute API (see CommonDeviceFireKernel.h). */
 #include "CommonDeviceFireKernel.h"
+#include "DeviceKernelArgs.h"
+#include "StageClock.h"
 #include "DeviceFireKernelSource.h"
 #include "NonFiniteEnergyException.h"
 #include "openmm/Integrator.h"
@@ -12,13 +14,6 @@
 
 using namespace ReparamPlugin;
 using namespace OpenMM;
-
-namespace {
-typedef std::chrono::steady_clock Clock;
-double secondsSince(Clock::time_point t) {
-    return std::chrono::duration<double>(Clock::now() - t).count();
-}
-} // namespace
 
 CommonDeviceFireKernel::CommonDeviceFireKernel(const std::string& name, const Platform& platform, ComputeContext& cc) :
         DeviceFireKernel(name, platform), cc(cc), isSetup(false), mixedIsDouble(false), blockSize(0), numBlocks(0),
@@ -94,13 +89,6 @@ void CommonDeviceFireKernel::createKernels(ComputeProgram& program) {
     }
 }
 
-void CommonDeviceFireKernel::setMixed(ComputeKernel& kernel, int index, double value) {
-    if (mixedIsDouble)
-        kernel->setArg(index, value);
-    else
-        kernel->setArg(index, (float) value);
-}
-
 bool CommonDeviceFireKernel::evaluate(ContextImpl& context, State& state) {
     context.applyConstraints(tol);
     double energy = context.calcForcesAndEnergy(true, true, groups);
@@ -156,14 +144,15 @@ bool CommonDeviceFireKernel::advance(ContextImpl& context, const FireStageSettin
     double forceNorm = std::sqrt(state.ff);
     double vv = state.vv + 2.0 * state.dt * state.fv + state.dt * state.dt * state.ff;  // |v + dt F|^2
     bool mixing = forceNorm > 0;
-    setMixed(velocityKernel, 6, state.dt);
+    setMixedArg(velocityKernel, 6, state.dt, mixedIsDouble);
     velocityKernel->setArg(7, (int) mixing);
-    setMixed(velocityKernel, 8, 1.0 - state.alpha);
-    setMixed(velocityKernel, 9, mixing ? state.alpha * std::sqrt(std::max(vv, 0.0)) / forceNorm : 0.0);
+    setMixedArg(velocityKernel, 8, 1.0 - state.alpha, mixedIsDouble);
+    double mixWeight = mixing ? state.alpha * std::sqrt(std::max(vv, 0.0)) / forceNorm : 0.0;
+    setMixedArg(velocityKernel, 9, mixWeight, mixedIsDouble);
     velocityKernel->execute(numBlocks * blockSize, blockSize);
     finishKernel->setArg(2, 1);
     finishKernel->execute(blockSize, blockSize);
-    setMixed(moveKernel, 8, s.maxStep);
+    setMixedArg(moveKernel, 8, s.maxStep, mixedIsDouble);
     moveKernel->execute(cc.getNumAtoms());
     projection.getForces().copyTo(forceBackup);
     state.evaluations++;

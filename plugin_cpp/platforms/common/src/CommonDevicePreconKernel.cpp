@@ -1,5 +1,7 @@
 /* CommonDevicePreconKernel: the device precon stage on the common compute API (see CommonDevicePreconKernel.h). */
 #include "CommonDevicePreconKernel.h"
+#include "DeviceKernelArgs.h"
+#include "StageClock.h"
 #include "DevicePreconKernelSource.h"
 #include "NonFiniteEnergyException.h"
 #include "openmm/Integrator.h"
@@ -15,10 +17,6 @@ using namespace ReparamPlugin;
 using namespace OpenMM;
 
 namespace {
-typedef std::chrono::steady_clock Clock;
-double secondsSince(Clock::time_point t) {
-    return std::chrono::duration<double>(Clock::now() - t).count();
-}
 const double ARMIJO = 1e-4;     // PreconStage's (engines.precon.ARMIJO)
 const int MAX_BACKTRACKS = 12;  // engines.precon.MAX_BACKTRACKS
 } // namespace
@@ -185,13 +183,6 @@ void CommonDevicePreconKernel::createKernels(ComputeProgram& program) {
         distanceKernel->addArg();  // periodic, box vectors
 }
 
-void CommonDevicePreconKernel::setMixed(ComputeKernel& kernel, int index, double value) {
-    if (mixedIsDouble)
-        kernel->setArg(index, value);
-    else
-        kernel->setArg(index, (float) value);
-}
-
 void CommonDevicePreconKernel::reduce(ComputeKernel& partialKernel, int numSums, int numMaxes, ComputeArray& results,
                                       int offset) {
     partialKernel->execute(numBlocks * blockSize, blockSize);
@@ -253,7 +244,7 @@ void CommonDevicePreconKernel::direction() {
         dot(sMemory, pairs[p].slot * coords, directionArray, 0, p);
         firstLoopKernel->setArg(2, pairs[p].slot * coords);
         firstLoopKernel->setArg(4, p);
-        setMixed(firstLoopKernel, 5, pairs[p].rho);
+        setMixedArg(firstLoopKernel, 5, pairs[p].rho, mixedIsDouble);
         firstLoopKernel->execute(coords);
     }
     solve(directionArray);  // z = H0 q = gamma P^-1 q
@@ -266,7 +257,7 @@ void CommonDevicePreconKernel::direction() {
         solve(solved);
         dot(yMemory, newest.slot * coords, solved, 0, gammaIndex);
         scaleKernel->setArg(2, gammaIndex);
-        setMixed(scaleKernel, 3, 1.0 / newest.rho);
+        setMixedArg(scaleKernel, 3, 1.0 / newest.rho, mixedIsDouble);
         scaleKernel->execute(coords);
     }
     for (int p = 0; p < count; p++) {  // second loop, oldest to newest: b = a - rho y.z, z += s b
@@ -274,14 +265,14 @@ void CommonDevicePreconKernel::direction() {
         secondLoopKernel->setArg(2, pairs[p].slot * coords);
         secondLoopKernel->setArg(4, p);
         secondLoopKernel->setArg(5, memory + 1 + p);
-        setMixed(secondLoopKernel, 6, pairs[p].rho);
+        setMixedArg(secondLoopKernel, 6, pairs[p].rho, mixedIsDouble);
         secondLoopKernel->execute(coords);
     }
     negateKernel->execute(coords);
 }
 
 void CommonDevicePreconKernel::moveTo(double alpha) {
-    setMixed(moveKernel, 6, alpha);
+    setMixedArg(moveKernel, 6, alpha, mixedIsDouble);
     moveKernel->execute(cc.getNumAtoms());
 }
 

@@ -1,12 +1,8 @@
-/* The OpenCL platform's factory for the device stages (as openmm-torch's platforms/opencl): it hands
- * CommonDeviceAdamKernel, CommonDeviceFireKernel and CommonDevicePreconKernel the Context's OpenCLContext. registerReparamOpenCLKernels() is called from Python
- * (openmm_reparam.engines.device) once the OpenCL platform is known to load. */
-#include "CommonDeviceAdamKernel.h"
-#include "CommonDeviceFireKernel.h"
-#include "CommonDevicePreconKernel.h"
-#include "openmm/KernelFactory.h"
+/* The OpenCL platform's factory for the device stages (as openmm-torch's platforms/opencl): it hands the
+ * Context's OpenCLContext to the common kernels (CommonDeviceKernels.h). registerReparamOpenCLKernels() is called
+ * from Python (openmm_reparam.engines.device) once the OpenCL platform is known to load. */
+#include "CommonDeviceKernels.h"
 #include "openmm/OpenMMException.h"
-#include "openmm/Platform.h"
 #include "openmm/internal/ContextImpl.h"
 #include "openmm/opencl/OpenCLContext.h"
 #include "openmm/opencl/OpenCLPlatform.h"
@@ -21,27 +17,15 @@ public:
         OpenCLPlatform::PlatformData& data = *static_cast<OpenCLPlatform::PlatformData*>(context.getPlatformData());
         if (data.contexts.size() != 1)
             throw OpenMMException("the device stages of openmm-reparam run on one OpenCL device only");
-        OpenCLContext& cl = *data.contexts[0];
-        if (name == DeviceAdamKernel::Name())
-            return new CommonDeviceAdamKernel(name, platform, cl, "opencl");
-        if (name == DeviceFireKernel::Name())
-            return new CommonDeviceFireKernel(name, platform, cl);
-        if (name == DevicePreconKernel::Name())
-            return new CommonDevicePreconKernel(name, platform, cl);
-        throw OpenMMException("openmm-reparam OpenCL: unknown kernel " + name);
+        return createCommonDeviceKernel(name, platform, *data.contexts[0], "opencl");
     }
 };
+
+KernelFactory* newFactory() {
+    return new ReparamOpenCLKernelFactory();
+}
 } // namespace
 
 extern "C" int registerReparamOpenCLKernels() {
-    try {
-        Platform& platform = Platform::getPlatformByName("OpenCL");
-        platform.registerKernelFactory(DeviceFireKernel::Name(), new ReparamOpenCLKernelFactory());
-        platform.registerKernelFactory(DeviceAdamKernel::Name(), new ReparamOpenCLKernelFactory());
-        platform.registerKernelFactory(DevicePreconKernel::Name(), new ReparamOpenCLKernelFactory());
-        return 1;
-    }
-    catch (std::exception& error) {
-        return 0;
-    }
+    return registerCommonDeviceKernels("OpenCL", newFactory);
 }

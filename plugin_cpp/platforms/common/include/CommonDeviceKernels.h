@@ -1,0 +1,27 @@
+#ifndef OPENMM_REPARAM_COMMON_DEVICE_KERNELS_H_
+#define OPENMM_REPARAM_COMMON_DEVICE_KERNELS_H_
+/**
+ * The device stages' kernels on a platform's ComputeContext, for the per-platform factories (platforms/opencl,
+ * platforms/cuda): each factory finds its Context's ComputeContext and hands it here, so the list of kernels and
+ * their registration live in one place.
+ */
+#include "openmm/KernelFactory.h"
+#include "openmm/KernelImpl.h"
+#include "openmm/Platform.h"
+#include "openmm/common/ComputeContext.h"
+#include <string>
+
+namespace ReparamPlugin {
+
+/** The device stage kernel called name on cc ("opencl", "cuda": label, what result.engine says); throws
+ *  OpenMMException for an unknown name. */
+OpenMM::KernelImpl* createCommonDeviceKernel(const std::string& name, const OpenMM::Platform& platform,
+                                             OpenMM::ComputeContext& cc, const std::string& label);
+
+/** Register a factory made by newFactory() for every device stage kernel on the platform called platformName;
+ *  1 on success, 0 when the platform is not there (the C entry points' convention). */
+int registerCommonDeviceKernels(const std::string& platformName, OpenMM::KernelFactory* (*newFactory)());
+
+} // namespace ReparamPlugin
+
+#endif
