@@ -13,24 +13,13 @@ from openmm_reparam.engines import compiled
 from openmm_reparam.engines.device import device_fire_available
 from openmm_reparam.engines.fire import cpp_fire_settings
 
-from conftest import energy_of, load_peptide, make_context, perturbed, positions_of, tip4pew_water_box
+from conftest import energy_of, load_peptide, make_context, perturbed, positions_of
 from test_device_stages import LABEL, _device_ready, assert_constraints_hold, constraint_error, opencl_context
-from test_device_stages import keep_the_locale  # noqa: F401  (autouse)
+from test_device_stages import device_cases, keep_the_locale  # noqa: F401  (fixtures; autouse)
 from test_fire import fire_settings
 
 pytestmark = pytest.mark.skipif(not _device_ready(), reason="no OpenCL runtime or no OpenCL device library built")
 TOLERANCE = 10.0
-
-
-@pytest.fixture(scope="module")
-def cases():
-    """Met-enkephalin without and with HBonds from a 0.02 nm start, and a TIP4P-Ew box (rigid, virtual sites)."""
-    out = {}
-    for name, constraints in (("free", None), ("hbonds", openmm.app.HBonds)):
-        _, system, positions = load_peptide("1plw", constraints=constraints)
-        out[name] = (system, perturbed(positions, 0.02))
-    out["tip4pew"] = tip4pew_water_box(1.4)
-    return out
 
 
 def settings(max_steps=3000):
@@ -38,10 +27,10 @@ def settings(max_steps=3000):
 
 
 @pytest.mark.parametrize("case", ["free", "hbonds", "tip4pew"])
-def test_steps_match_the_host_stage(cases, case):
+def test_steps_match_the_host_stage(device_cases, case):
     """Same Context kind (OpenCL, double precision): every step's energy within 1e-9 relative (measured 2e-11
     kJ/mol), the same stop, the same point left in the Context."""
-    system, start = cases[case]
+    system, start = device_cases[case]
     device, host = opencl_context(system, start, "double"), opencl_context(system, start, "double")
     first = compiled.plugin().runDeviceFireStage(device, settings(), TOLERANCE)
     second = compiled.plugin().runFireStage(host, settings(), TOLERANCE, None)
@@ -57,12 +46,12 @@ def test_steps_match_the_host_stage(cases, case):
 
 @pytest.mark.parametrize("precision", ["double", "mixed", "single"])
 @pytest.mark.parametrize("case", ["free", "hbonds", "tip4pew"])
-def test_method_fire_runs_on_the_device_like_the_cpu_engine(cases, case, precision):
+def test_method_fire_runs_on_the_device_like_the_cpu_engine(device_cases, case, precision):
     """method fire: the FIRE stage on the device ends within 1e-3 relative of the CPU engine's (measured: within
-    7e-6 in all nine cases, the same iteration counts). The final energies after the polish are not compared:
+    7e-6 in all nine device_cases, the same iteration counts). The final energies after the polish are not compared:
     on pocl OpenCL the polish is the projected L-BFGS, which stops once the RMS force meets the tolerance, while
     OpenMM's L-BFGS on CPU keeps descending (met-enkephalin: -774.9 against -804.8 kJ/mol after equal stages)."""
-    system, start = cases[case]
+    system, start = device_cases[case]
     context = opencl_context(system, start, precision)
     assert device_fire_available(context, compiled.plugin())
     on_device = openmm_reparam.minimize(context, method="fire")
@@ -75,8 +64,8 @@ def test_method_fire_runs_on_the_device_like_the_cpu_engine(cases, case, precisi
     assert on_device.converged
 
 
-def test_virtual_sites_follow_and_a_reporter_keeps_the_host_stage(cases):
-    system, start = cases["tip4pew"]
+def test_virtual_sites_follow_and_a_reporter_keeps_the_host_stage(device_cases):
+    system, start = device_cases["tip4pew"]
     context = opencl_context(system, start)
     outcome = compiled.plugin().runDeviceFireStage(context, settings(200), TOLERANCE)
     assert outcome.finalEnergy < outcome.initialEnergy

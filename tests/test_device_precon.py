@@ -26,24 +26,13 @@ from openmm_reparam.engines.precon_compiled import (compiled_precon_stage, cpp_p
 from openmm_reparam.methods.precon import PreconOptions
 from openmm_reparam.run.recorder import RunRecorder
 
-from conftest import energy_of, load_peptide, make_context, perturbed, positions_of, tip4pew_water_box
+from conftest import energy_of, make_context, positions_of
 from test_device_stages import LABEL, _device_ready, assert_constraints_hold, opencl_context
-from test_device_stages import keep_the_locale  # noqa: F401  (autouse)
+from test_device_stages import device_cases, keep_the_locale  # noqa: F401  (fixtures; autouse)
 from test_precon_compiled import Collect, singular_pair
 
 pytestmark = pytest.mark.skipif(not _device_ready(), reason="no OpenCL runtime or no OpenCL device library built")
 TOLERANCE = 10.0
-
-
-@pytest.fixture(scope="module")
-def cases():
-    """Met-enkephalin without and with HBonds from a 0.02 nm start, and a TIP4P-Ew box (rigid, virtual sites)."""
-    out = {}
-    for name, constraints in (("free", None), ("hbonds", openmm.app.HBonds)):
-        _, system, positions = load_peptide("1plw", constraints=constraints)
-        out[name] = (system, perturbed(positions, 0.02))
-    out["tip4pew"] = tip4pew_water_box(1.4)
-    return out
 
 
 def stage_settings(**overrides):
@@ -67,12 +56,12 @@ def both_stages(system, start, settings, precision="double"):
 
 @pytest.mark.parametrize("case,laplacian", [("free", True), ("hbonds", True), ("free", False), ("hbonds", False),
                                             ("tip4pew", False)])
-def test_steps_match_the_host_stage(cases, case, laplacian):
+def test_steps_match_the_host_stage(device_cases, case, laplacian):
     """Double precision, one P (no rebuild): the first 40 steps' energies within 1e-6 relative of the host stage's
-    (measured 4e-12 to 3e-11 in all five cases), the final energies within 1e-3 (measured 1e-6 to 2e-4, after
+    (measured 4e-12 to 3e-11 in all five device_cases), the final energies within 1e-3 (measured 1e-6 to 2e-4, after
     135-631 steps, the counts within 3% of the host's), both converged; the Context is left at the final
     iterate, on the constraints (measured 5e-6 relative with HBonds, 3e-8 for the rigid waters)."""
-    system, start = cases[case]
+    system, start = device_cases[case]
     settings = stage_settings(laplacian=laplacian, rebuild_distance=np.inf, max_steps=2000)
     first, second, device, host = both_stages(system, start, settings)
     assert first.stopReason == second.stopReason == "converged"
@@ -86,21 +75,21 @@ def test_steps_match_the_host_stage(cases, case, laplacian):
         assert_constraints_hold(system, positions_of(device), 2e-5)
 
 
-def test_a_laplacian_p_is_a_real_envelope_and_mu_i_is_diagonal(cases):
+def test_a_laplacian_p_is_a_real_envelope_and_mu_i_is_diagonal(device_cases):
     """What the two P's above exercise on the device: the envelope solve and the division."""
-    system, start = cases["hbonds"]
+    system, start = device_cases["hbonds"]
     bridge = ContextEnergy(opencl_context(system, start, "double"))
     laplacian, _ = precon_setup(bridge, stage_settings())
     identity, _ = precon_setup(bridge, stage_settings(laplacian=False))
     assert cpp_precon_matrix(laplacian).envelopeSize() > 100 and cpp_precon_matrix(identity).envelopeSize() == 0
 
 
-def test_rebuilds_start_a_new_device_stage(cases):
+def test_rebuilds_start_a_new_device_stage(device_cases):
     """rebuild_distance 0.05 nm: the device path (a new stage per P) takes the host path's steps (every energy
     within 1e-6 relative; measured 2e-7 at step 80 after 9 rebuilds, the gap growing as the search refines to
     1e-4 x the tolerance: 5e-5 at step 115) and costs one evaluation more per rebuild; the host path's
     reporter counts them."""
-    system, start = cases["hbonds"]
+    system, start = device_cases["hbonds"]
     settings = stage_settings(rebuild_distance=0.05, max_steps=80, tolerance_factor=1e-4)
     runs = {}
     for where, reporter in (("device", None), ("host", Collect())):
@@ -119,9 +108,9 @@ def test_rebuilds_start_a_new_device_stage(cases):
     assert_constraints_hold(system, positions_of(device[2]), 2e-5)
 
 
-def test_fixed_particles_do_not_move(cases):
+def test_fixed_particles_do_not_move(device_cases):
     """Five atoms of mass 0: exactly where they started; the others move as in the host stage."""
-    system, start = cases["free"]
+    system, start = device_cases["free"]
     system = openmm.XmlSerializer.clone(system)
     for i in range(5):
         system.setParticleMass(i, 0.0)
@@ -143,10 +132,10 @@ def test_non_finite_start_raises():
 
 
 @pytest.mark.parametrize("precision", ["double", "mixed", "single"])
-def test_method_precon_runs_on_the_device(cases, precision):
+def test_method_precon_runs_on_the_device(device_cases, precision):
     """method precon (declash and stage by the device L-BFGS, then the projected polish) converges with
     ``result.engine`` naming the device, no higher than 5% above OpenMM's L-BFGS on CPU."""
-    system, start = cases["hbonds"]
+    system, start = device_cases["hbonds"]
     context = opencl_context(system, start, precision)
     assert device_precon_available(context, compiled.plugin())
     result = openmm_reparam.minimize(context, method="precon")
@@ -178,8 +167,8 @@ def test_auto_lbfgs_runs_its_projected_lbfgs_on_the_device():
     assert result.final_energy <= energy_of(reference) + 1.0
 
 
-def test_a_reporter_or_the_switch_keeps_the_host_stage(cases, monkeypatch):
-    system, start = cases["hbonds"]
+def test_a_reporter_or_the_switch_keeps_the_host_stage(device_cases, monkeypatch):
+    system, start = device_cases["hbonds"]
     reporter = Collect()
     with_reporter = openmm_reparam.minimize(opencl_context(system, start), method="precon", reporter=reporter)
     assert with_reporter.engine == "cpp" and any(seen[0] == "precon" for seen in reporter.seen)

@@ -140,6 +140,18 @@ def test_device_stage_lowers_the_energy_like_the_host_stage(enkephalin):
 
 
 @pytest.fixture(scope="module")
+def device_cases():
+    """Met-enkephalin without and with HBonds from a 0.02 nm start, and a TIP4P-Ew box (rigid, virtual sites): the
+    cases the device stages' tests share."""
+    out = {}
+    for name, constraints in (("free", None), ("hbonds", openmm.app.HBonds)):
+        _, system, positions = load_peptide("1plw", constraints=constraints)
+        out[name] = (system, perturbed(positions, 0.02))
+    out["tip4pew"] = tip4pew_water_box(1.4)
+    return out
+
+
+@pytest.fixture(scope="module")
 def hbonds():
     _, system, positions = load_peptide("1plw", constraints=openmm.app.HBonds)
     return system, positions

@@ -83,9 +83,10 @@ def on_device(bridge: ContextEnergy, recorder: RunRecorder) -> bool:
     return recorder.reporter is None and not recorder.stopped and device_precon_available(bridge.context, plugin())
 
 
-def precon_engine_name(bridge: ContextEnergy, recorder: RunRecorder) -> str:
-    """Where :func:`compiled_precon_stage` runs its steps: the device ("opencl", "cuda") or "cpp"."""
-    return device_name(bridge.context) if on_device(bridge, recorder) else "cpp"
+def precon_engine_name(engine_name: str, bridge: ContextEnergy, recorder: RunRecorder) -> str:
+    """Where a precon or projected L-BFGS stage of engine ``engine_name`` runs its steps: the device ("opencl",
+    "cuda") for the compiled engine where :func:`on_device` says so, else the engine itself."""
+    return device_name(bridge.context) if engine_name == "cpp" and on_device(bridge, recorder) else engine_name
 
 
 def device_precon_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, settings: PreconSettings,

@@ -197,8 +197,7 @@ class FinishedLBFGSMethod(LBFGSMethod):
             super().run(state)
         # where OpenMM's L-BFGS cannot run, the polish is the projected L-BFGS alone
         if bridge.force_norms()[0] > state.tolerance and not state.recorder.stopped:
-            on_device = blocked and state.engine.name == "cpp"
-            where = precon_engine_name(bridge, state.recorder) if on_device else None
+            where = precon_engine_name(state.engine.name, bridge, state.recorder)
             state.add(polish(bridge, state.recorder, state.tolerance, state.options.polish, state.engine.name))
-            if where is not None:
-                state.ran_on(where)  # the projected L-BFGS's steps: "opencl"/"cuda" on the device
+            if blocked:
+                state.ran_on(where)  # the polish was the projected L-BFGS alone: "opencl"/"cuda" on the device

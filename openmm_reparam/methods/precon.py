@@ -67,8 +67,7 @@ def declash_stage(state: RunState, settings: PreconSettings) -> StageResult:
         declash, _ = undone_if_higher(bridge, lbfgs_stage, "declash", bridge, state.recorder, state.tolerance,
                                       options.precon_declash)
         return declash
-    compiled = state.engine.name == "cpp"
-    where = precon_engine_name(bridge, state.recorder) if compiled else state.engine.name
+    where = precon_engine_name(state.engine.name, bridge, state.recorder)
     stage = projected_lbfgs("declash", bridge, state.recorder, state.tolerance, options.precon_declash,
                             options.precon_memory, options.precon_max_step, settings.tolerance_factor,
                             state.engine.name)
@@ -105,8 +104,7 @@ class PreconMethod(Method):
                 return  # out of iterations, stopped, or already there (the set-up would cost more than the polish)
         preconditioner, setup = precon_setup(bridge, settings)
         state.add(setup)
-        compiled = state.engine.name == "cpp"
-        where = precon_engine_name(bridge, recorder) if compiled else state.engine.name
-        stage = compiled_precon_stage if compiled else precon_stage
+        where = precon_engine_name(state.engine.name, bridge, recorder)
+        stage = compiled_precon_stage if state.engine.name == "cpp" else precon_stage
         state.add(stage(bridge, recorder, state.tolerance, settings, preconditioner))
         state.ran_on(where)  # "opencl"/"cuda" when the steps ran on the device
