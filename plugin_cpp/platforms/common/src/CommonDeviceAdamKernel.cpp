@@ -7,6 +7,7 @@
 #include "NonFiniteEnergyException.h"
 #include "openmm/Context.h"
 #include "openmm/Integrator.h"
+#include "openmm/OpenMMException.h"
 #include "openmm/common/ContextSelector.h"
 #include <algorithm>
 #include <chrono>
@@ -66,10 +67,40 @@ public:
 CommonDeviceAdamKernel::CommonDeviceAdamKernel(const std::string& name, const Platform& platform, ComputeContext& cc,
                                                const std::string& platformLabel) :
         DeviceAdamKernel(name, platform), cc(cc), label(platformLabel), isSetup(false), mixedIsDouble(false),
-        blockSize(0), numBlocks(0) {
+        hasModes(false), blockSize(0), numBlocks(0), numModes(0) {
 }
 
-void CommonDeviceAdamKernel::setup() {
+void CommonDeviceAdamKernel::uploadMixed(ComputeArray& array, const std::vector<double>& values,
+                                         const std::string& name) {
+    int element = mixedIsDouble ? sizeof(double) : sizeof(float);
+    array.initialize(cc, std::max<size_t>(1, values.size()), element, name);
+    if (values.empty())
+        return;
+    if (mixedIsDouble)
+        array.upload(values);
+    else
+        array.upload(std::vector<float>(values.begin(), values.end()));
+}
+
+void CommonDeviceAdamKernel::uploadModes(const DeviceLinearModes* linear) {
+    hasModes = linear != NULL;
+    numModes = hasModes ? linear->numModes : 0;
+    std::vector<int> rows(hasModes ? cc.getNumAtoms() : 1, -1);
+    if (hasModes)
+        for (size_t r = 0; r < linear->atoms.size(); r++)
+            rows[linear->atoms[r]] = (int) r;
+    modeRow.initialize<int>(cc, rows.size(), "reparamModeRow");
+    modeRow.upload(rows);
+    std::vector<double> none, zeros(3 * std::max(1, numModes), 0.0);
+    uploadMixed(modes, hasModes ? linear->modes : none, "reparamModes");
+    uploadMixed(modeX0, hasModes ? linear->x0 : none, "reparamModeX0");
+    uploadMixed(z, hasModes ? linear->z : none, "reparamModeZ");
+    uploadMixed(zMoment1, zeros, "reparamModeM");
+    uploadMixed(zMoment2, zeros, "reparamModeV");
+    uploadMixed(dz, zeros, "reparamModeGradient");
+}
+
+void CommonDeviceAdamKernel::setup(const DeviceLinearModes* linear) {
     mixedIsDouble = cc.getUseMixedPrecision() || cc.getUseDoublePrecision();
     int element = mixedIsDouble ? sizeof(double) : sizeof(float);
     int numAtoms = cc.getNumAtoms();
@@ -81,14 +112,21 @@ void CommonDeviceAdamKernel::setup() {
     candidate.initialize(cc, 3 * numAtoms, element, "reparamAdamCandidate");
     reduceBuffer.initialize(cc, 2 * numBlocks, element, "reparamAdamReduce");
     stats.initialize(cc, 2, element, "reparamAdamStats");
+    uploadModes(linear);
     std::map<std::string, std::string> defines;
     projection.initialize(cc, cc.getContextImpl()->getSystem(), defines);
     defines["THREAD_BLOCK_SIZE"] = cc.intToString(blockSize);
     defines["NUM_BLOCKS"] = cc.intToString(numBlocks);
+    if (hasModes) {
+        defines["HAS_MODES"] = "1";
+        defines["NUM_MODES"] = cc.intToString(numModes);
+    }
     ComputeProgram program = cc.compileProgram(std::string(DeviceConstraintProjection::kernelSource()) +
                                                deviceAdamKernelSource, defines);
     projection.createKernels(program);
     createKernels(program);
+    if (hasModes)
+        createModeKernels(program);
     isSetup = true;
 }
 
@@ -101,9 +139,11 @@ void CommonDeviceAdamKernel::createKernels(ComputeProgram& program) {
         statsKernel->addArg(*array);
     for (int i = 0; i < 5; i++)
         statsKernel->addArg();  // stiffness, periodic, box vectors
+    statsKernel->addArg(modeRow);
     finishKernel = program->createKernel("finishStats");
     finishKernel->addArg(reduceBuffer);
     finishKernel->addArg(stats);
+    finishKernel->addArg(dz);
     updateKernel = program->createKernel("adamUpdate");
     for (ArrayInterface* array : {&cc.getPosq(), &correction, &cc.getVelm(), &cc.getAtomIndexArray(),
                                   (ArrayInterface*) &moment1, (ArrayInterface*) &moment2, (ArrayInterface*) &stats,
@@ -111,6 +151,7 @@ void CommonDeviceAdamKernel::createKernels(ComputeProgram& program) {
         updateKernel->addArg(*array);
     for (int i = 0; i < 12; i++)
         updateKernel->addArg();  // lr, beta1, beta2, eps, biasCorrection1, biasCorrection2Sqrt, clipNorm, stiffness, box
+    updateKernel->addArg(modeRow);
     saveKernel = program->createKernel("saveBest");
     restoreKernel = program->createKernel("restoreBest");
     candidateKernel = program->createKernel("saveBest");
@@ -124,17 +165,47 @@ void CommonDeviceAdamKernel::createKernels(ComputeProgram& program) {
         restoreKernel->addArg();  // periodic, box vectors
 }
 
+void CommonDeviceAdamKernel::createModeKernels(ComputeProgram& program) {
+    ArrayInterface& correction = cc.getUseMixedPrecision() ? cc.getPosqCorrection() : cc.getPosq();
+    positionsKernel = program->createKernel("linearPositions");
+    for (ArrayInterface* array : {&cc.getPosq(), &correction, &cc.getVelm(), &cc.getAtomIndexArray(),
+                                  (ArrayInterface*) &modeRow, (ArrayInterface*) &modes, (ArrayInterface*) &modeX0,
+                                  (ArrayInterface*) &z})
+        positionsKernel->addArg(*array);
+    for (int i = 0; i < 4; i++)
+        positionsKernel->addArg();  // periodic, box vectors
+    modeGradientKernel = program->createKernel("modeGradient");
+    for (ArrayInterface* array : {(ArrayInterface*) &projection.getForces(), &cc.getPosq(), &correction,
+                                  &cc.getVelm(), &cc.getAtomIndexArray(), (ArrayInterface*) &candidate,
+                                  (ArrayInterface*) &modeRow, (ArrayInterface*) &modes, (ArrayInterface*) &dz})
+        modeGradientKernel->addArg(*array);
+    for (int i = 0; i < 5; i++)
+        modeGradientKernel->addArg();  // stiffness, periodic, box vectors
+    modeUpdateKernel = program->createKernel("modeAdamUpdate");
+    for (ComputeArray* array : {&z, &zMoment1, &zMoment2, &dz, &stats})
+        modeUpdateKernel->addArg(*array);
+    for (int i = 0; i < 7; i++)
+        modeUpdateKernel->addArg();  // lr, beta1, beta2, eps, biasCorrection1, biasCorrection2Sqrt, clipNorm
+}
+
 void CommonDeviceAdamKernel::setRunArgs(double stiffness) {
     setMixedArg(statsKernel, 8, stiffness, mixedIsDouble);
     projection.setBoxArgs(statsKernel, 9);
     setMixedArg(updateKernel, 16, stiffness, mixedIsDouble);
     projection.setBoxArgs(updateKernel, 17);
     projection.setBoxArgs(restoreKernel, 4);
+    if (hasModes) {
+        projection.setBoxArgs(positionsKernel, 8);
+        setMixedArg(modeGradientKernel, 9, stiffness, mixedIsDouble);
+        projection.setBoxArgs(modeGradientKernel, 10);
+    }
 }
 
 void CommonDeviceAdamKernel::gradientStats(double& sumSquares, double& maxForce) {
     projection.loadForces();
     projection.project(projection.getForces(), false);
+    if (hasModes)
+        modeGradientKernel->execute(std::min(numModes, 64) * blockSize, blockSize);
     statsKernel->execute(numBlocks * blockSize, blockSize);
     finishKernel->execute(blockSize, blockSize);
     double values[2];
@@ -157,13 +228,21 @@ void CommonDeviceAdamKernel::adamUpdate(const AdamStageSettings& settings, int s
     for (int i = 0; i < 7; i++)
         setMixedArg(updateKernel, 9 + i, values[i], mixedIsDouble);
     updateKernel->execute(cc.getNumAtoms());
+    if (hasModes) {
+        for (int i = 0; i < 7; i++)
+            setMixedArg(modeUpdateKernel, 5 + i, values[i], mixedIsDouble);
+        modeUpdateKernel->execute(3 * numModes);
+    }
 }
 
-AdamStageOutcome CommonDeviceAdamKernel::run(ContextImpl& context, const AdamStageSettings& settings) {
+AdamStageOutcome CommonDeviceAdamKernel::run(ContextImpl& context, const AdamStageSettings& settings,
+                                             DeviceLinearModes* linear) {
     ContextSelector selector(cc);
     Clock::time_point start = Clock::now();
+    if (isSetup && (linear != NULL || hasModes))
+        throw OpenMMException("CommonDeviceAdamKernel: a linear stage needs a kernel of its own");
     if (!isSetup)
-        setup();
+        setup(linear);
     const Integrator& integrator = context.getIntegrator();
     double tol = integrator.getConstraintTolerance();
     int groups = integrator.getIntegrationForceGroups();
@@ -179,6 +258,8 @@ AdamStageOutcome CommonDeviceAdamKernel::run(ContextImpl& context, const AdamSta
             outcome.stopReason = "deadline";
             break;
         }
+        if (hasModes)
+            positionsKernel->execute(cc.getNumAtoms());  // the rows of the modes at X0 + V z
         candidateKernel->execute(cc.getNumAtoms());  // the unconstrained candidate, for the spring
         context.applyConstraints(tol);  // constraints and virtual sites, on the device
         double energy = context.calcForcesAndEnergy(true, true, groups);
@@ -203,16 +284,27 @@ AdamStageOutcome CommonDeviceAdamKernel::run(ContextImpl& context, const AdamSta
         outcome.times.push_back(secondsSince(start));
         if (tracker.improves(energy, suspect))
             saveKernel->execute(cc.getNumAtoms());
+        // The update comes before the verdict, as in the host stage: a linear stage hands back the parameters
+        // after its last step (the coordinates are restored to the best point either way).
+        adamUpdate(settings, i + 1);
         std::string verdict = tracker.verdict();
         if (!verdict.empty()) {
             outcome.stopReason = verdict;
             break;
         }
-        adamUpdate(settings, i + 1);
     }
     if (tracker.haveBest) {
         restoreKernel->execute(cc.getNumAtoms());
         context.applyConstraints(tol);
+    }
+    if (hasModes) {  // the last parameters, as the host stage leaves its generator
+        if (mixedIsDouble)
+            z.download(linear->z);
+        else {
+            std::vector<float> values;
+            z.download(values);
+            linear->z.assign(values.begin(), values.end());
+        }
     }
     outcome.iterations = outcome.energyEvaluations = steps;
     outcome.bestEnergy = tracker.haveBest ? tracker.best : NAN;

@@ -15,8 +15,11 @@ for precision in double mixed single; do
     mixed) real=float; mixed=double; flag="#define USE_MIXED_PRECISION 1";;
     single) real=float; mixed=float; flag="";;
   esac
-  for stage in adam fire precon; do
+  for stage in adam linear fire precon; do
     source="$work/${stage}_${precision}.cu"
+    modes=""
+    [ "$stage" = linear ] && modes="#define HAS_MODES 1
+#define NUM_MODES 10"
     cat > "$source" <<PRELUDE
 #define KERNEL extern "C" __global__
 #define DEVICE __device__
@@ -46,9 +49,10 @@ $flag
 #define NUM_MOVABLE 90
 #define NUM_COORDS 270
 #define TINY 1e-30
+$modes
 PRELUDE
     "$work/print" "$stage" >> "$source"
     nvcc -arch=sm_80 -Wno-deprecated-declarations -c "$source" -o "$work/out.o"
   done
 done
-echo "device kernel sources compiled with nvcc (double, mixed, single; adam, fire, precon)"
+echo "device kernel sources compiled with nvcc (double, mixed, single; adam, linear, fire, precon)"
