@@ -4,7 +4,7 @@
 #      `pip install openmm-cuda-12` or -13, found in the openmm wheel's lib/plugins) into build/device-check and
 #      puts the libraries into openmm_reparam/_cpp;
 #   2. runs the device tests on CUDA (OPENMM_REPARAM_TEST_PLATFORM=CUDA: tests/test_device_stages.py,
-#      tests/test_device_fire.py, tests/test_device_precon.py and tests/test_device_linear.py; they must run, not skip);
+#      tests/test_device_fire.py, tests/test_device_precon.py and tests/test_device_generators.py; they must run, not skip);
 #   3. times the default (minimize(context), no options) against OpenMM's LocalEnergyMinimizer on CUDA on the
 #      solvated chignolin and on the 85k-atom Max-DNA complex (../shared/data/pdb/1HLO), side by side with the
 #      ratios and the cost of a device Adam step against a bare force evaluation (benchmarks/device_timing.py),
@@ -32,7 +32,7 @@ cp build/device-check/package/*.so build/device-check/package/reparamplugin.py o
 echo "device_check: built in ${SECONDS} s; device tests on CUDA"
 status=0
 OPENMM_REPARAM_TEST_PLATFORM=CUDA timeout 150 python -m pytest -q -rs tests/test_device_stages.py \
-    tests/test_device_fire.py tests/test_device_precon.py tests/test_device_linear.py 2>&1 | tee build/device-check/tests.log
+    tests/test_device_fire.py tests/test_device_precon.py tests/test_device_generators.py 2>&1 | tee build/device-check/tests.log
 test_status=${PIPESTATUS[0]}
 if [ "$test_status" -ne 0 ] || grep -q "SKIPPED" build/device-check/tests.log; then
   echo "device_check: device tests failed or skipped on CUDA (status $test_status)" >&2; status=6

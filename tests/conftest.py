@@ -34,6 +34,19 @@ def tip4pew_water_box(edge_nm: float = 1.4):
     return system, positions + np.where(movable[:, None], np.random.default_rng(0).normal(0, 0.01, positions.shape), 0)
 
 
+def solvated_enkephalin():
+    """(System, start): met-enkephalin (75 atoms) in a small TIP3P box with a few ions (0.5 nm padding, 0.15 M),
+    PME 0.7 nm, HBonds and rigid water, the start moved by 0.01 nm of seeded noise."""
+    from openmm_reparam.testing import prepared_pdb
+    pdb = app.PDBFile(prepared_pdb("1plw"))
+    forcefield = app.ForceField("amber14-all.xml", "amber14/tip3p.xml")
+    modeller = app.Modeller(pdb.topology, pdb.positions)
+    modeller.addSolvent(forcefield, padding=0.5 * unit.nanometer, ionicStrength=0.15 * unit.molar)
+    system = forcefield.createSystem(modeller.topology, nonbondedMethod=app.PME,
+                                     nonbondedCutoff=0.7 * unit.nanometer, constraints=app.HBonds)
+    return system, perturbed(np.array(modeller.positions.value_in_unit(unit.nanometer)), 0.01, seed=2)
+
+
 def energy_of(context: openmm.Context) -> float:
     return context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
 

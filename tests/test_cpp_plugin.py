@@ -22,7 +22,6 @@ from openmm_reparam.engines import compiled
 from openmm_reparam.run.options import MinimizerOptions
 from openmm_reparam.run.recorder import RunRecorder
 from openmm_reparam.reparam.generators import GNNGenerator, LinearModeGenerator
-from openmm_reparam.testing import prepared_pdb
 
 pytestmark = pytest.mark.skipif(not compiled.cpp_available(), reason=compiled.unavailable_reason()
                                 or "C++ plugin not built")
@@ -201,14 +200,8 @@ def test_collapse_matches_python_engine(generator):
 @pytest.fixture(scope="module")
 def solvated():
     """Met-enkephalin (75 atoms) in a small TIP3P box with ions, PME, HBonds and rigid water (as test_solute)."""
-    from conftest import perturbed
-    pdb = app.PDBFile(prepared_pdb("1plw"))
-    forcefield = app.ForceField("amber14-all.xml", "amber14/tip3p.xml")
-    modeller = app.Modeller(pdb.topology, pdb.positions)
-    modeller.addSolvent(forcefield, padding=0.5 * unit.nanometer, ionicStrength=0.15 * unit.molar)
-    system = forcefield.createSystem(modeller.topology, nonbondedMethod=app.PME,
-                                     nonbondedCutoff=0.7 * unit.nanometer, constraints=app.HBonds)
-    return system, perturbed(np.array(modeller.positions.value_in_unit(unit.nanometer)), 0.01, seed=2)
+    from conftest import solvated_enkephalin
+    return solvated_enkephalin()
 
 
 @pytest.mark.parametrize("kind", ["gnn", "linear"])

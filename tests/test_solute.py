@@ -1,28 +1,19 @@
 """Reparametrizing the solute while water and ions move as plain coordinates."""
 import numpy as np
-import openmm
 import pytest
-from openmm import app, unit
+from openmm import unit
 
 from openmm_reparam import compute_slow_modes, minimize
 from openmm_reparam.core.atoms import solvent_mask
 from openmm_reparam.reparam.solute import SoluteGenerator
-from openmm_reparam.testing import prepared_pdb
 
-from conftest import make_context, perturbed, positions_of
+from conftest import make_context, positions_of, solvated_enkephalin
 
 
 @pytest.fixture(scope="module")
 def solvated_peptide():
     """Met-enkephalin (75 atoms) in a small TIP3P box with a few ions, PME, HBonds and rigid water."""
-    pdb = app.PDBFile(prepared_pdb("1plw"))
-    forcefield = app.ForceField("amber14-all.xml", "amber14/tip3p.xml")
-    modeller = app.Modeller(pdb.topology, pdb.positions)
-    modeller.addSolvent(forcefield, padding=0.5 * unit.nanometer, ionicStrength=0.15 * unit.molar)
-    system = forcefield.createSystem(modeller.topology, nonbondedMethod=app.PME,
-                                     nonbondedCutoff=0.7 * unit.nanometer, constraints=app.HBonds)
-    positions = np.array(modeller.positions.value_in_unit(unit.nanometer))
-    return system, perturbed(positions, 0.01, seed=2)
+    return solvated_enkephalin()
 
 
 def test_solvent_mask_finds_waters_and_ions_only(solvated_peptide):

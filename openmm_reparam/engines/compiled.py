@@ -122,37 +122,6 @@ def copy_weights_back(cpp_generator, generator: torch.nn.Module) -> None:
             parameter.copy_(torch.as_tensor(values.reshape(tuple(parameter.shape)), dtype=parameter.dtype))
 
 
-def linear_generator(generator: Optional[torch.nn.Module]):
-    """The LinearModeGenerator behind ``generator`` (itself, or a SoluteGenerator's inner one), else None: the
-    generators whose stage can run on the device (runDeviceLinearStage)."""
-    from ..reparam.generators import LinearModeGenerator
-    from ..reparam.solute import SoluteGenerator
-    inner = generator.inner if isinstance(generator, SoluteGenerator) else generator
-    return inner if isinstance(inner, LinearModeGenerator) else None
-
-
-def run_device_linear_stage(bridge: ContextEnergy, generator: torch.nn.Module, cpp_settings):
-    """One linear reparametrized stage on the device: the Context is put at the generator's output (fixed
-    particles kept), the stage runs there, and the generator gets z after the last step, as the host stage
-    leaves it. A SoluteGenerator's solvent coordinates become the solvent's best positions (the device keeps
-    no copy of the last ones; a restart re-anchors them on the best positions anyway)."""
-    from ..reparam.solute import SoluteGenerator
-    linear = linear_generator(generator)
-    rows = generator.solute_index.numpy() if isinstance(generator, SoluteGenerator) else np.arange(bridge.n_particles)
-    with torch.no_grad():
-        bridge.set_positions(generator().numpy())
-        modes, x0, z = (np.ascontiguousarray(t.detach().numpy(), dtype=np.float64).ravel()
-                        for t in (linear.modes, linear.x0, linear.z))
-    cpp = plugin().DeviceLinearModes(int(linear.z.shape[0]), [float(i) for i in rows], modes, x0, z)
-    outcome = plugin().runDeviceLinearStage(bridge.context, cpp_settings, cpp)
-    with torch.no_grad():
-        linear.z.copy_(torch.as_tensor(np.asarray(cpp._z(), dtype=np.float64).reshape(tuple(linear.z.shape))))
-        if isinstance(generator, SoluteGenerator):
-            solvent = bridge.current_positions()[generator.solvent_index.numpy()]
-            generator.solvent_coordinates.copy_(torch.as_tensor(solvent))
-    return outcome
-
-
 # -- the engine --------------------------------------------------------------------------------------------
 def camel_case(name: str) -> str:
     """``clip_norm`` -> ``clipNorm``: a Python settings field as its C++ twin is named."""
@@ -217,10 +186,10 @@ class _RecordingReporter(openmm.MinimizationReporter):
 
 
 class CompiledEngine:
-    """Adam stages in the compiled plugin (``runAdamStage``); see :mod:`.settings` for the contract. A
-    coordinate or linear-generator stage without a reporter or force tolerance runs on the Context's device where
-    the platform has the kernel (:mod:`.device`); ``ran_on`` then names the device ("opencl", "cuda") instead of
-    "cpp"."""
+    """Adam stages in the compiled plugin (``runAdamStage``); see :mod:`.settings` for the contract. A stage
+    without a reporter or force tolerance, on the coordinates or on a generator (``runDeviceGeneratorStage``:
+    the linear generator and the GNN as device kernels), runs on the Context's device where the platform has the
+    kernel (:mod:`.device`); ``ran_on`` then names the device ("opencl", "cuda") instead of "cpp"."""
 
     name = "cpp"
     ran_on = "cpp"
@@ -234,12 +203,11 @@ class CompiledEngine:
         stage_start = time.perf_counter()
         cpp_settings = cpp_stage_settings(settings, steps, stage_start)
         self.ran_on = self.name
-        on_device = ((generator is None or linear_generator(generator) is not None) and reporter is None
-                     and settings.force_tolerance == 0  # no force stop there
+        on_device = (reporter is None and settings.force_tolerance == 0  # no force stop there
                      and device_adam_available(bridge.context, plugin()))
-        cpp_generator = to_cpp_generator(generator) if generator is not None and not on_device else None
+        cpp_generator = to_cpp_generator(generator) if generator is not None else None
         if on_device and generator is not None:
-            outcome = run_device_linear_stage(bridge, generator, cpp_settings)
+            outcome = plugin().runDeviceGeneratorStage(bridge.context, cpp_generator, cpp_settings)
         elif on_device:
             outcome = plugin().runDeviceAdamStage(bridge.context, cpp_settings)
         else:

@@ -116,7 +116,7 @@ static PyObject* reparamNames(const std::vector<std::string>& names) {
 %exception ReparamPlugin::runDeviceAdamStage {
     RELEASE_GIL_WHEN(true)
 }
-%exception ReparamPlugin::runDeviceLinearStage {
+%exception ReparamPlugin::runDeviceGeneratorStage {
     RELEASE_GIL_WHEN(true)
 }
 %exception ReparamPlugin::runDevicePreconStage {
@@ -382,31 +382,8 @@ bool deviceAdamAvailable(OpenMM::Context& context);
 
 AdamStageOutcome runDeviceAdamStage(OpenMM::Context& context, const AdamStageSettings& settings);
 
-/** The linear generator of runDeviceLinearStage (DeviceAdamStage.h), built from numbers (atoms as numbers, since
- *  OpenMM's typemaps give std::vector<double>); _z() gives the parameters back after the stage. */
-%nodefaultctor DeviceLinearModes;
-class DeviceLinearModes {
-public:
-    int numModes;
-    %extend {
-        DeviceLinearModes(int numModes, const std::vector<double>& atoms, const std::vector<double>& modes,
-                          const std::vector<double>& x0, const std::vector<double>& z) {
-            ReparamPlugin::DeviceLinearModes* linear = new ReparamPlugin::DeviceLinearModes();
-            linear->numModes = numModes;
-            linear->atoms.assign(atoms.begin(), atoms.end());
-            linear->modes = modes;
-            linear->x0 = x0;
-            linear->z = z;
-            return linear;
-        }
-        PyObject* _z() const {
-            return reparamTuple(self->z);
-        }
-    }
-};
-
-AdamStageOutcome runDeviceLinearStage(OpenMM::Context& context, const AdamStageSettings& settings,
-                                      DeviceLinearModes& linear);
+AdamStageOutcome runDeviceGeneratorStage(OpenMM::Context& context, ReparamGenerator& generator,
+                                         const AdamStageSettings& settings);
 
 bool deviceFireAvailable(OpenMM::Context& context);
 

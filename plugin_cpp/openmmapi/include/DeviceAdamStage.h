@@ -19,6 +19,7 @@
  */
 #include "AdamStage.h"
 #include "AdamStageSettings.h"
+#include "ReparamGenerator.h"
 #include "openmm/Context.h"
 #include "openmm/KernelImpl.h"
 #include "openmm/internal/ContextImpl.h"
@@ -27,32 +28,17 @@
 
 namespace ReparamPlugin {
 
-/**
- * The linear generator X = X0 + V z of a linear reparametrized stage on the device (runDeviceLinearStage, the
- * host stage's ReparamGenerator "linear", alone or inside a SoluteGenerator). Row r is particle atoms[r] (its
- * original index), with V's row r (numModes values, modes[r * numModes + j]) and X0's row r (x0[3 r + k]);
- * z (numModes x 3) holds the starting parameters and, after the stage, the last ones (as the host stage leaves
- * its generator). Every other movable particle moves as plain coordinates (a SoluteGenerator's solvent): its
- * Adam step is the coordinate stage's, from its current position.
- */
-struct DeviceLinearModes {
-    int numModes = 0;
-    std::vector<int> atoms;
-    std::vector<double> modes, x0, z;
-    /** Throws OpenMMException unless the sizes agree and every row is a distinct particle of numParticles. */
-    void validate(int numParticles) const;
-};
-
-/** The platform kernel behind runDeviceAdamStage and runDeviceLinearStage (one implementation:
+/** The platform kernel behind runDeviceAdamStage and runDeviceGeneratorStage (one implementation:
  *  CommonDeviceAdamKernel). */
 class DeviceAdamKernel : public OpenMM::KernelImpl {
 public:
     static std::string Name() { return "ReparamDeviceAdamStage"; }
     DeviceAdamKernel(const std::string& name, const OpenMM::Platform& platform) : OpenMM::KernelImpl(name, platform) {}
-    /** One stage from the Context's current positions (settings already validated): on the coordinates, or with
-     *  linear (validated) on its parameters z for its rows and on the coordinates for the other particles. */
+    /** One stage (settings already validated): on the coordinates from the Context's positions, or (generator
+     *  validated, not NULL) on the generator's parameters for its rows from G(theta) and on the coordinates for
+     *  the other particles (a solute generator's solvent, from its coordinates parameter). */
     virtual AdamStageOutcome run(OpenMM::ContextImpl& context, const AdamStageSettings& settings,
-                                 DeviceLinearModes* linear) = 0;
+                                 ReparamGenerator* generator) = 0;
 };
 
 /** The largest connected group of constraints the device stages project by one dense solve in a work item's
@@ -66,12 +52,17 @@ bool deviceAdamAvailable(OpenMM::Context& context);
 /** One Adam stage on the coordinates on context's device; throws OpenMMException where none is registered. */
 AdamStageOutcome runDeviceAdamStage(OpenMM::Context& context, const AdamStageSettings& settings);
 
-/** One linear reparametrized Adam stage on context's device (its rows at X0 + V z, Adam on z; the other movable
- *  particles as plain coordinates, clipped together with z as the host stage clips a SoluteGenerator's
- *  parameters). The Context is left at the best positions and linear.z at the last parameters. Same stop rules
- *  and constraint handling as runDeviceAdamStage; the kernel is runDeviceAdamStage's (deviceAdamAvailable). */
-AdamStageOutcome runDeviceLinearStage(OpenMM::Context& context, const AdamStageSettings& settings,
-                                      DeviceLinearModes& linear);
+/**
+ * One reparametrized Adam stage on context's device: runAdamStage with a generator (kind "linear" or "gnn",
+ * with or without solvent), without a reporter. The generator's buffers and parameters go to the device once;
+ * each step puts its rows at G(theta) (the GNN's layers as device kernels), evaluates there, and reduces the
+ * parameter gradient J^T g on the device (DeviceGeneratorKernels); the solvent takes the coordinate step beside
+ * theta, clipped together, as on the host. The Context is left at the best positions; the generator gets the
+ * parameters after the last step (as the host stage leaves it) and, for the solvent coordinates, the solvent's
+ * best positions. Same stop rules and constraint handling as runDeviceAdamStage (deviceAdamAvailable).
+ */
+AdamStageOutcome runDeviceGeneratorStage(OpenMM::Context& context, ReparamGenerator& generator,
+                                         const AdamStageSettings& settings);
 
 } // namespace ReparamPlugin
 

@@ -65,6 +65,10 @@ public:
     bool hasSolvent() const { return numSolvent > 0; }
     /** Number of slow modes k (columns of the modes). */
     int getNumModes() const;
+    /** Number of graph-convolution layers of a "gnn" generator (0 for "linear"). */
+    int getNumLayers() const { return layers; }
+    /** Number of parameters of the generator itself (without the solvent coordinates). */
+    int getNumInnerParameters() const { return numInnerParameters(); }
     /** Throw an OpenMMException if the buffers and parameters do not form a valid generator. */
     void validate() const;
     /** Evaluate X = G(theta) without autograd; returns N*3 row-major positions in nm. */

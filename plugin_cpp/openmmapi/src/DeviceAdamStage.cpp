@@ -3,7 +3,6 @@
 #include "ContextAccess.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/Platform.h"
-#include <set>
 #include <vector>
 
 using namespace ReparamPlugin;
@@ -18,35 +17,26 @@ bool ReparamPlugin::deviceAdamAvailable(Context& context) {
     return kernelRegistered(context);
 }
 
-void DeviceLinearModes::validate(int numParticles) const {
-    size_t rows = atoms.size();
-    if (numModes < 1 || rows == 0)
-        throw OpenMMException("DeviceLinearModes: needs at least one mode and one row");
-    if (modes.size() != rows * numModes || x0.size() != 3 * rows || z.size() != 3 * (size_t) numModes)
-        throw OpenMMException("DeviceLinearModes: modes must be rows x numModes, x0 rows x 3 and z numModes x 3");
-    std::set<int> seen;
-    for (int atom : atoms)
-        if (atom < 0 || atom >= numParticles || !seen.insert(atom).second)
-            throw OpenMMException("DeviceLinearModes: each row must be a distinct particle of the System");
-}
-
-static AdamStageOutcome runKernel(Context& context, const AdamStageSettings& settings, DeviceLinearModes* linear) {
+static AdamStageOutcome runKernel(Context& context, const AdamStageSettings& settings, ReparamGenerator* generator) {
     settings.validate();
     if (!kernelRegistered(context))
         throw OpenMMException("no device Adam stage is registered for the " + context.getPlatform().getName() +
                               " platform");
-    if (linear != NULL)
-        linear->validate(context.getSystem().getNumParticles());
+    if (generator != NULL) {
+        generator->validate();
+        if (generator->getNumAtoms() != context.getSystem().getNumParticles())
+            throw OpenMMException("the generator and the System have different numbers of atoms");
+    }
     ContextImpl& impl = ContextAccess::impl(context);
     Kernel kernel = context.getPlatform().createKernel(DeviceAdamKernel::Name(), impl);
-    return kernel.getAs<DeviceAdamKernel>().run(impl, settings, linear);
+    return kernel.getAs<DeviceAdamKernel>().run(impl, settings, generator);
 }
 
 AdamStageOutcome ReparamPlugin::runDeviceAdamStage(Context& context, const AdamStageSettings& settings) {
     return runKernel(context, settings, NULL);
 }
 
-AdamStageOutcome ReparamPlugin::runDeviceLinearStage(Context& context, const AdamStageSettings& settings,
-                                                     DeviceLinearModes& linear) {
-    return runKernel(context, settings, &linear);
+AdamStageOutcome ReparamPlugin::runDeviceGeneratorStage(Context& context, ReparamGenerator& generator,
+                                                        const AdamStageSettings& settings) {
+    return runKernel(context, settings, &generator);
 }

@@ -3,15 +3,17 @@
 /**
  * CommonDeviceAdamKernel: DeviceAdamKernel on OpenMM's common compute API (ComputeContext, ComputeArray,
  * ComputeKernel), one source for the CUDA, OpenCL and HIP platforms; each platform's factory (platforms/<name>)
- * hands it the platform's ComputeContext. See DeviceAdamStage.h for the step. With DeviceLinearModes (a linear
- * stage) the program is compiled with HAS_MODES and the linear kernels: X0 + V z for the rows of the modes before
- * each evaluation, dz = V^T g after it, Adam on z beside the coordinates' Adam.
+ * hands it the platform's ComputeContext. See DeviceAdamStage.h for the step. With a generator (a reparametrized
+ * stage) the program is compiled with HAS_GENERATOR and DeviceGeneratorKernels' kernels: the generator's rows at
+ * G(theta) before each evaluation, dtheta = J^T g after it, Adam on theta beside the coordinates' Adam.
  */
 #include "DeviceAdamStage.h"
 #include "DeviceConstraintProjection.h"
+#include "DeviceGeneratorKernels.h"
 #include "openmm/common/ComputeArray.h"
 #include "openmm/common/ComputeContext.h"
 #include "openmm/common/ComputeKernel.h"
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -22,14 +24,21 @@ public:
     CommonDeviceAdamKernel(const std::string& name, const OpenMM::Platform& platform, OpenMM::ComputeContext& cc,
                            const std::string& platformLabel);
     AdamStageOutcome run(OpenMM::ContextImpl& context, const AdamStageSettings& settings,
-                         DeviceLinearModes* linear) override;
+                         ReparamGenerator* generator) override;
 private:
-    void setup(const DeviceLinearModes* linear);
-    /** The linear generator's arrays (placeholders of one element without one, so the argument lists agree). */
-    void uploadModes(const DeviceLinearModes* linear);
-    void uploadMixed(OpenMM::ComputeArray& array, const std::vector<double>& values, const std::string& name);
+    void setup(const ReparamGenerator* generator);
     void createKernels(OpenMM::ComputeProgram& program);
-    void createModeKernels(OpenMM::ComputeProgram& program);
+    /** Set up (once), the run's arguments, the moments cleared, the Context at the generator's output. */
+    void prepare(OpenMM::ContextImpl& context, const AdamStageSettings& settings, const ReparamGenerator* generator);
+    /** One evaluation: the generator's rows placed, the candidate kept, constraints applied, forces and energy,
+     *  the gradient's statistics (maxForce: the largest atomic raw force); throws on NaN. */
+    double evaluate(OpenMM::ContextImpl& context, double tol, int groups, double& maxForce);
+    /** Whether the Context's positions hold a collapsed contact (the host's guard, on suspect steps). */
+    bool collapsed(OpenMM::ContextImpl& context, const AdamStageSettings& settings, double tol, int groups);
+    /** Put the Context at the generator's output (fixed particles kept), as the host stage's first step. */
+    void startAtGenerator(OpenMM::ContextImpl& context, const ReparamGenerator& generator);
+    /** The trained parameters back into generator, the solvent coordinates at the Context's (best) positions. */
+    void finishGenerator(OpenMM::ContextImpl& context, ReparamGenerator& generator);
     /** The forces projected onto the constraints, then the sum of the squared gradient components and the
      *  largest atomic raw force, reduced on the device and downloaded. */
     void gradientStats(double& sumSquares, double& maxForce);
@@ -39,13 +48,14 @@ private:
     void setRunArgs(double stiffness);
     OpenMM::ComputeContext& cc;
     std::string label;
-    bool isSetup, mixedIsDouble, hasModes;
-    int blockSize, numBlocks, numModes;
+    bool isSetup, mixedIsDouble;
+    int blockSize, numBlocks;
     DeviceConstraintProjection projection;
+    std::unique_ptr<DeviceGeneratorKernels> generatorKernels;
     OpenMM::ComputeArray moment1, moment2, best, reduceBuffer, stats, candidate;
-    OpenMM::ComputeArray modeRow, modes, modeX0, z, zMoment1, zMoment2, dz;
+    OpenMM::ComputeArray noRows, noGradient, parameterMoment1, parameterMoment2;  // placeholders without a generator
     OpenMM::ComputeKernel statsKernel, finishKernel, updateKernel, saveKernel, restoreKernel, candidateKernel;
-    OpenMM::ComputeKernel positionsKernel, modeGradientKernel, modeUpdateKernel;
+    OpenMM::ComputeKernel parameterUpdateKernel;
 };
 
 } // namespace ReparamPlugin

@@ -3,6 +3,7 @@
 #include "DeviceKernelArgs.h"
 #include "StageClock.h"
 #include "DeviceAdamKernelSource.h"
+#include "DeviceGeneratorKernelSource.h"
 #include "EnergyBridge.h"
 #include "NonFiniteEnergyException.h"
 #include "openmm/Context.h"
@@ -67,40 +68,10 @@ public:
 CommonDeviceAdamKernel::CommonDeviceAdamKernel(const std::string& name, const Platform& platform, ComputeContext& cc,
                                                const std::string& platformLabel) :
         DeviceAdamKernel(name, platform), cc(cc), label(platformLabel), isSetup(false), mixedIsDouble(false),
-        hasModes(false), blockSize(0), numBlocks(0), numModes(0) {
+        blockSize(0), numBlocks(0) {
 }
 
-void CommonDeviceAdamKernel::uploadMixed(ComputeArray& array, const std::vector<double>& values,
-                                         const std::string& name) {
-    int element = mixedIsDouble ? sizeof(double) : sizeof(float);
-    array.initialize(cc, std::max<size_t>(1, values.size()), element, name);
-    if (values.empty())
-        return;
-    if (mixedIsDouble)
-        array.upload(values);
-    else
-        array.upload(std::vector<float>(values.begin(), values.end()));
-}
-
-void CommonDeviceAdamKernel::uploadModes(const DeviceLinearModes* linear) {
-    hasModes = linear != NULL;
-    numModes = hasModes ? linear->numModes : 0;
-    std::vector<int> rows(hasModes ? cc.getNumAtoms() : 1, -1);
-    if (hasModes)
-        for (size_t r = 0; r < linear->atoms.size(); r++)
-            rows[linear->atoms[r]] = (int) r;
-    modeRow.initialize<int>(cc, rows.size(), "reparamModeRow");
-    modeRow.upload(rows);
-    std::vector<double> none, zeros(3 * std::max(1, numModes), 0.0);
-    uploadMixed(modes, hasModes ? linear->modes : none, "reparamModes");
-    uploadMixed(modeX0, hasModes ? linear->x0 : none, "reparamModeX0");
-    uploadMixed(z, hasModes ? linear->z : none, "reparamModeZ");
-    uploadMixed(zMoment1, zeros, "reparamModeM");
-    uploadMixed(zMoment2, zeros, "reparamModeV");
-    uploadMixed(dz, zeros, "reparamModeGradient");
-}
-
-void CommonDeviceAdamKernel::setup(const DeviceLinearModes* linear) {
+void CommonDeviceAdamKernel::setup(const ReparamGenerator* generator) {
     mixedIsDouble = cc.getUseMixedPrecision() || cc.getUseDoublePrecision();
     int element = mixedIsDouble ? sizeof(double) : sizeof(float);
     int numAtoms = cc.getNumAtoms();
@@ -112,21 +83,29 @@ void CommonDeviceAdamKernel::setup(const DeviceLinearModes* linear) {
     candidate.initialize(cc, 3 * numAtoms, element, "reparamAdamCandidate");
     reduceBuffer.initialize(cc, 2 * numBlocks, element, "reparamAdamReduce");
     stats.initialize(cc, 2, element, "reparamAdamStats");
-    uploadModes(linear);
     std::map<std::string, std::string> defines;
+    if (generator != NULL) {
+        generatorKernels.reset(new DeviceGeneratorKernels(cc, *generator, mixedIsDouble));
+        generatorKernels->addDefines(defines);
+        int count = generatorKernels->getNumParameters();
+        parameterMoment1.initialize(cc, count, element, "reparamParameterM");
+        parameterMoment2.initialize(cc, count, element, "reparamParameterV");
+    }
+    else {  // the kernels take these arguments either way
+        noRows.initialize<int>(cc, 1, "reparamNoRows");
+        noGradient.initialize(cc, 1, element, "reparamNoGradient");
+    }
     projection.initialize(cc, cc.getContextImpl()->getSystem(), defines);
     defines["THREAD_BLOCK_SIZE"] = cc.intToString(blockSize);
     defines["NUM_BLOCKS"] = cc.intToString(numBlocks);
-    if (hasModes) {
-        defines["HAS_MODES"] = "1";
-        defines["NUM_MODES"] = cc.intToString(numModes);
-    }
-    ComputeProgram program = cc.compileProgram(std::string(DeviceConstraintProjection::kernelSource()) +
-                                               deviceAdamKernelSource, defines);
+    std::string source = std::string(DeviceConstraintProjection::kernelSource()) + deviceAdamKernelSource;
+    if (generator != NULL)
+        source += deviceGeneratorKernelSource;
+    ComputeProgram program = cc.compileProgram(source, defines);
     projection.createKernels(program);
     createKernels(program);
-    if (hasModes)
-        createModeKernels(program);
+    if (generator != NULL)
+        generatorKernels->createKernels(program, projection.getForces(), candidate);
     isSetup = true;
 }
 
@@ -139,11 +118,13 @@ void CommonDeviceAdamKernel::createKernels(ComputeProgram& program) {
         statsKernel->addArg(*array);
     for (int i = 0; i < 5; i++)
         statsKernel->addArg();  // stiffness, periodic, box vectors
-    statsKernel->addArg(modeRow);
+    ComputeArray& rows = generatorKernels ? generatorKernels->getRows() : noRows;
+    ComputeArray& gradient = generatorKernels ? generatorKernels->getGradient() : noGradient;
+    statsKernel->addArg(rows);
     finishKernel = program->createKernel("finishStats");
     finishKernel->addArg(reduceBuffer);
     finishKernel->addArg(stats);
-    finishKernel->addArg(dz);
+    finishKernel->addArg(gradient);
     updateKernel = program->createKernel("adamUpdate");
     for (ArrayInterface* array : {&cc.getPosq(), &correction, &cc.getVelm(), &cc.getAtomIndexArray(),
                                   (ArrayInterface*) &moment1, (ArrayInterface*) &moment2, (ArrayInterface*) &stats,
@@ -151,7 +132,15 @@ void CommonDeviceAdamKernel::createKernels(ComputeProgram& program) {
         updateKernel->addArg(*array);
     for (int i = 0; i < 12; i++)
         updateKernel->addArg();  // lr, beta1, beta2, eps, biasCorrection1, biasCorrection2Sqrt, clipNorm, stiffness, box
-    updateKernel->addArg(modeRow);
+    updateKernel->addArg(rows);
+    if (generatorKernels) {
+        parameterUpdateKernel = program->createKernel("parameterAdamUpdate");
+        for (ComputeArray* array : {&generatorKernels->getParameters(), &parameterMoment1, &parameterMoment2,
+                                    &generatorKernels->getGradient(), &stats})
+            parameterUpdateKernel->addArg(*array);
+        for (int i = 0; i < 7; i++)
+            parameterUpdateKernel->addArg();  // lr, beta1, beta2, eps, biasCorrection1, biasCorrection2Sqrt, clipNorm
+    }
     saveKernel = program->createKernel("saveBest");
     restoreKernel = program->createKernel("restoreBest");
     candidateKernel = program->createKernel("saveBest");
@@ -165,47 +154,21 @@ void CommonDeviceAdamKernel::createKernels(ComputeProgram& program) {
         restoreKernel->addArg();  // periodic, box vectors
 }
 
-void CommonDeviceAdamKernel::createModeKernels(ComputeProgram& program) {
-    ArrayInterface& correction = cc.getUseMixedPrecision() ? cc.getPosqCorrection() : cc.getPosq();
-    positionsKernel = program->createKernel("linearPositions");
-    for (ArrayInterface* array : {&cc.getPosq(), &correction, &cc.getVelm(), &cc.getAtomIndexArray(),
-                                  (ArrayInterface*) &modeRow, (ArrayInterface*) &modes, (ArrayInterface*) &modeX0,
-                                  (ArrayInterface*) &z})
-        positionsKernel->addArg(*array);
-    for (int i = 0; i < 4; i++)
-        positionsKernel->addArg();  // periodic, box vectors
-    modeGradientKernel = program->createKernel("modeGradient");
-    for (ArrayInterface* array : {(ArrayInterface*) &projection.getForces(), &cc.getPosq(), &correction,
-                                  &cc.getVelm(), &cc.getAtomIndexArray(), (ArrayInterface*) &candidate,
-                                  (ArrayInterface*) &modeRow, (ArrayInterface*) &modes, (ArrayInterface*) &dz})
-        modeGradientKernel->addArg(*array);
-    for (int i = 0; i < 5; i++)
-        modeGradientKernel->addArg();  // stiffness, periodic, box vectors
-    modeUpdateKernel = program->createKernel("modeAdamUpdate");
-    for (ComputeArray* array : {&z, &zMoment1, &zMoment2, &dz, &stats})
-        modeUpdateKernel->addArg(*array);
-    for (int i = 0; i < 7; i++)
-        modeUpdateKernel->addArg();  // lr, beta1, beta2, eps, biasCorrection1, biasCorrection2Sqrt, clipNorm
-}
-
 void CommonDeviceAdamKernel::setRunArgs(double stiffness) {
     setMixedArg(statsKernel, 8, stiffness, mixedIsDouble);
     projection.setBoxArgs(statsKernel, 9);
     setMixedArg(updateKernel, 16, stiffness, mixedIsDouble);
     projection.setBoxArgs(updateKernel, 17);
     projection.setBoxArgs(restoreKernel, 4);
-    if (hasModes) {
-        projection.setBoxArgs(positionsKernel, 8);
-        setMixedArg(modeGradientKernel, 9, stiffness, mixedIsDouble);
-        projection.setBoxArgs(modeGradientKernel, 10);
-    }
+    if (generatorKernels)
+        generatorKernels->setRunArgs(stiffness, projection);
 }
 
 void CommonDeviceAdamKernel::gradientStats(double& sumSquares, double& maxForce) {
     projection.loadForces();
     projection.project(projection.getForces(), false);
-    if (hasModes)
-        modeGradientKernel->execute(std::min(numModes, 64) * blockSize, blockSize);
+    if (generatorKernels)
+        generatorKernels->computeGradient();
     statsKernel->execute(numBlocks * blockSize, blockSize);
     finishKernel->execute(blockSize, blockSize);
     double values[2];
@@ -228,27 +191,80 @@ void CommonDeviceAdamKernel::adamUpdate(const AdamStageSettings& settings, int s
     for (int i = 0; i < 7; i++)
         setMixedArg(updateKernel, 9 + i, values[i], mixedIsDouble);
     updateKernel->execute(cc.getNumAtoms());
-    if (hasModes) {
+    if (generatorKernels) {
         for (int i = 0; i < 7; i++)
-            setMixedArg(modeUpdateKernel, 5 + i, values[i], mixedIsDouble);
-        modeUpdateKernel->execute(3 * numModes);
+            setMixedArg(parameterUpdateKernel, 5 + i, values[i], mixedIsDouble);
+        parameterUpdateKernel->execute(generatorKernels->getNumParameters());
     }
 }
 
-AdamStageOutcome CommonDeviceAdamKernel::run(ContextImpl& context, const AdamStageSettings& settings,
-                                             DeviceLinearModes* linear) {
-    ContextSelector selector(cc);
-    Clock::time_point start = Clock::now();
-    if (isSetup && (linear != NULL || hasModes))
-        throw OpenMMException("CommonDeviceAdamKernel: a linear stage needs a kernel of its own");
+void CommonDeviceAdamKernel::startAtGenerator(ContextImpl& context, const ReparamGenerator& generator) {
+    const System& system = context.getSystem();
+    std::vector<Vec3> positions;
+    context.getPositions(positions);
+    std::vector<double> x = generator.computePositions();
+    for (int i = 0; i < system.getNumParticles(); i++)
+        if (!system.isVirtualSite(i) && system.getParticleMass(i) != 0.0)
+            positions[i] = Vec3(x[3 * i], x[3 * i + 1], x[3 * i + 2]);
+    context.setPositions(positions);
+}
+
+void CommonDeviceAdamKernel::finishGenerator(ContextImpl& context, ReparamGenerator& generator) {
+    generatorKernels->copyParametersTo(generator);
+    if (generator.hasSolvent()) {
+        std::vector<Vec3> positions;
+        context.getPositions(positions);
+        generator.putSolventAt(positions);
+    }
+}
+
+void CommonDeviceAdamKernel::prepare(ContextImpl& context, const AdamStageSettings& settings,
+                                     const ReparamGenerator* generator) {
+    if (isSetup && (generator != NULL || generatorKernels))
+        throw OpenMMException("CommonDeviceAdamKernel: a generator stage needs a kernel of its own");
     if (!isSetup)
-        setup(linear);
-    const Integrator& integrator = context.getIntegrator();
-    double tol = integrator.getConstraintTolerance();
-    int groups = integrator.getIntegrationForceGroups();
+        setup(generator);
     setRunArgs(projection.hasConstraints() ? settings.constraintStiffness : 0.0);
     cc.clearBuffer(moment1);
     cc.clearBuffer(moment2);
+    if (generator != NULL) {
+        cc.clearBuffer(parameterMoment1);
+        cc.clearBuffer(parameterMoment2);
+        startAtGenerator(context, *generator);
+    }
+}
+
+double CommonDeviceAdamKernel::evaluate(ContextImpl& context, double tol, int groups, double& maxForce) {
+    if (generatorKernels)
+        generatorKernels->computePositions();  // the generator's rows at G(theta)
+    candidateKernel->execute(cc.getNumAtoms());  // the unconstrained candidate, for the spring
+    context.applyConstraints(tol);  // constraints and virtual sites, on the device
+    double energy = context.calcForcesAndEnergy(true, true, groups);
+    double sumSquares;
+    gradientStats(sumSquares, maxForce);
+    if (!std::isfinite(energy) || !std::isfinite(sumSquares))
+        throw NonFiniteEnergyException("the energy or forces became NaN or infinite during the device Adam stage");
+    return energy;
+}
+
+bool CommonDeviceAdamKernel::collapsed(ContextImpl& context, const AdamStageSettings& settings, double tol,
+                                       int groups) {
+    if (!(settings.collapseDistance > 0))
+        return false;
+    std::vector<Vec3> positions;  // rare (suspect steps only): the positions come to the host only here
+    context.getPositions(positions);
+    EnergyBridge bridge(context.getOwner(), tol, groups, settings.constraintStiffness);
+    return bridge.hasCollapsedContact(positions, settings.collapseDistance);
+}
+
+AdamStageOutcome CommonDeviceAdamKernel::run(ContextImpl& context, const AdamStageSettings& settings,
+                                             ReparamGenerator* generator) {
+    ContextSelector selector(cc);
+    Clock::time_point start = Clock::now();
+    prepare(context, settings, generator);
+    const Integrator& integrator = context.getIntegrator();
+    double tol = integrator.getConstraintTolerance();
+    int groups = integrator.getIntegrationForceGroups();
     ScalarTracker tracker(settings);
     AdamStageOutcome outcome;
     outcome.initialEnergy = NAN;
@@ -258,33 +274,20 @@ AdamStageOutcome CommonDeviceAdamKernel::run(ContextImpl& context, const AdamSta
             outcome.stopReason = "deadline";
             break;
         }
-        if (hasModes)
-            positionsKernel->execute(cc.getNumAtoms());  // the rows of the modes at X0 + V z
-        candidateKernel->execute(cc.getNumAtoms());  // the unconstrained candidate, for the spring
-        context.applyConstraints(tol);  // constraints and virtual sites, on the device
-        double energy = context.calcForcesAndEnergy(true, true, groups);
-        double sumSquares, maxForce;
-        gradientStats(sumSquares, maxForce);
-        if (!std::isfinite(energy) || !std::isfinite(sumSquares))
-            throw NonFiniteEnergyException("the energy or forces became NaN or infinite during the device Adam stage");
+        double maxForce, energy = evaluate(context, tol, groups, maxForce);
         steps++;
         if (std::isnan(outcome.initialEnergy))
             outcome.initialEnergy = energy;
         bool suspect = tracker.suspect(maxForce);
-        if (suspect && settings.collapseDistance > 0) {  // rare: the positions come to the host only here
-            std::vector<Vec3> positions;
-            context.getPositions(positions);
-            EnergyBridge bridge(context.getOwner(), tol, groups, settings.constraintStiffness);
-            if (bridge.hasCollapsedContact(positions, settings.collapseDistance)) {
-                outcome.stopReason = "collapse";
-                break;
-            }
+        if (suspect && collapsed(context, settings, tol, groups)) {
+            outcome.stopReason = "collapse";
+            break;
         }
         outcome.energies.push_back(energy);
         outcome.times.push_back(secondsSince(start));
         if (tracker.improves(energy, suspect))
             saveKernel->execute(cc.getNumAtoms());
-        // The update comes before the verdict, as in the host stage: a linear stage hands back the parameters
+        // The update comes before the verdict, as in the host stage: a generator stage hands back the parameters
         // after its last step (the coordinates are restored to the best point either way).
         adamUpdate(settings, i + 1);
         std::string verdict = tracker.verdict();
@@ -297,15 +300,8 @@ AdamStageOutcome CommonDeviceAdamKernel::run(ContextImpl& context, const AdamSta
         restoreKernel->execute(cc.getNumAtoms());
         context.applyConstraints(tol);
     }
-    if (hasModes) {  // the last parameters, as the host stage leaves its generator
-        if (mixedIsDouble)
-            z.download(linear->z);
-        else {
-            std::vector<float> values;
-            z.download(values);
-            linear->z.assign(values.begin(), values.end());
-        }
-    }
+    if (generator != NULL)
+        finishGenerator(context, *generator);
     outcome.iterations = outcome.energyEvaluations = steps;
     outcome.bestEnergy = tracker.haveBest ? tracker.best : NAN;
     outcome.collapsed = outcome.stopReason == "collapse";

@@ -3,9 +3,10 @@
  * storePosition, minimumImage). Arrays indexed by atom (moments, best, candidate, modeRow) use the original atom
  * order (order[i] of posq row i), so they survive OpenMM's atom reordering.
  *
- * With HAS_MODES (a linear stage, DeviceLinearModes), the particles with modeRow[atom] = r >= 0 sit at
- * X0[r] + V[r] z: their gradient goes into dz = V^T g (modeGradient) and Adam steps z (modeAdamUpdate); the
- * others (modeRow -1) move as plain coordinates (adamUpdate), clipped together with z. */
+ * With HAS_GENERATOR (a reparametrized stage, DeviceGeneratorKernels), the particles with modeRow[atom] >= 0 are
+ * the generator's rows, at G(theta) (deviceGeneratorKernelSource): their gradient reaches theta as dz = J^T g
+ * and Adam steps theta (parameterAdamUpdate); the others (modeRow -1) move as plain coordinates (adamUpdate),
+ * clipped together with theta. */
 #ifndef OPENMM_REPARAM_DEVICE_ADAM_KERNEL_SOURCE_H_
 #define OPENMM_REPARAM_DEVICE_ADAM_KERNEL_SOURCE_H_
 static const char* deviceAdamKernelSource = R"KERNELS(
@@ -42,8 +43,8 @@ KERNEL void gradientStats(GLOBAL const mixed* RESTRICT forces, GLOBAL const mm_l
     for (int i = GLOBAL_ID; i < NUM_ATOMS; i += GLOBAL_SIZE) {
         if (velm[i].w == 0)
             continue;
-#ifdef HAS_MODES
-        if (modeRow[order[i]] < 0) {  // the rows of the modes count through dz (finishStats)
+#ifdef HAS_GENERATOR
+        if (modeRow[order[i]] < 0) {  // the generator's rows count through its parameters' gradient dz
 #else
         {
 #endif
@@ -71,7 +72,8 @@ KERNEL void gradientStats(GLOBAL const mixed* RESTRICT forces, GLOBAL const mm_l
     }
 }
 
-/* One work group: stats = {sum of squares (dz's included), largest squared atomic force}. */
+/* One work group: stats = {sum of squares (the generator's parameter gradient dz included), largest squared
+   atomic force}. */
 KERNEL void finishStats(GLOBAL const mixed* RESTRICT reduceBuffer, GLOBAL mixed* RESTRICT stats,
                         GLOBAL const mixed* RESTRICT dz) {
     LOCAL volatile mixed sums[THREAD_BLOCK_SIZE];
@@ -81,8 +83,8 @@ KERNEL void finishStats(GLOBAL const mixed* RESTRICT reduceBuffer, GLOBAL mixed*
         sum += reduceBuffer[i];
         peak = max(peak, reduceBuffer[i + NUM_BLOCKS]);
     }
-#ifdef HAS_MODES
-    for (int i = LOCAL_ID; i < 3 * NUM_MODES; i += LOCAL_SIZE)
+#ifdef HAS_GENERATOR
+    for (int i = LOCAL_ID; i < NUM_PARAMS; i += LOCAL_SIZE)
         sum += dz[i] * dz[i];
 #endif
     sums[LOCAL_ID] = sum;
@@ -115,9 +117,9 @@ KERNEL void adamUpdate(GLOBAL real4* RESTRICT posq, GLOBAL real4* RESTRICT corre
     for (int i = GLOBAL_ID; i < NUM_ATOMS; i += GLOBAL_SIZE) {
         if (velm[i].w == 0)
             continue;
-#ifdef HAS_MODES
+#ifdef HAS_GENERATOR
         if (modeRow[order[i]] >= 0)
-            continue;  // moved by z (linearPositions)
+            continue;  // moved by the generator (placeRows)
 #endif
         int offset = 3 * order[i];
         mixed3 x = loadPosition(posq, correction, i);
@@ -135,84 +137,17 @@ KERNEL void adamUpdate(GLOBAL real4* RESTRICT posq, GLOBAL real4* RESTRICT corre
     }
 }
 
-#ifdef HAS_MODES
-/* The rows of the modes at X0 + V z, each stored as the image nearest its current position (OpenMM may have
-   shifted its molecule by a box vector); massless particles stay (virtual sites follow their atoms). */
-KERNEL void linearPositions(GLOBAL real4* RESTRICT posq, GLOBAL real4* RESTRICT correction,
-                            GLOBAL const mixed4* RESTRICT velm, GLOBAL const int* RESTRICT order,
-                            GLOBAL const int* RESTRICT modeRow, GLOBAL const mixed* RESTRICT modes,
-                            GLOBAL const mixed* RESTRICT x0, GLOBAL const mixed* RESTRICT z,
-                            int periodic, mixed4 boxA, mixed4 boxB, mixed4 boxC) {
-    for (int i = GLOBAL_ID; i < NUM_ATOMS; i += GLOBAL_SIZE) {
-        int r = modeRow[order[i]];
-        if (r < 0 || velm[i].w == 0)
-            continue;
-        mixed tx = x0[3 * r], ty = x0[3 * r + 1], tz = x0[3 * r + 2];
-        for (int j = 0; j < NUM_MODES; j++) {
-            mixed v = modes[r * NUM_MODES + j];
-            tx += v * z[3 * j];
-            ty += v * z[3 * j + 1];
-            tz += v * z[3 * j + 2];
-        }
-        mixed3 x = loadPosition(posq, correction, i);
-        mixed3 d = minimumImage(make_mixed3(tx - x.x, ty - x.y, tz - x.z), periodic, boxA, boxB, boxC);
-        storePosition(posq, correction, i, make_mixed3(x.x + d.x, x.y + d.y, x.z + d.z));
-    }
-}
-
-/* dz = V^T g over the movable rows of the modes, one work group per mode (g: adamGradient, the host's). */
-KERNEL void modeGradient(GLOBAL const mixed* RESTRICT forces, GLOBAL const real4* RESTRICT posq,
-                         GLOBAL const real4* RESTRICT correction, GLOBAL const mixed4* RESTRICT velm,
-                         GLOBAL const int* RESTRICT order, GLOBAL const mixed* RESTRICT candidate,
-                         GLOBAL const int* RESTRICT modeRow, GLOBAL const mixed* RESTRICT modes,
-                         GLOBAL mixed* RESTRICT dz, mixed stiffness, int periodic, mixed4 boxA, mixed4 boxB,
-                         mixed4 boxC) {
-    LOCAL volatile mixed sx[THREAD_BLOCK_SIZE];
-    LOCAL volatile mixed sy[THREAD_BLOCK_SIZE];
-    LOCAL volatile mixed sz[THREAD_BLOCK_SIZE];
-    for (int j = GROUP_ID; j < NUM_MODES; j += GLOBAL_SIZE / LOCAL_SIZE) {
-        mixed ax = 0, ay = 0, az = 0;
-        for (int i = LOCAL_ID; i < NUM_ATOMS; i += LOCAL_SIZE) {
-            int r = modeRow[order[i]];
-            if (r < 0 || velm[i].w == 0)
-                continue;
-            mixed3 g = adamGradient(forces, posq, correction, order, candidate, stiffness, i, periodic, boxA, boxB,
-                                    boxC);
-            mixed v = modes[r * NUM_MODES + j];
-            ax += v * g.x;
-            ay += v * g.y;
-            az += v * g.z;
-        }
-        sx[LOCAL_ID] = ax;
-        sy[LOCAL_ID] = ay;
-        sz[LOCAL_ID] = az;
-        SYNC_THREADS;
-        for (int step = LOCAL_SIZE / 2; step > 0; step >>= 1) {
-            if (LOCAL_ID < step) {
-                sx[LOCAL_ID] += sx[LOCAL_ID + step];
-                sy[LOCAL_ID] += sy[LOCAL_ID + step];
-                sz[LOCAL_ID] += sz[LOCAL_ID + step];
-            }
-            SYNC_THREADS;
-        }
-        if (LOCAL_ID == 0) {
-            dz[3 * j] = sx[0];
-            dz[3 * j + 1] = sy[0];
-            dz[3 * j + 2] = sz[0];
-        }
-        SYNC_THREADS;
-    }
-}
-
-/* torch.optim.Adam on z after the clipping of the whole gradient (z's and the coordinates', as adamUpdate). */
-KERNEL void modeAdamUpdate(GLOBAL mixed* RESTRICT z, GLOBAL mixed* RESTRICT m, GLOBAL mixed* RESTRICT v,
+#ifdef HAS_GENERATOR
+/* torch.optim.Adam on the generator's parameters after the clipping of the whole gradient (theirs and the
+   coordinates', as adamUpdate). */
+KERNEL void parameterAdamUpdate(GLOBAL mixed* RESTRICT z, GLOBAL mixed* RESTRICT m, GLOBAL mixed* RESTRICT v,
                            GLOBAL const mixed* RESTRICT dz, GLOBAL const mixed* RESTRICT stats, mixed lr,
                            mixed beta1, mixed beta2, mixed eps, mixed biasCorrection1, mixed biasCorrection2Sqrt,
                            mixed clipNorm) {
     mixed norm = sqrt((mixed) stats[0]);
     mixed clip = min((mixed) 1, clipNorm / (norm + (mixed) 1e-6));
     mixed stepSize = lr / biasCorrection1;
-    for (int i = GLOBAL_ID; i < 3 * NUM_MODES; i += GLOBAL_SIZE) {
+    for (int i = GLOBAL_ID; i < NUM_PARAMS; i += GLOBAL_SIZE) {
         mixed g = clip * dz[i];
         mixed mi = beta1 * m[i] + (1 - beta1) * g;
         mixed vi = beta2 * v[i] + (1 - beta2) * g * g;

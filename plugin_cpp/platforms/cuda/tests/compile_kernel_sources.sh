@@ -15,11 +15,14 @@ for precision in double mixed single; do
     mixed) real=float; mixed=double; flag="#define USE_MIXED_PRECISION 1";;
     single) real=float; mixed=float; flag="";;
   esac
-  for stage in adam linear fire precon; do
+  for stage in adam generator fire precon; do
     source="$work/${stage}_${precision}.cu"
     modes=""
-    [ "$stage" = linear ] && modes="#define HAS_MODES 1
-#define NUM_MODES 10"
+    [ "$stage" = generator ] && modes="#define HAS_GENERATOR 1
+#define NUM_PARAMS 3000
+#define ROWS 80
+#define HIDDEN 32
+#define REDUCE_BLOCK_SIZE 64"
     cat > "$source" <<PRELUDE
 #define KERNEL extern "C" __global__
 #define DEVICE __device__
@@ -55,4 +58,4 @@ PRELUDE
     nvcc -arch=sm_80 -Wno-deprecated-declarations -c "$source" -o "$work/out.o"
   done
 done
-echo "device kernel sources compiled with nvcc (double, mixed, single; adam, linear, fire, precon)"
+echo "device kernel sources compiled with nvcc (double, mixed, single; adam, generator, fire, precon)"
