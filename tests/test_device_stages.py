@@ -267,3 +267,24 @@ def test_a_reporter_keeps_the_host_stage(enkephalin):
     assert result.engine == "cpp" and Count.calls > 0
     _, constrained, positions = load_peptide("1plw", constraints=openmm.app.HBonds)
     assert device_adam_available(opencl_context(constrained, positions, "single"), compiled.plugin())
+
+
+@pytest.mark.parametrize("case", ["free", "hbonds"])
+@pytest.mark.parametrize("tolerance", [300.0, 100.0])
+def test_force_tolerance_stops_where_the_host_stage_stops(device_cases, case, tolerance):
+    """forceTolerance (fine_stop_at > 0): the RMS projected force over the movable particles comes back with the
+    step's other scalars, and the device stage stops at the host stage's step, at its best point (measured: 32-86
+    steps, energies equal to 1e-10 relative)."""
+    system, start = device_cases[case]
+    device, host = opencl_context(system, start, "double"), opencl_context(system, start, "double")
+    settings = cpp_settings(2000, patience=1000, force_tolerance=tolerance)
+    first = compiled.plugin().runDeviceAdamStage(device, settings)
+    second = compiled.plugin().runAdamStage(host, None, settings, None)
+    assert first.stopReason == second.stopReason == "converged"
+    assert first.iterations == second.iterations < 2000
+    assert first.bestEnergy == pytest.approx(second.bestEnergy, rel=1e-9)
+    assert energy_of(device) == pytest.approx(energy_of(host), rel=1e-9)
+    context = opencl_context(system, start, "double")
+    result = openmm_reparam.minimize(context, method="adam", fine_stop_at=tolerance / 10.0)
+    adam = {stage.name: stage for stage in result.stages}["adam"]
+    assert result.engine == LABEL and adam.stop_reason == "converged"

@@ -187,7 +187,7 @@ class _RecordingReporter(openmm.MinimizationReporter):
 
 class CompiledEngine:
     """Adam stages in the compiled plugin (``runAdamStage``); see :mod:`.settings` for the contract. A stage
-    without a reporter or force tolerance, on the coordinates or on a generator (``runDeviceGeneratorStage``:
+    without a reporter, on the coordinates or on a generator (``runDeviceGeneratorStage``:
     the linear generator and the GNN as device kernels), runs on the Context's device where the platform has the
     kernel (:mod:`.device`); ``ran_on`` then names the device ("opencl", "cuda") instead of "cpp"."""
 
@@ -203,8 +203,7 @@ class CompiledEngine:
         stage_start = time.perf_counter()
         cpp_settings = cpp_stage_settings(settings, steps, stage_start)
         self.ran_on = self.name
-        on_device = (reporter is None and settings.force_tolerance == 0  # no force stop there
-                     and device_adam_available(bridge.context, plugin()))
+        on_device = reporter is None and device_adam_available(bridge.context, plugin())
         cpp_generator = to_cpp_generator(generator) if generator is not None else None
         if on_device and generator is not None:
             outcome = plugin().runDeviceGeneratorStage(bridge.context, cpp_generator, cpp_settings)

@@ -7,9 +7,10 @@
  *
  * A step: apply the constraints and virtual sites on the device (ContextImpl::applyConstraints) -> forces and
  * energy on the device (ContextImpl::calcForcesAndEnergy) -> one reduction (the gradient's 2-norm for the
- * clipping, the largest atomic raw force), downloaded with the energy -> best point kept on the
- * device -> the clipped Adam update of posq on the device. The stop rules are runAdamStage's (max_steps,
- * patience, stalled, deadline, collapse), decided on the host from those scalars. The Context is left at the
+ * clipping, the largest atomic raw force, the RMS projected force), downloaded with the energy -> best point
+ * kept on the device -> the clipped Adam update of posq on the device. The stop rules are runAdamStage's
+ * (max_steps, patience, stalled, deadline, collapse, converged at forceTolerance), decided on the host from
+ * those scalars. The Context is left at the
  * best positions, constraints applied. No reporter: the engine uses the host stage when one is given.
  *
  * Constraints as the host stage (EnergyBridge): each step evaluates the constrained positions, the gradient is

@@ -31,17 +31,18 @@ private:
     /** Set up (once), the run's arguments, the moments cleared, the Context at the generator's output. */
     void prepare(OpenMM::ContextImpl& context, const AdamStageSettings& settings, const ReparamGenerator* generator);
     /** One evaluation: the generator's rows placed, the candidate kept, constraints applied, forces and energy,
-     *  the gradient's statistics (maxForce: the largest atomic raw force); throws on NaN. */
-    double evaluate(OpenMM::ContextImpl& context, double tol, int groups, double& maxForce);
+     *  the gradient's statistics (maxForce: the largest atomic raw force; rmsForce: the RMS projected force over
+     *  the movable particles, the host's measure); throws on NaN. */
+    double evaluate(OpenMM::ContextImpl& context, double tol, int groups, double& maxForce, double& rmsForce);
     /** Whether the Context's positions hold a collapsed contact (the host's guard, on suspect steps). */
     bool collapsed(OpenMM::ContextImpl& context, const AdamStageSettings& settings, double tol, int groups);
     /** Put the Context at the generator's output (fixed particles kept), as the host stage's first step. */
     void startAtGenerator(OpenMM::ContextImpl& context, const ReparamGenerator& generator);
     /** The trained parameters back into generator, the solvent coordinates at the Context's (best) positions. */
     void finishGenerator(OpenMM::ContextImpl& context, ReparamGenerator& generator);
-    /** The forces projected onto the constraints, then the sum of the squared gradient components and the
-     *  largest atomic raw force, reduced on the device and downloaded. */
-    void gradientStats(double& sumSquares, double& maxForce);
+    /** The forces projected onto the constraints, then the sum of the squared gradient components, the largest
+     *  atomic raw force and the RMS projected force, reduced on the device and downloaded. */
+    void gradientStats(double& sumSquares, double& maxForce, double& rmsForce);
     /** One Adam step: the coordinates, and z in a linear stage. */
     void adamUpdate(const AdamStageSettings& settings, int step);
     /** Per-run arguments: the spring's stiffness and the periodic box. */
@@ -49,7 +50,7 @@ private:
     OpenMM::ComputeContext& cc;
     std::string label;
     bool isSetup, mixedIsDouble;
-    int blockSize, numBlocks;
+    int blockSize, numBlocks, numMovable;
     DeviceConstraintProjection projection;
     std::unique_ptr<DeviceGeneratorKernels> generatorKernels;
     OpenMM::ComputeArray moment1, moment2, best, reduceBuffer, stats, candidate;

@@ -44,6 +44,17 @@ public:
         lowest.push_back(isSuspect ? previous : std::min(previous, energy));
         return better;
     }
+    /** The host's force-tolerance stop (StageTracker::converged): at most forceTolerance ends the stage, this
+     *  point becoming the best unless a lower one was seen. */
+    bool converged(double energy, double rmsForce) {
+        if (!(s.forceTolerance > 0) || rmsForce > s.forceTolerance)
+            return false;
+        if (!haveBest || energy <= best) {
+            best = energy;
+            haveBest = true;
+        }
+        return true;
+    }
     const char* verdict() {
         int window = s.progressWindow;
         if (window > 0 && (int) lowest.size() > window) {
@@ -68,7 +79,7 @@ public:
 CommonDeviceAdamKernel::CommonDeviceAdamKernel(const std::string& name, const Platform& platform, ComputeContext& cc,
                                                const std::string& platformLabel) :
         DeviceAdamKernel(name, platform), cc(cc), label(platformLabel), isSetup(false), mixedIsDouble(false),
-        blockSize(0), numBlocks(0) {
+        blockSize(0), numBlocks(0), numMovable(0) {
 }
 
 void CommonDeviceAdamKernel::setup(const ReparamGenerator* generator) {
@@ -81,8 +92,12 @@ void CommonDeviceAdamKernel::setup(const ReparamGenerator* generator) {
     moment2.initialize(cc, 3 * numAtoms, element, "reparamAdamV");
     best.initialize(cc, 3 * numAtoms, element, "reparamAdamBest");
     candidate.initialize(cc, 3 * numAtoms, element, "reparamAdamCandidate");
-    reduceBuffer.initialize(cc, 2 * numBlocks, element, "reparamAdamReduce");
-    stats.initialize(cc, 2, element, "reparamAdamStats");
+    reduceBuffer.initialize(cc, 3 * numBlocks, element, "reparamAdamReduce");
+    stats.initialize(cc, 3, element, "reparamAdamStats");
+    const System& system = cc.getContextImpl()->getSystem();
+    numMovable = 0;
+    for (int i = 0; i < system.getNumParticles(); i++)
+        numMovable += !system.isVirtualSite(i) && system.getParticleMass(i) != 0.0;
     std::map<std::string, std::string> defines;
     if (generator != NULL) {
         generatorKernels.reset(new DeviceGeneratorKernels(cc, *generator, mixedIsDouble));
@@ -164,24 +179,24 @@ void CommonDeviceAdamKernel::setRunArgs(double stiffness) {
         generatorKernels->setRunArgs(stiffness, projection);
 }
 
-void CommonDeviceAdamKernel::gradientStats(double& sumSquares, double& maxForce) {
+void CommonDeviceAdamKernel::gradientStats(double& sumSquares, double& maxForce, double& rmsForce) {
     projection.loadForces();
     projection.project(projection.getForces(), false);
     if (generatorKernels)
         generatorKernels->computeGradient();
     statsKernel->execute(numBlocks * blockSize, blockSize);
     finishKernel->execute(blockSize, blockSize);
-    double values[2];
+    double values[3];
     if (mixedIsDouble)
         stats.download(values);
     else {
-        float single[2];
+        float single[3];
         stats.download(single);
-        values[0] = single[0];
-        values[1] = single[1];
+        std::copy(single, single + 3, values);
     }
     sumSquares = values[0];
     maxForce = std::sqrt(values[1]);
+    rmsForce = numMovable > 0 ? std::sqrt(values[2] / numMovable) : 0.0;
 }
 
 void CommonDeviceAdamKernel::adamUpdate(const AdamStageSettings& settings, int step) {
@@ -234,14 +249,15 @@ void CommonDeviceAdamKernel::prepare(ContextImpl& context, const AdamStageSettin
     }
 }
 
-double CommonDeviceAdamKernel::evaluate(ContextImpl& context, double tol, int groups, double& maxForce) {
+double CommonDeviceAdamKernel::evaluate(ContextImpl& context, double tol, int groups, double& maxForce,
+                                        double& rmsForce) {
     if (generatorKernels)
         generatorKernels->computePositions();  // the generator's rows at G(theta)
     candidateKernel->execute(cc.getNumAtoms());  // the unconstrained candidate, for the spring
     context.applyConstraints(tol);  // constraints and virtual sites, on the device
     double energy = context.calcForcesAndEnergy(true, true, groups);
     double sumSquares;
-    gradientStats(sumSquares, maxForce);
+    gradientStats(sumSquares, maxForce, rmsForce);
     if (!std::isfinite(energy) || !std::isfinite(sumSquares))
         throw NonFiniteEnergyException("the energy or forces became NaN or infinite during the device Adam stage");
     return energy;
@@ -274,7 +290,7 @@ AdamStageOutcome CommonDeviceAdamKernel::run(ContextImpl& context, const AdamSta
             outcome.stopReason = "deadline";
             break;
         }
-        double maxForce, energy = evaluate(context, tol, groups, maxForce);
+        double maxForce, rmsForce, energy = evaluate(context, tol, groups, maxForce, rmsForce);
         steps++;
         if (std::isnan(outcome.initialEnergy))
             outcome.initialEnergy = energy;
@@ -285,12 +301,14 @@ AdamStageOutcome CommonDeviceAdamKernel::run(ContextImpl& context, const AdamSta
         }
         outcome.energies.push_back(energy);
         outcome.times.push_back(secondsSince(start));
-        if (tracker.improves(energy, suspect))
+        bool improved = tracker.improves(energy, suspect);
+        bool converged = tracker.converged(energy, rmsForce);  // may make this point the best
+        if (improved || (converged && tracker.best == energy))
             saveKernel->execute(cc.getNumAtoms());
         // The update comes before the verdict, as in the host stage: a generator stage hands back the parameters
         // after its last step (the coordinates are restored to the best point either way).
         adamUpdate(settings, i + 1);
-        std::string verdict = tracker.verdict();
+        std::string verdict = converged ? "converged" : tracker.verdict();
         if (!verdict.empty()) {
             outcome.stopReason = verdict;
             break;

@@ -29,8 +29,9 @@ DEVICE mixed3 adamGradient(GLOBAL const mixed* RESTRICT forces, GLOBAL const rea
     return g;
 }
 
-/* Per work group, over the movable (massive) rows: the sum of squared gradient components and the largest
-   squared atomic raw force (the host stage's spike test uses the raw forces). */
+/* Per work group, over the movable (massive) rows: the sum of squared gradient components, the largest squared
+   atomic raw force (the host stage's spike test uses the raw forces) and the sum of the squared projected forces
+   (the host's RMS force, for its force-tolerance stop). */
 KERNEL void gradientStats(GLOBAL const mixed* RESTRICT forces, GLOBAL const mm_long* RESTRICT force,
                           GLOBAL const mixed4* RESTRICT velm, GLOBAL const real4* RESTRICT posq,
                           GLOBAL const real4* RESTRICT correction, GLOBAL const int* RESTRICT order,
@@ -39,7 +40,8 @@ KERNEL void gradientStats(GLOBAL const mixed* RESTRICT forces, GLOBAL const mm_l
                           GLOBAL const int* RESTRICT modeRow) {
     LOCAL volatile mixed sums[THREAD_BLOCK_SIZE];
     LOCAL volatile mixed peaks[THREAD_BLOCK_SIZE];
-    mixed sum = 0, peak = 0;
+    LOCAL volatile mixed projected[THREAD_BLOCK_SIZE];
+    mixed sum = 0, peak = 0, along = 0;
     for (int i = GLOBAL_ID; i < NUM_ATOMS; i += GLOBAL_SIZE) {
         if (velm[i].w == 0)
             continue;
@@ -55,33 +57,40 @@ KERNEL void gradientStats(GLOBAL const mixed* RESTRICT forces, GLOBAL const mm_l
         mixed fx = FORCE_SCALE * force[i], fy = FORCE_SCALE * force[i + PADDED_NUM_ATOMS],
               fz = FORCE_SCALE * force[i + 2 * PADDED_NUM_ATOMS];
         peak = max(peak, fx * fx + fy * fy + fz * fz);
+        along += forces[3 * i] * forces[3 * i] + forces[3 * i + 1] * forces[3 * i + 1] +
+                 forces[3 * i + 2] * forces[3 * i + 2];
     }
     sums[LOCAL_ID] = sum;
     peaks[LOCAL_ID] = peak;
+    projected[LOCAL_ID] = along;
     SYNC_THREADS;
     for (int step = LOCAL_SIZE / 2; step > 0; step >>= 1) {
         if (LOCAL_ID < step) {
             sums[LOCAL_ID] += sums[LOCAL_ID + step];
             peaks[LOCAL_ID] = max(peaks[LOCAL_ID], peaks[LOCAL_ID + step]);
+            projected[LOCAL_ID] += projected[LOCAL_ID + step];
         }
         SYNC_THREADS;
     }
     if (LOCAL_ID == 0) {
         reduceBuffer[GROUP_ID] = sums[0];
         reduceBuffer[GROUP_ID + NUM_BLOCKS] = peaks[0];
+        reduceBuffer[GROUP_ID + 2 * NUM_BLOCKS] = projected[0];
     }
 }
 
 /* One work group: stats = {sum of squares (the generator's parameter gradient dz included), largest squared
-   atomic force}. */
+   atomic force, sum of the squared projected forces}. */
 KERNEL void finishStats(GLOBAL const mixed* RESTRICT reduceBuffer, GLOBAL mixed* RESTRICT stats,
                         GLOBAL const mixed* RESTRICT dz) {
     LOCAL volatile mixed sums[THREAD_BLOCK_SIZE];
     LOCAL volatile mixed peaks[THREAD_BLOCK_SIZE];
-    mixed sum = 0, peak = 0;
+    LOCAL volatile mixed projected[THREAD_BLOCK_SIZE];
+    mixed sum = 0, peak = 0, along = 0;
     for (int i = LOCAL_ID; i < NUM_BLOCKS; i += LOCAL_SIZE) {
         sum += reduceBuffer[i];
         peak = max(peak, reduceBuffer[i + NUM_BLOCKS]);
+        along += reduceBuffer[i + 2 * NUM_BLOCKS];
     }
 #ifdef HAS_GENERATOR
     for (int i = LOCAL_ID; i < NUM_PARAMS; i += LOCAL_SIZE)
@@ -89,17 +98,20 @@ KERNEL void finishStats(GLOBAL const mixed* RESTRICT reduceBuffer, GLOBAL mixed*
 #endif
     sums[LOCAL_ID] = sum;
     peaks[LOCAL_ID] = peak;
+    projected[LOCAL_ID] = along;
     SYNC_THREADS;
     for (int step = LOCAL_SIZE / 2; step > 0; step >>= 1) {
         if (LOCAL_ID < step) {
             sums[LOCAL_ID] += sums[LOCAL_ID + step];
             peaks[LOCAL_ID] = max(peaks[LOCAL_ID], peaks[LOCAL_ID + step]);
+            projected[LOCAL_ID] += projected[LOCAL_ID + step];
         }
         SYNC_THREADS;
     }
     if (LOCAL_ID == 0) {
         stats[0] = sums[0];
         stats[1] = peaks[0];
+        stats[2] = projected[0];
     }
 }
 
