@@ -10,7 +10,11 @@ The structures are in ``openmm_reparam/data/`` (installed with the package, see 
     topology, system, positions = load_peptide("5awl")
     context = make_context(system, perturbed(positions, 0.02))
 
-Used by ``tests/conftest.py`` and by ``python -m benchmarks first-run``; not part of the minimizer itself.
+Two more Systems built from them or from nothing: ``tip4pew_water_box`` (rigid TIP4P-Ew water, virtual sites) and
+``solvated_enkephalin`` (met-enkephalin in TIP3P with ions, PME, HBonds).
+
+Used by ``tests/conftest.py`` and by ``python -m benchmarks first-run`` and ``device-parity``; not part of the
+minimizer itself.
 """
 from __future__ import annotations
 
@@ -57,3 +61,28 @@ def make_context(system: openmm.System, positions, platform: str = "CPU",
     context = openmm.Context(system, integrator, openmm.Platform.getPlatformByName(platform), properties)
     context.setPositions(np.asarray(positions) * unit.nanometer)
     return context
+
+
+def tip4pew_water_box(edge_nm: float = 1.4) -> Tuple[openmm.System, np.ndarray]:
+    """(System, start): TIP4P-Ew waters (virtual sites, rigid) in a cubic box, PME 0.6 nm, the real atoms moved by
+    0.01 nm of seeded noise (the virtual sites stay where their parents put them)."""
+    forcefield = app.ForceField("amber14/tip4pew.xml")
+    modeller = app.Modeller(app.Topology(), [])
+    modeller.addSolvent(forcefield, model="tip4pew", boxSize=openmm.Vec3(edge_nm, edge_nm, edge_nm) * unit.nanometer)
+    system = forcefield.createSystem(modeller.topology, nonbondedMethod=app.PME,
+                                     nonbondedCutoff=0.6 * unit.nanometer, rigidWater=True)
+    positions = np.array(modeller.positions.value_in_unit(unit.nanometer))
+    movable = np.array([not system.isVirtualSite(i) for i in range(system.getNumParticles())])
+    return system, positions + np.where(movable[:, None], np.random.default_rng(0).normal(0, 0.01, positions.shape), 0)
+
+
+def solvated_enkephalin() -> Tuple[openmm.System, np.ndarray]:
+    """(System, start): met-enkephalin (75 atoms) in a small TIP3P box with a few ions (0.5 nm padding, 0.15 M),
+    PME 0.7 nm, HBonds and rigid water, the start moved by 0.01 nm of seeded noise."""
+    pdb = app.PDBFile(prepared_pdb("1plw"))
+    forcefield = app.ForceField("amber14-all.xml", "amber14/tip3p.xml")
+    modeller = app.Modeller(pdb.topology, pdb.positions)
+    modeller.addSolvent(forcefield, padding=0.5 * unit.nanometer, ionicStrength=0.15 * unit.molar)
+    system = forcefield.createSystem(modeller.topology, nonbondedMethod=app.PME,
+                                     nonbondedCutoff=0.7 * unit.nanometer, constraints=app.HBonds)
+    return system, perturbed(np.array(modeller.positions.value_in_unit(unit.nanometer)), 0.01, seed=2)

@@ -1,7 +1,8 @@
 """Shared fixtures: small real protein Systems (amber14 + OBC2) and Contexts on the CPU/Reference platforms.
 
-``load_peptide``, ``perturbed`` and ``make_context`` come from :mod:`openmm_reparam.testing` (benchmarks use them
-too); ``DATA`` is ``tests/data`` (raw PDB entries for the preparation and command-line tests)."""
+``load_peptide``, ``perturbed``, ``make_context``, ``tip4pew_water_box`` and ``solvated_enkephalin`` come from
+:mod:`openmm_reparam.testing` (benchmarks use them too); ``DATA`` is ``tests/data`` (raw PDB entries for the
+preparation and command-line tests)."""
 from __future__ import annotations
 
 import os
@@ -11,40 +12,15 @@ import torch  # noqa: F401  (before openmm, so that openmmtorch's plugin loads)
 import numpy as np
 import openmm
 import pytest
-from openmm import app, unit
+from openmm import unit
 
 # the helpers the benchmarks use too live in the package; imported here under the names the tests use
-from openmm_reparam.testing import load_peptide, make_context, perturbed  # noqa: F401
+from openmm_reparam.testing import (load_peptide, make_context, perturbed, solvated_enkephalin,  # noqa: F401
+                                    tip4pew_water_box)
 
 DATA = os.path.join(os.path.dirname(__file__), "data")
 
 warnings.filterwarnings("ignore", message="importing 'simtk.openmm' is deprecated")
-
-
-def tip4pew_water_box(edge_nm: float = 1.4):
-    """(System, start): TIP4P-Ew waters (virtual sites, rigid) in a cubic box, PME 0.6 nm, the real atoms moved by
-    0.01 nm of seeded noise (the virtual sites stay where their parents put them)."""
-    forcefield = app.ForceField("amber14/tip4pew.xml")
-    modeller = app.Modeller(app.Topology(), [])
-    modeller.addSolvent(forcefield, model="tip4pew", boxSize=openmm.Vec3(edge_nm, edge_nm, edge_nm) * unit.nanometer)
-    system = forcefield.createSystem(modeller.topology, nonbondedMethod=app.PME,
-                                     nonbondedCutoff=0.6 * unit.nanometer, rigidWater=True)
-    positions = np.array(modeller.positions.value_in_unit(unit.nanometer))
-    movable = np.array([not system.isVirtualSite(i) for i in range(system.getNumParticles())])
-    return system, positions + np.where(movable[:, None], np.random.default_rng(0).normal(0, 0.01, positions.shape), 0)
-
-
-def solvated_enkephalin():
-    """(System, start): met-enkephalin (75 atoms) in a small TIP3P box with a few ions (0.5 nm padding, 0.15 M),
-    PME 0.7 nm, HBonds and rigid water, the start moved by 0.01 nm of seeded noise."""
-    from openmm_reparam.testing import prepared_pdb
-    pdb = app.PDBFile(prepared_pdb("1plw"))
-    forcefield = app.ForceField("amber14-all.xml", "amber14/tip3p.xml")
-    modeller = app.Modeller(pdb.topology, pdb.positions)
-    modeller.addSolvent(forcefield, padding=0.5 * unit.nanometer, ionicStrength=0.15 * unit.molar)
-    system = forcefield.createSystem(modeller.topology, nonbondedMethod=app.PME,
-                                     nonbondedCutoff=0.7 * unit.nanometer, constraints=app.HBonds)
-    return system, perturbed(np.array(modeller.positions.value_in_unit(unit.nanometer)), 0.01, seed=2)
 
 
 def energy_of(context: openmm.Context) -> float:
