@@ -16,7 +16,7 @@ from benchmarks import everyday, everyday_cases, loops, proteins, report, suites
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SUBCOMMANDS = ["run", "report", "make-starts", "sweep", "step-cost", "overhead", "throughput", "first-run",
-               "precon-engines", "stiffness", "same-path", "compare", "device-timing"]
+               "precon-engines", "stiffness", "same-path", "compare", "device-timing", "device-parity"]
 
 
 def _energy(system, x, platform="Reference"):
@@ -276,3 +276,17 @@ def test_everyday_suite_smoke_on_the_tiny_case(tmp_path):
         assert f"| tiny | 372 | {label} | 1 |" in text
     assert "Goals for the default" in text and "openmm " in text
     assert report.write_everyday_report(str(tmp_path)) == text
+
+
+def test_device_parity_table_goes_to_the_end_of_section_12(tmp_path):
+    """The device-parity table: one row per (case, method) with the relative gaps, inserted before section 13."""
+    from benchmarks import device_parity
+    records = [{"case": "free", "method": "adam", "device": (-805.0, "opencl", True, 1.0),
+                "host": (-805.0 + 8.05e-6, "cpp", True, 1.0), "cpu": (-804.0, "cpp", True, 1.0)}]
+    text = device_parity.table(records, "OpenCL", "double", "python -m benchmarks device-parity")
+    assert "| free | adam | -805.000 | opencl | -805.000 | -804.000 | 1.0e-08 | 1.2e-03 | yes |" in text
+    results = tmp_path / "RESULTS.md"
+    results.write_text("# R\n\n## 12. Issue 17: the device check — *has not run*\n\ntext\n\n## 13. Next\n\nmore\n")
+    device_parity.append_to_results(str(results), text)
+    content = results.read_text()
+    assert content.index("| free | adam |") < content.index("## 13. Next") and content.startswith("# R\n\n## 12.")
