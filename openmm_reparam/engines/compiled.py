@@ -187,9 +187,9 @@ class _RecordingReporter(openmm.MinimizationReporter):
 
 class CompiledEngine:
     """Adam stages in the compiled plugin (``runAdamStage``); see :mod:`.settings` for the contract. A stage
-    without a reporter, on the coordinates or on a generator (``runDeviceGeneratorStage``:
-    the linear generator and the GNN as device kernels), runs on the Context's device where the platform has the
-    kernel (:mod:`.device`); ``ran_on`` then names the device ("opencl", "cuda") instead of "cpp"."""
+    without a reporter, on the coordinates or on a generator (``runDeviceGeneratorStage``: the linear generator
+    and the GNN as device kernels), runs on the Context's device where the platform has the kernel
+    (:mod:`.device`); ``ran_on`` then names the device ("opencl", "cuda") instead of "cpp"."""
 
     name = "cpp"
     ran_on = "cpp"
@@ -199,12 +199,12 @@ class CompiledEngine:
         steps = recorder.capped(settings.max_steps)
         if recorder.stopped and steps > 0:
             return StageResult(settings.name, stop_reason="reporter")
+        cpp_generator = to_cpp_generator(generator) if generator is not None else None
         reporter = _RecordingReporter(recorder, settings.name) if recorder.reporter is not None else None
         stage_start = time.perf_counter()
         cpp_settings = cpp_stage_settings(settings, steps, stage_start)
         self.ran_on = self.name
         on_device = reporter is None and device_adam_available(bridge.context, plugin())
-        cpp_generator = to_cpp_generator(generator) if generator is not None else None
         if on_device and generator is not None:
             outcome = plugin().runDeviceGeneratorStage(bridge.context, cpp_generator, cpp_settings)
         elif on_device:

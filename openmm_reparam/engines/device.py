@@ -1,14 +1,14 @@
 """Device-resident stages: the Adam stage on the coordinates or on a generator's parameters (the linear generator
-X = X0 + V z and the GNN, as device kernels), the FIRE stage and the precon (preconditioned or projected L-BFGS) stage, with positions, forces, moments, velocities
-or the L-BFGS memory and the constraint projection on the Context's device (OpenCL, CUDA, HIP), in the plugin's platform libraries
-(``plugin_cpp/platforms``, one kernel source on OpenMM's common compute API, a kernel factory per platform as
-openmm-torch registers its own).
+X = X0 + V z and the GNN, as device kernels), the FIRE stage and the precon (preconditioned or projected
+L-BFGS) stage, with positions, forces, moments, velocities or the L-BFGS memory and the constraint projection on
+the Context's device (OpenCL, CUDA, HIP), in the plugin's platform libraries (``plugin_cpp/platforms``, one
+kernel source on OpenMM's common compute API, a kernel factory per platform as openmm-torch registers its own).
 
 The platform libraries are loaded on first use, each only when its OpenMM platform is there (loading the
 OpenCL one needs an OpenCL runtime), and register their kernels with that platform. The compiled engine then
-runs a coordinate or generator Adam stage, :mod:`.fire` a FIRE stage and :mod:`.precon_compiled` a precon (or projected
-L-BFGS) stage, on the device when the Context's platform has the kernel and no reporter is given (a reporter
-needs the positions on the host every step), in any precision. ``OPENMM_REPARAM_DEVICE=0`` turns it off.
+runs a coordinate or generator Adam stage, :mod:`.fire` a FIRE stage and :mod:`.precon_compiled` a precon
+(or projected L-BFGS) stage, on the device when the Context's platform has the kernel and no reporter is given
+(a reporter needs the positions on the host every step), in any precision. ``OPENMM_REPARAM_DEVICE=0`` turns it off.
 
 Constraints: the device stages project the forces (and FIRE's velocities) orthogonally onto the constraints'
 tangent space, exactly as the host stages (``DeviceConstraintProjection``: one dense solve per connected group of

@@ -10,8 +10,8 @@
  * clipping, the largest atomic raw force, the RMS projected force), downloaded with the energy -> best point
  * kept on the device -> the clipped Adam update of posq on the device. The stop rules are runAdamStage's
  * (max_steps, patience, stalled, deadline, collapse, converged at forceTolerance), decided on the host from
- * those scalars. The Context is left at the
- * best positions, constraints applied. No reporter: the engine uses the host stage when one is given.
+ * those scalars. The Context is left at the best positions, constraints applied. No reporter: the engine uses
+ * the host stage when one is given.
  *
  * Constraints as the host stage (EnergyBridge): each step evaluates the constrained positions, the gradient is
  * the orthogonal projection of the forces onto the constraints' tangent space (DeviceConstraintProjection, the
@@ -25,7 +25,6 @@
 #include "openmm/KernelImpl.h"
 #include "openmm/internal/ContextImpl.h"
 #include <string>
-#include <vector>
 
 namespace ReparamPlugin {
 

@@ -43,7 +43,7 @@ private:
     /** The forces projected onto the constraints, then the sum of the squared gradient components, the largest
      *  atomic raw force and the RMS projected force, reduced on the device and downloaded. */
     void gradientStats(double& sumSquares, double& maxForce, double& rmsForce);
-    /** One Adam step: the coordinates, and z in a linear stage. */
+    /** One Adam step: the coordinates, and the generator's parameters in a generator stage. */
     void adamUpdate(const AdamStageSettings& settings, int step);
     /** Per-run arguments: the spring's stiffness and the periodic box. */
     void setRunArgs(double stiffness);

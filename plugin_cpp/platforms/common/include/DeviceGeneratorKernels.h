@@ -52,6 +52,8 @@ private:
         OpenMM::ComputeKernel kernel;
         int threads, blockSize;
     };
+    /** An array in the mixed precision, written by the kernels before it is read. */
+    void scratch(OpenMM::ComputeArray& array, int size, const std::string& name);
     void uploadMixed(OpenMM::ComputeArray& array, const std::vector<double>& values, const std::string& name);
     void buildLinear(OpenMM::ComputeProgram& program);
     void buildGnn(OpenMM::ComputeProgram& program);

@@ -1,6 +1,7 @@
 /* CommonDeviceAdamKernel: the device Adam stage on the common compute API (see CommonDeviceAdamKernel.h). */
 #include "CommonDeviceAdamKernel.h"
 #include "DeviceKernelArgs.h"
+#include "DeviceParticles.h"
 #include "StageClock.h"
 #include "DeviceAdamKernelSource.h"
 #include "DeviceGeneratorKernelSource.h"
@@ -94,10 +95,7 @@ void CommonDeviceAdamKernel::setup(const ReparamGenerator* generator) {
     candidate.initialize(cc, 3 * numAtoms, element, "reparamAdamCandidate");
     reduceBuffer.initialize(cc, 3 * numBlocks, element, "reparamAdamReduce");
     stats.initialize(cc, 3, element, "reparamAdamStats");
-    const System& system = cc.getContextImpl()->getSystem();
-    numMovable = 0;
-    for (int i = 0; i < system.getNumParticles(); i++)
-        numMovable += !system.isVirtualSite(i) && system.getParticleMass(i) != 0.0;
+    numMovable = countMovable(cc.getContextImpl()->getSystem());
     std::map<std::string, std::string> defines;
     if (generator != NULL) {
         generatorKernels.reset(new DeviceGeneratorKernels(cc, *generator, mixedIsDouble));
@@ -186,14 +184,8 @@ void CommonDeviceAdamKernel::gradientStats(double& sumSquares, double& maxForce,
         generatorKernels->computeGradient();
     statsKernel->execute(numBlocks * blockSize, blockSize);
     finishKernel->execute(blockSize, blockSize);
-    double values[3];
-    if (mixedIsDouble)
-        stats.download(values);
-    else {
-        float single[3];
-        stats.download(single);
-        std::copy(single, single + 3, values);
-    }
+    std::vector<double> values;
+    stats.download(values, true);
     sumSquares = values[0];
     maxForce = std::sqrt(values[1]);
     rmsForce = numMovable > 0 ? std::sqrt(values[2] / numMovable) : 0.0;
@@ -219,7 +211,7 @@ void CommonDeviceAdamKernel::startAtGenerator(ContextImpl& context, const Repara
     context.getPositions(positions);
     std::vector<double> x = generator.computePositions();
     for (int i = 0; i < system.getNumParticles(); i++)
-        if (!system.isVirtualSite(i) && system.getParticleMass(i) != 0.0)
+        if (isMovable(system, i))
             positions[i] = Vec3(x[3 * i], x[3 * i + 1], x[3 * i + 2]);
     context.setPositions(positions);
 }

@@ -1,6 +1,7 @@
 /* CommonDeviceFireKernel: the device FIRE stage on the common compute API (see CommonDeviceFireKernel.h). */
 #include "CommonDeviceFireKernel.h"
 #include "DeviceKernelArgs.h"
+#include "DeviceParticles.h"
 #include "StageClock.h"
 #include "DeviceFireKernelSource.h"
 #include "NonFiniteEnergyException.h"
@@ -25,8 +26,7 @@ void CommonDeviceFireKernel::setup() {
     int element = mixedIsDouble ? sizeof(double) : sizeof(float);
     int numAtoms = cc.getNumAtoms();
     const System& system = cc.getContextImpl()->getSystem();
-    for (int i = 0; i < system.getNumParticles(); i++)
-        numMovable += !system.isVirtualSite(i) && system.getParticleMass(i) != 0.0;
+    numMovable = countMovable(system);
     blockSize = std::min(256, cc.getMaxThreadBlockSize());
     numBlocks = std::max(1, std::min(64, (numAtoms + blockSize - 1) / blockSize));
     ComputeArray* perAtom[] = {&v, &lastStep, &back, &accepted, &best, &forceBackup};

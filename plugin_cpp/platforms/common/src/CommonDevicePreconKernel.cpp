@@ -1,6 +1,7 @@
 /* CommonDevicePreconKernel: the device precon stage on the common compute API (see CommonDevicePreconKernel.h). */
 #include "CommonDevicePreconKernel.h"
 #include "DeviceKernelArgs.h"
+#include "DeviceParticles.h"
 #include "StageClock.h"
 #include "DevicePreconKernelSource.h"
 #include "NonFiniteEnergyException.h"
@@ -36,7 +37,7 @@ void CommonDevicePreconKernel::setup(const PreconStageSettings& settings, const 
     const System& system = cc.getContextImpl()->getSystem();
     std::vector<int> movable(numAtoms, -1);
     for (int i = 0; i < system.getNumParticles(); i++)
-        if (!system.isVirtualSite(i) && system.getParticleMass(i) != 0.0)
+        if (isMovable(system, i))
             movable[i] = numMovable++;
     memory = settings.memory;
     numCoupled = (int) coupled.size();

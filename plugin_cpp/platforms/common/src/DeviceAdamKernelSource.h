@@ -1,12 +1,12 @@
 /* The device Adam kernels, in OpenMM's common kernel language (KERNEL, GLOBAL, mixed, real4, ...): compiled by
  * ComputeContext::compileProgram for CUDA, OpenCL or HIP after deviceProjectionKernelSource (loadPosition,
- * storePosition, minimumImage). Arrays indexed by atom (moments, best, candidate, modeRow) use the original atom
- * order (order[i] of posq row i), so they survive OpenMM's atom reordering.
+ * storePosition, minimumImage). Arrays indexed by atom (moments, best, candidate, generatorRow) use the original
+ * atom order (order[i] of posq row i), so they survive OpenMM's atom reordering.
  *
- * With HAS_GENERATOR (a reparametrized stage, DeviceGeneratorKernels), the particles with modeRow[atom] >= 0 are
- * the generator's rows, at G(theta) (deviceGeneratorKernelSource): their gradient reaches theta as dz = J^T g
- * and Adam steps theta (parameterAdamUpdate); the others (modeRow -1) move as plain coordinates (adamUpdate),
- * clipped together with theta. */
+ * With HAS_GENERATOR (a reparametrized stage, DeviceGeneratorKernels), the particles with generatorRow[atom] >= 0
+ * are the generator's rows, at G(theta) (deviceGeneratorKernelSource): their gradient reaches theta as
+ * J^T g (parameterGradient) and Adam steps theta (parameterAdamUpdate); the others (generatorRow -1) move as
+ * plain coordinates (adamUpdate), clipped together with theta. */
 #ifndef OPENMM_REPARAM_DEVICE_ADAM_KERNEL_SOURCE_H_
 #define OPENMM_REPARAM_DEVICE_ADAM_KERNEL_SOURCE_H_
 static const char* deviceAdamKernelSource = R"KERNELS(
@@ -37,7 +37,7 @@ KERNEL void gradientStats(GLOBAL const mixed* RESTRICT forces, GLOBAL const mm_l
                           GLOBAL const real4* RESTRICT correction, GLOBAL const int* RESTRICT order,
                           GLOBAL const mixed* RESTRICT candidate, GLOBAL mixed* RESTRICT reduceBuffer,
                           mixed stiffness, int periodic, mixed4 boxA, mixed4 boxB, mixed4 boxC,
-                          GLOBAL const int* RESTRICT modeRow) {
+                          GLOBAL const int* RESTRICT generatorRow) {
     LOCAL volatile mixed sums[THREAD_BLOCK_SIZE];
     LOCAL volatile mixed peaks[THREAD_BLOCK_SIZE];
     LOCAL volatile mixed projected[THREAD_BLOCK_SIZE];
@@ -46,7 +46,7 @@ KERNEL void gradientStats(GLOBAL const mixed* RESTRICT forces, GLOBAL const mm_l
         if (velm[i].w == 0)
             continue;
 #ifdef HAS_GENERATOR
-        if (modeRow[order[i]] < 0) {  // the generator's rows count through its parameters' gradient dz
+        if (generatorRow[order[i]] < 0) {  // the generator's rows count through its parameters' gradient
 #else
         {
 #endif
@@ -79,10 +79,10 @@ KERNEL void gradientStats(GLOBAL const mixed* RESTRICT forces, GLOBAL const mm_l
     }
 }
 
-/* One work group: stats = {sum of squares (the generator's parameter gradient dz included), largest squared
+/* One work group: stats = {sum of squares (the generator's parameter gradient included), largest squared
    atomic force, sum of the squared projected forces}. */
 KERNEL void finishStats(GLOBAL const mixed* RESTRICT reduceBuffer, GLOBAL mixed* RESTRICT stats,
-                        GLOBAL const mixed* RESTRICT dz) {
+                        GLOBAL const mixed* RESTRICT parameterGradient) {
     LOCAL volatile mixed sums[THREAD_BLOCK_SIZE];
     LOCAL volatile mixed peaks[THREAD_BLOCK_SIZE];
     LOCAL volatile mixed projected[THREAD_BLOCK_SIZE];
@@ -94,7 +94,7 @@ KERNEL void finishStats(GLOBAL const mixed* RESTRICT reduceBuffer, GLOBAL mixed*
     }
 #ifdef HAS_GENERATOR
     for (int i = LOCAL_ID; i < NUM_PARAMS; i += LOCAL_SIZE)
-        sum += dz[i] * dz[i];
+        sum += parameterGradient[i] * parameterGradient[i];
 #endif
     sums[LOCAL_ID] = sum;
     peaks[LOCAL_ID] = peak;
@@ -115,6 +115,22 @@ KERNEL void finishStats(GLOBAL const mixed* RESTRICT reduceBuffer, GLOBAL mixed*
     }
 }
 
+/* clip_grad_norm_'s factor for the whole gradient, whose squared norm is stats[0]. */
+DEVICE mixed clipFactor(GLOBAL const mixed* RESTRICT stats, mixed clipNorm) {
+    return min((mixed) 1, clipNorm / (sqrt((mixed) stats[0]) + (mixed) 1e-6));
+}
+
+/* One torch.optim.Adam step of one component with (clipped) gradient g: its moments updated in place, the step
+   to subtract returned (the host stage: AdamOptimizer). */
+DEVICE mixed adamStep(GLOBAL mixed* RESTRICT m, GLOBAL mixed* RESTRICT v, int k, mixed g, mixed stepSize,
+                      mixed beta1, mixed beta2, mixed eps, mixed biasCorrection2Sqrt) {
+    mixed mk = beta1 * m[k] + (1 - beta1) * g;
+    mixed vk = beta2 * v[k] + (1 - beta2) * g * g;
+    m[k] = mk;
+    v[k] = vk;
+    return stepSize * mk / (sqrt(vk) / biasCorrection2Sqrt + eps);
+}
+
 /* torch.optim.Adam on the coordinates after clip_grad_norm_ to clipNorm (the host stage: AdamOptimizer). */
 KERNEL void adamUpdate(GLOBAL real4* RESTRICT posq, GLOBAL real4* RESTRICT correction,
                        GLOBAL const mixed4* RESTRICT velm, GLOBAL const int* RESTRICT order, GLOBAL mixed* RESTRICT m,
@@ -122,15 +138,15 @@ KERNEL void adamUpdate(GLOBAL real4* RESTRICT posq, GLOBAL real4* RESTRICT corre
                        GLOBAL const mixed* RESTRICT candidate, GLOBAL const mixed* RESTRICT forces,
                        mixed lr, mixed beta1, mixed beta2, mixed eps, mixed biasCorrection1,
                        mixed biasCorrection2Sqrt, mixed clipNorm, mixed stiffness,
-                       int periodic, mixed4 boxA, mixed4 boxB, mixed4 boxC, GLOBAL const int* RESTRICT modeRow) {
-    mixed norm = sqrt((mixed) stats[0]);
-    mixed clip = min((mixed) 1, clipNorm / (norm + (mixed) 1e-6));
+                       int periodic, mixed4 boxA, mixed4 boxB, mixed4 boxC,
+                       GLOBAL const int* RESTRICT generatorRow) {
+    mixed clip = clipFactor(stats, clipNorm);
     mixed stepSize = lr / biasCorrection1;
     for (int i = GLOBAL_ID; i < NUM_ATOMS; i += GLOBAL_SIZE) {
         if (velm[i].w == 0)
             continue;
 #ifdef HAS_GENERATOR
-        if (modeRow[order[i]] >= 0)
+        if (generatorRow[order[i]] >= 0)
             continue;  // moved by the generator (placeRows)
 #endif
         int offset = 3 * order[i];
@@ -138,13 +154,8 @@ KERNEL void adamUpdate(GLOBAL real4* RESTRICT posq, GLOBAL real4* RESTRICT corre
         mixed3 grad = adamGradient(forces, posq, correction, order, candidate, stiffness, i, periodic, boxA, boxB, boxC);
         mixed g[3] = {clip * grad.x, clip * grad.y, clip * grad.z};
         mixed d[3];
-        for (int k = 0; k < 3; k++) {
-            mixed mk = beta1 * m[offset + k] + (1 - beta1) * g[k];
-            mixed vk = beta2 * v[offset + k] + (1 - beta2) * g[k] * g[k];
-            m[offset + k] = mk;
-            v[offset + k] = vk;
-            d[k] = stepSize * mk / (sqrt(vk) / biasCorrection2Sqrt + eps);
-        }
+        for (int k = 0; k < 3; k++)
+            d[k] = adamStep(m, v, offset + k, g[k], stepSize, beta1, beta2, eps, biasCorrection2Sqrt);
         storePosition(posq, correction, i, make_mixed3(x.x - d[0], x.y - d[1], x.z - d[2]));
     }
 }
@@ -152,21 +163,15 @@ KERNEL void adamUpdate(GLOBAL real4* RESTRICT posq, GLOBAL real4* RESTRICT corre
 #ifdef HAS_GENERATOR
 /* torch.optim.Adam on the generator's parameters after the clipping of the whole gradient (theirs and the
    coordinates', as adamUpdate). */
-KERNEL void parameterAdamUpdate(GLOBAL mixed* RESTRICT z, GLOBAL mixed* RESTRICT m, GLOBAL mixed* RESTRICT v,
-                           GLOBAL const mixed* RESTRICT dz, GLOBAL const mixed* RESTRICT stats, mixed lr,
-                           mixed beta1, mixed beta2, mixed eps, mixed biasCorrection1, mixed biasCorrection2Sqrt,
-                           mixed clipNorm) {
-    mixed norm = sqrt((mixed) stats[0]);
-    mixed clip = min((mixed) 1, clipNorm / (norm + (mixed) 1e-6));
+KERNEL void parameterAdamUpdate(GLOBAL mixed* RESTRICT parameters, GLOBAL mixed* RESTRICT m,
+                                GLOBAL mixed* RESTRICT v, GLOBAL const mixed* RESTRICT parameterGradient,
+                                GLOBAL const mixed* RESTRICT stats, mixed lr, mixed beta1, mixed beta2, mixed eps,
+                                mixed biasCorrection1, mixed biasCorrection2Sqrt, mixed clipNorm) {
+    mixed clip = clipFactor(stats, clipNorm);
     mixed stepSize = lr / biasCorrection1;
-    for (int i = GLOBAL_ID; i < NUM_PARAMS; i += GLOBAL_SIZE) {
-        mixed g = clip * dz[i];
-        mixed mi = beta1 * m[i] + (1 - beta1) * g;
-        mixed vi = beta2 * v[i] + (1 - beta2) * g * g;
-        m[i] = mi;
-        v[i] = vi;
-        z[i] -= stepSize * mi / (sqrt(vi) / biasCorrection2Sqrt + eps);
-    }
+    for (int i = GLOBAL_ID; i < NUM_PARAMS; i += GLOBAL_SIZE)
+        parameters[i] -= adamStep(m, v, i, clip * parameterGradient[i], stepSize, beta1, beta2, eps,
+                                  biasCorrection2Sqrt);
 }
 #endif
 )KERNELS";

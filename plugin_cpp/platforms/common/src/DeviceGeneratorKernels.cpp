@@ -32,7 +32,7 @@ DeviceGeneratorKernels::DeviceGeneratorKernels(ComputeContext& cc, const Reparam
     numParameters = (int) flat.size();
     hiddenSize = isGnn ? parameterSizes[0] / numRows : 3;
     uploadMixed(parameters, flat, "reparamGeneratorParameters");
-    uploadMixed(gradient, std::vector<double>(numParameters, 0.0), "reparamGeneratorGradient");
+    scratch(gradient, numParameters, "reparamGeneratorGradient");
     if (isGnn) {  // offset = center + residual
         std::vector<double> center;
         generator.getBuffer("center", center, rowCount, cols);
@@ -43,16 +43,19 @@ DeviceGeneratorKernels::DeviceGeneratorKernels(ComputeContext& cc, const Reparam
     else
         generator.getBuffer("x0", values, rowCount, cols);
     uploadMixed(offset, values, "reparamGeneratorOffset");
-    uploadMixed(y, std::vector<double>(3 * numRows, 0.0), "reparamGeneratorOutput");
-    uploadMixed(dy, std::vector<double>(3 * numRows, 0.0), "reparamGeneratorOutputGradient");
+    scratch(y, 3 * numRows, "reparamGeneratorOutput");
+    scratch(dy, 3 * numRows, "reparamGeneratorOutputGradient");
     uploadMixed(zeros, std::vector<double>(3, 0.0), "reparamGeneratorZeros");
     uploadMixed(ones, std::vector<double>(1, 1.0), "reparamGeneratorOnes");
-    int layerSize = std::max(1, numLayers * numRows * hiddenSize), block = numRows * hiddenSize;
-    for (ComputeArray* array : {&hidden, &propagated, &hiddenGradient})
-        uploadMixed(*array, std::vector<double>(layerSize, 0.0), "reparamGeneratorLayers");
-    uploadMixed(small, std::vector<double>(numModes * hiddenSize, 0.0), "reparamGeneratorModeBlock");
-    uploadMixed(preGradient, std::vector<double>(block, 0.0), "reparamGeneratorPreGradient");
-    uploadMixed(product, std::vector<double>(block, 0.0), "reparamGeneratorProduct");
+    if (isGnn) {  // the layers' activations, their products and gradients
+        int block = numRows * hiddenSize, layers = std::max(1, numLayers * block);
+        scratch(hidden, layers, "reparamGeneratorHidden");
+        scratch(propagated, layers, "reparamGeneratorPropagated");
+        scratch(hiddenGradient, layers, "reparamGeneratorHiddenGradient");
+        scratch(small, numModes * hiddenSize, "reparamGeneratorModeBlock");
+        scratch(preGradient, block, "reparamGeneratorPreGradient");
+        scratch(product, block, "reparamGeneratorProduct");
+    }
     std::vector<int> rowOf(cc.getNumAtoms(), -1), solute, solvent;
     generator.getSolvent(solute, solvent);
     for (int r = 0; r < numRows; r++)
@@ -61,17 +64,14 @@ DeviceGeneratorKernels::DeviceGeneratorKernels(ComputeContext& cc, const Reparam
     rows.upload(rowOf);
 }
 
+void DeviceGeneratorKernels::scratch(ComputeArray& array, int size, const std::string& name) {
+    array.initialize(cc, size, mixedIsDouble ? sizeof(double) : sizeof(float), name);
+}
+
 void DeviceGeneratorKernels::uploadMixed(ComputeArray& array, const std::vector<double>& values,
                                          const std::string& name) {
-    array.initialize(cc, std::max<size_t>(1, values.size()), mixedIsDouble ? sizeof(double) : sizeof(float), name);
-    if (values.empty())
-        return;
-    if (mixedIsDouble)
-        array.upload(values.data(), true);
-    else {
-        std::vector<float> single(values.begin(), values.end());
-        array.upload(single.data(), true);
-    }
+    scratch(array, (int) values.size(), name);
+    array.upload(values, true);  // converted to float in single precision
 }
 
 void DeviceGeneratorKernels::addDefines(std::map<std::string, std::string>& defines) const {
@@ -168,7 +168,8 @@ void DeviceGeneratorKernels::buildGnn(ComputeProgram& program) {
         ComputeArray& following = layer(l + 1, next);
         reduceRows(program, forward, small, 0, modes, 0, k, current, at, h, k, h);
         rowsTimes(program, forward, propagated, l * block, modes, 0, k, small, 0, h, false, false);
-        rowsTimes(program, forward, following, next, propagated, l * block, h, parameters, weights(l, 0), h, false, false);
+        rowsTimes(program, forward, following, next, propagated, l * block, h, parameters, weights(l, 0), h, false,
+                  false);
         rowsTimes(program, forward, following, next, current, at, h, parameters, weights(l, 1), h, false, true);
         ComputeKernel bias = program->createKernel("addBiasTanh");
         bias->addArg(following);
@@ -231,15 +232,10 @@ void DeviceGeneratorKernels::computeGradient() {
 }
 
 void DeviceGeneratorKernels::copyParametersTo(ReparamGenerator& generator) {
-    std::vector<double> flat(numParameters);
-    if (mixedIsDouble)
-        parameters.download(flat.data(), true);
-    else {
-        std::vector<float> single(numParameters);
-        parameters.download(single.data(), true);
-        flat.assign(single.begin(), single.end());
+    std::vector<double> flat;
+    parameters.download(flat, true);
+    for (size_t p = 0; p < parameterOffsets.size(); p++) {
+        auto first = flat.begin() + parameterOffsets[p];
+        generator.setParameterValues((int) p, std::vector<double>(first, first + parameterSizes[p]));
     }
-    for (size_t p = 0; p < parameterOffsets.size(); p++)
-        generator.setParameterValues((int) p, std::vector<double>(flat.begin() + parameterOffsets[p],
-                                                                  flat.begin() + parameterOffsets[p] + parameterSizes[p]));
 }
