@@ -17,7 +17,7 @@ Layers (each imports only those before it; tests/test_code_shape.py enforces it)
 # imported, and the Torch plugin only loads if libtorch is already in the process.
 import torch  # noqa: F401  (import order matters)
 
-from .core import ContextEnergy, NonFiniteEnergyError
+from .core import ContextEnergy, InvalidPositionsError, NonFiniteEnergyError
 from .engines.compiled import cpp_available
 from .run import HistoryPoint, MinimizationResult, MinimizerOptions, StageResult
 from .run.registry import get_method, method_names, register_method, unregister_method
@@ -43,7 +43,8 @@ def __getattr__(name: str):
 __all__ = ["minimize", "minimize_simulation", "ReparamMinimizer", "MinimizationResult", "StageResult",
            "HistoryPoint", "MinimizerOptions", "METHODS", "Method", "RunState", "register_method",
            "unregister_method", "get_method", "method_names", "ContextEnergy", "NonFiniteEnergyError",
-           "GNNGenerator", "LinearModeGenerator", "build_generator", "SlowModes", "compute_slow_modes",
+           "InvalidPositionsError", "GNNGenerator", "LinearModeGenerator", "build_generator", "SlowModes",
+           "compute_slow_modes",
            "force_constant_matrix", "graph_laplacian", "prepare", "PreparedSystem", "PreparationError",
            "ReparamIntegrator", "cpp_available", "minimize_many", "relax", "stiffness", "StiffnessResult"]
 __all__ += ["patch", "unpatch"]

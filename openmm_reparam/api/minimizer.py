@@ -9,7 +9,9 @@ What every run does around its method's stages (the method is a plug-in, :mod:`o
     result      the method's structure, unless it collapsed into a singularity or the baseline is lower
                 (:mod:`.selection`)
 
-Safety: a non-finite start raises ``NonFiniteEnergyError`` and leaves the Context as it was; any exception
+Safety: a start with a non-finite coordinate or a particle absurdly far from all others raises
+``InvalidPositionsError`` (:mod:`openmm_reparam.core.validation`), one with a non-finite energy
+``NonFiniteEnergyError``, both before anything runs, leaving the Context as it was; any exception
 restores the original positions; KeyboardInterrupt leaves the best positions seen and is re-raised.
 """
 from __future__ import annotations
@@ -24,6 +26,7 @@ from openmm import unit
 from ..core.bridge import ContextEnergy
 from ..core.platforms import require_openmm_lbfgs
 from ..core.units import as_force
+from ..core.validation import check_positions
 from ..engines import select_engine
 from ..methods.base import Method, RunState
 from ..methods.lbfgs import polish
@@ -69,6 +72,7 @@ class ReparamMinimizer:
         options = self.options_for(method)
         bridge = ContextEnergy(context, options.safety.constraint_stiffness)
         original = bridge.current_positions()
+        check_positions(original, bridge.periodic, options.safety.far_atom_distance)
         initial_energy = bridge.checked_energy()
         recorder = RunRecorder(reporter, maxIterations, bridge.project.max_error if bridge.has_constraints else None)
         engine = select_engine(options.run.engine, bridge.runs_torch_autograd, reporter is not None)

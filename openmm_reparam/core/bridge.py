@@ -48,6 +48,7 @@ class ContextEnergy:
         self.has_constraints = len(self.project) > 0
         self.constraint_tolerance = integrator.getConstraintTolerance()
         self.has_virtual_sites = any(system.isVirtualSite(i) for i in range(self.n_particles))
+        self.periodic = system.usesPeriodicBoundaryConditions()
         self.fixed = fixed_mask(system)
         self.movable = ~self.fixed
         self.constraint_stiffness = float(constraint_stiffness)

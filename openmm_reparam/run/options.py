@@ -12,6 +12,7 @@ Lengths in nm, energies in kJ/mol, forces in kJ/mol/nm, times in seconds.
 """
 from __future__ import annotations
 
+import typing
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Dict, Iterable, Mapping, Optional
 
@@ -56,9 +57,11 @@ class SafetyOptions:
     collapse_distance: float = 0.07  # nm; closer atoms under a force spike mean a singularity was hit (0: off)
     collapse_force: float = 1e4      # kJ/mol/nm; the final check needs a force above this on such a contact
     constraint_stiffness: float = 1e4  # kJ/mol/nm^2, spring pulling unconstrained input onto the constraints
+    far_atom_distance: float = 10.0  # nm; a start with a particle this far from all others is refused (0: off)
 
     def __post_init__(self) -> None:
-        require_positive(self, ("collapse_distance", "collapse_force", "constraint_stiffness"), strict=False)
+        require_positive(self, ("collapse_distance", "collapse_force", "constraint_stiffness", "far_atom_distance"),
+                         strict=False)
 
 
 @dataclass
@@ -76,6 +79,31 @@ class PolishOptions:
         require_ints(self, ("polish_rounds", "finish_steps"))
         require_ints(self, ("finish_memory",), 1)
         require_positive(self, ("finish_max_step", "finish_tolerance"))
+
+
+def typed_value(group: type, name: str, value: Any) -> Any:
+    """``value`` as the type option ``name`` of dataclass ``group`` declares (int, float, bool, str, or Optional of
+    one): a number given as text is converted; ValueError naming the option for anything else."""
+    declared = typing.get_type_hints(group)[name]
+    optional = typing.get_origin(declared) is typing.Union
+    kind = next(t for t in typing.get_args(declared) if t is not type(None)) if optional else declared
+    if value is None and optional:
+        return None
+    if kind is bool:
+        text = str(value).strip().lower()
+        if isinstance(value, bool) or text in ("true", "false", "1", "0"):
+            return value if isinstance(value, bool) else text in ("true", "1")
+    elif kind in (int, float) and not isinstance(value, bool):
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = None
+        if number is not None and (kind is float or number.is_integer()):
+            return kind(number)
+    elif kind is str and isinstance(value, str):
+        return value
+    expected = {bool: "true or false", int: "an integer", float: "a number", str: "text"}[kind]
+    raise ValueError(f"option {name} must be {expected}{' or none' if optional else ''}, got {value!r}")
 
 
 COMMON_GROUPS: Dict[str, type] = {"run": RunOptions, "safety": SafetyOptions, "polish": PolishOptions}
@@ -104,7 +132,8 @@ class MinimizerOptions:
         reject_unused(method, kwargs, classes)
         grouped: Dict[str, Dict[str, Any]] = {}
         for name, value in kwargs.items():
-            grouped.setdefault(option_group(name), {})[name] = value
+            group = option_group(name)
+            grouped.setdefault(group, {})[name] = typed_value(classes[group], name, value)
         return cls({group: classes[group](**values) for group, values in grouped.items()}, method)
 
     @classmethod
