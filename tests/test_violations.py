@@ -12,7 +12,7 @@ from openmm import app, unit
 
 pytest.importorskip("pdbfixer")
 
-from openmm_reparam.app.chain_breaks import split_at_chain_breaks  # noqa: E402
+from openmm_reparam.app.chain_breaks import find_chain_breaks  # noqa: E402
 from openmm_reparam.app.prepare import prepare  # noqa: E402
 from openmm_reparam.app.relax import prepare_for_relax  # noqa: E402
 from openmm_reparam.app.stereochemistry import (distance_bounds, known_residues, one_three_distance,  # noqa: E402
@@ -192,21 +192,22 @@ def test_the_peptide_bond_limit_is_wider_before_a_proline_and_a_break_is_no_viol
     assert [(a, b) for a, b, _ in found.breaks] == [(5, 6)]
 
 
-def test_a_chain_break_becomes_two_termini_with_no_bond_across_it(tmp_path):
-    source, model, breaks = split_at_chain_breaks(BREAKS, 1, str(tmp_path))
-    assert model == 1 and [(b["after"], b["before"]) for b in breaks] == [("ALA A 12", "ARG A 15"),
-                                                                         ("LYS A 30", "PHE A 33")]
+def test_a_chain_break_becomes_two_termini_with_no_bond_across_it():
+    raw = app.PDBFile(BREAKS)  # OpenMM alone bonds across the gaps
+    assert any({b[0].residue.id, b[1].residue.id} == {"12", "15"} for b in raw.topology.bonds())
+    assert [(a, b) for a, b, _ in find_chain_breaks(raw.topology, raw.positions)] == [(9, 10), (25, 26)]
+    structure, breaks = prepare_for_relax(BREAKS)
+    assert [(b["after"], b["before"]) for b in breaks] == [("ALA A 12", "ARG A 15"), ("LYS A 30", "PHE A 33")]
     assert all(3.5 < b["c_n_angstrom"] < 4.5 for b in breaks)
-    structure, reported = prepare_for_relax(BREAKS)
-    assert reported == breaks
-    chains = [[r.id for r in c.residues()] for c in structure.topology.chains()]
-    assert [(c[0], c[-1]) for c in chains] == [("3", "12"), ("15", "30"), ("33", "42")]
-    assert {c.id for c in structure.topology.chains()} == {"A"}
-    names = {(a.residue.id, a.name) for a in structure.topology.atoms()}
-    assert {("12", "OXT"), ("30", "OXT"), ("15", "H3"), ("33", "H3")} <= names
-    across = [b for b in structure.topology.bonds() if {b[0].residue.id, b[1].residue.id} in ({"12", "15"},
-                                                                                             {"30", "33"})]
-    assert across == []
-    plain = prepare(BREAKS, forcefield="amber14", solvent="none")  # without the split: bonded across the gap
-    assert any({b[0].residue.id, b[1].residue.id} == {"12", "15"} for b in plain.topology.bonds())
-    assert split_at_chain_breaks(STRUCTURES["5AWL"], 1, str(tmp_path)) == (STRUCTURES["5AWL"], 1, [])
+    plain = prepare(BREAKS, forcefield="amber14", solvent="none")  # minimize's preparation: the same rule
+    assert plain.changes["chain_breaks"] == breaks
+    for prepared in (structure, plain):
+        chains = [[r.id for r in c.residues()] for c in prepared.topology.chains()]
+        assert [(c[0], c[-1]) for c in chains] == [("3", "12"), ("15", "30"), ("33", "42")]
+        assert {c.id for c in prepared.topology.chains()} == {"A"}
+        names = {(a.residue.id, a.name) for a in prepared.topology.atoms()}
+        assert {("12", "OXT"), ("30", "OXT"), ("15", "H3"), ("33", "H3")} <= names
+        across = [b for b in prepared.topology.bonds()
+                  if {b[0].residue.id, b[1].residue.id} in ({"12", "15"}, {"30", "33"})]
+        assert across == []
+    assert prepare_for_relax(STRUCTURES["5AWL"])[1] == []

@@ -9,14 +9,16 @@ same System can be minimized and then simulated with a 2 fs time step.
 """
 from __future__ import annotations
 
-import io
 import os
-import random
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, Union
 
 import openmm
 from openmm import app, unit
+
+from .chain_breaks import describe_breaks, find_chain_breaks, split_chains
+from .private_random import seeded_random
+from .structure_file import PreparationError, load_fixer, structure_format
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -33,11 +35,6 @@ SOLVENTS = tuple(IMPLICIT_SOLVENTS) + EXPLICIT_SOLVENTS
 
 _WATER_NAMES = {"HOH", "WAT", "H2O", "TIP3", "TIP", "SOL"}
 _CAPS = {"ACE", "NME", "NH2"}
-_PDBX_EXTENSIONS = (".cif", ".mmcif", ".pdbx")
-
-
-class PreparationError(ValueError):
-    """The input structure or a preparation setting cannot be used (a user error, not a bug)."""
 
 
 @dataclass
@@ -95,34 +92,33 @@ def prepare(path: PathLike, forcefield: str = "amber14-all.xml", solvent: str = 
     """Read, repair and parametrize a structure file.
 
     Args:
-        path: a PDB (``.pdb``/``.ent``) or PDBx/mmCIF (``.cif``/``.mmcif``) file.
+        path: a PDB (``.pdb``/``.ent``) or PDBx/mmCIF (``.cif``/``.mmcif``) file, plain or gzip-compressed (``.gz``).
         forcefield: ``amber14`` | ``amber19`` | ``charmm36`` (or their XML file names).
         solvent: ``none`` (vacuum), ``obc2`` | ``gbn2`` (implicit) or ``tip3p`` (explicit water box, periodic, PME).
         ph: pH at which protonation states are chosen for the hydrogens PDBFixer adds.
         model: which model (1-based, in file order) of a multi-model (NMR) file to use.
-        add_missing_residues: also build residues missing inside a chain (gaps from SEQRES); terminal tails are
-            never built (they would be floppy, unrestrained guesses).
+        add_missing_residues: build the residues missing inside a chain (gaps known from SEQRES); terminal tails
+            are never built (they would be floppy, unrestrained guesses). A chain break that is not built is made
+            two termini (:mod:`.chain_breaks`), never bonded shut.
         keep_water: keep crystallographic waters (otherwise every heterogen is removed).
         keep_heterogens: keep ligands and other heterogens (they then need templates in the force field).
         padding: water padding around the solute for ``tip3p`` (nm or Quantity).
         ionic_strength: salt for ``tip3p`` (molar or Quantity); the box is neutralized in any case.
         constraints: OpenMM constraints for the System (default HBonds; None for none).
         nonbonded_cutoff: cutoff for the periodic (``tip3p``) System (nm or Quantity).
-        seed: seeds the random numbers OpenMM's Modeller and PDBFixer use to place new atoms and ions (Python's
-            global ``random`` state is restored afterwards), so preparation is reproducible.
+        seed: seeds the random numbers OpenMM's Modeller and PDBFixer use to place new atoms and ions, from a
+            generator private to this call (:mod:`.private_random`), so preparation is reproducible whatever else
+            the process does.
         platform: the platform PDBFixer uses while placing hydrogens (default Reference: deterministic, unlike
             the multithreaded CPU platform, so the same input always gives the same prepared structure).
 
     Raises:
-        PreparationError: unreadable/empty input, bad model number, unknown residue or force field, ...
+        PreparationError: unreadable/empty input, bad coordinates, bad model number, unknown residue or force
+            field, ... (one line, naming what is wrong).
     """
-    saved_state = random.getstate()
-    random.seed(seed)
-    try:
+    with seeded_random(seed):
         return _prepare(os.fspath(path), forcefield, solvent, ph, model, add_missing_residues, keep_water,
                         keep_heterogens, padding, ionic_strength, constraints, nonbonded_cutoff, platform, seed)
-    finally:
-        random.setstate(saved_state)
 
 
 def _prepare(path: str, forcefield: str, solvent: str, ph: float, model: int, add_missing_residues: bool,
@@ -132,33 +128,15 @@ def _prepare(path: str, forcefield: str, solvent: str, ph: float, model: int, ad
     files = forcefield_files(forcefield, solvent)
     if platform is None:
         platform = openmm.Platform.getPlatformByName("Reference")
-    fixer, n_models = _read_structure(path, model, platform)
+    fixer, n_models = load_fixer(path, model, platform)
     changes: Dict[str, Any] = {"models_in_file": n_models, "model_used": model}
-
-    fixer.findMissingResidues()
-    missing_residues = _select_missing_residues(fixer, add_missing_residues)
-    changes["missing_residues_added"] = missing_residues
-    fixer.findNonstandardResidues()
-    changes["nonstandard_residues_replaced"] = [f"{_label(res)} -> {new}" for res, new in fixer.nonstandardResidues]
-    fixer.replaceNonstandardResidues()
-    changes["heterogens_removed"] = _remove_heterogens(fixer, keep_water, keep_heterogens)
-
-    fixer.findMissingAtoms()
-    changes["missing_atoms_added"] = {_label(res): [a.name for a in atoms] for res, atoms in fixer.missingAtoms.items()}
-    changes["missing_terminals_added"] = {_label(res): list(names) for res, names in fixer.missingTerminals.items()}
-    before = fixer.topology.getNumAtoms()
-    fixer.addMissingAtoms(seed=seed)
-    heavy_added = fixer.topology.getNumAtoms() - before
-
-    ff = app.ForceField(*files)
-    before = fixer.topology.getNumAtoms()
     try:
-        fixer.addMissingHydrogens(pH=ph, forcefield=ff)
-    except ValueError as error:
-        raise PreparationError(f"cannot add hydrogens: {error}") from None
-    changes["heavy_atoms_added"] = heavy_added
-    changes["hydrogens_added"] = fixer.topology.getNumAtoms() - before
-
+        ff = _repair(fixer, files, changes, add_missing_residues, keep_water, keep_heterogens, ph, seed)
+    except PreparationError:
+        raise
+    except Exception as error:  # PDBFixer failing on what the file holds is a problem of the input
+        message = " ".join(str(error).split()) or type(error).__name__
+        raise PreparationError(f"cannot repair {path!r} with PDBFixer: {type(error).__name__}: {message}") from None
     topology, positions = fixer.topology, fixer.positions
     if solvent in EXPLICIT_SOLVENTS:
         modeller = app.Modeller(topology, positions)
@@ -178,6 +156,109 @@ def _prepare(path: str, forcefield: str, solvent: str, ph: float, model: int, ad
                 "nonbonded_cutoff_nm": _quantity(nonbonded_cutoff, unit.nanometer).value_in_unit(unit.nanometer)}
     return PreparedSystem(topology=topology, system=system, positions=positions, forcefield=ff,
                           forcefield_files=files, solvent=solvent, changes=changes, settings=settings)
+
+
+def _repair(fixer, files: List[str], changes: Dict[str, Any], add_missing_residues: bool, keep_water: bool,
+            keep_heterogens: bool, ph: float, seed: int) -> app.ForceField:
+    """PDBFixer's repairs, in its order, each recorded in ``changes``; chain breaks not built become termini.
+    Returns the force field (for the hydrogens and the System)."""
+    fixer.findMissingResidues()
+    missing_residues = _select_missing_residues(fixer, add_missing_residues)
+    changes["missing_residues_added"] = missing_residues
+    gaps = GapsToBuild(fixer)
+    fixer.findNonstandardResidues()
+    changes["nonstandard_residues_replaced"] = [f"{_label(res)} -> {new}" for res, new in fixer.nonstandardResidues]
+    fixer.replaceNonstandardResidues()
+    gaps.after_edit(fixer.topology)
+    changes["heterogens_removed"] = _remove_heterogens(fixer, keep_water, keep_heterogens, gaps)
+    changes["chain_breaks"] = _split_chain_breaks(fixer, gaps)
+    fixer.missingResidues = gaps.keys(fixer.topology)
+
+    fixer.findMissingAtoms()
+    changes["missing_atoms_added"] = {_label(res): [a.name for a in atoms] for res, atoms in fixer.missingAtoms.items()}
+    changes["missing_terminals_added"] = {_label(res): list(names) for res, names in fixer.missingTerminals.items()}
+    before = fixer.topology.getNumAtoms()
+    fixer.addMissingAtoms(seed=seed)
+    heavy_added = fixer.topology.getNumAtoms() - before
+
+    ff = app.ForceField(*files)
+    before = fixer.topology.getNumAtoms()
+    try:
+        fixer.addMissingHydrogens(pH=ph, forcefield=ff)
+    except ValueError as error:
+        raise PreparationError(f"cannot add hydrogens: {' '.join(str(error).split())}") from None
+    changes["heavy_atoms_added"] = heavy_added
+    changes["hydrogens_added"] = fixer.topology.getNumAtoms() - before
+    return ff
+
+
+class GapsToBuild:
+    """The internal gaps PDBFixer will build (``fixer.missingResidues``, keyed by chain index and position in
+    the chain), followed by residue through the edits made before they are built: replacing nonstandard residues
+    (same residues, same order), deleting heterogens, splitting chains. ``keys`` gives them back as PDBFixer
+    keys of the topology then."""
+
+    def __init__(self, fixer):
+        residues = list(fixer.topology.residues())
+        chains = [list(chain.residues()) for chain in fixer.topology.chains()]
+        self.names = {chains[c][r].index: names for (c, r), names in fixer.missingResidues.items()}
+        self.ordinals = [residue.index for residue in residues]  # the first ordinal of each residue now
+
+    def after_edit(self, topology: app.Topology, deleted: Sequence[int] = ()) -> None:
+        """Follow an edit that deleted the residues at positions ``deleted`` (of the topology before it)."""
+        gone = set(deleted)
+        self.ordinals = [o for position, o in enumerate(self.ordinals) if position not in gone]
+        if len(self.ordinals) != topology.getNumResidues():  # an edit that reordered residues: nothing to follow
+            self.names, self.ordinals = {}, [r.index for r in topology.residues()]
+
+    def starts(self, topology: app.Topology) -> Set[int]:
+        """Indices (in ``topology``) of the residues a gap will be built before."""
+        return {position for position, o in enumerate(self.ordinals) if o in self.names}
+
+    def keys(self, topology: app.Topology) -> Dict[Tuple[int, int], List[str]]:
+        residues = list(topology.residues())
+        keys = {}
+        for position, ordinal in enumerate(self.ordinals):
+            if ordinal in self.names:
+                residue = residues[position]
+                chain = list(residue.chain.residues())
+                keys[(residue.chain.index, chain.index(residue))] = self.names[ordinal]
+        return keys
+
+
+def _split_chain_breaks(fixer, gaps: GapsToBuild) -> List[Dict[str, Any]]:
+    """Make each chain break that no built gap fills two termini (:mod:`.chain_breaks`); return the breaks."""
+    built = gaps.starts(fixer.topology)
+    breaks = [b for b in find_chain_breaks(fixer.topology, fixer.positions) if b[1] not in built]
+    if breaks:
+        rows = describe_breaks(fixer.topology, breaks)
+        fixer.topology = split_chains(fixer.topology, [after for _, after, _ in breaks])
+        gaps.after_edit(fixer.topology)
+        return rows
+    return []
+
+
+def preparation_notes(changes: Dict[str, Any]) -> List[str]:
+    """What the preparation changed in the structure's science, one line each (for the console): chain breaks
+    made termini, residues built or replaced, heterogens removed, heavy atoms added. Hydrogens are not listed:
+    adding them is what preparation is for."""
+    notes = []
+    breaks = changes.get("chain_breaks") or []
+    if breaks:
+        notes.append(f"{len(breaks)} chain break(s) made termini, not bonded across the gap: " + ", ".join(
+            f"{b['after']} | {b['before']} ({b['c_n_angstrom']:.1f} A)" for b in breaks))
+    if changes.get("missing_residues_added"):
+        notes.append("missing residues built: " + "; ".join(changes["missing_residues_added"]))
+    if changes.get("nonstandard_residues_replaced"):
+        notes.append("nonstandard residues replaced: " + ", ".join(changes["nonstandard_residues_replaced"]))
+    if changes.get("heterogens_removed"):
+        notes.append("removed waters, ions and ligands: " + ", ".join(changes["heterogens_removed"]))
+    missing = changes.get("missing_atoms_added") or {}
+    if missing:
+        count = sum(len(names) for names in missing.values())
+        notes.append(f"{count} missing heavy atom(s) added in {len(missing)} residue(s): " +
+                     ", ".join(sorted(missing)))
+    return notes
 
 
 def create_system(topology: app.Topology, forcefield: str = "amber14", solvent: str = "obc2",
@@ -203,67 +284,6 @@ def _create_system(ff: app.ForceField, topology: app.Topology, solvent: str, con
         raise PreparationError(f"cannot build the force field System: {message}") from None
 
 
-def _read_structure(path: str, model: int, platform: Optional[openmm.Platform]):
-    """A PDBFixer holding the chosen model of ``path``, and the number of models in the file."""
-    from pdbfixer import PDBFixer  # imported here: pdbfixer is an optional ("pdb") dependency
-
-    if not os.path.exists(path):
-        raise PreparationError(f"input file {path!r} does not exist")
-    if os.path.isdir(path):
-        raise PreparationError(f"input {path!r} is a directory, not a structure file")
-    if int(model) < 1:
-        raise PreparationError(f"model numbers start at 1, got {model}")
-    try:
-        with open(path, "r") as handle:
-            text = handle.read()
-    except (OSError, UnicodeDecodeError) as error:
-        raise PreparationError(f"cannot read {path!r}: {error}") from None
-    if not text.strip():
-        raise PreparationError(f"input file {path!r} is empty")
-    is_pdbx = path.lower().endswith(_PDBX_EXTENSIONS) or text.lstrip().startswith("data_")
-    try:
-        if is_pdbx:
-            fixer = PDBFixer(pdbxfile=io.StringIO(text), platform=platform)
-            n_models = app.PDBxFile(io.StringIO(text)).getNumFrames()
-            if model > n_models:
-                raise PreparationError(f"{path!r} has {n_models} model(s), model {model} was asked for")
-            if model > 1:
-                fixer.positions = app.PDBxFile(io.StringIO(text)).getPositions(frame=model - 1)
-        else:
-            selected, n_models = _select_pdb_model(text, model, path)
-            fixer = PDBFixer(pdbfile=io.StringIO(selected), platform=platform)
-    except PreparationError:
-        raise
-    except Exception as error:  # any parser failure means the file is not a usable structure
-        message = " ".join(str(error).split()) or type(error).__name__
-        raise PreparationError(f"cannot read a structure from {path!r}: {message}") from None
-    return fixer, n_models
-
-
-def _select_pdb_model(text: str, model: int, path: str) -> Tuple[str, int]:
-    """The PDB text with only the ``model``-th MODEL block (records outside MODEL blocks are kept)."""
-    lines = text.splitlines(keepends=True)
-    n_models = sum(1 for line in lines if line.startswith("MODEL"))
-    if n_models == 0:
-        if model != 1:
-            raise PreparationError(f"{path!r} has 1 model, model {model} was asked for")
-        return text, 1
-    if model > n_models:
-        raise PreparationError(f"{path!r} has {n_models} models, model {model} was asked for")
-    kept, ordinal, inside = [], 0, False
-    for line in lines:
-        if line.startswith("MODEL"):
-            ordinal += 1
-            inside = True
-            continue
-        if line.startswith("ENDMDL"):
-            inside = False
-            continue
-        if not inside or ordinal == model:
-            kept.append(line)
-    return "".join(kept), n_models
-
-
 def _select_missing_residues(fixer, add: bool) -> List[str]:
     """Keep only internal gaps (never terminal tails) in ``fixer.missingResidues``, or none at all."""
     chains = list(fixer.topology.chains())
@@ -276,7 +296,7 @@ def _select_missing_residues(fixer, add: bool) -> List[str]:
     return [f"chain {chains[c].id} before residue #{r}: {' '.join(names)}" for (c, r), names in selected.items()]
 
 
-def _remove_heterogens(fixer, keep_water: bool, keep_heterogens: bool) -> List[str]:
+def _remove_heterogens(fixer, keep_water: bool, keep_heterogens: bool, gaps: "GapsToBuild") -> List[str]:
     """Delete heterogens (everything but polymer residues, caps and, if asked, water); return their labels.
 
     A residue that is not a known polymer residue but sits *inside* a chain, between polymer residues, is
@@ -303,6 +323,7 @@ def _remove_heterogens(fixer, keep_water: bool, keep_heterogens: bool) -> List[s
         modeller = app.Modeller(fixer.topology, fixer.positions)
         modeller.delete(to_delete)
         fixer.topology, fixer.positions = modeller.topology, modeller.positions
+        gaps.after_edit(fixer.topology, [r.index for r in to_delete])
     counts: Dict[str, int] = {}
     for residue in to_delete:
         counts[residue.name] = counts.get(residue.name, 0) + 1
@@ -347,16 +368,6 @@ def write_structure(topology: app.Topology, positions: Any, path: PathLike, fmt:
             app.PDBFile.writeFile(topology, positions, handle, keepIds=True)
 
 
-def structure_format(path: PathLike) -> str:
-    """``"pdb"`` or ``"pdbx"`` from a file name's extension; PreparationError for anything else."""
-    lower = os.fspath(path).lower()
-    if lower.endswith(_PDBX_EXTENSIONS):
-        return "pdbx"
-    if lower.endswith((".pdb", ".ent")):
-        return "pdb"
-    raise PreparationError(f"cannot tell the format of {os.fspath(path)!r}: use a .pdb or .cif extension")
-
-
-__all__: Sequence[str] = ("prepare", "PreparedSystem", "PreparationError", "forcefield_files", "create_system",
-                          "write_structure", "structure_format", "heavy_atom_indices", "ca_indices", "FORCEFIELDS",
-                          "SOLVENTS")
+__all__: Sequence[str] = ("prepare", "preparation_notes", "PreparedSystem", "PreparationError", "forcefield_files",
+                          "create_system", "write_structure", "structure_format", "heavy_atom_indices",
+                          "ca_indices", "FORCEFIELDS", "SOLVENTS")

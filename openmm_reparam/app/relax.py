@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import functools
 import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Set
@@ -134,14 +133,12 @@ def relax_file(path: str, output: Optional[str], settings: RelaxSettings, report
 
 
 def prepare_for_relax(path: str, settings: Optional[RelaxSettings] = None):
-    """PDBFixer's preparation of ``path`` with its chain breaks made termini first; (prepared, breaks)."""
-    from .chain_breaks import split_at_chain_breaks
+    """PDBFixer's preparation of ``path`` (its chain breaks made termini, :mod:`.chain_breaks`); (prepared,
+    breaks)."""
     settings = RelaxSettings() if settings is None else settings
-    with tempfile.TemporaryDirectory(prefix="openmm_reparam_relax_") as directory:
-        source, model, breaks = split_at_chain_breaks(path, int(settings.model), directory)
-        prepared = prepare(source, forcefield="amber14", solvent="none", ph=settings.ph, model=model,
-                           seed=settings.seed)
-    return prepared, breaks
+    prepared = prepare(path, forcefield="amber14", solvent="none", ph=settings.ph, model=int(settings.model),
+                       seed=settings.seed)
+    return prepared, prepared.changes["chain_breaks"]
 
 
 def residue_displacements(topology: app.Topology, reference: Any, positions: Any) -> List[Dict[str, Any]]:
