@@ -249,8 +249,8 @@ def _write(directory, name, content):
 BAD_CASES = {
     "missing file": (lambda d: d / "missing.pdb", [], "does not exist"),
     "empty file": (lambda d: _write(d, "empty.pdb", ""), [], "empty"),
-    "garbage text": (lambda d: _write(d, "garbage.pdb", "hello\nworld\n"), [], "cannot read"),
-    "binary garbage": (lambda d: _write(d, "binary.pdb", bytes(range(256)) * 4), [], "cannot read"),
+    "garbage text": (lambda d: _write(d, "garbage.pdb", "hello\nworld\n"), [], "no ATOM or HETATM records"),
+    "binary garbage": (lambda d: _write(d, "binary.pdb", bytes(range(256)) * 4), [], "not a text file"),
     "garbage mmcif": (lambda d: _write(d, "garbage.cif", "data_x\nloop_\n_atom_site.id\n"), [], "cannot read"),
     "unknown residue": (_unknown_residue_file, [], "unknown residue XYZ"),
     "coincident atoms": (_coincident_atoms_file, ["--platform", "CPU"], "non-finite energy"),

@@ -48,7 +48,8 @@ def build_parser(version: str) -> argparse.ArgumentParser:
 
 def _add_inputs(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", nargs="+", metavar="IN",
-                        help="input structures (.pdb/.ent or .cif/.mmcif): files, directories or glob patterns")
+                        help="input structures (.pdb/.ent or .cif/.mmcif, plain or .gz): files, directories or glob "
+                        "patterns")
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument("-o", "--output", metavar="OUT",
                         help="one input: the result; format from the extension (.pdb or .cif)")
@@ -59,8 +60,6 @@ def _add_inputs(parser: argparse.ArgumentParser) -> None:
                        help="size of the embedded Dask LocalCluster (default: cores / --threads)")
     batch.add_argument("--scheduler", metavar="ADDRESS", default=None,
                        help="use a running Dask scheduler (e.g. tcp://host:8786) instead of a LocalCluster")
-    batch.add_argument("--threads", type=positive_int, default=None,
-                       help="OpenMM CPU and torch threads per structure (batch default 1)")
     batch.add_argument("--force", action="store_true",
                        help="redo structures whose output and report exist with the same settings")
     batch.add_argument("--format", choices=("pdb", "cif"), default=None,
@@ -86,6 +85,9 @@ def _add_minimizer(parser: argparse.ArgumentParser, default_method: str) -> None
                      "(repeatable; an option the method does not use is an error; see README, Options)")
     run.add_argument("--platform", default=None, help="OpenMM platform (Reference, CPU, CUDA, OpenCL; "
                      "default: the fastest available)")
+    run.add_argument("--threads", type=positive_int, default=None,
+                     help="OpenMM CPU and torch threads per structure (default 1: the same result every run and in "
+                     "a batch; OpenMM's CPU platform sums forces in an order that varies with more threads)")
 
 
 def _add_preparation(parser: argparse.ArgumentParser) -> None:
@@ -116,6 +118,9 @@ def _add_outputs(parser: argparse.ArgumentParser, plot: bool) -> None:
         out.add_argument("--plot", metavar="PNG", help="with -o: a PNG of energy vs iteration and wall time")
         out.add_argument("--stiffness-modes", type=nonnegative_int, default=0, metavar="N",
                          help="after minimizing, the N softest stiffness modes (is it a true minimum?); 0: off")
+    out.add_argument("--overwrite", action="store_true",
+                     help="let an output replace an input file, or a batch write into a folder its inputs come from "
+                     "(refused otherwise: a rerun would minimize its own output)")
     out.add_argument("--quiet", action="store_true", help="no progress display and no summary")
     out.add_argument("--debug", action="store_true", help="show Python tracebacks for errors")
 

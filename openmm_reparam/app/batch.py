@@ -19,29 +19,38 @@ import sys
 from contextlib import contextmanager
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Union
 
-from .inputs import expand_inputs, output_names
+from .inputs import InputError, expand_inputs, output_names
+from .outputs import remove_temporaries
 from .pipeline import MinimizeSettings, SettingsError, result_settings
+from .structure_file import PDBX_EXTENSIONS, without_gzip_suffix
 
 SUMMARY_JSON = "summary.json"
+SCHEDULER_TIMEOUT = 10  # seconds to reach a scheduler given by address
 SUMMARY_CSV = "summary.csv"
 PathLike = Union[str, "os.PathLike[str]"]
+
+
+class SchedulerError(RuntimeError):
+    """The Dask scheduler given by address cannot be reached (nothing was run)."""
 
 
 def minimize_many(inputs: Union[PathLike, Iterable[PathLike]], out_dir: PathLike, *, client: Any = None,
                   workers: Optional[int] = None, scheduler: Optional[str] = None, protocol: str = "minimize",
                   threads: int = 1, force: bool = False, output_format: Optional[str] = None,
-                  progress: Optional[bool] = None, **settings: Any) -> List[Dict[str, Any]]:
+                  progress: Optional[bool] = None, overwrite: bool = False, **settings: Any) -> List[Dict[str, Any]]:
     """Minimize (``protocol="minimize"``) or relax (``"relax"``) every structure named by ``inputs`` (files,
     directories, glob patterns) into ``out_dir``; returns the summary rows, in input order.
 
     ``client``: a ``distributed.Client`` to use (left open); else ``scheduler`` (an address) or an embedded
     ``LocalCluster`` with ``workers`` processes. ``threads``: OpenMM CPU and torch threads per structure.
     ``output_format``: ``"pdb"`` or ``"cif"`` (default: the input's). ``progress``: one overall bar on stderr
-    (None: only on a terminal). ``settings``: the fields of ``MinimizeSettings`` / ``RelaxSettings`` and any
-    minimizer option. Usage errors (no such input, bad setting) raise ``InputError`` / ``SettingsError``.
+    (None: only on a terminal). ``overwrite``: allow ``out_dir`` to be a folder the inputs come from (refused
+    otherwise: an output could replace its input, and a rerun would take the outputs as inputs).
+    ``settings``: the fields of ``MinimizeSettings`` / ``RelaxSettings`` and any minimizer option. Usage errors
+    (no such input, bad setting) raise ``InputError`` / ``SettingsError``.
     """
     jobs = plan_jobs(inputs, out_dir, protocol=protocol, threads=threads, output_format=output_format,
-                     settings=settings)
+                     settings=settings, overwrite=overwrite)
     rows: Dict[int, Dict[str, Any]] = {}
     pending = []
     for index, job in enumerate(jobs):
@@ -51,19 +60,32 @@ def minimize_many(inputs: Union[PathLike, Iterable[PathLike]], out_dir: PathLike
             rows[index] = row_from_report(job, existing, "skipped")
         else:
             pending.append(index)
+    connected, reason = not pending, "the batch was interrupted"
     try:
         if pending:
-            _run_pending(jobs, pending, rows, client, scheduler, workers, threads, protocol, progress)
+            size = workers if workers is not None else default_workers(threads)
+            with _client(client, scheduler, min(int(size), len(pending)), threads) as active:
+                connected = True
+                _run_pending(active, jobs, pending, rows, protocol, progress)
+    except SchedulerError as error:
+        reason = str(error)
+        raise
     finally:
-        ordered = [rows.get(i) or _not_run(jobs[i]) for i in range(len(jobs))]
-        write_summary(os.fspath(out_dir), ordered, protocol, jobs[0].settings)
+        if connected:  # nothing ran when the scheduler could not be reached: no summary
+            if client is None and scheduler is None:  # the embedded cluster is closed: what a worker killed
+                for index in pending:                 # while writing left is nobody's
+                    remove_temporaries(jobs[index].output)
+                    remove_temporaries(jobs[index].report)
+            ordered = [rows.get(i) or _not_run(jobs[i], reason) for i in range(len(jobs))]
+            write_summary(os.fspath(out_dir), ordered, protocol, jobs[0].settings)
     return ordered
 
 
 def plan_jobs(inputs: Union[PathLike, Iterable[PathLike]], out_dir: PathLike, *, protocol: str = "minimize",
               threads: int = 1, output_format: Optional[str] = None,
-              settings: Optional[Dict[str, Any]] = None) -> List[Any]:
-    """One Job per input structure (settings checked, output directory created)."""
+              settings: Optional[Dict[str, Any]] = None, overwrite: bool = False) -> List[Any]:
+    """One Job per input structure (settings checked, output directory created); ``overwrite``: see
+    :func:`minimize_many`."""
     from .tasks import PROTOCOLS, Job
     if protocol not in PROTOCOLS:
         raise SettingsError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
@@ -74,10 +96,15 @@ def plan_jobs(inputs: Union[PathLike, Iterable[PathLike]], out_dir: PathLike, *,
     parsed = _settings(protocol, settings or {})
     paths = expand_inputs(inputs)
     out_dir = os.fspath(out_dir)
+    sources = {os.path.dirname(os.path.realpath(p)) for p in paths}
+    if os.path.realpath(out_dir) in sources and not overwrite:
+        raise InputError(f"--out-dir {out_dir!r} is a folder the inputs come from: its outputs could replace "
+                         "inputs and a rerun would minimize them again; choose another folder (or pass --overwrite)")
     os.makedirs(out_dir, exist_ok=True)
     jobs, plugin = [], method_plugin(parsed.method)
     for path, name in zip(paths, output_names(paths)):
-        extension = "." + (output_format or ("cif" if path.lower().endswith((".cif", ".mmcif", ".pdbx")) else "pdb"))
+        pdbx = without_gzip_suffix(path).lower().endswith(PDBX_EXTENSIONS)
+        extension = "." + (output_format or ("cif" if pdbx else "pdb"))
         jobs.append(Job(protocol=protocol, input=os.path.abspath(path), name=name,
                         output=os.path.abspath(os.path.join(out_dir, name + extension)),
                         report=os.path.abspath(os.path.join(out_dir, name + ".json")), settings=parsed,
@@ -117,25 +144,35 @@ def finished_report(job: Any) -> Optional[Dict[str, Any]]:
     return data if recorded == json.loads(json.dumps(job.fingerprint())) else None
 
 
-def _run_pending(jobs: List[Any], pending: List[int], rows: Dict[int, Dict[str, Any]], client: Any,
-                 scheduler: Optional[str], workers: Optional[int], threads: int, protocol: str,
-                 progress: Optional[bool]) -> None:
+def _run_pending(active: Any, jobs: List[Any], pending: List[int], rows: Dict[int, Dict[str, Any]],
+                 protocol: str, progress: Optional[bool]) -> None:
     from distributed import as_completed
     from .tasks import Warmup, failed_row, one_line, run_job
 
-    size = workers if workers is not None else default_workers(threads)
-    with _client(client, scheduler, min(int(size), len(pending)), threads) as active:
-        active.register_plugin(Warmup(protocol))
-        futures = active.map(run_job, [jobs[i] for i in pending], pure=False)
-        index_of = {future.key: i for future, i in zip(futures, pending)}
-        with _progress_bar(len(pending), protocol, progress) as bar:
+    active.register_plugin(Warmup(protocol))
+    futures = active.map(run_job, [jobs[i] for i in pending], pure=False)
+    index_of = {future.key: i for future, i in zip(futures, pending)}
+    with _progress_bar(len(pending), protocol, progress) as bar:
+        try:
             for future in as_completed(futures):
                 index = index_of[future.key]
                 try:
                     rows[index] = future.result()
                 except Exception as error:  # the worker was lost more often than Dask allows, or similar
+                    if _scheduler_lost(error):
+                        raise
                     rows[index] = failed_row(jobs[index], one_line(error), None, None)
                 _advance(bar, rows[index])
+        except Exception as error:
+            if not _scheduler_lost(error):
+                raise
+            raise SchedulerError(f"lost the Dask scheduler: {one_line(error)}") from None
+
+
+def _scheduler_lost(error: BaseException) -> bool:
+    """Whether ``error`` means the connection to the scheduler is gone (not one structure's failure)."""
+    from distributed.comm.core import CommClosedError
+    return isinstance(error, (CommClosedError, OSError)) and not isinstance(error, FileNotFoundError)
 
 
 def default_workers(threads: int = 1) -> int:
@@ -152,7 +189,12 @@ def _client(client: Any, scheduler: Optional[str], workers: int, threads: int) -
         return
     from distributed import Client, LocalCluster
     if scheduler is not None:
-        with Client(scheduler) as connected:
+        try:
+            connected = Client(scheduler, timeout=SCHEDULER_TIMEOUT)
+        except (OSError, ValueError, TypeError) as error:  # refused, timed out, a malformed address
+            message = " ".join(str(error).split()) or type(error).__name__
+            raise SchedulerError(f"cannot reach the Dask scheduler at {scheduler!r}: {message}") from None
+        with connected:
             yield connected
         return
     limits = {name: str(threads) for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
@@ -182,9 +224,9 @@ def _advance(bar: Any, row: Dict[str, Any]) -> None:
     bar.update(1)
 
 
-def _not_run(job: Any) -> Dict[str, Any]:
+def _not_run(job: Any, reason: str) -> Dict[str, Any]:
     from .tasks import failed_row
-    return failed_row(job, "not run: the batch was interrupted", None, None)
+    return failed_row(job, f"not run: {reason}", None, None)
 
 
 def write_summary(out_dir: str, rows: List[Dict[str, Any]], protocol: str, settings: Any) -> None:
@@ -210,5 +252,6 @@ def exit_status(rows: List[Dict[str, Any]]) -> int:
     return 1 if any(row["status"] == "failed" for row in rows) else 0
 
 
-__all__ = ["minimize_many", "plan_jobs", "finished_report", "write_summary", "exit_status", "default_workers",
+__all__ = ["minimize_many", "SchedulerError", "plan_jobs", "finished_report", "write_summary", "exit_status",
+           "default_workers",
            "SUMMARY_JSON", "SUMMARY_CSV"]

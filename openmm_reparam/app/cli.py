@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import warnings
 from dataclasses import fields
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -40,18 +41,37 @@ class UserError(Exception):
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the console script; returns the exit status."""
     args = build_parser(__version__).parse_args(argv)
-    from ..core.errors import NonFiniteEnergyError
+    from ..core.errors import InvalidPositionsError, NonFiniteEnergyError
+    from .batch import SchedulerError
     from .md import MDError
-    try:
-        if args.out_dir is not None:
-            return run_batch(args)
-        _check_single(args)
-        return run_minimize(args) if args.command == "minimize" else run_relax(args)
-    except (UserError, NonFiniteEnergyError, MDError) + _USER_ERRORS as error:
-        return _fail(args, error)
-    except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
-        return 130
+    user_errors = (UserError, NonFiniteEnergyError, InvalidPositionsError, MDError, SchedulerError) + _USER_ERRORS
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("default")
+        try:
+            if args.out_dir is not None:
+                status = run_batch(args)
+            else:
+                _check_single(args)
+                status = run_minimize(args) if args.command == "minimize" else run_relax(args)
+        except user_errors as error:
+            return _fail(args, error)
+        except KeyboardInterrupt:
+            print(f"{PROG}: interrupted", file=sys.stderr)
+            return 130
+    _print_warnings(caught, args)
+    return status
+
+
+def _print_warnings(caught: List[warnings.WarningMessage], args: argparse.Namespace) -> None:
+    """The warnings of a finished run, one line each, once each (an error exit shows only its one line)."""
+    if args.quiet:
+        return
+    seen = set()
+    for warning in caught:
+        message = " ".join(str(warning.message).split())
+        if message not in seen:
+            seen.add(message)
+            print(f"{PROG}: warning: {message}", file=sys.stderr)
 
 
 def _fail(args: argparse.Namespace, error: BaseException) -> int:
@@ -83,7 +103,7 @@ def run_minimize(args: argparse.Namespace) -> int:
     make_platform(settings.platform, quiet=True)  # an unknown platform is a usage error before any work
     reporter = _reporter(args)
     try:
-        run = minimize_file(args.input[0], outputs["output"], settings, reporter, threads=args.threads)
+        run = minimize_file(args.input[0], outputs["output"], settings, reporter, threads=args.threads or 1)
     finally:
         reporter.close()
     data = run.data
@@ -100,6 +120,7 @@ def run_minimize(args: argparse.Namespace) -> int:
         plot_history(run.result.history, outputs["plot"],
                      title=f"{os.path.basename(args.input[0])}: {args.method}")
     if not args.quiet:
+        _print_notes(data["preparation"]["changes"])
         _print_minimize_summary(data, outputs)
     return 0
 
@@ -114,13 +135,14 @@ def run_relax(args: argparse.Namespace) -> int:
     make_platform(settings.platform, quiet=True)
     reporter = _reporter(args)
     try:
-        data = relax_file(args.input[0], outputs["output"], settings, reporter, threads=args.threads)
+        data = relax_file(args.input[0], outputs["output"], settings, reporter, threads=args.threads or 1)
     finally:
         reporter.close()
     if "report" in outputs:
         from .report import write_json
         write_json(outputs["report"], data)
     if not args.quiet:
+        _print_notes(data["preparation"]["changes"])
         _print_relax_summary(data, outputs)
     return 0
 
@@ -156,6 +178,11 @@ def _output_paths(args: argparse.Namespace) -> Dict[str, str]:
     real = [os.path.realpath(p) for p in outputs.values()]
     if len(set(real)) != len(real):
         raise UserError("two outputs have the same file name: " + ", ".join(outputs.values()))
+    source = os.path.realpath(args.input[0])
+    for path in outputs.values():
+        if os.path.realpath(path) == source and not args.overwrite:
+            raise UserError(f"{path} is the input file: choose another output name, or pass --overwrite to "
+                            "replace it")
     return outputs
 
 
@@ -172,7 +199,7 @@ def run_batch(args: argparse.Namespace) -> int:
     settings = settings_from_args(args, settings_class)
     kwargs = {f.name: getattr(settings, f.name) for f in fields(settings_class)}
     rows = minimize_many(args.input, args.out_dir, workers=args.workers, scheduler=args.scheduler,
-                         protocol=args.command, threads=args.threads or 1, force=args.force,
+                         protocol=args.command, threads=args.threads or 1, force=args.force, overwrite=args.overwrite,
                          output_format=args.format, progress=False if args.quiet else None, **kwargs)
     _print_batch_summary(rows, args)
     return exit_status(rows)
@@ -201,6 +228,9 @@ def _print_batch_summary(rows: List[Dict[str, Any]], args: argparse.Namespace) -
             print(f"{PROG}: failed {row['input']}: {row['error']}", file=sys.stderr)
     if args.quiet:
         return
+    for row in rows:
+        if row["status"] != "failed" and row.get("notes"):
+            print(f"{row['name']}: prepared: {row['notes']}")
     counts = {status: sum(r["status"] == status for r in rows) for status in ("ok", "failed", "skipped")}
     note = " (already done with the same settings; --force redoes them)" if counts["skipped"] else ""
     print(f"{len(rows)} structures: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} skipped{note}")
@@ -241,6 +271,13 @@ def _minimizer_options(args: argparse.Namespace) -> Dict[str, Any]:
 
 # --- summaries -----------------------------------------------------------------------------------------------
 
+def _print_notes(changes: Dict[str, Any]) -> None:
+    """What the preparation changed in the structure (chain breaks, removed residues, ...): said, never silent."""
+    from .prepare import preparation_notes
+    for note in preparation_notes(changes):
+        print(f"prepared: {note}")
+
+
 def _print_minimize_summary(data: Dict[str, Any], outputs: Dict[str, str]) -> None:
     before, after = data["energy_before"]["total"], data["energy_after"]["total"]
     rmsd = data["rmsd_to_prepared_input"]
@@ -261,7 +298,6 @@ def _print_minimize_summary(data: Dict[str, Any], outputs: Dict[str, str]) -> No
 def _print_relax_summary(data: Dict[str, Any], outputs: Dict[str, str]) -> None:
     before, after = data["violations_before"], data["violations_after"]
     rmsd = data["rmsd_to_prepared_input"]
-    breaks = data["preparation"].get("chain_breaks", [])
     lines = [f"violations {before['total']} -> {after['total']} (clashes {before['clashes']} -> "
              f"{after['clashes']}, bond lengths {before['bond_lengths']} -> {after['bond_lengths']}, "
              f"angles {before['bond_angles']} -> {after['bond_angles']}); "
@@ -269,9 +305,6 @@ def _print_relax_summary(data: Dict[str, Any], outputs: Dict[str, str]) -> None:
              f"force-field energy {data['energy_before']['total_without_restraints']:.3f} -> "
              f"{data['energy_after']['total_without_restraints']:.3f} kJ/mol; heavy-atom RMSD to the input "
              f"{_fmt(rmsd['heavy_angstrom'])} A"]
-    if breaks:
-        lines.append(f"{len(breaks)} chain break(s), made termini: " +
-                     ", ".join(f"{b['after']} | {b['before']}" for b in breaks))
     moved = max(data.get("residue_displacements", []), key=lambda row: row["max_angstrom"], default=None)
     if moved is not None:
         lines.append(f"largest residue displacement: {moved['residue']} {moved['max_angstrom']:.2f} A")

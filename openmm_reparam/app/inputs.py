@@ -1,7 +1,7 @@
 """Batch inputs: expand files, directories and glob patterns into structure files, and give each a unique
 output name.
 
-A directory contributes its PDB and PDBx/mmCIF files (not recursively); a pattern with ``*``, ``?`` or ``[``
+A directory contributes its PDB and PDBx/mmCIF files, plain or gzip-compressed (not recursively); a pattern with ``*``, ``?`` or ``[``
 contributes its matches (``**`` recurses). A path that does not exist, a pattern that matches nothing and a
 directory without structures are usage errors, found before any work. Names are the file names without
 extension; when two inputs share one (AlphaFold writes ``ranked_0.pdb`` into one directory per target), the
@@ -14,6 +14,8 @@ import os
 from typing import Dict, Iterable, List, Sequence, Union
 
 STRUCTURE_EXTENSIONS = (".pdb", ".ent", ".cif", ".mmcif", ".pdbx")
+#: What a directory contributes: the structure extensions, plain or with ``.gz``.
+FILE_EXTENSIONS = STRUCTURE_EXTENSIONS + tuple(extension + ".gz" for extension in STRUCTURE_EXTENSIONS)
 PathLike = Union[str, "os.PathLike[str]"]
 
 
@@ -36,10 +38,11 @@ def expand_inputs(arguments: Union[PathLike, Iterable[PathLike]]) -> List[str]:
             found += matches
         elif os.path.isdir(argument):
             matches = sorted(os.path.join(argument, n) for n in os.listdir(argument)
-                             if n.lower().endswith(STRUCTURE_EXTENSIONS)
+                             if n.lower().endswith(FILE_EXTENSIONS)
                              and os.path.isfile(os.path.join(argument, n)))
             if not matches:
-                raise InputError(f"directory {argument!r} holds no {'/'.join(STRUCTURE_EXTENSIONS)} file")
+                raise InputError(f"directory {argument!r} holds no {'/'.join(STRUCTURE_EXTENSIONS)} file "
+                                 "(plain or .gz)")
             found += matches
         elif os.path.exists(argument):
             found.append(argument)
@@ -70,8 +73,10 @@ def output_names(paths: Sequence[str], reserved: Sequence[str] = ("summary",)) -
 
 
 def _stem(filename: str) -> str:
+    if filename.lower().endswith(".gz"):
+        filename = filename[:-3]
     stem, extension = os.path.splitext(filename)
     return stem if extension.lower() in STRUCTURE_EXTENSIONS else filename.replace(".", "_")
 
 
-__all__ = ["expand_inputs", "output_names", "InputError", "STRUCTURE_EXTENSIONS"]
+__all__ = ["expand_inputs", "output_names", "InputError", "STRUCTURE_EXTENSIONS", "FILE_EXTENSIONS"]

@@ -21,7 +21,9 @@ which win. They are checked when the patch is made: a typo is an error before th
 never above what the unpatched script would have reached (at twice the cost).
 
 Our own minimizer uses OpenMM's L-BFGS for its polish: calls made from inside it go to the original
-``LocalEnergyMinimizer.minimize``. Patches nest: the innermost active one decides the options; the originals
+``LocalEnergyMinimizer.minimize``, and so do the calls OpenMM's and PDBFixer's own code makes while building a
+model (``Modeller.addHydrogens``, ``Modeller.addSolvent``, ``PDBFixer.addMissingAtoms`` relax the atoms they add):
+only the script's own minimizations are replaced. Patches nest: the innermost active one decides the options; the originals
 come back once the last is closed (``unpatch()`` closes them all).
 """
 from __future__ import annotations
@@ -171,12 +173,21 @@ def check_options(options: Dict[str, Any]) -> None:
 
 def _local_energy_minimizer(context: openmm.Context, tolerance: Any = _DEFAULT_TOLERANCE, maxIterations: int = 0,
                             reporter: Any = None) -> None:
-    """``LocalEnergyMinimizer.minimize`` while patched (the original inside our own minimizer)."""
-    if getattr(_INSIDE, "depth", 0) > 0 or not _ACTIVE:
+    """``LocalEnergyMinimizer.minimize`` while patched (the original inside our own minimizer, and for OpenMM's
+    and PDBFixer's model building)."""
+    if getattr(_INSIDE, "depth", 0) > 0 or not _ACTIVE or _called_by_model_building(sys._getframe(1)):
         original = _ORIGINALS.get("LocalEnergyMinimizer.minimize") or openmm.LocalEnergyMinimizer.__dict__["minimize"]
         return original.__func__(context, tolerance, maxIterations, reporter)
     _ACTIVE[-1].minimize("LocalEnergyMinimizer.minimize", context, tolerance, maxIterations, reporter)
     return None
+
+
+#: Modules whose calls of ``LocalEnergyMinimizer.minimize`` relax atoms they just built, not the script's system.
+MODEL_BUILDERS = ("openmm.app.", "pdbfixer.")
+
+
+def _called_by_model_building(frame: Any) -> bool:
+    return str(frame.f_globals.get("__name__", "")).startswith(MODEL_BUILDERS)
 
 
 def _minimize_energy(self: app.Simulation, tolerance: Any = _DEFAULT_TOLERANCE, maxIterations: int = 0,

@@ -20,7 +20,7 @@ from .pipeline import minimize_file, result_settings
 
 PROTOCOLS = ("minimize", "relax")
 ROW_FIELDS = ("input", "name", "status", "error", "energy_before", "energy_after", "rmsd_heavy_angstrom",
-              "wall_time", "worker", "violations_before", "violations_after", "output", "report")
+              "wall_time", "worker", "violations_before", "violations_after", "output", "report", "notes")
 
 
 @dataclass
@@ -79,13 +79,15 @@ def _run(job: Job, output: str) -> Dict[str, Any]:
 
 def row_from_report(job: Job, data: Dict[str, Any], status: str) -> Dict[str, Any]:
     """The summary row of a finished structure, from its report data."""
+    from .prepare import preparation_notes
     energy = "total_without_restraints" if job.protocol == "relax" else "total"
     run = data.get("run", {})
     row = dict.fromkeys(ROW_FIELDS)
     row.update(input=job.input, name=job.name, status=status, error="", worker=run.get("worker"),
                wall_time=run.get("wall_time"), output=job.output, report=job.report,
                energy_before=data["energy_before"][energy], energy_after=data["energy_after"][energy],
-               rmsd_heavy_angstrom=data["rmsd_to_prepared_input"]["heavy_angstrom"])
+               rmsd_heavy_angstrom=data["rmsd_to_prepared_input"]["heavy_angstrom"],
+               notes="; ".join(preparation_notes(data["preparation"]["changes"])))
     if job.protocol == "relax":
         row.update(violations_before=data["violations_before"]["total"],
                    violations_after=data["violations_after"]["total"])
