@@ -29,6 +29,7 @@ pytestmark = pytest.mark.skipif(not compiled.cpp_available(), reason=compiled.un
 STAGES = {"python": precon_stage, "cpp": compiled_precon_stage}
 TOLERANCE = 10.0
 RTOL = 1e-8
+RMS_FORCE_WINDOW = 50  # steps over which RMS forces agree to 1e-6 on any x86-64 CPU (test_rebuilds_of_p_...)
 
 
 def precon_settings(**overrides):
@@ -120,9 +121,15 @@ def test_compiled_stage_takes_the_python_steps(chignolin, kind, laplacian, steps
                                                ("obc2", "bonded", 70), ("hbonds", "bonded", 70)])
 def test_rebuilds_of_p_through_the_reporter(chignolin, kind, matrix, steps):
     """rebuild_distance 0.05 nm: P is rebuilt about every ten steps (Python builds it, C++ runs on); over the
-    window the reporter sees the same energies, RMS forces and rebuild counts as with the Python stage. The
-    bonded K amplifies rounding faster (measured in OBC2: energies 1.8e-9 apart after 99 steps, against 1.2e-11
-    with the measured K), so its window is shorter."""
+    window the reporter sees the same energies, RMS forces and rebuild counts as with the Python stage.
+
+    The energies agree to rounding over the whole window (measured at most 5e-11 relative on AMD EPYC; the Intel
+    machine the test was written on was inside 1e-8 too). The RMS force near a minimum is a small difference of large numbers, so its relative rounding
+    grows ~1.27x a step here (1e-15 at step 10, 1e-6 at step 98 in OBC2 with the measured K on AMD EPYC, where
+    numpy's BLAS takes other kernels than on Intel and rounds differently from the start). It is compared to
+    1e-6 over the first RMS_FORCE_WINDOW steps, where it stays below 3e-9 (measured on AMD EPYC: a margin of
+    ~25 steps of growth), and to 1e-4 after, which a step taken differently (a wrong rebuild or line search)
+    still exceeds at once."""
     settings = precon_settings(rebuild_distance=0.05, max_steps=steps, tolerance_factor=1e-4, matrix=matrix)
     runs = {}
     for engine in STAGES:
@@ -132,7 +139,9 @@ def test_rebuilds_of_p_through_the_reporter(chignolin, kind, matrix, steps):
     assert seen[-1][3] >= 5 and [s[3] for s in cpp_seen] == [s[3] for s in seen]
     assert {s[0] for s in cpp_seen} == {"precon"}
     np.testing.assert_allclose([s[1] for s in cpp_seen], [s[1] for s in seen], rtol=RTOL)
-    np.testing.assert_allclose([s[2] for s in cpp_seen], [s[2] for s in seen], rtol=1e-6)
+    rms, cpp_rms = np.array([s[2] for s in seen]), np.array([s[2] for s in cpp_seen])
+    np.testing.assert_allclose(cpp_rms[:RMS_FORCE_WINDOW], rms[:RMS_FORCE_WINDOW], rtol=1e-6)
+    np.testing.assert_allclose(cpp_rms, rms, rtol=1e-4)
     assert_same_run(python, cpp)
 
 
@@ -212,15 +221,21 @@ def test_non_finite_start_raises():
 MEASURED_K = dict(precon_matrix="measured", precon_declash_by="openmm")  # the method before 2026-12-02
 
 
-@pytest.mark.parametrize("kind,rtol,steps_apart,options", [("hbonds", RTOL, 0, {}), ("obc2", 1e-5, 5, MEASURED_K),
-                                                          ("obc2", 2e-4, 10, {})])
+#: Past the window where the engines agree to rounding, both paths part (at a step that depends on the CPU:
+#: numpy's BLAS rounds differently on Intel and AMD) and each converges on its own, in the same basin. Final
+#: energies measured apart: 3e-6 (Intel) and 2.0e-5 (AMD EPYC) with the measured K and OpenMM's declash, 7.7e-5
+#: (Intel) and 5.0e-5 (AMD EPYC) with the defaults; iteration counts 0-6 apart.
+PAST_WINDOW_RTOL = 2e-4
+
+
+@pytest.mark.parametrize("kind,rtol,steps_apart,options", [("hbonds", RTOL, 0, {}),
+                                                          ("obc2", PAST_WINDOW_RTOL, 10, MEASURED_K),
+                                                          ("obc2", PAST_WINDOW_RTOL, 10, {})])
 def test_minimize_precon_same_energy_on_both_engines(chignolin, kind, rtol, steps_apart, options):
-    """The whole method (declash, precon_setup, precon, polish). With HBonds its precon stage takes ~70 steps,
-    inside the window where the engines agree to rounding (final energies measured 1e-14 apart); in OBC2 it takes
-    ~120, past it (see above): with the measured K and OpenMM's declash measured 3e-6 apart, and the iteration
-    counts may differ by one or two; with the defaults (bonded K, whose rounding grows faster, and a projected
-    declash that runs on each engine) measured 7.7e-5 apart (0.13 kJ/mol) and 125 against 119 steps, both
-    converged."""
+    """The whole method (declash, precon_setup, precon, polish). With HBonds its precon stage takes ~75 steps,
+    inside the window where the engines agree to rounding on any CPU (final energies measured 2e-11 apart on
+    AMD EPYC, 1e-14 on Intel). In OBC2 it takes ~120, past it (see PAST_WINDOW_RTOL): both converge, through the
+    same stages, to the same minimum."""
     results = {}
     for engine in STAGES:
         context = make_context(chignolin[kind], chignolin["start"], "Reference")
