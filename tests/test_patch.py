@@ -173,3 +173,27 @@ def test_run_passes_the_exit_status_and_refuses_bad_input(tmp_path):
     assert completed.returncode == 2 and "no such script" in completed.stderr
     completed = run_python("-m", "openmm_reparam", "run", "--method", "nope", script, cwd=tmp_path)
     assert completed.returncode == 2 and "method must be one of" in completed.stderr and not completed.stdout
+
+
+def test_model_building_minimizations_stay_with_openmm():
+    """PDBFixer and Modeller relax the hydrogens they add with OpenMM's minimizer: those calls are not the script's
+    minimizations and are left alone; the script's own calls, direct or through a Simulation, are ours."""
+    from pdbfixer import PDBFixer
+    reference = openmm.Platform.getPlatformByName("Reference")
+    forcefield = app.ForceField("amber14-all.xml", "implicit/obc2.xml")
+    with openmm_reparam.patch(quiet=True) as handle:
+        fixer = PDBFixer(filename=os.path.join(ROOT, "tests", "data", "1PLW_model1.pdb"), platform=reference)
+        fixer.removeHeterogens(False)
+        fixer.findMissingResidues()
+        fixer.findMissingAtoms()
+        fixer.addMissingAtoms()
+        fixer.addMissingHydrogens(7.0, forcefield=forcefield)   # minimizes the new hydrogens (Modeller)
+        modeller = app.Modeller(fixer.topology, fixer.positions)
+        modeller.addHydrogens(forcefield, platform=reference)    # and again
+        assert handle.calls == []
+        system = forcefield.createSystem(modeller.topology, nonbondedMethod=app.NoCutoff)
+        sim = app.Simulation(modeller.topology, system, openmm.VerletIntegrator(0.001), reference)
+        sim.context.setPositions(modeller.positions)
+        openmm.LocalEnergyMinimizer.minimize(sim.context, 10.0, 0)
+        sim.minimizeEnergy()
+    assert [call["caller"] for call in handle.calls] == ["LocalEnergyMinimizer.minimize", "Simulation.minimizeEnergy"]
