@@ -218,6 +218,18 @@ def test_malformed_files_name_what_is_wrong(tmp_path, text, expected):
         prepare(path)
 
 
+def test_a_residue_without_heavy_atoms_is_refused(tmp_path):
+    """A hydrogen record with a mistyped residue number becomes a residue of its own, which PDBFixer would build
+    in full from nothing (its relaxation of it ran for minutes); it is named instead."""
+    def edit(line):
+        return line[:22] + "6303" + line[26:] if line.startswith("ATOM") and line[12:16].strip() == "H1" else line
+    source = os.path.join(DATA, "1PLW_model1.pdb")
+    path = tmp_path / "moved_h.pdb"
+    path.write_text("".join(edit(line) for line in open(source)))
+    with pytest.raises(PreparationError, match="residue TYR A 6303 has no heavy atom"):
+        prepare(path)
+
+
 def test_a_gzip_compressed_input_gives_the_plain_files_structure(tmp_path):
     compressed = tmp_path / "5awl.pdb.gz"
     with gzip.open(compressed, "wb") as handle:

@@ -157,6 +157,7 @@ def load_fixer(path: PathLike, model: int = 1, platform: Optional[openmm.Platfor
     if fixer.topology.getNumAtoms() == 0:
         raise PreparationError(f"{path!r} holds no atoms (model {model})")
     check_coordinates(fixer.topology, fixer.positions, path)
+    check_residues(fixer.topology, path)
     return fixer, n_models
 
 
@@ -169,12 +170,29 @@ def check_coordinates(topology: app.Topology, positions: Any, path: str) -> None
         raise PreparationError(f"{path!r}: {error}") from None
 
 
+def check_residues(topology: app.Topology, path: str) -> None:
+    """PreparationError for a polymer residue without a single heavy atom (typically a hydrogen record whose
+    residue name, number or chain was mistyped): PDBFixer would build the whole residue from nothing, on top of
+    its neighbours, and its relaxation of the new atoms may then never finish."""
+    from pdbfixer.pdbfixer import dnaResidues, proteinResidues, rnaResidues
+    polymer = set(proteinResidues) | set(dnaResidues) | set(rnaResidues)
+    for residue in topology.residues():
+        if residue.name in polymer and all(a.element is None or a.element.symbol == "H" for a in residue.atoms()):
+            names = " ".join(a.name for a in residue.atoms())
+            raise PreparationError(f"{path!r}: residue {residue_label(residue)} has no heavy atom (only {names}): "
+                                   "a mistyped residue name, number or chain id?")
+
+
+def residue_label(residue: app.Residue) -> str:
+    """``TYR A 1``: the residue's name, chain id, number and insertion code."""
+    return f"{residue.name} {residue.chain.id} {residue.id}{residue.insertionCode or ''}".strip()
+
+
 def atom_label(atom: app.topology.Atom) -> str:
     """``CB of TYR A 1``: the atom's name and its residue's name, chain id, number and insertion code."""
-    residue = atom.residue
-    return f"{atom.name} of {residue.name} {residue.chain.id} {residue.id}{residue.insertionCode or ''}".strip()
+    return f"{atom.name} of {residue_label(atom.residue)}"
 
 
 __all__ = ["PreparationError", "read_text", "load_fixer", "structure_format", "select_pdb_model",
-           "check_pdb_records", "check_coordinates", "atom_label", "is_pdbx", "without_gzip_suffix",
-           "PDB_EXTENSIONS", "PDBX_EXTENSIONS", "GZIP_SUFFIX"]
+           "check_pdb_records", "check_coordinates", "check_residues", "atom_label", "residue_label", "is_pdbx",
+           "without_gzip_suffix", "PDB_EXTENSIONS", "PDBX_EXTENSIONS", "GZIP_SUFFIX"]
