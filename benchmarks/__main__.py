@@ -35,6 +35,8 @@ COMMANDS = {
     "device-timing": ("device_timing", "the default against LEM on a GPU platform (device_check.sh's timing step)"),
     "device-parity": ("device_parity", "every method on a device platform against the host stages and the CPU "
                       "platform"),
+    "fuzz": ("fuzz", "seeded mutations of the shipped structure files through openmm-reparam minimize: exit 0 with "
+             "a valid structure or exit 2 with one line, never a traceback or a hang"),
 }
 
 
