@@ -18,7 +18,7 @@ from openmm import app, unit
 
 from .chain_breaks import describe_breaks, find_chain_breaks, split_chains
 from .private_random import seeded_random
-from .structure_file import PreparationError, load_fixer, structure_format
+from .structure_file import PreparationError, load_fixer, residue_label, structure_format
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -167,7 +167,8 @@ def _repair(fixer, files: List[str], changes: Dict[str, Any], add_missing_residu
     changes["missing_residues_added"] = missing_residues
     gaps = GapsToBuild(fixer)
     fixer.findNonstandardResidues()
-    changes["nonstandard_residues_replaced"] = [f"{_label(res)} -> {new}" for res, new in fixer.nonstandardResidues]
+    changes["nonstandard_residues_replaced"] = [f"{residue_label(res)} -> {new}"
+                                                for res, new in fixer.nonstandardResidues]
     fixer.replaceNonstandardResidues()
     gaps.after_edit(fixer.topology)
     changes["heterogens_removed"] = _remove_heterogens(fixer, keep_water, keep_heterogens, gaps)
@@ -175,8 +176,10 @@ def _repair(fixer, files: List[str], changes: Dict[str, Any], add_missing_residu
     fixer.missingResidues = gaps.keys(fixer.topology)
 
     fixer.findMissingAtoms()
-    changes["missing_atoms_added"] = {_label(res): [a.name for a in atoms] for res, atoms in fixer.missingAtoms.items()}
-    changes["missing_terminals_added"] = {_label(res): list(names) for res, names in fixer.missingTerminals.items()}
+    changes["missing_atoms_added"] = {residue_label(res): [a.name for a in atoms]
+                                      for res, atoms in fixer.missingAtoms.items()}
+    changes["missing_terminals_added"] = {residue_label(res): list(names)
+                                          for res, names in fixer.missingTerminals.items()}
     before = fixer.topology.getNumAtoms()
     fixer.addMissingAtoms(seed=seed)
     heavy_added = fixer.topology.getNumAtoms() - before
@@ -202,7 +205,7 @@ class GapsToBuild:
         residues = list(fixer.topology.residues())
         chains = [list(chain.residues()) for chain in fixer.topology.chains()]
         self.names = {chains[c][r].index: names for (c, r), names in fixer.missingResidues.items()}
-        self.ordinals = [residue.index for residue in residues]  # the first ordinal of each residue now
+        self.ordinals = [residue.index for residue in residues]  # each residue's index before any edit, in order
 
     def after_edit(self, topology: app.Topology, deleted: Sequence[int] = ()) -> None:
         """Follow an edit that deleted the residues at positions ``deleted`` (of the topology before it)."""
@@ -211,11 +214,12 @@ class GapsToBuild:
         if len(self.ordinals) != topology.getNumResidues():  # an edit that reordered residues: nothing to follow
             self.names, self.ordinals = {}, [r.index for r in topology.residues()]
 
-    def starts(self, topology: app.Topology) -> Set[int]:
-        """Indices (in ``topology``) of the residues a gap will be built before."""
+    def starts(self) -> Set[int]:
+        """Indices (in the topology now) of the residues a gap will be built before."""
         return {position for position, o in enumerate(self.ordinals) if o in self.names}
 
     def keys(self, topology: app.Topology) -> Dict[Tuple[int, int], List[str]]:
+        """The gaps as ``fixer.missingResidues`` keys of ``topology`` (the topology after the last edit)."""
         residues = list(topology.residues())
         keys = {}
         for position, ordinal in enumerate(self.ordinals):
@@ -228,7 +232,7 @@ class GapsToBuild:
 
 def _split_chain_breaks(fixer, gaps: GapsToBuild) -> List[Dict[str, Any]]:
     """Make each chain break that no built gap fills two termini (:mod:`.chain_breaks`); return the breaks."""
-    built = gaps.starts(fixer.topology)
+    built = gaps.starts()
     breaks = [b for b in find_chain_breaks(fixer.topology, fixer.positions) if b[1] not in built]
     if breaks:
         rows = describe_breaks(fixer.topology, breaks)
@@ -313,7 +317,7 @@ def _remove_heterogens(fixer, keep_water: bool, keep_heterogens: bool, gaps: "Ga
                 continue
             if any(is_polymer[:i]) and any(is_polymer[i + 1:]):
                 raise PreparationError(
-                    f"unknown residue {_label(residue)} inside a polymer chain: no template to build it from "
+                    f"unknown residue {residue_label(residue)} inside a polymer chain: no template to build it from "
                     f"(rename it to a standard residue, or give a MODRES record)")
     if keep_heterogens:
         return []
@@ -328,10 +332,6 @@ def _remove_heterogens(fixer, keep_water: bool, keep_heterogens: bool, gaps: "Ga
     for residue in to_delete:
         counts[residue.name] = counts.get(residue.name, 0) + 1
     return [f"{name} x{count}" for name, count in sorted(counts.items())]
-
-
-def _label(residue) -> str:
-    return f"{residue.name} {residue.chain.id} {residue.id}{getattr(residue, 'insertionCode', '') or ''}".strip()
 
 
 def _quantity(value: Any, default_unit: unit.Unit) -> unit.Quantity:

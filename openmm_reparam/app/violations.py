@@ -33,6 +33,7 @@ import numpy as np
 from openmm import app
 
 from ..core.units import as_positions
+from .structure_file import residue_label
 from .stereochemistry import (CLASH_OVERLAP_ANGSTROM, COS_C_N_CA, COS_CA_C_N, PEPTIDE_BOND, PEPTIDE_BOND_BEFORE_PRO,
                               TOLERANCE_FACTOR, VDW_RADII_ANGSTROM, distance_bounds, residue_geometry,
                               standard_name)
@@ -218,9 +219,7 @@ def _clashes_between(residues: Residues, links: List[Tuple[int, int]], xyz: np.n
     return sorted(found, key=lambda v: v.atoms)
 
 
-def label(residue: app.Residue) -> str:
-    """``HIS A 17``: name, chain id, number and insertion code."""
-    return f"{residue.name} {residue.chain.id} {residue.id}{getattr(residue, 'insertionCode', '') or ''}".strip()
+label = residue_label  # ``HIS A 17``: name, chain id, number and insertion code
 
 
 __all__ = ["Violation", "Violations", "find_violations", "checked_residues", "peptide_links", "label",
