@@ -35,6 +35,8 @@ COMMANDS = {
     "device-timing": ("device_timing", "the default against LEM on a GPU platform (device_check.sh's timing step)"),
     "device-parity": ("device_parity", "every method on a device platform against the host stages and the CPU "
                       "platform"),
+    "lbfgs-reporter": ("lbfgs_reporter", "OpenMM's L-BFGS with no reporter, the plugin's C++ stop reporter and a "
+                       "Python reporter"),
 }
 
 

@@ -172,6 +172,10 @@ def minimize(context: openmm.Context, tolerance: Union[float, unit.Quantity] = D
     (0: no limit) caps the iterations of all stages together. ``reporter``: an ``openmm.MinimizationReporter``
     called every iteration of every stage with OpenMM's keys and ``args["stage"]`` naming it; returning True
     stops the run. ``options``: flat option names of the method (:mod:`openmm_reparam.run.options`).
+
+    Ctrl-C stops the run at the next step of any stage, leaves the lowest-energy positions seen and raises
+    KeyboardInterrupt; in another thread than the main one, or where SIGINT has a handler of the user's own, the
+    run installs nothing and SIGINT does what it did before (:mod:`openmm_reparam.engines.interrupts`).
     """
     return ReparamMinimizer(method=method, seed=seed, **options).minimize(context, tolerance, maxIterations,
                                                                         reporter)
