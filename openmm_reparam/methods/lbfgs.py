@@ -53,11 +53,11 @@ def lbfgs_stage(name: str, bridge: ContextEnergy, recorder: RunRecorder, toleran
     Iterations are forwarded to the recorder through a Python reporter only where something needs them: a user's
     reporter, or the run's iteration cap (``maxIterations``), which must count them. Otherwise the stage gives
     OpenMM the plugin's C++ reporter (``runLocalEnergyMinimizer``), which only stops it on Ctrl-C or at the
-    deadline and records each iteration's energy (the recorder gets them afterwards): a Python reporter costs
-    about 2 ms an iteration (measured on HostGuestImplicit, 156 atoms with 60 constraints: 0.49-0.52 s with a
-    reporter that only counts against 0.34-0.37 s without), the C++ one next to nothing (benchmarks/RESULTS.md,
-    "Stopping OpenMM's L-BFGS"). Where the plugin is not built the Python reporter is used anyway, slower but
-    stoppable. The System has a force that runs torch's autograd: OpenMM's minimizer keeps the Python lock while
+    deadline and records each iteration's energy (the recorder gets them afterwards). A Python reporter costs
+    Python work at every iteration (measured once on HostGuestImplicit, 156 atoms with 60 constraints: 0.49-0.52 s
+    with a reporter that only counts against 0.34-0.37 s without; 1.01-1.08x on five CPU cases in
+    benchmarks/RESULTS.md section 14), the C++ one nothing measurable there (0.92-1.07x, within the noise).
+    Where the plugin is not built the Python reporter is used anyway, slower but stoppable. The System has a force that runs torch's autograd: OpenMM's minimizer keeps the Python lock while
     it calls a Python reporter, and such a force cannot be evaluated then, so the stage forwards nothing (and,
     without the plugin, cannot be stopped). OpenMM does not expose line-search evaluations, so
     ``energy_evaluations`` counts iterations. As documented for OpenMM's minimizer, with constraints it may run
