@@ -129,9 +129,10 @@ def test_openmm_lbfgs_polish_stops_at_ctrl_c():
 def test_device_stages_stop_at_ctrl_c():
     """The device stages (OpenCL; they run only without a reporter): Adam on the coordinates and on a generator,
     FIRE, the preconditioned L-BFGS."""
-    changes = dict(platform="OpenCL")
-    results = interrupt_each([scenario(kind, "cpp", False, **changes)
-                              for kind in ("adam", "generator", "fire", "precon")])
+    scenarios = [scenario(kind, "cpp", False, platform="OpenCL") for kind in ("adam", "generator", "fire", "precon")]
+    # P rebuilt every 0.02 nm: a device stage per P, which makes the stage last long enough (7 s here, against 5)
+    scenarios[-1]["options"] = {**scenarios[-1]["options"], "precon_rebuild_distance": 0.02}
+    results = interrupt_each(scenarios)
     check(results)
 
 
