@@ -37,6 +37,8 @@ COMMANDS = {
                       "platform"),
     "fuzz": ("fuzz", "seeded mutations of the shipped structure files through openmm-reparam minimize: exit 0 with "
              "a valid structure or exit 2 with one line, never a traceback or a hang"),
+    "lbfgs-reporter": ("lbfgs_reporter", "OpenMM's L-BFGS with no reporter, the plugin's C++ stop reporter and a "
+                       "Python reporter"),
 }
 
 

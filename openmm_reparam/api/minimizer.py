@@ -3,16 +3,22 @@
 What every run does around its method's stages (the method is a plug-in, :mod:`openmm_reparam.methods`):
 
     baseline    (never_worse) OpenMM L-BFGS from the start, remembered, positions reset
-    ...         the method's stages (``Method.run``), within the time budget's deadline
+    ...         the method's stages (``Method.run``)
     polish      OpenMM L-BFGS to the tolerance (constraints satisfied on exit), finished by a projected L-BFGS
                 where constraints keep OpenMM's above it (:func:`~openmm_reparam.methods.lbfgs.polish`)
     result      the method's structure, unless it collapsed into a singularity or the baseline is lower
                 (:mod:`.selection`)
 
+``time_budget`` bounds all of it: every stage, the baseline and the polish included, stops at its deadline
+(stop reason "deadline"), and the result says whether it converged.
+
 Safety: a start with a non-finite coordinate or a particle absurdly far from all others raises
 ``InvalidPositionsError`` (:mod:`openmm_reparam.core.validation`), one with a non-finite energy
-``NonFiniteEnergyError``, both before anything runs, leaving the Context as it was; any exception
-restores the original positions; KeyboardInterrupt leaves the best positions seen and is re-raised.
+``NonFiniteEnergyError``, both before anything runs, leaving the Context as it was; any exception restores the
+original positions. Ctrl-C (SIGINT) stops the run at the next step of whatever stage runs (Python, compiled,
+device or OpenMM's L-BFGS), starts no further stage, leaves the lowest-energy positions seen and raises
+KeyboardInterrupt (:mod:`openmm_reparam.engines.interrupts`: in the main thread, while SIGINT's handler is
+Python's default; elsewhere KeyboardInterrupt still leaves the best positions, when Python raises it).
 """
 from __future__ import annotations
 
@@ -28,6 +34,7 @@ from ..core.platforms import require_openmm_lbfgs
 from ..core.units import as_force
 from ..core.validation import check_positions
 from ..engines import select_engine
+from ..engines.interrupts import InterruptWatch
 from ..methods.base import Method, RunState
 from ..methods.lbfgs import polish
 from ..run.options import MinimizerOptions
@@ -74,44 +81,68 @@ class ReparamMinimizer:
         original = bridge.current_positions()
         check_positions(original, bridge.periodic, options.safety.far_atom_distance)
         initial_energy = bridge.checked_energy()
-        recorder = RunRecorder(reporter, maxIterations, bridge.project.max_error if bridge.has_constraints else None)
+        watch = InterruptWatch()
+        recorder = RunRecorder(reporter, maxIterations, bridge.project.max_error if bridge.has_constraints else None,
+                               stop_requested=watch.requested)
         engine = select_engine(options.run.engine, bridge.runs_torch_autograd, reporter is not None)
         state = RunState(context, bridge, recorder, tolerance, self.seed, options, engine)
-        _execute(method, state, original)
+        _execute(method, state, original, watch)
         result = _result(method, self.method, state, initial_energy)
         self.engine_used = result.engine
         return result
 
 
-def _execute(method: Method, state: RunState, original) -> None:
-    """The run around the method's stages, with its safety rules (module docstring)."""
+def _execute(method: Method, state: RunState, original, watch: InterruptWatch) -> None:
+    """The run around the method's stages, with its safety rules (module docstring), watching for Ctrl-C."""
     threads = torch.get_num_threads()
     torch.set_num_threads(state.options.run.torch_threads)
     try:
-        _stages(method, state)
-    except KeyboardInterrupt:
-        leave_best(state, original)
-        raise
-    except BaseException:
-        state.context.setPositions(original)
-        raise
+        with watch:
+            try:
+                _stages(method, state)
+                _stop_if_interrupted(state)
+            except BaseException as error:
+                _after_error(state, original, error)
+                raise
     finally:
         torch.set_num_threads(threads)
 
 
+def _after_error(state: RunState, original, error: BaseException) -> None:
+    """Interrupted (KeyboardInterrupt, or any error once Ctrl-C asked to stop, such as OpenMM's SWIG error for a
+    second Ctrl-C inside its reporter): the best positions seen, and KeyboardInterrupt raised. Otherwise the
+    original positions (the caller re-raises)."""
+    if isinstance(error, KeyboardInterrupt) or state.recorder.check_interrupt():
+        leave_best(state, original)
+        if not isinstance(error, KeyboardInterrupt):
+            raise KeyboardInterrupt from error
+        return
+    state.context.setPositions(original)
+
+
+def _stop_if_interrupted(state: RunState) -> None:
+    """No further stage once Ctrl-C asked the run to stop."""
+    if state.recorder.check_interrupt():
+        raise KeyboardInterrupt
+
+
 def _stages(method: Method, state: RunState) -> None:
     run = state.options.run
+    if run.time_budget is not None:
+        state.deadline = time.perf_counter() + run.time_budget
     if not method.polished:  # OpenMM's L-BFGS itself: nothing to compare with or polish
         method.run(state)
         return
     if run.never_worse:
         require_openmm_lbfgs(state.context, "never_worse (it compares with OpenMM's minimizer)")
         state.baseline = lbfgs_from(state, state.start, "baseline")
-    if run.time_budget is not None:
-        state.deadline = time.perf_counter() + run.time_budget
+        _stop_if_interrupted(state)
     method.run(state)
+    _stop_if_interrupted(state)
     if state.options.polish.polish:
-        state.add(polish(state.bridge, state.recorder, state.tolerance, state.options.polish, state.engine.name))
+        state.add(polish(state.bridge, state.recorder, state.tolerance, state.options.polish, state.engine.name,
+                         state.deadline))
+        _stop_if_interrupted(state)
     else:
         state.bridge.apply_constraints()
     choose_result(state)
@@ -145,6 +176,10 @@ def minimize(context: openmm.Context, tolerance: Union[float, unit.Quantity] = D
     (0: no limit) caps the iterations of all stages together. ``reporter``: an ``openmm.MinimizationReporter``
     called every iteration of every stage with OpenMM's keys and ``args["stage"]`` naming it; returning True
     stops the run. ``options``: flat option names of the method (:mod:`openmm_reparam.run.options`).
+
+    Ctrl-C stops the run at the next step of any stage, leaves the lowest-energy positions seen and raises
+    KeyboardInterrupt; in another thread than the main one, or where SIGINT has a handler of the user's own, the
+    run installs nothing and SIGINT does what it did before (:mod:`openmm_reparam.engines.interrupts`).
     """
     return ReparamMinimizer(method=method, seed=seed, **options).minimize(context, tolerance, maxIterations,
                                                                         reporter)

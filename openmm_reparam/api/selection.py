@@ -2,6 +2,7 @@
 the ``never_worse`` baseline ended lower; on interrupt, the lowest-energy positions seen."""
 from __future__ import annotations
 
+import math
 import warnings
 from typing import Optional, Tuple
 
@@ -21,10 +22,10 @@ def lbfgs_from(state: RunState, positions: np.ndarray, name: str) -> Tuple[float
     current = bridge.current_positions()
     bridge.set_positions(positions)
     if openmm_lbfgs_blocker(state.context) is None:
-        stage = state.add(lbfgs_stage(name, bridge, state.recorder, state.tolerance))
+        stage = state.add(lbfgs_stage(name, bridge, state.recorder, state.tolerance, deadline=state.deadline))
     else:
         stage = state.add(projected_finish(bridge, state.recorder, state.tolerance, state.options.polish,
-                                           state.engine.name))
+                                           state.engine.name, state.deadline))
         stage.name = name
     reached = (stage.final_energy, bridge.current_positions())
     bridge.set_positions(current)
@@ -65,14 +66,21 @@ def choose_result(state: RunState) -> None:
 
 
 def leave_best(state: RunState, original: np.ndarray) -> None:
-    """On interrupt: the lowest-energy positions seen (constraints applied), else the original ones."""
+    """On interrupt: the lowest-energy positions seen, constraints applied, unless the original ones are lower.
+
+    The candidates are the recorder's lowest (every reported step), the bridge's (every evaluation in Python) and
+    where the Context is (a compiled or OpenMM stage leaves its best there); each is compared by its energy on the
+    constraints, which is what the Context will hold (OpenMM's L-BFGS reports points slightly off them)."""
     recorder, bridge = state.recorder, state.bridge
-    candidates = [(recorder.best_energy, recorder.best_positions),
-                  (bridge.best_energy, bridge.best_positions),
-                  (bridge.energy(), bridge.current_positions())]  # the compiled engine's last state
-    energy, best = min(((e, p) for e, p in candidates if p is not None), key=lambda c: c[0])
-    if not np.isfinite(energy):
-        state.context.setPositions(original)
-        return
-    bridge.set_positions(best)
-    bridge.apply_constraints()
+    candidates = [(recorder.best_energy, recorder.best_positions), (bridge.best_energy, bridge.best_positions),
+                  (bridge.energy(), bridge.current_positions())]
+    lowest, kept = math.inf, None
+    for _, positions in (c for c in candidates if c[1] is not None and math.isfinite(c[0])):
+        bridge.set_positions(positions)
+        bridge.apply_constraints()
+        energy = bridge.energy()
+        if energy < lowest:
+            lowest, kept = energy, bridge.current_positions()
+    state.context.setPositions(original)
+    if kept is not None and lowest < bridge.energy():
+        bridge.set_positions(kept)

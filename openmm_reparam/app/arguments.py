@@ -79,7 +79,7 @@ def _add_minimizer(parser: argparse.ArgumentParser, default_method: str) -> None
     run.add_argument("--steps", type=nonnegative_int, default=None, help="max steps of the reparametrized stage (gnn, linear)")
     run.add_argument("--fine-steps", type=nonnegative_int, default=None, help="max steps of the coordinate Adam stage: gnn's and linear's fine stage, the whole of adam")
     run.add_argument("--time-budget", type=positive_float, default=None,
-                     help="seconds for the method's stages, everything before the L-BFGS polish")
+                     help="seconds for the whole minimization, the L-BFGS polish included")
     run.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                      help="any other minimizer option, e.g. --option n_modes=10 --option never_worse=false "
                      "(repeatable; an option the method does not use is an error; see README, Options)")

@@ -163,6 +163,13 @@ def cpp_stage_settings(settings: AdamStageSettings, max_steps: int, now: float):
     return cpp
 
 
+def compiled_stop_reason(outcome, recorder: RunRecorder) -> str:
+    """A compiled stage's stop reason, where "reporter" (the recording reporter asked to stop) says why the run
+    must stop: "interrupted" when Ctrl-C asked for it."""
+    reason = str(outcome.stopReason)
+    return recorder.stop_reason if reason == "reporter" else reason
+
+
 class _RecordingReporter(openmm.MinimizationReporter):
     """The reporter the C++ stage calls every step: it passes the step to ``recorder.record`` (history, the
     user's reporter with the stage name and the stage's other args, best positions). An exception from the user's
@@ -198,7 +205,7 @@ class CompiledEngine:
                    settings: AdamStageSettings) -> StageResult:
         steps = recorder.capped(settings.max_steps)
         if recorder.stopped and steps > 0:
-            return StageResult(settings.name, stop_reason="reporter")
+            return StageResult(settings.name, stop_reason=recorder.stop_reason)
         cpp_generator = to_cpp_generator(generator) if generator is not None else None
         reporter = _RecordingReporter(recorder, settings.name) if recorder.reporter is not None else None
         stage_start = time.perf_counter()
@@ -224,4 +231,5 @@ class CompiledEngine:
                 recorder.note_best(best, bridge.current_positions())
         initial = None if math.isnan(outcome.initialEnergy) else float(outcome.initialEnergy)
         return StageResult(settings.name, int(outcome.iterations), int(outcome.energyEvaluations),
-                           float(outcome.wallTime), initial, best, bool(outcome.collapsed), str(outcome.stopReason))
+                           float(outcome.wallTime), initial, best, bool(outcome.collapsed),
+                           compiled_stop_reason(outcome, recorder))

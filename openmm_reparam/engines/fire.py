@@ -55,7 +55,7 @@ from ..core.errors import NonFiniteEnergyError
 from ..run.recorder import RunRecorder
 from .iterate import CoordinateIterate
 from ..run.result import StageResult
-from .compiled import _RecordingReporter, fill_cpp_settings, plugin
+from .compiled import _RecordingReporter, compiled_stop_reason, fill_cpp_settings, plugin
 from .device import device_fire_available, device_name
 
 
@@ -160,7 +160,7 @@ def python_fire_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance: f
     ``settings.tolerance_factor`` × ``tolerance``; see the module docstring for the exact iteration."""
     name, start = settings.name, time.perf_counter()
     if recorder.stopped:
-        return StageResult(name, stop_reason="reporter")
+        return StageResult(name, stop_reason=recorder.stop_reason)
     target = tolerance * settings.tolerance_factor
     state = FireState(bridge, settings)
     initial, reason, steps = state.energy, "max_steps", 0
@@ -181,7 +181,7 @@ def python_fire_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance: f
             continue
         steps += 1
         if recorder.record(name, state.energy, state.x, state.full_gradient(), {"rms force": state.rms_force()}):
-            reason = "reporter"
+            reason = recorder.stop_reason
             break
     if reason == "max_steps" and state.rms_force() <= target:
         reason = "converged"
@@ -216,7 +216,7 @@ def compiled_fire_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance:
     the recorder sees the same steps as with :func:`python_fire_stage` (through the reporter when there is one,
     afterwards otherwise)."""
     if recorder.stopped:
-        return StageResult(settings.name, stop_reason="reporter")
+        return StageResult(settings.name, stop_reason=recorder.stop_reason)
     reporter = _RecordingReporter(recorder, settings.name) if recorder.reporter is not None else None
     stage_start = time.perf_counter()
     cpp_settings = cpp_fire_settings(settings, recorder.capped(settings.max_steps), stage_start)
@@ -232,4 +232,4 @@ def compiled_fire_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance:
         recorder.note_best(final, bridge.current_positions())
     return StageResult(settings.name, int(outcome.iterations), int(outcome.energyEvaluations),
                        float(outcome.wallTime), float(outcome.initialEnergy), final,
-                       stop_reason=str(outcome.stopReason))
+                       stop_reason=compiled_stop_reason(outcome, recorder))

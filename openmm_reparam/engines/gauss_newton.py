@@ -96,7 +96,7 @@ class GaussNewtonEngine:
         reason, steps = "max_steps", 0
         for _ in range(recorder.capped(settings.max_steps)):
             if recorder.stopped or (settings.deadline is not None and time.perf_counter() >= settings.deadline):
-                reason = "reporter" if recorder.stopped else "deadline"
+                reason = recorder.stop_reason if recorder.stopped else "deadline"
                 break
             if stepper is None:  # the first iteration evaluates the start, as the Adam stages do
                 stepper = _Stepper(bridge, generator)

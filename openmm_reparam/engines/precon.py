@@ -269,7 +269,7 @@ def precon_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float,
             reason = "converged"
             break
         if recorder.stopped or (settings.deadline is not None and time.perf_counter() >= settings.deadline):
-            reason = "reporter" if recorder.stopped else "deadline"
+            reason = recorder.stop_reason if recorder.stopped else "deadline"
             break
         if not search.step():
             reason = "stuck"
@@ -277,7 +277,7 @@ def precon_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float,
         steps += 1
         if recorder.record(name, search.energy, search.x, search.full_gradient(),
                            {"rms force": search.rms_force(), "rebuilds": float(search.rebuilds)}):
-            reason = "reporter"
+            reason = recorder.stop_reason
             break
     if reason == "max_steps" and search.rms_force() <= tolerance:
         reason = "converged"

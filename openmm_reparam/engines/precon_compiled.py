@@ -35,7 +35,7 @@ import numpy as np
 from ..core.bridge import ContextEnergy
 from ..run.recorder import RunRecorder
 from ..run.result import StageResult
-from .compiled import _RecordingReporter, fill_cpp_settings, plugin
+from .compiled import _RecordingReporter, compiled_stop_reason, fill_cpp_settings, plugin
 from .device import device_name, device_precon_available
 from .precon import PreconSettings, Preconditioner, build_preconditioner
 
@@ -107,7 +107,8 @@ def device_precon_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance:
         evaluations += int(outcome.energyEvaluations)
         initial = float(outcome.initialEnergy) if initial is None else initial
         reason = str(outcome.stopReason)
-        if reason != "rebuild":
+        if reason != "rebuild" or recorder.check_interrupt():  # no new P for a run that stops
+            reason = "interrupted" if reason == "rebuild" else reason
             break
         precon, used = build_preconditioner(bridge, bridge.current_positions(), settings, precon.coupled)
         evaluations += used
@@ -137,8 +138,9 @@ def compiled_precon_stage(bridge: ContextEnergy, recorder: RunRecorder, toleranc
         if reporter is None:
             recorder.extend(name, outcome._energies(), outcome._times(), start)
         steps += int(outcome.iterations)
-        reason = str(outcome.stopReason)
-        if reason != "rebuild":
+        reason = compiled_stop_reason(outcome, recorder)
+        if reason != "rebuild" or recorder.check_interrupt():  # no new P for a run that stops
+            reason = "interrupted" if reason == "rebuild" else reason
             break
         positions = np.array(stage._positions()).reshape(-1, 3)
         precon, used = build_preconditioner(bridge, positions, settings, precon.coupled)

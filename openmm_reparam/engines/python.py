@@ -79,7 +79,7 @@ class PythonEngine:
         reason, steps = "max_steps", 0
         for _ in range(recorder.capped(settings.max_steps)):
             if recorder.stopped:
-                reason = "reporter"
+                reason = recorder.stop_reason
                 break
             if settings.deadline is not None and time.perf_counter() >= settings.deadline:
                 reason = "deadline"
@@ -99,12 +99,12 @@ class PythonEngine:
 
 def observe_step(bridge: ContextEnergy, recorder: RunRecorder, tracker: StageTracker, name: str) -> Optional[str]:
     """Record the step just evaluated; returns why the stage must stop ("collapse" before recording, then
-    "reporter", then the tracker's reason), or None."""
+    "reporter" or "interrupted", then the tracker's reason), or None."""
     stop = tracker.observe(bridge.last_energy, bridge.last_max_force, bridge.last_positions, bridge.last_rms_force)
     if stop == "collapse":
         return stop
     if recorder.record(name, bridge.last_energy, bridge.last_positions, -bridge.last_forces):
-        return "reporter"
+        return recorder.stop_reason
     return stop
 
 

@@ -12,6 +12,7 @@ import openmm
 
 from ..core.bridge import ContextEnergy
 from ..core.platforms import openmm_lbfgs_blocker, require_openmm_lbfgs
+from ..engines import compiled
 from ..engines.precon import PreconSettings, build_preconditioner, precon_stage
 from ..engines.precon_compiled import compiled_precon_stage, precon_engine_name
 from ..run.options import PolishOptions
@@ -23,36 +24,45 @@ from .base import Method, RunState
 
 
 class _ForwardingReporter(openmm.MinimizationReporter):
-    """Passes OpenMM L-BFGS iterations to the run recorder, under the stage's name."""
+    """Passes OpenMM L-BFGS iterations to the run recorder, under the stage's name; asks OpenMM to stop when the
+    run must stop (reporter, Ctrl-C) or at ``deadline`` (a ``time.perf_counter()`` value)."""
 
-    def __init__(self, recorder: RunRecorder, stage: str):
+    def __init__(self, recorder: RunRecorder, stage: str, deadline: Optional[float] = None):
         super().__init__()
-        self.recorder, self.stage, self.count = recorder, stage, 0
+        self.recorder, self.stage, self.count, self.deadline = recorder, stage, 0, deadline
+        self.stop_reason = ""
 
     def report(self, iteration, x, grad, args):
         args = {str(k): float(args[k]) for k in args.keys()}  # a SWIG map<string,double>
         energy = args.pop("system energy", math.nan)
         self.count += 1
         positions = np.asarray(x, dtype=np.float64).reshape(-1, 3)
-        return self.recorder.record(self.stage, energy, positions, np.asarray(grad), args)
+        if self.recorder.record(self.stage, energy, positions, np.asarray(grad), args):
+            self.stop_reason = self.recorder.stop_reason
+        elif self.deadline is not None and time.perf_counter() >= self.deadline:
+            self.stop_reason = "deadline"
+        return bool(self.stop_reason)
 
 
 def lbfgs_stage(name: str, bridge: ContextEnergy, recorder: RunRecorder, tolerance: float,
-                max_iterations: int = 0) -> StageResult:
+                max_iterations: int = 0, deadline: Optional[float] = None) -> StageResult:
     """OpenMM's LocalEnergyMinimizer (L-BFGS with constraint handling) to ``tolerance`` kJ/mol/nm, for at most
-    ``max_iterations`` iterations (0: no limit but the run's cap).
+    ``max_iterations`` iterations (0: no limit but the run's cap), until ``deadline`` (a ``time.perf_counter()``
+    value; stop reason "deadline"), or until the run must stop (reporter, Ctrl-C).
 
-    Iterations are forwarded to the recorder only where something needs them: a user's reporter, or the run's
-    iteration cap (``maxIterations``), which must count them. Otherwise the stage runs without a reporter,
-    because OpenMM's minimizer does more work per iteration when it has one (measured on HostGuestImplicit, 156
-    atoms with 60 constraints: 0.49-0.52 s with a reporter that only counts against 0.34-0.37 s without, about 2
-    ms an iteration), and the stage records one history point and 0 iterations (OpenMM does not say how many it
-    ran). It also runs without reports when the System has a force that runs torch's autograd: OpenMM's
-    minimizer keeps the Python lock while it calls a Python reporter, and such a force cannot be evaluated then.
-    OpenMM does not expose line-search evaluations, so ``energy_evaluations`` counts iterations. As documented
-    for OpenMM's minimizer, with constraints it may run more than ``maxIterations`` iterations. On a platform
-    where OpenMM's L-BFGS crashes (:mod:`openmm_reparam.core.platforms`) it raises ``UnsupportedPlatformError``
-    before calling it.
+    Iterations are forwarded to the recorder through a Python reporter only where something needs them: a user's
+    reporter, or the run's iteration cap (``maxIterations``), which must count them. Otherwise the stage gives
+    OpenMM the plugin's C++ reporter (``runLocalEnergyMinimizer``), which only stops it on Ctrl-C or at the
+    deadline and records each iteration's energy (the recorder gets them afterwards). A Python reporter costs
+    Python work at every iteration (measured once on HostGuestImplicit, 156 atoms with 60 constraints: 0.49-0.52 s
+    with a reporter that only counts against 0.34-0.37 s without; 1.01-1.08x on five CPU cases in
+    benchmarks/RESULTS.md section 14), the C++ one nothing measurable there (0.92-1.07x, within the noise).
+    Where the plugin is not built the Python reporter is used anyway, slower but stoppable. The System has a force that runs torch's autograd: OpenMM's minimizer keeps the Python lock while
+    it calls a Python reporter, and such a force cannot be evaluated then, so the stage forwards nothing (and,
+    without the plugin, cannot be stopped). OpenMM does not expose line-search evaluations, so
+    ``energy_evaluations`` counts iterations. As documented for OpenMM's minimizer, with constraints it may run
+    more than ``maxIterations`` iterations. On a platform where OpenMM's L-BFGS crashes
+    (:mod:`openmm_reparam.core.platforms`) it raises ``UnsupportedPlatformError`` before calling it.
     """
     require_openmm_lbfgs(bridge.context, f"stage {name!r}")
     start = time.perf_counter()
@@ -60,24 +70,39 @@ def lbfgs_stage(name: str, bridge: ContextEnergy, recorder: RunRecorder, toleran
     cap = recorder.iterations_left()
     if max_iterations > 0:
         cap = max_iterations if cap is None else min(cap, max_iterations)
-    if cap == 0 or recorder.stopped:
-        return StageResult(name, 0, 0, 0.0, initial, initial, stop_reason="cap" if cap == 0 else "reporter")
-    reported = (recorder.reporter is not None or recorder.max_iterations > 0) and not bridge.runs_torch_autograd
-    forwarding = _ForwardingReporter(recorder, name) if reported else None
-    if forwarding is None:
-        openmm.LocalEnergyMinimizer.minimize(bridge.context, tolerance, 0 if cap is None else cap)
-    else:
-        openmm.LocalEnergyMinimizer.minimize(bridge.context, tolerance, 0 if cap is None else cap, forwarding)
+    if cap == 0 or recorder.stopped or (deadline is not None and start >= deadline):
+        reason = "cap" if cap == 0 else recorder.stop_reason if recorder.stopped else "deadline"
+        return StageResult(name, 0, 0, 0.0, initial, initial, stop_reason=reason)
+    count, reason = _run_openmm_lbfgs(name, bridge, recorder, tolerance, 0 if cap is None else cap, deadline)
     final = bridge.energy()
-    count = forwarding.count if forwarding is not None else 0
+    recorder.note_best(final, bridge.current_positions())
     if count == 0:  # no per-iteration reports: one history point for the stage
-        recorder.note_best(final, bridge.current_positions())
         recorder.record(name, final, None, None)
-    return StageResult(name, count, count, time.perf_counter() - start, initial, final)
+    return StageResult(name, count, count, time.perf_counter() - start, initial, final, stop_reason=reason)
+
+
+def _run_openmm_lbfgs(name: str, bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, cap: int,
+                      deadline: Optional[float]) -> Tuple[int, str]:
+    """``LocalEnergyMinimizer.minimize`` with the reporter :func:`lbfgs_stage` chooses; returns (iterations
+    reported, stop reason: "" when OpenMM finished)."""
+    context, autograd = bridge.context, bridge.runs_torch_autograd
+    forwarded = recorder.reporter is not None or recorder.max_iterations > 0
+    if not autograd and (forwarded or not compiled.cpp_available()):
+        forwarding = _ForwardingReporter(recorder, name, deadline)
+        openmm.LocalEnergyMinimizer.minimize(context, tolerance, cap, forwarding)
+        return forwarding.count, forwarding.stop_reason
+    if not compiled.cpp_available():
+        openmm.LocalEnergyMinimizer.minimize(context, tolerance, cap)
+        return 0, ""
+    now = time.perf_counter()
+    limit = -1.0 if deadline is None else max(0.0, deadline - now)
+    outcome = compiled.plugin().runLocalEnergyMinimizer(context, float(tolerance), int(cap), limit)
+    recorder.extend(name, outcome._energies(), outcome._times(), now)
+    return int(outcome.iterations), str(outcome.stopReason)
 
 
 def polish(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, options: PolishOptions,
-           engine_name: str = "python") -> StageResult:
+           engine_name: str = "python", deadline: Optional[float] = None) -> StageResult:
     """L-BFGS restarted (fresh curvature memory) up to ``rounds`` times while it still lowers the energy but
     the forces are above the tolerance: in single or mixed precision its line search can stop early. With
     constraints OpenMM's minimizer ends by projecting onto them, which can leave the package's measure (forces
@@ -98,21 +123,26 @@ def polish(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, optio
     with HBonds, for no change in energy above 0.1 kJ/mol).
 
     Where OpenMM's L-BFGS cannot run (OpenCL on a CPU runtime, :mod:`openmm_reparam.core.platforms`) the
-    projected L-BFGS is the whole polish."""
+    projected L-BFGS is the whole polish. Every part stops at ``deadline`` (a ``time.perf_counter()`` value) and
+    when the run must stop; the stage's stop reason is then its last part's ("deadline", "interrupted", ...)."""
     if bridge.force_norms()[0] <= tolerance * options.finish_tolerance:
         return StageResult("polish", 0, 0, 0.0, bridge.energy(), bridge.energy(), stop_reason="converged")
     if openmm_lbfgs_blocker(bridge.context) is not None:
-        return projected_finish(bridge, recorder, tolerance, options, engine_name)
+        return projected_finish(bridge, recorder, tolerance, options, engine_name, deadline)
     total, rejected = None, False
     for _ in range(max(1, options.polish_rounds)):
-        stage, rejected = undone_if_higher(bridge, lbfgs_stage, "polish", bridge, recorder, tolerance)
+        stage, rejected = undone_if_higher(bridge, lbfgs_stage, "polish", bridge, recorder, tolerance, 0, deadline)
         total = stage if total is None else _merged(total, stage)
         improved = stage.final_energy < stage.initial_energy - 1e-6 * abs(stage.initial_energy)
-        if rejected or bridge.force_norms()[0] <= tolerance or recorder.stopped or not improved:
+        if rejected or bridge.force_norms()[0] <= tolerance or recorder.stopped or not improved or _past(deadline):
             break
-    if bridge.force_norms()[0] > tolerance and not recorder.stopped:
-        total = _merged(total, projected_finish(bridge, recorder, tolerance, options, engine_name))
+    if bridge.force_norms()[0] > tolerance and not recorder.stopped and not _past(deadline):
+        total = _merged(total, projected_finish(bridge, recorder, tolerance, options, engine_name, deadline))
     return total
+
+
+def _past(deadline: Optional[float]) -> bool:
+    return deadline is not None and time.perf_counter() >= deadline
 
 
 def undone_if_higher(bridge: ContextEnergy, run_stage, *args) -> Tuple[StageResult, bool]:
@@ -128,21 +158,23 @@ def undone_if_higher(bridge: ContextEnergy, run_stage, *args) -> Tuple[StageResu
 
 
 def projected_finish(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float,
-                     options: PolishOptions, engine_name: str = "python") -> StageResult:
+                     options: PolishOptions, engine_name: str = "python", deadline: Optional[float] = None
+                     ) -> StageResult:
     """Plain L-BFGS with constraints by projection, to ``finish_tolerance`` × ``tolerance`` (recorded as
-    ``polish``), in the plugin when ``engine_name`` is "cpp"."""
+    ``polish``), in the plugin when ``engine_name`` is "cpp", until ``deadline``."""
     return projected_lbfgs("polish", bridge, recorder, tolerance, options.finish_steps, options.finish_memory,
-                           options.finish_max_step, options.finish_tolerance, engine_name)
+                           options.finish_max_step, options.finish_tolerance, engine_name, deadline)
 
 
 def projected_lbfgs(name: str, bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, steps: int,
-                    memory: int, max_step: float, tolerance_factor: float, engine_name: str = "python"
-                    ) -> StageResult:
+                    memory: int, max_step: float, tolerance_factor: float, engine_name: str = "python",
+                    deadline: Optional[float] = None) -> StageResult:
     """Stage ``name``: at most ``steps`` iterations of plain L-BFGS (P = μI) whose iterates stay on the
-    constraints, to ``tolerance_factor`` × ``tolerance``; each step moves no atom more than ``max_step`` nm."""
+    constraints, to ``tolerance_factor`` × ``tolerance``, until ``deadline``; each step moves no atom more than
+    ``max_step`` nm."""
     settings = PreconSettings(max_steps=steps, memory=memory, mu=None, rebuild_distance=math.inf, cutoff=0.0,
                               max_step=max_step, tolerance_factor=tolerance_factor, atoms="all", laplacian=False,
-                              matrix="measured")
+                              matrix="measured", deadline=deadline)
     positions = bridge.current_positions()
     precon, _ = build_preconditioner(bridge, positions, settings, np.zeros(bridge.n_particles, dtype=bool))
     stage = compiled_precon_stage if engine_name == "cpp" else precon_stage
@@ -155,6 +187,7 @@ def _merged(total: StageResult, stage: StageResult) -> StageResult:
     total.energy_evaluations += stage.energy_evaluations
     total.wall_time += stage.wall_time
     total.final_energy = stage.final_energy
+    total.stop_reason = stage.stop_reason
     return total
 
 
@@ -182,7 +215,7 @@ class LBFGSMethod(Method):
 
     def run(self, state: RunState) -> None:
         require_openmm_lbfgs(state.context, "method 'lbfgs'")
-        state.add(lbfgs_stage("lbfgs", state.bridge, state.recorder, state.tolerance))
+        state.add(lbfgs_stage("lbfgs", state.bridge, state.recorder, state.tolerance, deadline=state.deadline))
 
 
 class FinishedLBFGSMethod(LBFGSMethod):
@@ -196,8 +229,9 @@ class FinishedLBFGSMethod(LBFGSMethod):
         if not blocked:
             super().run(state)
         # where OpenMM's L-BFGS cannot run, the polish is the projected L-BFGS alone
-        if bridge.force_norms()[0] > state.tolerance and not state.recorder.stopped:
+        if bridge.force_norms()[0] > state.tolerance and not state.recorder.stopped and not _past(state.deadline):
             where = precon_engine_name(state.engine.name, bridge, state.recorder)
-            state.add(polish(bridge, state.recorder, state.tolerance, state.options.polish, state.engine.name))
+            state.add(polish(bridge, state.recorder, state.tolerance, state.options.polish, state.engine.name,
+                             state.deadline))
             if blocked:
                 state.ran_on(where)  # the polish was the projected L-BFGS alone: "opencl"/"cuda" on the device

@@ -65,12 +65,12 @@ def declash_stage(state: RunState, settings: PreconSettings) -> StageResult:
     options, bridge = state.options.precon, state.bridge
     if options.precon_declash_by == "openmm" and openmm_lbfgs_blocker(bridge.context) is None:
         declash, _ = undone_if_higher(bridge, lbfgs_stage, "declash", bridge, state.recorder, state.tolerance,
-                                      options.precon_declash)
+                                      options.precon_declash, state.deadline)
         return declash
     where = precon_engine_name(state.engine.name, bridge, state.recorder)
     stage = projected_lbfgs("declash", bridge, state.recorder, state.tolerance, options.precon_declash,
                             options.precon_memory, options.precon_max_step, settings.tolerance_factor,
-                            state.engine.name)
+                            state.engine.name, state.deadline)
     state.ran_on(where)  # "opencl"/"cuda" when the declash ran on the device
     return stage
 

@@ -41,7 +41,8 @@ def require_positive(group: Any, names: Iterable[str], strict: bool = True) -> N
 class RunOptions:
     """The run as a whole."""
     never_worse: bool = False      # also run plain L-BFGS from the start and keep the lower energy (doubles cost)
-    time_budget: Optional[float] = None  # seconds for everything before the polish (None: no limit)
+    time_budget: Optional[float] = None  # seconds for the whole run, baseline and polish included: every stage
+    #                                      stops at the deadline ("deadline"), unconverged (None: no limit)
     engine: str = "auto"           # "auto" | "python" | "cpp": where the stages' iterations run
     torch_threads: int = 1         # torch threads during the run (the networks are small; restored after)
 

@@ -1,4 +1,5 @@
-"""Bookkeeping of one run across its stages: history, iteration cap, reporter, lowest-energy positions."""
+"""Bookkeeping of one run across its stages: history, iteration cap, reporter, stop requests, lowest-energy
+positions."""
 from __future__ import annotations
 
 import math
@@ -15,8 +16,9 @@ class RunRecorder:
     """Every iteration of every stage passes through :meth:`record` (or :meth:`extend`, for the compiled engine's
     history of a stage run without a reporter). It numbers the iterations the way the reporter sees them, keeps
     the energy history, forwards to the user's ``openmm.MinimizationReporter`` with ``args["stage"]`` naming the
-    stage, enforces the iteration cap, and remembers the lowest-energy positions seen (what an interrupted run
-    leaves in the Context).
+    stage, enforces the iteration cap, says when the run must stop (:attr:`stopped`: the reporter asked, or Ctrl-C
+    did, which ``stop_requested`` reports), and remembers the lowest-energy positions seen (what an interrupted
+    run leaves in the Context).
 
     The reporter's ``args`` hold the keys OpenMM's own minimizer passes, with their meaning in each stage:
     "system energy" (kJ/mol), "restraint energy" and "restraint strength" (OpenMM's L-BFGS stages pass its
@@ -26,16 +28,35 @@ class RunRecorder:
     where a stage has them, "rms force" and "rebuilds"."""
 
     def __init__(self, reporter: Optional[openmm.MinimizationReporter] = None, max_iterations: int = 0,
-                 constraint_error: Optional[Callable[[np.ndarray], float]] = None):
+                 constraint_error: Optional[Callable[[np.ndarray], float]] = None,
+                 stop_requested: Optional[Callable[[], bool]] = None):
         self.start = time.perf_counter()
         self.reporter = reporter
         self.constraint_error = constraint_error
         self.max_iterations = int(max_iterations)
         self.iterations = 0
         self.history: List[HistoryPoint] = []
-        self.stopped = False                 # the reporter asked to stop
+        self.reporter_stopped = False        # the reporter asked to stop
+        self.interrupted = False             # Ctrl-C asked to stop (``stop_requested`` said so)
+        self.stop_requested = stop_requested
         self.best_energy = math.inf
         self.best_positions: Optional[np.ndarray] = None
+
+    @property
+    def stopped(self) -> bool:
+        """Whether the run must stop: no further step or stage (the reporter asked, or Ctrl-C did)."""
+        return self.reporter_stopped or self.check_interrupt()
+
+    def check_interrupt(self) -> bool:
+        """Whether Ctrl-C asked the run to stop (asks ``stop_requested``; once it said yes, remembers it)."""
+        if not self.interrupted and self.stop_requested is not None and self.stop_requested():
+            self.interrupted = True
+        return self.interrupted
+
+    @property
+    def stop_reason(self) -> str:
+        """The stop reason of a stage that ended because the run must stop: "interrupted" or "reporter"."""
+        return "interrupted" if self.check_interrupt() else "reporter"
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
@@ -53,7 +74,7 @@ class RunRecorder:
 
     def record(self, stage: str, energy: float, positions: Optional[np.ndarray],
                gradient: Optional[np.ndarray], extra: Optional[dict] = None) -> bool:
-        """Log one iteration; returns True when the run must stop (reporter request)."""
+        """Log one iteration; returns True when the run must stop (the reporter's or Ctrl-C's request)."""
         self.history.append(HistoryPoint(stage, self.iterations, self.elapsed(), float(energy)))
         if positions is not None:
             self.note_best(energy, positions)
@@ -68,7 +89,7 @@ class RunRecorder:
             x = np.ravel(positions) if positions is not None else np.zeros(0)
             g = np.ravel(gradient) if gradient is not None else np.zeros(0)
             if self.reporter.report(self.iterations, x, g, args):
-                self.stopped = True
+                self.reporter_stopped = True
         self.iterations += 1
         return self.stopped
 

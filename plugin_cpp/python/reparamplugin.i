@@ -32,6 +32,8 @@ import openmm  # the OpenMM types this module builds on must be registered first
 #include "ReparamGenerator.h"
 #include "ReparamIntegrator.h"
 #include "ReparamTiming.h"
+#include "StopReporter.h"
+#include "StopRequest.h"
 
 /* OpenMM's typemaps (swig/typemaps.i) take a numpy fast path when this says numpy is loaded. */
 static bool isNumpyAvailable() {
@@ -39,8 +41,12 @@ static bool isNumpyAvailable() {
 }
 
 /* A C++ exception as a Python one: NonFiniteEnergyException (by type) ->
- * openmm_reparam.core.errors.NonFiniteEnergyError, anything else -> openmm.OpenMMException. */
+ * openmm_reparam.core.errors.NonFiniteEnergyError, anything else -> openmm.OpenMMException; except that a
+ * KeyboardInterrupt raised in a Python reporter (a Ctrl-C, which SWIG's director turned into a C++ exception)
+ * goes on as the KeyboardInterrupt. */
 static void reparamSetPythonError(const std::exception& e) {
+    if (PyErr_Occurred() != NULL && PyErr_ExceptionMatches(PyExc_KeyboardInterrupt))
+        return;
     PyObject* type = NULL;
     if (dynamic_cast<const ReparamPlugin::NonFiniteEnergyException*>(&e) != NULL) {
         PyObject* errors = PyImport_ImportModule("openmm_reparam.core.errors");
@@ -94,7 +100,8 @@ static PyObject* reparamNames(const std::vector<std::string>& names) {
 /*
  * The long-running calls release the Python lock when no Python reporter can be called back, as OpenMM's own
  * LocalEnergyMinimizer wrapper does: a TorchForce in the System runs torch's autograd inside the force
- * evaluation, and torch refuses to do that while the calling thread holds the lock.
+ * evaluation, and torch refuses to do that while the calling thread holds the lock. Meanwhile Python runs no
+ * signal handler in this thread: the stages see a Ctrl-C through the stop request (StopRequest.h).
  */
 %define RELEASE_GIL_WHEN(condition)
     PyThreadState* released = (condition) ? PyEval_SaveThread() : NULL;
@@ -110,30 +117,27 @@ static PyObject* reparamNames(const std::vector<std::string>& names) {
         PyEval_RestoreThread(released);
 %enddef
 
-%exception ReparamPlugin::runAdamStage {
-    RELEASE_GIL_WHEN(arg4 == NULL)
+/* The exception handler of one long-running call: the lock released while condition holds (argN: its Nth
+ * argument, the object first for a method). */
+%define RELEASES_GIL(call, condition)
+%exception call {
+    RELEASE_GIL_WHEN(condition)
 }
-%exception ReparamPlugin::runDeviceAdamStage {
-    RELEASE_GIL_WHEN(true)
-}
-%exception ReparamPlugin::runDeviceGeneratorStage {
-    RELEASE_GIL_WHEN(true)
-}
-%exception ReparamPlugin::runDevicePreconStage {
-    RELEASE_GIL_WHEN(true)
-}
-%exception ReparamPlugin::runFireStage {
-    RELEASE_GIL_WHEN(arg4 == NULL)
-}
-%exception ReparamPlugin::PreconStage::run {
-    RELEASE_GIL_WHEN(arg4 == NULL)
-}
-%exception ReparamPlugin::PreconStage::PreconStage {
-    RELEASE_GIL_WHEN(true)
-}
-%exception ReparamPlugin::ReparamIntegrator::step {
-    RELEASE_GIL_WHEN(true)
-}
+%enddef
+
+/* The long-running calls, each with the condition under which it releases the lock (no Python reporter). */
+%formacro_2(RELEASES_GIL,
+    ReparamPlugin::runAdamStage, arg4 == NULL,
+    ReparamPlugin::runFireStage, arg4 == NULL,
+    ReparamPlugin::PreconStage::run, arg4 == NULL,
+    ReparamPlugin::PreconStage::PreconStage, true,
+    ReparamPlugin::runDeviceAdamStage, true,
+    ReparamPlugin::runDeviceGeneratorStage, true,
+    ReparamPlugin::runDeviceFireStage, true,
+    ReparamPlugin::runDevicePreconStage, true,
+    ReparamPlugin::runLocalEnergyMinimizer, true,
+    ReparamPlugin::ReparamIntegrator::step, true,
+    ReparamPlugin::timeForceEvaluation, true)
 
 namespace ReparamPlugin {
 
@@ -390,6 +394,34 @@ bool deviceFireAvailable(OpenMM::Context& context);
 FireStageOutcome runDeviceFireStage(OpenMM::Context& context, const FireStageSettings& settings, double tolerance);
 
 bool devicePreconAvailable(OpenMM::Context& context);
+
+class LocalMinimizerOutcome {
+public:
+    int iterations;
+    double wallTime;
+    std::string stopReason;
+    int getHistorySize() const;
+    %extend {
+        /** "system energy" of each iteration (kJ/mol), as a tuple. */
+        PyObject* _energies() const {
+            return reparamTuple(self->energies);
+        }
+        /** Seconds from the call to each iteration, as a tuple. */
+        PyObject* _times() const {
+            return reparamTuple(self->times);
+        }
+    }
+};
+
+LocalMinimizerOutcome runLocalEnergyMinimizer(OpenMM::Context& context, double tolerance, int maxIterations,
+                                              double timeLimit);
+
+void requestStop();
+bool stopRequested();
+void clearStopRequest();
+void beginInterruptWatch();
+void endInterruptWatch();
+int interruptWatchCount();
 
 }
 

@@ -1,6 +1,7 @@
 /* runAdamStage: one Adam stage on any Context (see AdamStage.h). */
 #include "AdamStage.h"
 #include "StageClock.h"
+#include "StopRequest.h"
 #include "AdamStepper.h"
 #include "TorchThreads.h"
 #include <chrono>
@@ -45,6 +46,10 @@ AdamStageOutcome ReparamPlugin::runAdamStage(Context& context, ReparamGenerator*
     AdamStageOutcome outcome;
     std::vector<double> x, g;
     for (int i = 0; i < settings.maxSteps; i++) {
+        if (stopRequested()) {
+            outcome.stopReason = "interrupted";
+            break;
+        }
         if (settings.timeLimit >= 0 && secondsSince(start) >= settings.timeLimit) {
             outcome.stopReason = "deadline";
             break;

@@ -1,6 +1,7 @@
 /* runFireStage: one FIRE 2.0 stage on the coordinates (see FireStage.h and openmm_reparam/engines/fire.py). */
 #include "FireStage.h"
 #include "StageClock.h"
+#include "StopRequest.h"
 #include "ConstraintProjector.h"
 #include "EnergyBridge.h"
 #include "NonFiniteEnergyException.h"
@@ -224,6 +225,10 @@ FireStageOutcome ReparamPlugin::runFireStage(Context& context, const FireStageSe
     for (int i = 0; i < settings.maxSteps; i++) {
         if (state.rmsForce() <= target) {
             outcome.stopReason = "converged";
+            break;
+        }
+        if (stopRequested()) {
+            outcome.stopReason = "interrupted";
             break;
         }
         if (settings.timeLimit >= 0 && secondsSince(start) >= settings.timeLimit) {

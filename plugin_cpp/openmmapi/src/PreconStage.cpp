@@ -1,6 +1,7 @@
 /* PreconStage: the precon stage's preconditioned L-BFGS (see PreconStage.h and openmm_reparam/engines/precon.py). */
 #include "PreconStage.h"
 #include "StageClock.h"
+#include "StopRequest.h"
 #include "NonFiniteEnergyException.h"
 #include "openmm/Integrator.h"
 #include "openmm/System.h"
@@ -262,6 +263,10 @@ PreconStageOutcome PreconStage::run(int maxSteps, bool stopped, MinimizationRepo
     for (int i = 0; i < maxSteps; i++) {
         if (rmsForce() <= target) {
             outcome.stopReason = "converged";
+            break;
+        }
+        if (stopRequested()) {
+            outcome.stopReason = "interrupted";
             break;
         }
         if (stopped || (settings.timeLimit >= 0 && secondsSince(clock) >= settings.timeLimit)) {

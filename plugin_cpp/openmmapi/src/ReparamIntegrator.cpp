@@ -1,6 +1,7 @@
 /* ReparamIntegrator: one AdamStepper step per integrator step (see ReparamIntegrator.h). */
 #include "ReparamIntegrator.h"
 #include "AdamStepper.h"
+#include "StopRequest.h"
 #include "TorchThreads.h"
 #include "openmm/Context.h"
 #include "openmm/OpenMMException.h"
@@ -58,7 +59,7 @@ void ReparamIntegrator::step(int steps) {
     if (!stepper)  // the start is the Context's positions at the first step (they fix the massless particles)
         stepper.reset(new AdamStepper(contextImpl->getOwner(), generator.get(), settings));
     TorchThreadsGuard threads(settings.torchThreads);
-    for (int i = 0; i < steps && !collapsed; i++) {
+    for (int i = 0; i < steps && !collapsed && !stopRequested(); i++) {
         collapsed = stepper->step() == StepVerdict::Collapse;
         contextImpl->setStepCount(contextImpl->getStepCount() + 1);
         if (collapsed)

@@ -3,6 +3,7 @@
 #include "DeviceKernelArgs.h"
 #include "DeviceParticles.h"
 #include "StageClock.h"
+#include "StopRequest.h"
 #include "DeviceAdamKernelSource.h"
 #include "DeviceGeneratorKernelSource.h"
 #include "EnergyBridge.h"
@@ -278,6 +279,10 @@ AdamStageOutcome CommonDeviceAdamKernel::run(ContextImpl& context, const AdamSta
     outcome.initialEnergy = NAN;
     int steps = 0;
     for (int i = 0; i < settings.maxSteps; i++) {
+        if (stopRequested()) {
+            outcome.stopReason = "interrupted";
+            break;
+        }
         if (settings.timeLimit >= 0 && secondsSince(start) >= settings.timeLimit) {
             outcome.stopReason = "deadline";
             break;

@@ -3,6 +3,7 @@
 #include "DeviceKernelArgs.h"
 #include "DeviceParticles.h"
 #include "StageClock.h"
+#include "StopRequest.h"
 #include "DeviceFireKernelSource.h"
 #include "NonFiniteEnergyException.h"
 #include "openmm/Integrator.h"
@@ -204,6 +205,10 @@ FireStageOutcome CommonDeviceFireKernel::run(ContextImpl& context, const FireSta
     for (int i = 0; i < settings.maxSteps; i++) {
         if (rmsForce() <= target) {
             outcome.stopReason = "converged";
+            break;
+        }
+        if (stopRequested()) {
+            outcome.stopReason = "interrupted";
             break;
         }
         if (settings.timeLimit >= 0 && secondsSince(start) >= settings.timeLimit) {

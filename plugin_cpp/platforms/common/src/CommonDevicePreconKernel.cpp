@@ -3,6 +3,7 @@
 #include "DeviceKernelArgs.h"
 #include "DeviceParticles.h"
 #include "StageClock.h"
+#include "StopRequest.h"
 #include "DevicePreconKernelSource.h"
 #include "NonFiniteEnergyException.h"
 #include "openmm/Integrator.h"
@@ -364,6 +365,10 @@ PreconStageOutcome CommonDevicePreconKernel::run(ContextImpl& context, const Pre
     for (int i = 0; i < settings.maxSteps; i++) {
         if (rmsForce() <= target) {
             outcome.stopReason = "converged";
+            break;
+        }
+        if (stopRequested()) {
+            outcome.stopReason = "interrupted";
             break;
         }
         if (settings.timeLimit >= 0 && secondsSince(start) >= settings.timeLimit) {
