@@ -230,6 +230,20 @@ def test_a_residue_without_heavy_atoms_is_refused(tmp_path):
         prepare(path)
 
 
+def test_a_rebuilt_atom_never_lands_on_another(tmp_path):
+    """Without THR A 8's OG1, PDBFixer rebuilds it 0.09 nm from CG2 and, for some random numbers, Modeller then
+    relaxes its hydrogen onto CG2 (0.001 nm: a singularity the minimization falls into, to -1e8 kJ/mol). The
+    preparation places the atoms anew until no added atom sits on another."""
+    path = edited_chignolin(tmp_path, "no_og1.pdb", lambda line: None if line.startswith("ATOM") and
+                            line[12:16].strip() == "OG1" and line[22:26].strip() == "8" else line)
+    for seed in (0, 3):  # seeds whose first placement puts HG1 onto CG2
+        prepared = prepare(path, seed=seed)
+        xyz = np.asarray(prepared.positions.value_in_unit(unit.nanometer))
+        distances = np.linalg.norm(xyz[:, None] - xyz[None], axis=-1) + np.eye(len(xyz))
+        assert distances.min() > 0.07 and prepared.changes["placement_attempts"] > 1
+        assert prepared.changes["missing_atoms_added"] == {"THR A 8": ["OG1"]}
+
+
 def test_a_gzip_compressed_input_gives_the_plain_files_structure(tmp_path):
     compressed = tmp_path / "5awl.pdb.gz"
     with gzip.open(compressed, "wb") as handle:

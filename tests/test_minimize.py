@@ -245,3 +245,24 @@ def test_same_seed_same_result(plw, method, engine):
     assert results[0][0] == results[1][0]
     np.testing.assert_array_equal(results[0][1], results[1][1])
     assert results[0][2] == results[1][2]
+
+
+def test_openmm_lbfgs_running_into_nan_is_stopped_and_undone(engine):
+    """E = 1000 r² − 10 √(r − 0.05) is NaN for r < 0.05 nm: from r = 0.5 nm OpenMM's first L-BFGS step lands there,
+    and without an iteration cap it then iterates NaN coordinates forever. The stage stops at the first NaN and
+    leaves finite positions no higher than the start; the polish of ``auto`` goes on to the minimum."""
+    system = openmm.System()
+    for _ in range(2):
+        system.addParticle(1.0)
+    bond = openmm.CustomBondForce("1000*r^2 - 10*sqrt(r - 0.05)")
+    bond.addBond(0, 1, [])
+    system.addForce(bond)
+    start = np.array([[0.0, 0.0, 0.0], [0.5, 0.0, 0.0]])
+    context = make_context(system, start, "Reference")
+    result = minimize(context, method="lbfgs", engine=engine)
+    assert result.stages[0].stop_reason == "non-finite" and np.isfinite(positions_of(context)).all()
+    assert energy_of(context) == pytest.approx(result.final_energy) and result.final_energy <= result.initial_energy
+    context.setPositions(start * unit.nanometer)
+    result = minimize(context, engine=engine)
+    assert result.converged and np.isfinite(positions_of(context)).all()
+    assert 0.05 < np.linalg.norm(positions_of(context)[1] - positions_of(context)[0]) < 0.06

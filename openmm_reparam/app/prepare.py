@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence, Set, Tuple, Union
 
+import numpy as np
 import openmm
 from openmm import app, unit
 
@@ -128,15 +129,24 @@ def _prepare(path: str, forcefield: str, solvent: str, ph: float, model: int, ad
     files = forcefield_files(forcefield, solvent)
     if platform is None:
         platform = openmm.Platform.getPlatformByName("Reference")
-    fixer, n_models = load_fixer(path, model, platform)
-    changes: Dict[str, Any] = {"models_in_file": n_models, "model_used": model}
-    try:
-        ff = _repair(fixer, files, changes, add_missing_residues, keep_water, keep_heterogens, ph, seed)
-    except PreparationError:
-        raise
-    except Exception as error:  # PDBFixer failing on what the file holds is a problem of the input
-        message = " ".join(str(error).split()) or type(error).__name__
-        raise PreparationError(f"cannot repair {path!r} with PDBFixer: {type(error).__name__}: {message}") from None
+    for attempt in range(PLACEMENT_ATTEMPTS):  # the random numbers go on: each attempt places atoms anew
+        fixer, n_models = load_fixer(path, model, platform)
+        given = {_atom_key(atom) for atom in fixer.topology.atoms()}
+        changes: Dict[str, Any] = {"models_in_file": n_models, "model_used": model}
+        try:
+            ff = _repair(fixer, files, changes, add_missing_residues, keep_water, keep_heterogens, ph, seed + attempt)
+        except PreparationError:
+            raise
+        except Exception as error:  # PDBFixer failing on what the file holds is a problem of the input
+            message = " ".join(str(error).split()) or type(error).__name__
+            raise PreparationError(f"cannot repair {path!r} with PDBFixer: {type(error).__name__}: {message}") \
+                from None
+        contact = _added_atom_contact(fixer.topology, fixer.positions, given)
+        if contact is None:
+            break
+    else:
+        raise PreparationError(f"{path!r}: {contact}; check the input's records there")
+    changes["placement_attempts"] = attempt + 1
     topology, positions = fixer.topology, fixer.positions
     if solvent in EXPLICIT_SOLVENTS:
         modeller = app.Modeller(topology, positions)
@@ -193,6 +203,39 @@ def _repair(fixer, files: List[str], changes: Dict[str, Any], add_missing_residu
     changes["heavy_atoms_added"] = heavy_added
     changes["hydrogens_added"] = fixer.topology.getNumAtoms() - before
     return ff
+
+
+#: nm: an atom the preparation added this close to another sits in a force-field singularity (the package's
+#: collapse distance: no covalent bond is shorter than ~0.09 nm).
+ADDED_ATOM_CONTACT = 0.07
+#: How often the preparation places missing atoms and hydrogens anew when an added atom lands on another.
+PLACEMENT_ATTEMPTS = 5
+
+
+def _atom_key(atom) -> Tuple[str, str, str, str]:
+    residue = atom.residue
+    return residue.chain.id, residue.id, residue.insertionCode or "", atom.name
+
+
+def _added_atom_contact(topology: app.Topology, positions: Any, given: Set[Tuple[str, str, str, str]]
+                        ) -> Optional[str]:
+    """What is wrong when an atom that PDBFixer or Modeller added (a rebuilt heavy atom, a hydrogen) lies on top of
+    another atom, else None. Minimizing from there falls into the singularity (the energy goes to -infinity).
+    It happens by chance: PDBFixer rebuilds a missing heavy atom from its template's rotamer (a missing THR OG1
+    can land 0.09 nm from CG2), and Modeller's random placement then relaxes OG1's hydrogen onto CG2 in about
+    half of its seeds; the preparation tries again with other random numbers (:data:`PLACEMENT_ATTEMPTS`)."""
+    from scipy.spatial import cKDTree
+    atoms = list(topology.atoms())
+    xyz = np.asarray(positions.value_in_unit(unit.nanometer))
+    for i, j in sorted(cKDTree(xyz).query_pairs(ADDED_ATOM_CONTACT)):
+        added = [a for a in (atoms[i], atoms[j]) if _atom_key(a) not in given]
+        if added:
+            other = atoms[j] if added[0] is atoms[i] else atoms[i]
+            return (f"the preparation placed {added[0].name} of {residue_label(added[0].residue)} "
+                    f"{float(np.linalg.norm(xyz[i] - xyz[j])):.3g} nm from {other.name} of "
+                    f"{residue_label(other.residue)} in each of {PLACEMENT_ATTEMPTS} attempts (an added atom on top of "
+                    "another: a force-field singularity)")
+    return None
 
 
 class GapsToBuild:

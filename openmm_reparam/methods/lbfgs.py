@@ -37,7 +37,9 @@ class _ForwardingReporter(openmm.MinimizationReporter):
         energy = args.pop("system energy", math.nan)
         self.count += 1
         positions = np.asarray(x, dtype=np.float64).reshape(-1, 3)
-        if self.recorder.record(self.stage, energy, positions, np.asarray(grad), args):
+        if not math.isfinite(energy):  # OpenMM's L-BFGS goes on iterating NaNs, without end when it has no cap
+            self.stop_reason = "non-finite"
+        elif self.recorder.record(self.stage, energy, positions, np.asarray(grad), args):
             self.stop_reason = self.recorder.stop_reason
         elif self.deadline is not None and time.perf_counter() >= self.deadline:
             self.stop_reason = "deadline"
@@ -57,10 +59,14 @@ def lbfgs_stage(name: str, bridge: ContextEnergy, recorder: RunRecorder, toleran
     Python work at every iteration (measured once on HostGuestImplicit, 156 atoms with 60 constraints: 0.49-0.52 s
     with a reporter that only counts against 0.34-0.37 s without; 1.01-1.08x on five CPU cases in
     benchmarks/RESULTS.md section 14), the C++ one nothing measurable there (0.92-1.07x, within the noise).
-    Where the plugin is not built the Python reporter is used anyway, slower but stoppable. The System has a force that runs torch's autograd: OpenMM's minimizer keeps the Python lock while
-    it calls a Python reporter, and such a force cannot be evaluated then, so the stage forwards nothing (and,
-    without the plugin, cannot be stopped). OpenMM does not expose line-search evaluations, so
-    ``energy_evaluations`` counts iterations. As documented for OpenMM's minimizer, with constraints it may run
+    Where the plugin is not built the Python reporter is used anyway, slower but stoppable. Where the System has a
+    force that runs torch's autograd, OpenMM's minimizer keeps the Python lock while it calls a Python reporter
+    and such a force cannot be evaluated then, so the stage forwards nothing (and, without the plugin, cannot be
+    stopped). Where OpenMM's L-BFGS runs into NaN (a force field that is not finite everywhere, a hydrogen on top
+    of an acceptor: it then iterates NaN coordinates, without end when it has no iteration cap, or raises
+    "Particle coordinate is NaN"), it is stopped at the first non-finite energy and the stage is undone: the
+    Context goes back to where the stage began, and the stop reason is "non-finite". OpenMM does not expose
+    line-search evaluations, so ``energy_evaluations`` counts iterations. As documented for OpenMM's minimizer, with constraints it may run
     more than ``maxIterations`` iterations. On a platform where OpenMM's L-BFGS crashes
     (:mod:`openmm_reparam.core.platforms`) it raises ``UnsupportedPlatformError`` before calling it.
     """
@@ -73,8 +79,17 @@ def lbfgs_stage(name: str, bridge: ContextEnergy, recorder: RunRecorder, toleran
     if cap == 0 or recorder.stopped or (deadline is not None and start >= deadline):
         reason = "cap" if cap == 0 else recorder.stop_reason if recorder.stopped else "deadline"
         return StageResult(name, 0, 0, 0.0, initial, initial, stop_reason=reason)
-    count, reason = _run_openmm_lbfgs(name, bridge, recorder, tolerance, 0 if cap is None else cap, deadline)
-    final = bridge.energy()
+    before = bridge.current_positions()
+    try:
+        count, reason = _run_openmm_lbfgs(name, bridge, recorder, tolerance, 0 if cap is None else cap, deadline)
+        final = bridge.energy()
+    except openmm.OpenMMException as error:  # "Particle coordinate is NaN"
+        if "nan" not in str(error).lower():
+            raise
+        count, final = 0, math.nan
+    if not math.isfinite(final) or not np.isfinite(bridge.current_positions()).all():
+        bridge.set_positions(before)
+        final, reason = bridge.energy(), "non-finite"
     recorder.note_best(final, bridge.current_positions())
     if count == 0:  # no per-iteration reports: one history point for the stage
         recorder.record(name, final, None, None)

@@ -2,6 +2,7 @@
 #include "StopReporter.h"
 #include "StopRequest.h"
 #include "openmm/Integrator.h"
+#include "openmm/OpenMMException.h"
 #include "openmm/State.h"
 #include <cmath>
 #include <limits>
@@ -23,7 +24,9 @@ bool StopReporter::report(int iteration, const std::vector<double>& x, const std
         bestEnergy = energy;
         bestPositions = x;
     }
-    if (stopRequested())
+    if (!std::isfinite(energy))
+        stopReason = "non-finite";  // OpenMM's L-BFGS goes on iterating NaNs, without end when it has no cap
+    else if (stopRequested())
         stopReason = "interrupted";
     else if (timeLimit >= 0 && seconds >= timeLimit)
         stopReason = "deadline";
@@ -35,9 +38,15 @@ LocalMinimizerOutcome::LocalMinimizerOutcome() : iterations(0), wallTime(0.0) {
 
 namespace {
 
+/** The potential energy, NaN where the platform refuses NaN coordinates. */
 double potentialEnergy(Context& context) {
     int groups = context.getIntegrator().getIntegrationForceGroups();
-    return context.getState(State::Energy, false, groups).getPotentialEnergy();
+    try {
+        return context.getState(State::Energy, false, groups).getPotentialEnergy();
+    }
+    catch (const OpenMMException&) {
+        return std::numeric_limits<double>::quiet_NaN();
+    }
 }
 
 /** After a stop: the reporter's lowest iterate, on the constraints, where it is lower than what OpenMM left. */
@@ -47,7 +56,7 @@ void leaveLowest(Context& context, const StopReporter& reporter) {
         return;
     std::vector<Vec3> left = context.getState(State::Positions).getPositions();
     double leftEnergy = potentialEnergy(context);
-    if (!(reporter.getBestEnergy() < leftEnergy))
+    if (std::isfinite(leftEnergy) && !(reporter.getBestEnergy() < leftEnergy))
         return;
     std::vector<Vec3> positions(left.size());
     for (size_t i = 0; i < positions.size(); i++)
@@ -55,7 +64,7 @@ void leaveLowest(Context& context, const StopReporter& reporter) {
     context.setPositions(positions);
     context.applyConstraints(context.getIntegrator().getConstraintTolerance());
     context.computeVirtualSites();
-    if (!(potentialEnergy(context) < leftEnergy))
+    if (std::isfinite(leftEnergy) && !(potentialEnergy(context) < leftEnergy))
         context.setPositions(left);  // the constraints' projection cost more than it gained
 }
 
