@@ -44,7 +44,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     from ..core.errors import InvalidPositionsError, NonFiniteEnergyError
     from .batch import SchedulerError
     from .md import MDError
-    user_errors = (UserError, NonFiniteEnergyError, InvalidPositionsError, MDError, SchedulerError) + _USER_ERRORS
+    import openmm  # an OpenMM error the run could not recover from (the structure, the platform) is one line too
+    user_errors = (UserError, NonFiniteEnergyError, InvalidPositionsError, MDError, SchedulerError,
+                   openmm.OpenMMException) + _USER_ERRORS
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         try:
