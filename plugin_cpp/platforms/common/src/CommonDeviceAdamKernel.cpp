@@ -88,7 +88,7 @@ void CommonDeviceAdamKernel::setup(const ReparamGenerator* generator) {
     int element = mixedIsDouble ? sizeof(double) : sizeof(float);
     int numAtoms = cc.getNumAtoms();
     blockSize = std::min(256, cc.getMaxThreadBlockSize());
-    numBlocks = std::max(1, std::min(64, (numAtoms + blockSize - 1) / blockSize));
+    numBlocks = reductionBlocks(cc, numAtoms, blockSize);
     moment1.initialize(cc, 3 * numAtoms, element, "reparamAdamM");
     moment2.initialize(cc, 3 * numAtoms, element, "reparamAdamV");
     best.initialize(cc, 3 * numAtoms, element, "reparamAdamBest");

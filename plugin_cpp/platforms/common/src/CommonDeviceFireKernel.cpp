@@ -28,7 +28,7 @@ void CommonDeviceFireKernel::setup() {
     const System& system = cc.getContextImpl()->getSystem();
     numMovable = countMovable(system);
     blockSize = std::min(256, cc.getMaxThreadBlockSize());
-    numBlocks = std::max(1, std::min(64, (numAtoms + blockSize - 1) / blockSize));
+    numBlocks = reductionBlocks(cc, numAtoms, blockSize);
     ComputeArray* perAtom[] = {&v, &lastStep, &back, &accepted, &best, &forceBackup};
     const char* names[] = {"reparamFireV", "reparamFireStep", "reparamFireBack", "reparamFireX", "reparamFireBest",
                            "reparamFireForces"};

@@ -43,7 +43,7 @@ void CommonDevicePreconKernel::setup(const PreconStageSettings& settings, const 
     numCoupled = (int) coupled.size();
     int coords = std::max(1, 3 * numMovable);
     blockSize = std::min(256, cc.getMaxThreadBlockSize());
-    numBlocks = std::max(1, std::min(64, (std::max(numAtoms, 3 * numMovable) + blockSize - 1) / blockSize));
+    numBlocks = reductionBlocks(cc, std::max(numAtoms, 3 * numMovable), blockSize);
     movableIndex.initialize<int>(cc, numAtoms, "reparamPreconMovable");
     movableIndex.upload(movable);
     x.initialize(cc, 3 * numAtoms, element, "reparamPreconX");
