@@ -242,6 +242,7 @@ public:
     double finalEnergy;
     double finalRmsForce;
     std::string stopReason;
+    int cpuForceEvaluations;
     int getHistorySize() const;
     %extend {
         /** Energy of each recorded step (kJ/mol), as a tuple. */
@@ -301,6 +302,7 @@ public:
     int rebuilds;
     bool reporterStopped;
     std::string stopReason;
+    int cpuForceEvaluations;
     int getHistorySize() const;
     %extend {
         /** Energy of each recorded step (kJ/mol), as a tuple. */
@@ -343,6 +345,7 @@ public:
     double bestEnergy;
     bool collapsed;
     std::string stopReason;
+    int cpuForceEvaluations;
     int getHistorySize() const;
     %extend {
         /** Energy of each recorded step (kJ/mol), as a tuple. */
