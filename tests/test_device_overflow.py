@@ -34,18 +34,17 @@ def clash():
     return system, start
 
 
-def cpu_forces(system, positions) -> np.ndarray:
-    state = make_context(system, positions, "CPU").getState(getForces=True)
-    return np.asarray(state.getForces(asNumpy=True).value_in_unit(openmm.unit.kilojoule_per_mole / openmm.unit.nanometer))
+def forces_of(context: openmm.Context) -> np.ndarray:
+    forces = context.getState(getForces=True).getForces(asNumpy=True)
+    return np.asarray(forces.value_in_unit(openmm.unit.kilojoule_per_mole / openmm.unit.nanometer))
 
 
 def test_the_start_overflows_the_device(clash):
     """What the stages guard against: the device's forces at the start are wrapped (at most 2^31 on the two
     atoms), the CPU platform's are 1e21."""
     system, start = clash
-    context = opencl_context(system, start, "mixed")
-    device = np.asarray(context.getState(getForces=True).getForces(asNumpy=True)._value)
-    true = cpu_forces(system, start)
+    device = forces_of(opencl_context(system, start, "mixed"))
+    true = forces_of(make_context(system, start, "CPU"))
     assert np.abs(true).max() > 1e20
     assert np.abs(device).max() <= FIXED_POINT_LIMIT
 
