@@ -23,7 +23,7 @@ import torch  # noqa: F401  (libtorch must be loaded before the plugin library)
 from ..core.bridge import ContextEnergy
 from ..run.recorder import RunRecorder
 from ..run.result import StageResult
-from .device import device_adam_available, device_name
+from .device import cpu_force_evaluations, device_adam_available, device_name
 from .settings import AdamStageSettings
 
 
@@ -232,4 +232,4 @@ class CompiledEngine:
         initial = None if math.isnan(outcome.initialEnergy) else float(outcome.initialEnergy)
         return StageResult(settings.name, int(outcome.iterations), int(outcome.energyEvaluations),
                            float(outcome.wallTime), initial, best, bool(outcome.collapsed),
-                           compiled_stop_reason(outcome, recorder))
+                           compiled_stop_reason(outcome, recorder), cpu_force_evaluations(settings.name, outcome))

@@ -28,7 +28,8 @@ from __future__ import annotations
 
 import ctypes
 import os
-from typing import Dict
+import warnings
+from typing import Any, Dict
 
 import openmm
 
@@ -94,3 +95,15 @@ def device_fire_available(context: openmm.Context, plugin) -> bool:
 def device_precon_available(context: openmm.Context, plugin) -> bool:
     """Whether a (preconditioned or projected) L-BFGS stage on ``context`` can run on its device."""
     return _device_stage_available(context, plugin, "Precon")
+
+
+def cpu_force_evaluations(stage: str, outcome: Any) -> int:
+    """How many evaluations of a device stage's ``outcome`` overflowed the device's fixed-point force sums and
+    were computed again on the CPU platform (``cpuForceEvaluations``, plugin_cpp/platforms/common
+    CpuForceFallback.h); warns when there were any, since those steps ran at the CPU platform's speed."""
+    count = int(outcome.cpuForceEvaluations)
+    if count:
+        warnings.warn(f"openmm-reparam: stage {stage!r}: the forces of {count} evaluation(s) were beyond the "
+                      "device's fixed-point force range (a severe clash); they were computed again on the CPU "
+                      "platform, as OpenMM's LocalEnergyMinimizer does", RuntimeWarning, stacklevel=3)
+    return count

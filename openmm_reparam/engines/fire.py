@@ -56,7 +56,7 @@ from ..run.recorder import RunRecorder
 from .iterate import CoordinateIterate
 from ..run.result import StageResult
 from .compiled import _RecordingReporter, compiled_stop_reason, fill_cpp_settings, plugin
-from .device import device_fire_available, device_name
+from .device import cpu_force_evaluations, device_fire_available, device_name
 
 
 @dataclass
@@ -232,4 +232,5 @@ def compiled_fire_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance:
         recorder.note_best(final, bridge.current_positions())
     return StageResult(settings.name, int(outcome.iterations), int(outcome.energyEvaluations),
                        float(outcome.wallTime), float(outcome.initialEnergy), final,
-                       stop_reason=compiled_stop_reason(outcome, recorder))
+                       stop_reason=compiled_stop_reason(outcome, recorder),
+                       cpu_force_evaluations=cpu_force_evaluations(settings.name, outcome))

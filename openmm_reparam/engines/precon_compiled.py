@@ -36,7 +36,7 @@ from ..core.bridge import ContextEnergy
 from ..run.recorder import RunRecorder
 from ..run.result import StageResult
 from .compiled import _RecordingReporter, compiled_stop_reason, fill_cpp_settings, plugin
-from .device import device_name, device_precon_available
+from .device import cpu_force_evaluations, device_name, device_precon_available
 from .precon import PreconSettings, Preconditioner, build_preconditioner
 
 
@@ -96,7 +96,7 @@ def device_precon_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance:
     start = time.perf_counter()
     cap = recorder.capped(settings.max_steps)
     coupled = np.flatnonzero(precon.coupled).astype(np.float64)
-    steps, evaluations, initial = 0, 0, None
+    steps, evaluations, initial, on_cpu = 0, 0, None, 0
     while True:
         stage_start = time.perf_counter()
         cpp_settings = cpp_precon_settings(iteration_settings(settings, name, cap - steps), stage_start)
@@ -105,6 +105,7 @@ def device_precon_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance:
         recorder.extend(name, outcome._energies(), outcome._times(), stage_start)
         steps += int(outcome.iterations)
         evaluations += int(outcome.energyEvaluations)
+        on_cpu += cpu_force_evaluations(name, outcome)
         initial = float(outcome.initialEnergy) if initial is None else initial
         reason = str(outcome.stopReason)
         if reason != "rebuild" or recorder.check_interrupt():  # no new P for a run that stops
@@ -114,7 +115,8 @@ def device_precon_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance:
         evaluations += used
     final = float(outcome.finalEnergy)
     recorder.note_best(final, bridge.current_positions())
-    return StageResult(name, steps, evaluations, time.perf_counter() - start, initial, final, stop_reason=reason)
+    return StageResult(name, steps, evaluations, time.perf_counter() - start, initial, final, stop_reason=reason,
+                       cpu_force_evaluations=on_cpu)
 
 
 def compiled_precon_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, settings: PreconSettings,

@@ -21,6 +21,9 @@ class StageResult:
     # stuck (no step lowers the energy), cap (maxIterations spent), undone (an OpenMM L-BFGS round that ended
     # higher than it started, taken back); "" for set-up stages and OpenMM's L-BFGS
     stop_reason: str = ""
+    # device stages: evaluations whose forces overflowed the device's fixed-point force sums (a severe clash) and
+    # were computed again on the CPU platform, as OpenMM's LocalEnergyMinimizer does (0: none)
+    cpu_force_evaluations: int = 0
 
 
 @dataclass

@@ -246,6 +246,7 @@ public:
     double finalEnergy;
     double finalRmsForce;
     std::string stopReason;
+    int cpuForceEvaluations;
     int getHistorySize() const;
     %extend {
         /** Energy of each recorded step (kJ/mol), as a tuple. */
@@ -305,6 +306,7 @@ public:
     int rebuilds;
     bool reporterStopped;
     std::string stopReason;
+    int cpuForceEvaluations;
     int getHistorySize() const;
     %extend {
         /** Energy of each recorded step (kJ/mol), as a tuple. */
@@ -347,6 +349,7 @@ public:
     double bestEnergy;
     bool collapsed;
     std::string stopReason;
+    int cpuForceEvaluations;
     int getHistorySize() const;
     %extend {
         /** Energy of each recorded step (kJ/mol), as a tuple. */

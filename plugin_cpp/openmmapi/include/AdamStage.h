@@ -32,6 +32,8 @@ public:
     double bestEnergy;       ///< energy of the best (non-suspect) step, where the Context is left (NaN if none)
     bool collapsed;          ///< the collapse guard ended the stage
     std::string stopReason;  ///< max_steps, patience, stalled, deadline, collapse or reporter
+    int cpuForceEvaluations; ///< device stages: evaluations whose forces overflowed the device's fixed-point sums,
+                             ///< computed again on the CPU platform (CpuForceFallback.h); 0 on the host
     int getHistorySize() const { return (int) energies.size(); }
 #ifndef SWIG
     std::vector<double> energies;  ///< energy of each recorded step

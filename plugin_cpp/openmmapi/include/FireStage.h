@@ -42,6 +42,8 @@ public:
     double finalEnergy;      ///< energy of the point left in the Context
     double finalRmsForce;    ///< rms |F_perp| over the movable atoms at the last point evaluated
     std::string stopReason;  ///< converged, max_steps, deadline, stuck or reporter
+    int cpuForceEvaluations; ///< device stages: evaluations whose forces overflowed the device's fixed-point sums,
+                             ///< computed again on the CPU platform (CpuForceFallback.h); 0 on the host
     int getHistorySize() const { return (int) energies.size(); }
 #ifndef SWIG
     std::vector<double> energies;  ///< energy of each recorded step

@@ -51,6 +51,8 @@ public:
     int rebuilds;            ///< setPreconditioner() calls so far
     bool reporterStopped;    ///< with "rebuild": the reporter also asked to stop (after the rebuild)
     std::string stopReason;  ///< converged, max_steps, deadline, stuck, reporter or rebuild
+    int cpuForceEvaluations; ///< device stages: evaluations whose forces overflowed the device's fixed-point sums,
+                             ///< computed again on the CPU platform (CpuForceFallback.h); 0 on the host
     int getHistorySize() const { return (int) energies.size(); }
 #ifndef SWIG
     std::vector<double> energies;  ///< energy of each recorded step

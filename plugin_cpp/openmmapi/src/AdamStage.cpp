@@ -34,7 +34,8 @@ bool report(MinimizationReporter& reporter, const AdamStepper& stepper, int iter
 } // namespace
 
 AdamStageOutcome::AdamStageOutcome() : iterations(0), energyEvaluations(0), wallTime(0.0), initialEnergy(NAN),
-        bestEnergy(NAN), collapsed(false), stopReason("max_steps") {
+        bestEnergy(NAN), collapsed(false), stopReason("max_steps"),
+        cpuForceEvaluations(0) {
 }
 
 AdamStageOutcome ReparamPlugin::runAdamStage(Context& context, ReparamGenerator* generator,

@@ -210,7 +210,7 @@ bool report(MinimizationReporter& reporter, const FireIterate& state, int iterat
 } // namespace
 
 FireStageOutcome::FireStageOutcome() : iterations(0), energyEvaluations(0), wallTime(0.0), initialEnergy(NAN),
-        finalEnergy(NAN), finalRmsForce(NAN), stopReason("max_steps") {
+        finalEnergy(NAN), finalRmsForce(NAN), stopReason("max_steps"), cpuForceEvaluations(0) {
 }
 
 FireStageOutcome ReparamPlugin::runFireStage(Context& context, const FireStageSettings& settings, double tolerance,

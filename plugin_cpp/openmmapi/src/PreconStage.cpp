@@ -71,7 +71,8 @@ double longestRow(const std::vector<double>& d) {
 } // namespace
 
 PreconStageOutcome::PreconStageOutcome() : iterations(0), energyEvaluations(0), wallTime(0.0), initialEnergy(NAN),
-        finalEnergy(NAN), finalRmsForce(NAN), rebuilds(0), reporterStopped(false), stopReason("max_steps") {
+        finalEnergy(NAN), finalRmsForce(NAN), rebuilds(0), reporterStopped(false), stopReason("max_steps"),
+        cpuForceEvaluations(0) {
 }
 
 PreconStage::PreconStage(Context& context, const PreconStageSettings& settings, const PreconMatrix& precon,

@@ -7,6 +7,7 @@
  * stage) the program is compiled with HAS_GENERATOR and DeviceGeneratorKernels' kernels: the generator's rows at
  * G(theta) before each evaluation, dtheta = J^T g after it, Adam on theta beside the coordinates' Adam.
  */
+#include "CpuForceFallback.h"
 #include "DeviceAdamStage.h"
 #include "DeviceConstraintProjection.h"
 #include "DeviceGeneratorKernels.h"
@@ -30,9 +31,10 @@ private:
     void createKernels(OpenMM::ComputeProgram& program);
     /** Set up (once), the run's arguments, the moments cleared, the Context at the generator's output. */
     void prepare(OpenMM::ContextImpl& context, const AdamStageSettings& settings, const ReparamGenerator* generator);
-    /** One evaluation: the generator's rows placed, the candidate kept, constraints applied, forces and energy,
-     *  the gradient's statistics (maxForce: the largest atomic raw force; rmsForce: the RMS projected force over
-     *  the movable particles, the host's measure); throws on NaN. */
+    /** One evaluation: the generator's rows placed, the candidate kept, constraints applied, forces and energy
+     *  (on the CPU platform where the device's overflowed: CpuForceFallback), the gradient's statistics
+     *  (maxForce: the largest atomic raw force; rmsForce: the RMS projected force over the movable particles,
+     *  the host's measure); throws on NaN. */
     double evaluate(OpenMM::ContextImpl& context, double tol, int groups, double& maxForce, double& rmsForce);
     /** Whether the Context's positions hold a collapsed contact (the host's guard, on suspect steps). */
     bool collapsed(OpenMM::ContextImpl& context, const AdamStageSettings& settings, double tol, int groups);
@@ -40,7 +42,7 @@ private:
     void startAtGenerator(OpenMM::ContextImpl& context, const ReparamGenerator& generator);
     /** The trained parameters back into generator, the solvent coordinates at the Context's (best) positions. */
     void finishGenerator(OpenMM::ContextImpl& context, ReparamGenerator& generator);
-    /** The forces projected onto the constraints, then the sum of the squared gradient components, the largest
+    /** The loaded forces projected onto the constraints, then the sum of the squared gradient components, the largest
      *  atomic raw force and the RMS projected force, reduced on the device and downloaded. */
     void gradientStats(double& sumSquares, double& maxForce, double& rmsForce);
     /** One Adam step: the coordinates, and the generator's parameters in a generator stage. */
@@ -52,6 +54,7 @@ private:
     bool isSetup, mixedIsDouble;
     int blockSize, numBlocks, numMovable;
     DeviceConstraintProjection projection;
+    CpuForceFallback cpuForces;
     std::unique_ptr<DeviceGeneratorKernels> generatorKernels;
     OpenMM::ComputeArray moment1, moment2, best, reduceBuffer, stats, candidate;
     OpenMM::ComputeArray noRows, noGradient, parameterMoment1, parameterMoment2;  // placeholders without a generator

@@ -4,6 +4,7 @@
  * CommonDeviceFireKernel: DeviceFireKernel on OpenMM's common compute API, one source for CUDA, OpenCL and HIP
  * (see DeviceFireStage.h for the iteration, FireStage.h for the steps it mirrors).
  */
+#include "CpuForceFallback.h"
 #include "DeviceConstraintProjection.h"
 #include "DeviceFireStage.h"
 #include "openmm/common/ComputeArray.h"
@@ -25,7 +26,8 @@ private:
     };
     void setup();
     void createKernels(OpenMM::ComputeProgram& program);
-    /** Constraints, forces, projected forces and velocities, the sums; false if the energy or forces are not finite. */
+    /** Constraints, forces (on the CPU platform where the device's overflowed: CpuForceFallback), projected
+     *  forces and velocities, the sums; false if the energy or forces are not finite. */
     bool evaluate(OpenMM::ContextImpl& context, State& state);
     bool adapt(const FireStageSettings& s, State& state, int iteration);
     bool advance(OpenMM::ContextImpl& context, const FireStageSettings& s, State& state);
@@ -35,6 +37,7 @@ private:
     double tol;
     int groups;
     DeviceConstraintProjection projection;
+    CpuForceFallback cpuForces;
     OpenMM::ComputeArray v, lastStep, back, accepted, best, forceBackup, reduceBuffer, stats;
     OpenMM::ComputeKernel statsKernel, finishKernel, resetKernel, velocityKernel, moveKernel, saveKernel,
             restoreAcceptedKernel, restoreBestKernel;

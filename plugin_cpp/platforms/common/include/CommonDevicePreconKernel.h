@@ -11,6 +11,7 @@
  * scheduling or a block-diagonal P) would be the next step for large systems. A P without off-diagonal entries
  * (P = mu I, the projected L-BFGS) is a division per coordinate in parallel.
  */
+#include "CpuForceFallback.h"
 #include "DeviceConstraintProjection.h"
 #include "DevicePreconStage.h"
 #include "openmm/common/ComputeArray.h"
@@ -43,7 +44,8 @@ private:
     void dot(OpenMM::ComputeArray& a, int aOffset, OpenMM::ComputeArray& b, int bOffset, int index);
     /** The first count values of stats, as doubles. */
     std::vector<double> downloadStats(int count);
-    /** Constraints, energy, projected forces and the trial gradient at posq; false if not finite. */
+    /** Constraints, energy, projected forces and the trial gradient at posq (the energy and forces on the CPU
+     *  platform where the device's overflowed: CpuForceFallback); false if not finite. */
     bool evaluate(OpenMM::ContextImpl& context, double& energy, double& squaredNorm);
     void solve(OpenMM::ComputeArray& v);
     void direction();
@@ -57,6 +59,7 @@ private:
     double tol, maxStep, rebuildDistance, energy, squaredNorm, trialEnergy, trialSquaredNorm;
     std::deque<Pair> pairs;
     DeviceConstraintProjection projection;
+    CpuForceFallback cpuForces;
     OpenMM::ComputeArray movableIndex, x, gradient, trialGradient, directionArray, solved, sMemory, yMemory,
             partial, stats, coefficients, envelopeFirst, envelopeStart, envelopeLower, envelopeDiagonal,
             coupledIndex, anchor;

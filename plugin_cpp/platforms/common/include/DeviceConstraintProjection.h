@@ -30,8 +30,9 @@ public:
                     std::map<std::string, std::string>& defines);
     /** Create the kernels from the compiled program (it contains deviceProjectionKernelSource). */
     void createKernels(OpenMM::ComputeProgram& program);
-    /** forces = the forces of the last evaluation (rows of posq). */
-    void loadForces();
+    /** forces = the forces of the last evaluation (rows of posq); whether a component on a movable particle is
+     *  beyond 2^30 kJ/mol/nm, where OpenMM's fixed-point sums may have wrapped around (CpuForceFallback). */
+    bool loadForces();
     /** values (3 per atom: by posq row, or by original atom index when byOrder) projected in place, at the
      *  current positions. Nothing without constraints. */
     void project(OpenMM::ComputeArray& values, bool byOrder);
@@ -47,7 +48,7 @@ private:
     OpenMM::ComputeContext* cc = nullptr;
     int numGroups = 0, numLargeGroups = 0;
     bool mixedIsDouble = false;
-    OpenMM::ComputeArray forces, groupStart, pairs, largeGroupStart, largePairs, scratch, atomWork;
+    OpenMM::ComputeArray forces, overflow, groupStart, pairs, largeGroupStart, largePairs, scratch, atomWork;
     OpenMM::ComputeKernel loadKernel, projectKernel, largeKernel;
 };
 

@@ -1,8 +1,10 @@
 #ifndef OPENMM_REPARAM_DEVICE_KERNEL_ARGS_H_
 #define OPENMM_REPARAM_DEVICE_KERNEL_ARGS_H_
 /* Setting a kernel argument of type "mixed" (the platform's accumulation precision: double in double and mixed
- * precision, float in single), shared by the device stages. */
+ * precision, float in single), and the work groups of a reduction, shared by the device stages. */
+#include "openmm/common/ComputeContext.h"
 #include "openmm/common/ComputeKernel.h"
+#include <algorithm>
 
 namespace ReparamPlugin {
 
@@ -11,6 +13,14 @@ inline void setMixedArg(OpenMM::ComputeKernel& kernel, int index, double value, 
         kernel->setArg(index, value);
     else
         kernel->setArg(index, (float) value);
+}
+
+/** Work groups of a two-pass reduction over count items in groups of blockSize: at most 64, and at most what the
+ *  platform launches. OpenMM caps every launch at ComputeContext::getNumThreadBlocks() groups (12 on pocl with
+ *  2 compute units, 6 per unit), and the finishing pass reads one partial result per group: a group count above
+ *  the cap would read partial results no group wrote. */
+inline int reductionBlocks(const OpenMM::ComputeContext& cc, int count, int blockSize) {
+    return std::max(1, std::min(std::min(64, cc.getNumThreadBlocks()), (count + blockSize - 1) / blockSize));
 }
 
 } // namespace ReparamPlugin

@@ -81,7 +81,7 @@ public:
 CommonDeviceAdamKernel::CommonDeviceAdamKernel(const std::string& name, const Platform& platform, ComputeContext& cc,
                                                const std::string& platformLabel) :
         DeviceAdamKernel(name, platform), cc(cc), label(platformLabel), isSetup(false), mixedIsDouble(false),
-        blockSize(0), numBlocks(0), numMovable(0) {
+        blockSize(0), numBlocks(0), numMovable(0), cpuForces(cc) {
 }
 
 void CommonDeviceAdamKernel::setup(const ReparamGenerator* generator) {
@@ -89,7 +89,7 @@ void CommonDeviceAdamKernel::setup(const ReparamGenerator* generator) {
     int element = mixedIsDouble ? sizeof(double) : sizeof(float);
     int numAtoms = cc.getNumAtoms();
     blockSize = std::min(256, cc.getMaxThreadBlockSize());
-    numBlocks = std::max(1, std::min(64, (numAtoms + blockSize - 1) / blockSize));
+    numBlocks = reductionBlocks(cc, numAtoms, blockSize);
     moment1.initialize(cc, 3 * numAtoms, element, "reparamAdamM");
     moment2.initialize(cc, 3 * numAtoms, element, "reparamAdamV");
     best.initialize(cc, 3 * numAtoms, element, "reparamAdamBest");
@@ -179,7 +179,6 @@ void CommonDeviceAdamKernel::setRunArgs(double stiffness) {
 }
 
 void CommonDeviceAdamKernel::gradientStats(double& sumSquares, double& maxForce, double& rmsForce) {
-    projection.loadForces();
     projection.project(projection.getForces(), false);
     if (generatorKernels)
         generatorKernels->computeGradient();
@@ -249,8 +248,14 @@ double CommonDeviceAdamKernel::evaluate(ContextImpl& context, double tol, int gr
     candidateKernel->execute(cc.getNumAtoms());  // the unconstrained candidate, for the spring
     context.applyConstraints(tol);  // constraints and virtual sites, on the device
     double energy = context.calcForcesAndEnergy(true, true, groups);
+    double cpuMaxForce = 0.0;
+    bool overflowed = projection.loadForces();
+    if (overflowed)  // beyond the device's fixed-point range: the CPU platform's energy and forces instead
+        energy = cpuForces.evaluate(context, groups, projection.getForces(), cpuMaxForce);
     double sumSquares;
     gradientStats(sumSquares, maxForce, rmsForce);
+    if (overflowed)
+        maxForce = cpuMaxForce;  // the device's raw forces wrapped around
     if (!std::isfinite(energy) || !std::isfinite(sumSquares))
         throw NonFiniteEnergyException("the energy or forces became NaN or infinite during the device Adam stage");
     return energy;
@@ -320,6 +325,7 @@ AdamStageOutcome CommonDeviceAdamKernel::run(ContextImpl& context, const AdamSta
     outcome.iterations = outcome.energyEvaluations = steps;
     outcome.bestEnergy = tracker.haveBest ? tracker.best : NAN;
     outcome.collapsed = outcome.stopReason == "collapse";
+    outcome.cpuForceEvaluations = cpuForces.getNumEvaluations();
     outcome.wallTime = secondsSince(start);
     return outcome;
 }

@@ -19,7 +19,7 @@ using namespace OpenMM;
 
 CommonDeviceFireKernel::CommonDeviceFireKernel(const std::string& name, const Platform& platform, ComputeContext& cc) :
         DeviceFireKernel(name, platform), cc(cc), isSetup(false), mixedIsDouble(false), blockSize(0), numBlocks(0),
-        numMovable(0), tol(0.0), groups(0) {
+        numMovable(0), tol(0.0), groups(0), cpuForces(cc) {
 }
 
 void CommonDeviceFireKernel::setup() {
@@ -29,7 +29,7 @@ void CommonDeviceFireKernel::setup() {
     const System& system = cc.getContextImpl()->getSystem();
     numMovable = countMovable(system);
     blockSize = std::min(256, cc.getMaxThreadBlockSize());
-    numBlocks = std::max(1, std::min(64, (numAtoms + blockSize - 1) / blockSize));
+    numBlocks = reductionBlocks(cc, numAtoms, blockSize);
     ComputeArray* perAtom[] = {&v, &lastStep, &back, &accepted, &best, &forceBackup};
     const char* names[] = {"reparamFireV", "reparamFireStep", "reparamFireBack", "reparamFireX", "reparamFireBest",
                            "reparamFireForces"};
@@ -93,7 +93,10 @@ void CommonDeviceFireKernel::createKernels(ComputeProgram& program) {
 bool CommonDeviceFireKernel::evaluate(ContextImpl& context, State& state) {
     context.applyConstraints(tol);
     double energy = context.calcForcesAndEnergy(true, true, groups);
-    projection.loadForces();
+    if (projection.loadForces()) {  // beyond the device's fixed-point range: the CPU platform's energy and forces
+        double maxForce;
+        energy = cpuForces.evaluate(context, groups, projection.getForces(), maxForce);
+    }
     projection.project(projection.getForces(), false);
     projection.project(v, true);  // step 6: v onto the tangent space at the new point (v = 0 at the start)
     statsKernel->execute(numBlocks * blockSize, blockSize);
@@ -240,5 +243,6 @@ FireStageOutcome CommonDeviceFireKernel::run(ContextImpl& context, const FireSta
     outcome.iterations = (int) outcome.energies.size();
     outcome.energyEvaluations = state.evaluations;
     outcome.wallTime = secondsSince(start);
+    outcome.cpuForceEvaluations = cpuForces.getNumEvaluations();
     return outcome;
 }

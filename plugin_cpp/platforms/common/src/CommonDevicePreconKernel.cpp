@@ -27,7 +27,7 @@ CommonDevicePreconKernel::CommonDevicePreconKernel(const std::string& name, cons
                                                    ComputeContext& cc) :
         DevicePreconKernel(name, platform), cc(cc), mixedIsDouble(false), diagonalOnly(true), blockSize(0),
         numBlocks(0), numMovable(0), numCoupled(0), memory(0), evaluations(0), groups(0), tol(0.0), maxStep(0.0),
-        rebuildDistance(0.0), energy(0.0), squaredNorm(0.0), trialEnergy(0.0), trialSquaredNorm(0.0) {
+        rebuildDistance(0.0), energy(0.0), squaredNorm(0.0), trialEnergy(0.0), trialSquaredNorm(0.0), cpuForces(cc) {
 }
 
 void CommonDevicePreconKernel::setup(const PreconStageSettings& settings, const PreconMatrix& precon,
@@ -44,7 +44,7 @@ void CommonDevicePreconKernel::setup(const PreconStageSettings& settings, const 
     numCoupled = (int) coupled.size();
     int coords = std::max(1, 3 * numMovable);
     blockSize = std::min(256, cc.getMaxThreadBlockSize());
-    numBlocks = std::max(1, std::min(64, (std::max(numAtoms, 3 * numMovable) + blockSize - 1) / blockSize));
+    numBlocks = reductionBlocks(cc, std::max(numAtoms, 3 * numMovable), blockSize);
     movableIndex.initialize<int>(cc, numAtoms, "reparamPreconMovable");
     movableIndex.upload(movable);
     x.initialize(cc, 3 * numAtoms, element, "reparamPreconX");
@@ -219,7 +219,10 @@ std::vector<double> CommonDevicePreconKernel::downloadStats(int count) {
 bool CommonDevicePreconKernel::evaluate(ContextImpl& context, double& e, double& norm) {
     context.applyConstraints(tol);  // constraints and virtual sites, on the device
     e = context.calcForcesAndEnergy(true, true, groups);
-    projection.loadForces();
+    if (projection.loadForces()) {  // beyond the device's fixed-point range: the CPU platform's energy and forces
+        double maxForce;
+        e = cpuForces.evaluate(context, groups, projection.getForces(), maxForce);
+    }
     projection.project(projection.getForces(), false);
     reduce(trialGradientKernel, 1, 0, stats, 0);
     norm = downloadStats(1)[0];
@@ -394,5 +397,6 @@ PreconStageOutcome CommonDevicePreconKernel::run(ContextImpl& context, const Pre
     outcome.wallTime = secondsSince(start);
     outcome.finalEnergy = energy;
     outcome.finalRmsForce = rmsForce();
+    outcome.cpuForceEvaluations = cpuForces.getNumEvaluations();
     return outcome;
 }

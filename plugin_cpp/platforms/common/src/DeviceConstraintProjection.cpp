@@ -22,6 +22,7 @@ void DeviceConstraintProjection::initialize(ComputeContext& context, const Syste
     mixedIsDouble = cc->getUseMixedPrecision() || cc->getUseDoublePrecision();
     int element = mixedIsDouble ? sizeof(double) : sizeof(float);
     forces.initialize(*cc, 3 * cc->getNumAtoms(), element, "reparamForces");
+    overflow.initialize<int>(*cc, 1, "reparamForceOverflow");
     ConstraintProjector projector(system);
     std::vector<int> starts(1, 0), largeStarts(1, 0);
     std::vector<mm_int2> atoms, largeAtoms;
@@ -60,6 +61,8 @@ void DeviceConstraintProjection::createKernels(ComputeProgram& program) {
     loadKernel = program->createKernel("loadForces");
     loadKernel->addArg(forces);
     loadKernel->addArg(cc->getLongForceBuffer());
+    loadKernel->addArg(cc->getVelm());
+    loadKernel->addArg(overflow);
     projectKernel = program->createKernel("projectGroups");
     projectKernel->addArg(cc->getPosq());
     projectKernel->addArg(correction);
@@ -80,8 +83,12 @@ void DeviceConstraintProjection::createKernels(ComputeProgram& program) {
     largeKernel->addArg(atomWork);
 }
 
-void DeviceConstraintProjection::loadForces() {
+bool DeviceConstraintProjection::loadForces() {
+    cc->clearBuffer(overflow);
     loadKernel->execute(cc->getNumAtoms());
+    int overflowed;
+    overflow.download(&overflowed);
+    return overflowed != 0;
 }
 
 void DeviceConstraintProjection::project(ComputeArray& values, bool byOrder) {

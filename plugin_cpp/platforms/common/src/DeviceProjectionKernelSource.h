@@ -44,12 +44,19 @@ DEVICE mixed3 minimumImage(mixed3 d, int periodic, mixed4 boxA, mixed4 boxB, mix
     return d;
 }
 
-/* forces[3 i + k]: the force on posq row i (all rows, massless ones included), from the fixed-point buffer. */
-KERNEL void loadForces(GLOBAL mixed* RESTRICT forces, GLOBAL const mm_long* RESTRICT force) {
+/* forces[3 i + k]: the force on posq row i (all rows, massless ones included), from the fixed-point buffer;
+   overflow[0] = 1 where a component on a movable (massive) row is beyond 2^30 kJ/mol/nm, OpenMM's minimizer's
+   test (convertForces in its kernels/minimize.cc): the 64-bit sums wrap around at 2^31. */
+KERNEL void loadForces(GLOBAL mixed* RESTRICT forces, GLOBAL const mm_long* RESTRICT force,
+                       GLOBAL const mixed4* RESTRICT velm, GLOBAL int* RESTRICT overflow) {
+    const mm_long limit = 0x4000000000000000;
     for (int i = GLOBAL_ID; i < NUM_ATOMS; i += GLOBAL_SIZE) {
-        forces[3 * i] = FORCE_SCALE * force[i];
-        forces[3 * i + 1] = FORCE_SCALE * force[i + PADDED_NUM_ATOMS];
-        forces[3 * i + 2] = FORCE_SCALE * force[i + 2 * PADDED_NUM_ATOMS];
+        mm_long fx = force[i], fy = force[i + PADDED_NUM_ATOMS], fz = force[i + 2 * PADDED_NUM_ATOMS];
+        forces[3 * i] = FORCE_SCALE * fx;
+        forces[3 * i + 1] = FORCE_SCALE * fy;
+        forces[3 * i + 2] = FORCE_SCALE * fz;
+        if (velm[i].w != 0 && (fx < -limit || fx > limit || fy < -limit || fy > limit || fz < -limit || fz > limit))
+            overflow[0] = 1;
     }
 }
 
