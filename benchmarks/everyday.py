@@ -28,6 +28,7 @@ import os
 import sys
 import time
 import traceback
+from dataclasses import asdict
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -111,6 +112,7 @@ def run_ours(context: openmm.Context, label: str, seed: int, tolerance: float = 
             "max_force": float(result.max_force), "converged": bool(result.converged),
             "tolerance": float(result.tolerance), "stages": stages, "selected": result.selected,
             "engine": result.engine, "interrupted": bool(result.interrupted),
+            "obstacles": [asdict(o) for o in result.obstacles],
             "package_final_energy": float(result.final_energy), "options_given": dict(default_options or {})
             if label == "default" else run_options, "options": result.options, "history": thin_history(result.history)}
 

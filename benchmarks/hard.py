@@ -30,11 +30,12 @@ import json
 import os
 import sys
 import time
+from dataclasses import asdict
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import openmm
-from openmm import unit
+from openmm import app
 
 from . import everyday, hard_cases, report
 from .external_report import energy_slack
@@ -70,13 +71,20 @@ class EvaluationCounter:
         return 0.0, self._zeros
 
 
-def _counted(counter: EvaluationCounter, run, uncounted: int = 0):
+def _counted(counter: EvaluationCounter, run, topology: app.Topology, uncounted: int = 0):
     """A runner: ``run(context, tolerance)``'s record plus ``force_evaluations`` (and the ratio to LEM's from the
-    same start, which runs first)."""
+    same start, which runs first) and, when it did not converge, ``held_back_by``: the atoms that hold it back."""
     def runner(context: openmm.Context, tolerance: float, previous: List[Dict[str, Any]]) -> Dict[str, Any]:
+        from openmm_reparam.core.bridge import ContextEnergy
+        from openmm_reparam.core.obstacles import Obstacle, describe_obstacles, find_obstacles
+
         before = counter.calls
         record = run(context, tolerance)
         record["force_evaluations"] = counter.calls - before - uncounted
+        if "obstacles" not in record and not record.get("converged", True):  # LEM's: measured here
+            record["obstacles"] = [asdict(o) for o in find_obstacles(ContextEnergy(context))]
+        if record.get("obstacles"):
+            record["held_back_by"] = describe_obstacles([Obstacle(**o) for o in record["obstacles"]], topology)
         lem = next((r for r in reversed(previous) if r["label"] == "lem" and not r.get("error")), None)
         if lem is not None and lem.get("force_evaluations"):
             record["evaluation_ratio"] = record["force_evaluations"] / lem["force_evaluations"]
@@ -117,15 +125,19 @@ class _OtherContext:
         return self.context
 
     def give_back(self, context: openmm.Context, tolerance: float, record: Dict[str, Any]) -> Dict[str, Any]:
-        """The CPU Context gets the final positions; RMS force and convergence measured there (the other
-        Context's own are kept as ``own_*``)."""
+        """The CPU Context gets the final positions; RMS force, convergence and (not converged) what holds it back
+        measured there (the other Context's own are kept as ``own_*``)."""
         from openmm_reparam.core.bridge import ContextEnergy
+        from openmm_reparam.core.obstacles import find_obstacles
 
         context.setPositions(self.context.getState(getPositions=True).getPositions(asNumpy=True))
-        rms, largest = ContextEnergy(context).force_norms()
-        own = {f"own_{key}": record.get(key) for key in ("rms_force", "max_force", "converged")}
+        bridge = ContextEnergy(context)
+        rms, largest = bridge.force_norms()
+        own = {f"own_{key}": record.get(key) for key in ("rms_force", "max_force", "converged", "obstacles")}
         own["own_final_energy"] = context_energy(self.context)
-        return {**record, **own, "rms_force": rms, "max_force": largest, "converged": bool(rms <= tolerance)}
+        obstacles = [] if rms <= tolerance else [asdict(o) for o in find_obstacles(bridge)]
+        return {**record, **own, "rms_force": rms, "max_force": largest, "converged": bool(rms <= tolerance),
+                "obstacles": obstacles}
 
 
 def _on_device(other: _OtherContext):
@@ -164,9 +176,9 @@ def run_case(name: str, engines: Sequence[str] = ENGINES, seeds: int = 1, thread
     counter = EvaluationCounter(case.system)
     _log(f"[hard] {name}: {case.n_atoms} atoms, {case.description} (prepared in {prepare_time:.1f} s)")
     device = _OtherContext(case.system, DEVICE_PLATFORM, {"Precision": precision})
-    runners = {"lem": _counted(counter, _lem, LEM_MEASUREMENTS),
-               **{f"default/{e}": _counted(counter, _default_on(e)) for e in ("python", "cpp")},
-               "default/opencl": _counted(counter, _on_device(device))}
+    runners = {"lem": _counted(counter, _lem, case.topology, LEM_MEASUREMENTS),
+               **{f"default/{e}": _counted(counter, _default_on(e), case.topology) for e in ("python", "cpp")},
+               "default/opencl": _counted(counter, _on_device(device), case.topology)}
     if plain is not None:
         runners["lem_uncounted"] = _uncounted_lem(_OtherContext(plain, "CPU", {"Threads": str(threads)}))
     labels = plan_labels(name, engines, device_cases, counter_check)
@@ -253,6 +265,8 @@ def summarize(cases: List[Dict[str, Any]]) -> str:
 
     rows = goal_rows(cases)
     met = sum(row["met"] for row in rows)
+    held = [f"- `{c['case']}` start {r['start_seed']} `{r['label']}`: {r['held_back_by']}" for c in cases
+            for r in c["runs"] if r.get("held_back_by")]
     return (f"# Benchmark `hard`\n\nTolerance {cases[0].get('tolerance', 10)} kJ/mol/nm; wall times of the "
             f"minimization call alone; `lem` is OpenMM's LocalEnergyMinimizer, `default/<engine>` is "
             f"`openmm_reparam.minimize(context, engine=...)` (`auto`; method as chosen), `default/opencl` the "
@@ -260,7 +274,9 @@ def summarize(cases: List[Dict[str, Any]]) -> str:
             f"every force evaluation of the Context during the call, LEM's line searches included.\n\n"
             f"{report.environment_text(cases)}\n" + "\n".join(start_line(c) for c in cases) +
             f"\n\n{report.results_table(cases)}\nGoals (finite, converged, E ≤ E_LEM + max(1, 1e-5 |E_LEM|), "
-            f"faster than LEM on the CPU engines): met by {met} of {len(rows)} runs.\n\n{goals_table(rows)}")
+            f"faster than LEM on the CPU engines): met by {met} of {len(rows)} runs.\n\n{goals_table(rows)}" +
+            ("\nRuns that did not converge, and what holds them back (measured on the CPU Context):\n\n" +
+             "\n".join(held) + "\n" if held else ""))
 
 
 def write_report(out_dir: str) -> Optional[str]:
