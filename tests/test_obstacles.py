@@ -40,7 +40,8 @@ def _bonded_within_two(topology):
 
 def _label(topology, index):
     atom = list(topology.atoms())[index]
-    return f"{atom.residue.name} {atom.residue.id} {atom.name}"
+    chain = f"{atom.residue.chain.id}:" if topology.getNumChains() > 1 else ""
+    return f"{chain}{atom.residue.name} {atom.residue.id} {atom.name}"
 
 
 def test_an_unconverged_run_names_the_atoms_with_the_largest_forces():
@@ -107,6 +108,20 @@ def test_periodic_distances_use_the_minimum_image():
     obstacles = find_obstacles(ContextEnergy(context))
     assert [(o.atom, o.neighbor) for o in obstacles] == [(0, 1), (1, 0), (2, 0)]
     assert obstacles[0].distance == pytest.approx(0.2, abs=1e-6) and obstacles[0].force == pytest.approx(100.0)
+
+
+def test_several_chains_are_told_apart():
+    """Two copies of met-enkephalin: the same residue names and ids, so the chain goes first (its id where the
+    ids differ, else its position)."""
+    from openmm_reparam.core.obstacles import Obstacle
+    pdb = app.PDBFile(prepared_pdb("1plw"))
+    modeller = app.Modeller(pdb.topology, pdb.positions)
+    modeller.add(pdb.topology, pdb.positions)
+    line = describe_obstacles([Obstacle(75, 100.0, 0, 0.1)], modeller.topology)
+    assert line == "held back by 2:TYR 1 N (force 1e2 kJ/mol/nm, 0.10 nm from 1:TYR 1 N)"
+    for chain, name in zip(modeller.topology.chains(), "AB"):
+        chain.id = name
+    assert describe_obstacles([Obstacle(75, 100.0, 0, 0.1)], modeller.topology).startswith("held back by B:TYR 1 N")
 
 
 def test_describe_uses_short_numbers_and_names_atom_without_neighbor():

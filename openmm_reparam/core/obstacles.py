@@ -105,12 +105,25 @@ def find_obstacles(bridge: ContextEnergy, count: int = DEFAULT_COUNT) -> List[Ob
     return obstacles
 
 
-def atom_label(topology: app.Topology, index: int, atoms: Optional[Dict[int, app.topology.Atom]] = None) -> str:
-    """``RES number NAME`` (residue name, its id in the file, atom name) of atom ``index``."""
+def _chain_names(topology: app.Topology) -> Dict[int, str]:
+    """Chain index -> the prefix that tells chains apart ("" for a single chain): its id, or its position
+    (1, 2, ...) where ids repeat."""
+    chains = list(topology.chains())
+    if len(chains) < 2:
+        return {c.index: "" for c in chains}
+    unique = len({c.id for c in chains}) == len(chains) and all(c.id for c in chains)
+    return {c.index: f"{c.id if unique else c.index + 1}:" for c in chains}
+
+
+def atom_label(topology: app.Topology, index: int, atoms: Optional[Dict[int, app.topology.Atom]] = None,
+               chains: Optional[Dict[int, str]] = None) -> str:
+    """``[chain:]RES number NAME`` (chain where there are several, residue name, its id in the file, atom name)
+    of atom ``index``."""
     atom = (atoms or {a.index: a for a in topology.atoms()}).get(index)
     if atom is None:
         return f"atom {index}"
-    return f"{atom.residue.name} {atom.residue.id} {atom.name}"
+    prefix = (chains if chains is not None else _chain_names(topology)).get(atom.residue.chain.index, "")
+    return f"{prefix}{atom.residue.name} {atom.residue.id} {atom.name}"
 
 
 def _short(value: float) -> str:
@@ -122,12 +135,14 @@ def _short(value: float) -> str:
 
 def describe_obstacles(obstacles: Sequence[Obstacle], topology: app.Topology, count: int = DESCRIBED) -> str:
     """One line naming the first ``count`` obstacles, e.g. ``held back by ARG 12 NH1 (force 3.1e4 kJ/mol/nm,
-    0.09 nm from GLU 8 OE2), ...``; "" when there are none."""
+    0.09 nm from GLU 8 OE2), ...`` (with ``A:`` before the residue where there are several chains); "" when
+    there are none."""
     if not obstacles:
         return ""
-    atoms = {a.index: a for a in topology.atoms()}
+    atoms, chains = {a.index: a for a in topology.atoms()}, _chain_names(topology)
     parts = []
     for o in list(obstacles)[:count]:
-        where = "" if o.neighbor is None else f", {o.distance:.2f} nm from {atom_label(topology, o.neighbor, atoms)}"
-        parts.append(f"{atom_label(topology, o.atom, atoms)} (force {_short(o.force)} kJ/mol/nm{where})")
+        where = ("" if o.neighbor is None else
+                 f", {o.distance:.2f} nm from {atom_label(topology, o.neighbor, atoms, chains)}")
+        parts.append(f"{atom_label(topology, o.atom, atoms, chains)} (force {_short(o.force)} kJ/mol/nm{where})")
     return "held back by " + ", ".join(parts)
