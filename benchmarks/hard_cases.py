@@ -15,9 +15,9 @@ Implicit solvent: amber14's OBC2 (``implicit/obc2.xml``) is a ``CustomGBForce``;
 * ``dimer``: two copies of Trp-cage (2JOF), the second turned by a random rotation about its centre and its centre
   put 1 nm from the first's along a random direction: the two chains interpenetrate.
 * ``dimer_threaded``: the same with the centres 0.3 nm apart: bonds of one chain end up through rings of the
-  other (seed 0: the second copy's Gly 11 N–CA bond, stretched to 0.32 nm, through the first copy's Trp 6
-  indole), a knot no minimizer undoes, so every run ends strained (bond energy 10,000-11,000 kJ/mol against
-  about 100 unknotted) in whichever knotted state its path finds.
+  other (seed 0: the second copy's Gly 11 N–CA through the first copy's Trp 6 five-membered ring and its Ser 14
+  CA–CB through Tyr 3's ring, stretched to 0.29-0.32 nm), a knot no minimizer undoes, so every run ends strained
+  (bond energy 10,000-11,000 kJ/mol against about 100 unknotted) in whichever knotted state its path finds.
 * ``collapsed``: BBL (2WXC) with every side-chain atom but Cβ (hydrogens included) moved onto its residue's Cβ,
   plus Gaussian noise of 0.02 nm per coordinate (coincident atoms would have no finite energy).
 * ``through_water``: chignolin (5AWL) in TIP3P (1 nm padding, PME 1 nm, HBonds, rigid water), the protein (and
