@@ -53,8 +53,9 @@ def residual_forces(bridge: ContextEnergy) -> np.ndarray:
     return magnitude
 
 
-def bonded_neighbors(system: openmm.System, separation: int = BONDED_SEPARATION) -> List[Set[int]]:
-    """Per particle, the particles at most ``separation`` bonds away (harmonic bonds and constraints)."""
+def bonded_neighbors(system: openmm.System, atoms: Sequence[int],
+                     separation: int = BONDED_SEPARATION) -> Dict[int, Set[int]]:
+    """For each of ``atoms``, the particles at most ``separation`` bonds away (harmonic bonds and constraints)."""
     direct: List[Set[int]] = [set() for _ in range(system.getNumParticles())]
     pairs = [system.getConstraintParameters(k)[:2] for k in range(system.getNumConstraints())]
     for force in system.getForces():
@@ -63,11 +64,12 @@ def bonded_neighbors(system: openmm.System, separation: int = BONDED_SEPARATION)
     for i, j in pairs:
         direct[i].add(j)
         direct[j].add(i)
-    near = [set(d) for d in direct]
-    for _ in range(separation - 1):
-        near = [set().union(n, *(direct[k] for k in n)) for n in near]
-    for i, n in enumerate(near):
-        n.discard(i)
+    near = {}
+    for atom in atoms:
+        reached = {atom}
+        for _ in range(separation):
+            reached |= set().union(*(direct[k] for k in reached))
+        near[atom] = reached - {atom}
     return near
 
 
@@ -97,7 +99,7 @@ def find_obstacles(bridge: ContextEnergy, count: int = DEFAULT_COUNT) -> List[Ob
     system = context.getSystem()
     box = (np.array(state.getPeriodicBoxVectors(asNumpy=True).value_in_unit(unit.nanometer))
            if system.usesPeriodicBoundaryConditions() else None)
-    near = bonded_neighbors(system)
+    near = bonded_neighbors(system, order)
     obstacles = []
     for atom in order:
         neighbor, distance = _nearest(positions, atom, near[atom], box)
