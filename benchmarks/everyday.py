@@ -28,6 +28,7 @@ import os
 import sys
 import time
 import traceback
+from dataclasses import asdict
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
@@ -90,16 +91,17 @@ def run_lem(context: openmm.Context, tolerance: float = TOLERANCE) -> Dict[str, 
 
 
 def run_ours(context: openmm.Context, label: str, seed: int, tolerance: float = TOLERANCE,
-             options: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """``minimize(context)`` as is (``label="default"``) or ``minimize(context, tolerance, method=label,
-    seed=seed, never_worse=False, **options)``."""
+             options: Optional[Dict[str, Any]] = None,
+             default_options: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """``minimize(context, **default_options)`` (``label="default"``; none: as is) or ``minimize(context,
+    tolerance, method=label, seed=seed, never_worse=False, **options)``."""
     from openmm_reparam import minimize
     from openmm_reparam.run.registry import options_used
 
     run_options = {**METHOD_OPTIONS, **(options or {})}
     t0 = time.perf_counter()
     if label == "default":
-        result = minimize(context)
+        result = minimize(context, **(default_options or {}))
     else:
         result = minimize(context, tolerance, method=label, seed=seed, **options_used(label, run_options))
     wall = time.perf_counter() - t0
@@ -110,8 +112,9 @@ def run_ours(context: openmm.Context, label: str, seed: int, tolerance: float = 
             "max_force": float(result.max_force), "converged": bool(result.converged),
             "tolerance": float(result.tolerance), "stages": stages, "selected": result.selected,
             "engine": result.engine, "interrupted": bool(result.interrupted),
-            "package_final_energy": float(result.final_energy), "options_given": {} if label == "default"
-            else run_options, "options": result.options, "history": thin_history(result.history)}
+            "obstacles": [asdict(o) for o in result.obstacles],
+            "package_final_energy": float(result.final_energy), "options_given": dict(default_options or {})
+            if label == "default" else run_options, "options": result.options, "history": thin_history(result.history)}
 
 
 def thin_history(history: Sequence[Any], limit: int = HISTORY_POINTS) -> List[List[Any]]:

@@ -176,14 +176,18 @@ def plot_case(records: List[Dict[str, Any]], path: str, title: str) -> None:
 
 def write_report(out_dir: str, benchmark: str) -> Optional[str]:
     """Write ``out_dir/benchmark/RESULTS.md`` and one PNG per case; returns the Markdown (None if no runs).
-    The everyday and external benchmarks have their own tables (:func:`write_everyday_report`,
-    :func:`benchmarks.external_report.write_report`) and no plots."""
+    The everyday, external and hard benchmarks have their own tables (:func:`write_everyday_report`,
+    :func:`benchmarks.external_report.write_report`, :func:`benchmarks.hard.write_report`) and no plots."""
     if benchmark == EVERYDAY:
         return write_everyday_report(out_dir)
     if benchmark == "external":
         from . import external_report
 
         return external_report.write_report(out_dir)
+    if benchmark == "hard":
+        from . import hard
+
+        return hard.write_report(out_dir)
     records = load_records(out_dir, benchmark)
     if not records:
         return None
@@ -253,9 +257,13 @@ def _ordered(labels) -> List[str]:
 
 
 def results_table(cases: List[Dict[str, Any]]) -> str:
-    """Markdown: case, atoms, method, runs, time s, time/LEM, E, E - E_LEM, RMS F, converged, stage times."""
-    header = ["case", "atoms", "method", "runs", "time s", "time/LEM", "E (kJ/mol)", "E − E_LEM", "RMS F",
-              "converged", "stage times (s, median)"]
+    """Markdown: case, atoms, method, runs, time s, time/LEM, (force evals, evals/LEM, where runs counted them,)
+    E, E - E_LEM, RMS F, converged, stage times. A label ``default`` or ``default/<engine>`` shows the method
+    ``auto`` chose."""
+    counted = any("force_evaluations" in r for case in cases for r in case["runs"])
+    header = ["case", "atoms", "method", "runs", "time s", "time/LEM"] + \
+        (["force evals", "evals/LEM"] if counted else []) + \
+        ["E (kJ/mol)", "E − E_LEM", "RMS F", "converged", "stage times (s, median)"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for case in cases:
         by_label: Dict[str, List[Dict[str, Any]]] = defaultdict(list)
@@ -266,11 +274,16 @@ def results_table(cases: List[Dict[str, Any]]) -> str:
             failed = sum(1 for r in runs if r.get("error"))
             name = case["case"] + ("" if case.get("complete", True) else " (incomplete)")
             resolved = {r.get("method") for r in runs if not r.get("error")}
-            shown = f"{label} ({resolved.pop()})" if label == "default" and len(resolved) == 1 else label
+            default = label.split("/")[0] == "default"
+            shown = f"{label} ({resolved.pop()})" if default and len(resolved) == 1 else label
             row = [name, str(case["n_atoms"]), shown, str(len(runs)) + (f" ({failed} failed)" if failed else ""),
                    _cell([r["wall_time"] for r in runs], "{:.2f}"),
-                   _cell([r.get("time_ratio") for r in runs], "{:.2f}"),
-                   _cell([r["final_energy"] for r in runs], "{:.1f}"),
+                   _cell([r.get("time_ratio") for r in runs], "{:.2f}")]
+            if counted:
+                row += [_cell([r.get("force_evaluations") for r in runs], "{:.0f}"),
+                        _cell([r.get("evaluation_ratio", 1.0 if r["label"] == "lem" else None) for r in runs],
+                              "{:.2f}")]
+            row += [_cell([r["final_energy"] for r in runs], "{:.1f}"),
                    _cell([r.get("energy_diff") for r in runs], "{:.1f}", signed=True),
                    _cell([r.get("rms_force") for r in runs], "{:.2f}"),
                    f"{sum(bool(r.get('converged')) for r in runs)}/{len(runs)}", _stages_cell(runs)]
@@ -342,7 +355,7 @@ def write_everyday_report(out_dir: str) -> Optional[str]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """``report OUT [BENCHMARK ...]`` or ``report [BENCHMARK ...] --out OUT``: rewrite the reports (all five
+    """``report OUT [BENCHMARK ...]`` or ``report [BENCHMARK ...] --out OUT``: rewrite the reports (all six
     benchmarks by default: those with records) and print them."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks report",
                                      description="python -m benchmarks report OUT [BENCHMARK ...]  or  "
@@ -356,7 +369,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         out, benchmarks = args.items[0], args.items[1:]
     else:
         parser.error("report needs the output folder: report OUT [BENCHMARK ...] or report BENCHMARK --out OUT")
-    for benchmark in benchmarks or ["loop", "refold", "relax", EVERYDAY, "external"]:
+    for benchmark in benchmarks or ["loop", "refold", "relax", EVERYDAY, "external", "hard"]:
         text = write_report(out, benchmark)
         if text:
             print(text)

@@ -1,4 +1,4 @@
-"""``python -m benchmarks run {loop,refold,relax,everyday,external} [...]``: run a benchmark suite, write its
+"""``python -m benchmarks run {loop,refold,relax,everyday,external,hard} [...]``: run a benchmark suite, write its
 JSON, RESULTS.md and (paper benchmarks) PNG plots.
 
     python -m benchmarks run everyday --out benchmarks/out/everyday          # every case; --cases a,b / chignolin
@@ -9,6 +9,8 @@ JSON, RESULTS.md and (paper benchmarks) PNG plots.
     python -m benchmarks run external --out benchmarks/out     # every openmmtools test system, rough starts
     python -m benchmarks run external --cases tiny --seeds 1 --out /tmp/ext   # the smoke test's three systems
     python -m benchmarks run external --cases implicit,WaterBox --methods adam,precon,ase --out /tmp/ext
+    python -m benchmarks run hard --out benchmarks/out        # severe clashes: LEM and the default, every engine
+    python -m benchmarks run hard --cases far_atom --engines python,cpp --out /tmp/hard   # the smoke test's case
 
 ``--option key=value`` (repeatable) passes a minimizer option to every method, e.g. ``--option lr=0.003``.
 """
@@ -45,7 +47,7 @@ def csv(text: str) -> List[str]:
 def build_parser() -> argparse.ArgumentParser:
     run = argparse.ArgumentParser(prog="python -m benchmarks run", description=__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
-    run.add_argument("benchmark", choices=["loop", "refold", "relax", "everyday", "external"])
+    run.add_argument("benchmark", choices=["loop", "refold", "relax", "everyday", "external", "hard"])
     run.add_argument("--methods", default=None, help="default gnn,linear,adam,lbfgs; external: every method but "
                                                      "auto, and ase (ASE's optimizers on implicit solvent); "
                                                      "'none': only LEM and the default")
@@ -59,7 +61,15 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--cases", default=None,
                      help="everyday: case names or groups a,b,c,d (solvated, large, implicit, water), all, tiny; "
                           "external: test-system classes, rough starts, groups (toy, vacuum, implicit, custom, "
-                          "fluid, explicit, amoeba, large, rough, other), tiny, all")
+                          "fluid, explicit, amoeba, large, rough, other), tiny, all; hard: case names, implicit, "
+                          "explicit, all")
+    run.add_argument("--engines", default="python,cpp,opencl",
+                     help="hard: the engines the default runs on (python, cpp, opencl: the device stages)")
+    run.add_argument("--device-cases", default=None,
+                     help="hard: the cases the opencl engine runs on (default far_atom,dimer,ligand,collapsed; all)")
+    run.add_argument("--precision", default="single", help="hard: the OpenCL Context's precision")
+    run.add_argument("--counter-check", action="store_true",
+                     help="hard: also LEM without the evaluation counter, to show what counting costs")
     run.add_argument("--quick", action="store_true", help="everyday: the tiny case with one seed (smoke test)")
     run.add_argument("--n", type=int, nargs="+", default=[400], help="loop sizes")
     run.add_argument("--variants", default="bond_lj,pure_lj", help="loop variants")
@@ -75,7 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Optional[List[str]] = None) -> int:
     """Parse ``argv`` (the arguments after ``run``), run the benchmark, print its report."""
     args = build_parser().parse_args(argv)
-    if args.benchmark in ("everyday", "external"):
+    if args.benchmark in ("everyday", "external", "hard"):
         return _run_side_by_side(args, argv)
     common = dict(methods=csv(args.methods or DEFAULT_METHODS), seeds=3 if args.seeds is None else args.seeds,
                   budget=60.0 if args.budget is None else args.budget, out_dir=args.out,
@@ -94,7 +104,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 
 
 def _run_side_by_side(args, argv) -> int:
-    """``run everyday`` / ``run external``: print the environment, run the cases (JSON per case as each
+    """``run everyday`` / ``run external`` / ``run hard``: print the environment, run the cases (JSON per case as each
     finishes), print the tables."""
     from .runner import environment
 
@@ -106,7 +116,15 @@ def _run_side_by_side(args, argv) -> int:
     command = "python -m benchmarks run " + " ".join(sys.argv[2:] if argv is None else argv)
     print(report.environment_text([{"environment": dict(environment(), command=command), "threads": threads}]),
           flush=True)
-    if args.benchmark == "external":
+    if args.benchmark == "hard":
+        from . import hard, hard_cases
+
+        device_cases = (hard.DEVICE_CASES if args.device_cases is None else
+                        hard_cases.resolve_cases(csv(args.device_cases)))
+        hard.run_hard(cases, engines=csv(args.engines), seeds=1 if args.seeds is None else args.seeds,
+                      threads=threads, out_dir=args.out, command=command, device_cases=device_cases,
+                      precision=args.precision, counter_check=args.counter_check)
+    elif args.benchmark == "external":
         from . import external
 
         methods = None if args.methods is None else [m for m in csv(args.methods) if m != "none"]

@@ -291,3 +291,76 @@ def test_device_parity_table_goes_to_the_end_of_section_12(tmp_path):
     device_parity.append_to_results(str(results), text)
     content = results.read_text()
     assert content.index("| free | adam |") < content.index("## 13. Next") and content.startswith("# R\n\n## 12.")
+
+
+# ---- hard starts ---------------------------------------------------------------------------------------------
+def test_the_evaluation_counter_counts_without_changing_lems_path():
+    """LEM on the Reference platform (deterministic) with and without the counter: the same final positions to
+    the bit, and every evaluation counted (more than one per reported iteration: the line searches)."""
+    from benchmarks import hard
+    from openmm_reparam.testing import load_peptide, perturbed
+
+    _, system, positions = load_peptide("1plw")
+    start = perturbed(positions, 0.02)
+    plain = openmm.XmlSerializer.clone(system)
+    counter = hard.EvaluationCounter(system)
+    finals, iterations = [], []
+    for s in (plain, system):
+        context = openmm.Context(s, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))
+        context.setPositions(start)
+
+        class Count(openmm.MinimizationReporter):
+            calls = 0
+
+            def report(self, iteration, x, grad, args):
+                Count.calls += 1
+                return False
+
+        before = counter.calls
+        openmm.LocalEnergyMinimizer.minimize(context, 10.0, 0, Count())
+        finals.append(context.getState(getPositions=True).getPositions(asNumpy=True).value_in_unit(unit.nanometer))
+        iterations.append(Count.calls)
+    assert np.array_equal(finals[0], finals[1])
+    assert counter.calls - before > iterations[1] > 0
+
+
+def test_hard_cases_resolve_and_the_plan_runs_lem_first():
+    from benchmarks import hard, hard_cases
+
+    assert hard_cases.resolve_cases(["explicit", "far_atom"]) == ["through_water", "far_atom"]
+    assert hard_cases.resolve_cases(None) == list(hard_cases.CASES)
+    with pytest.raises(ValueError, match="unknown hard case 'nope'"):
+        hard_cases.resolve_cases(["nope"])
+    assert hard.plan_labels("far_atom", ["python", "opencl"], ["dimer"]) == ["lem", "default/python"]
+    assert hard.plan_labels("dimer", hard.ENGINES, ["dimer"], counter_check=True) == [
+        "lem", "lem_uncounted", "default/python", "default/cpp", "default/opencl"]
+
+
+def test_hard_suite_smoke_on_the_smallest_case(tmp_path):
+    """LEM and the default on both CPU engines from the far-atom start: counted evaluations, ratios, goals, JSON
+    and the tables."""
+    from benchmarks import hard, hard_cases
+
+    if not os.path.exists(everyday_cases.pdb_path("2JOF")):
+        pytest.skip("the deposited PDB entry 2JOF is not here")
+    assert cli.main(["run", "hard", "--cases", hard_cases.SMALLEST, "--engines", "python,cpp", "--threads", "1",
+                     "--out", str(tmp_path)]) == 0
+    record = json.load(open(tmp_path / "hard" / f"{hard_cases.SMALLEST}.json"))
+    assert record["complete"] and record["n_atoms"] == 284 and record["benchmark"] == "hard"
+    runs = {r["label"]: r for r in record["runs"]}
+    assert list(runs) == ["lem", "default/python", "default/cpp"]
+    lem = runs["lem"]
+    assert lem["start_max_force"] > 1e5 and lem["initial_energy"] > 1e6  # a severe start
+    for label, r in runs.items():
+        assert "error" not in r, r.get("error")
+        assert np.isfinite(r["final_energy"]) and r["final_energy"] < -2000 and r["wall_time"] > 0
+        assert r["converged"] == (r["rms_force"] <= everyday.TOLERANCE)
+        assert r["force_evaluations"] > 10 and np.isclose(r["time_ratio"], r["wall_time"] / lem["wall_time"])
+    assert runs["default/python"]["engine"] == "python" and runs["default/cpp"]["engine"] == "cpp"
+    assert np.isclose(runs["default/cpp"]["evaluation_ratio"],
+                      runs["default/cpp"]["force_evaluations"] / lem["force_evaluations"])
+    rows = hard.goal_rows([record])
+    assert [row["label"] for row in rows] == ["default/python", "default/cpp"]
+    text = (tmp_path / "hard" / "RESULTS.md").read_text()
+    assert f"| {hard_cases.SMALLEST} | 284 | default/cpp (precon) | 1 |" in text and "force evals" in text
+    assert "Goals (finite, converged" in text and report.write_report(str(tmp_path), "hard") == text

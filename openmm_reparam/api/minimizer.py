@@ -30,6 +30,7 @@ import torch
 from openmm import unit
 
 from ..core.bridge import ContextEnergy
+from ..core.obstacles import find_obstacles
 from ..core.platforms import require_openmm_lbfgs
 from ..core.units import as_force
 from ..core.validation import check_positions
@@ -158,7 +159,8 @@ def _result(method: Method, requested: Method, state: RunState, initial_energy: 
         converged=rms <= state.tolerance, stages=state.stages, history=state.recorder.history,
         baseline_energy=None if baseline is None else baseline[0], selected=state.selected,
         interrupted=state.recorder.stopped, engine="+".join(sorted(state.engines_used)) or state.engine.name,
-        options=state.options.to_dict(), restarts=state.restarts)
+        options=state.options.to_dict(), restarts=state.restarts,
+        obstacles=[] if rms <= state.tolerance else find_obstacles(bridge))
 
 
 def minimize(context: openmm.Context, tolerance: Union[float, unit.Quantity] = DEFAULT_TOLERANCE,

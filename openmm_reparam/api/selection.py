@@ -22,7 +22,8 @@ def lbfgs_from(state: RunState, positions: np.ndarray, name: str) -> Tuple[float
     current = bridge.current_positions()
     bridge.set_positions(positions)
     if openmm_lbfgs_blocker(state.context) is None:
-        stage = state.add(lbfgs_stage(name, bridge, state.recorder, state.tolerance, deadline=state.deadline))
+        stage = state.add(lbfgs_stage(name, bridge, state.recorder, state.tolerance,
+                                      state.options.polish.polish_iterations, state.deadline))
     else:
         stage = state.add(projected_finish(bridge, state.recorder, state.tolerance, state.options.polish,
                                            state.engine.name, state.deadline))

@@ -289,6 +289,8 @@ def _print_minimize_summary(data: Dict[str, Any], outputs: Dict[str, str]) -> No
              f"{data['wall_time']:.1f} s",
              f"RMSD to the prepared input: heavy atoms {_fmt(rmsd['heavy_angstrom'])} A, "
              f"C-alpha {_fmt(rmsd['ca_angstrom'])} A"]
+    if not data["converged"] and data.get("held_back_by"):
+        lines.append(data["held_back_by"])
     if "stiffness" in data:
         minimum = data["stiffness"].get("is_minimum")
         lines.append("stiffness: a true minimum (no negative-curvature mode)" if minimum else

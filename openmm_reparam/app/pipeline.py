@@ -186,6 +186,8 @@ def _result_fields(result: Any, prepared: Any, positions: Any) -> Dict[str, Any]
             "wall_time": result.wall_time, "stages": stage_table(result), "selected": result.selected,
             "baseline_energy": result.baseline_energy, "interrupted": result.interrupted,
             "restarts": list(getattr(result, "restarts", [])),
+            "obstacles": [asdict(o) for o in result.obstacles],
+            "held_back_by": result.held_back_by(prepared.topology) or None,
             "minimizer_options": result.options, "versions": package_versions()}
 
 

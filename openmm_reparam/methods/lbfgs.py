@@ -146,7 +146,8 @@ def polish(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, optio
         return projected_finish(bridge, recorder, tolerance, options, engine_name, deadline)
     total, rejected = None, False
     for _ in range(max(1, options.polish_rounds)):
-        stage, rejected = undone_if_higher(bridge, lbfgs_stage, "polish", bridge, recorder, tolerance, 0, deadline)
+        stage, rejected = undone_if_higher(bridge, lbfgs_stage, "polish", bridge, recorder, tolerance,
+                                           options.polish_iterations, deadline)
         total = stage if total is None else _merged(total, stage)
         improved = stage.final_energy < stage.initial_energy - 1e-6 * abs(stage.initial_energy)
         if rejected or bridge.force_norms()[0] <= tolerance or recorder.stopped or not improved or _past(deadline):
@@ -241,8 +242,9 @@ class FinishedLBFGSMethod(LBFGSMethod):
     def run(self, state: RunState) -> None:
         bridge = state.bridge
         blocked = openmm_lbfgs_blocker(bridge.context) is not None
-        if not blocked:
-            super().run(state)
+        if not blocked:  # OpenMM's L-BFGS, with the polish's iteration cap: a default run always ends
+            state.add(lbfgs_stage("lbfgs", bridge, state.recorder, state.tolerance,
+                                  state.options.polish.polish_iterations, state.deadline))
         # where OpenMM's L-BFGS cannot run, the polish is the projected L-BFGS alone
         if bridge.force_norms()[0] > state.tolerance and not state.recorder.stopped and not _past(state.deadline):
             where = precon_engine_name(state.engine.name, bridge, state.recorder)

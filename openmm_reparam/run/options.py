@@ -71,6 +71,8 @@ class PolishOptions:
     constraints keep OpenMM's above it (:func:`openmm_reparam.methods.lbfgs.polish`)."""
     polish: bool = True            # finish with OpenMM's L-BFGS to reach the tolerance
     polish_rounds: int = 3         # L-BFGS restarts at most while above the tolerance and still improving
+    polish_iterations: int = 10000  # OpenMM L-BFGS iterations per call at most (each polish round, auto's lbfgs,
+    #                                the collapse fallback): OpenMM's own minimizer has no limit by default
     finish_steps: int = 2000       # max iterations of the projected finish
     finish_memory: int = 10        # its L-BFGS (s, y) pairs
     finish_max_step: float = 0.03  # nm: its largest atom displacement of one step
@@ -78,7 +80,7 @@ class PolishOptions:
 
     def __post_init__(self) -> None:
         require_ints(self, ("polish_rounds", "finish_steps"))
-        require_ints(self, ("finish_memory",), 1)
+        require_ints(self, ("finish_memory", "polish_iterations"), 1)
         require_positive(self, ("finish_max_step", "finish_tolerance"))
 
 

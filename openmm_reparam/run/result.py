@@ -4,6 +4,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, Optional
 
+from ..core.obstacles import Obstacle, describe_obstacles
+
 
 @dataclass
 class StageResult:
@@ -41,7 +43,9 @@ class MinimizationResult:
 
     ``rms_force`` is OpenMM's convergence measure ‖F‖₂/√N over the movable particles; ``converged`` is
     ``rms_force <= tolerance``. ``selected`` says which trajectory was kept: "method", or "baseline" when the
-    plain L-BFGS run from the same start (``never_worse``) ended lower.
+    plain L-BFGS run from the same start (``never_worse``) ended lower. ``obstacles``: when not converged, the
+    atoms that hold the result back (largest residual forces first, each with its nearest non-bonded atom;
+    :mod:`openmm_reparam.core.obstacles`, :meth:`held_back_by` names them); empty when converged.
     """
     method: str                    # the method that ran ("auto" resolved)
     seed: int
@@ -62,6 +66,7 @@ class MinimizationResult:
     # latent-space restarts (option ``restarts``), one dict each: index, start_energy, final_energy,
     # displacement (nm RMS of the perturbation), kept (it ended below every earlier reparam/restart stage)
     restarts: List[Dict[str, Any]] = field(default_factory=list)
+    obstacles: List[Obstacle] = field(default_factory=list)
 
     @property
     def wall_time(self) -> float:
@@ -77,6 +82,11 @@ class MinimizationResult:
 
     def stage(self, name: str) -> Optional[StageResult]:
         return next((s for s in self.stages if s.name == name), None)
+
+    def held_back_by(self, topology: Any) -> str:
+        """One line naming the atoms that hold the result back, with residue and atom names from ``topology``
+        (an ``openmm.app.Topology``); "" when converged."""
+        return describe_obstacles(self.obstacles, topology)
 
     def to_dict(self) -> Dict[str, Any]:
         """A JSON-serializable dict of everything above, plus the totals."""
