@@ -181,11 +181,11 @@ def make_cases(count: int, seed: int, directory: str) -> List[Dict[str, object]]
 
 
 class Worker:
-    """A ``python -m benchmarks.fuzz --worker`` process: one JSON case in on stdin, one answer line out (lines
+    """A ``python -m benchmarks fuzz --worker`` process: one JSON case in on stdin, one answer line out (lines
     OpenMM's C++ code prints on the same stdout are skipped)."""
 
     def __init__(self):
-        self.process = subprocess.Popen([sys.executable, "-m", "benchmarks.fuzz", "--worker"], cwd=ROOT,
+        self.process = subprocess.Popen([sys.executable, "-m", "benchmarks", "fuzz", "--worker"], cwd=ROOT,
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                         env=dict(os.environ, PYTHONPATH=ROOT))
         self.pending = b""
@@ -323,6 +323,3 @@ def main(argv: Optional[List[str]] = None) -> int:
     print(json.dumps({k: v for k, v in result.items() if k != "failures"}, indent=1))
     return 0 if not result["failures"] else 1
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -81,8 +81,10 @@ def test_method_from_a_clash_ends_low_and_says_it_fell_back(clash, method):
     """Single precision (the CPU platform's forces scaled down to 2^40 kJ/mol/nm for the float sums): method adam
     or fire on OpenCL ends finite, no higher than OpenMM's LocalEnergyMinimizer from the same start (on the CPU
     platform, where it stops at +7e5 kJ/mol; on pocl OpenMM 8.6.1's minimizer segfaults, README "On a device"),
-    within 1% of the CPU engine's run (measured 0.1% and 0.01%), and says it fell back: the first stage counts
-    its CPU evaluations and a RuntimeWarning names them."""
+    at a true minimum by the CPU platform's double-precision forces (RMS force at most the tolerance), and says it
+    fell back: the first stage counts its CPU evaluations and a RuntimeWarning names them. Its energy is not
+    compared with the CPU engine's run: single-precision paths from 4e18 kJ/mol differ from run to run (the
+    device's float sums are unordered) and settle in neighbouring minima 0.01-1.5% apart."""
     system, start = clash
     context = opencl_context(system, start, "single")
     with pytest.warns(RuntimeWarning, match="fixed-point force range"):
@@ -96,6 +98,8 @@ def test_method_from_a_clash_ends_low_and_says_it_fell_back(clash, method):
     assert on_cpu.stages[0].cpu_force_evaluations == 0
     assert np.isfinite(result.final_energy) and np.all(np.isfinite(positions_of(context)))
     assert result.final_energy <= energy_of(lem)
-    assert abs(result.final_energy - on_cpu.final_energy) <= 0.01 * abs(on_cpu.final_energy), \
-        (result.final_energy, on_cpu.final_energy)
+    assert result.converged
+    check = make_context(system, positions_of(context), "CPU")
+    assert energy_of(check) <= energy_of(lem)
+    assert np.sqrt(np.mean(np.sum(forces_of(check) ** 2, axis=1))) <= TOLERANCE
     assert abs(energy_of(context) - result.final_energy) <= 1e-3 * abs(result.final_energy)
