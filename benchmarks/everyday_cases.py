@@ -152,23 +152,32 @@ GROUP_ALIASES = {"solvated": "a", "large": "b", "implicit": "c", "water": "d"}
 ALL_ORDER = "acdb"
 
 
+def resolve_names(names: Optional[Sequence[str]], cases: Sequence[str], groups: Dict[str, List[str]],
+                  everything: List[str], what: str, aliases: Optional[Dict[str, str]] = None) -> List[str]:
+    """Case names from names, groups (and their ``aliases``) and ``all`` (``everything``), in the order given, no
+    repeats; an unknown name is a one-line ValueError naming the ``what`` benchmark's choices."""
+    aliases = aliases or {}
+    resolved: List[str] = []
+    for item in names or ["all"]:
+        item = aliases.get(item, item)
+        if item == "all":
+            expanded = everything
+        elif item in groups:
+            expanded = groups[item]
+        elif item in cases:
+            expanded = [item]
+        else:
+            raise ValueError(f"unknown {what} case {item!r}; choose from {', '.join(cases)}, the groups "
+                             f"{', '.join(list(groups) + list(aliases))} or all")
+        resolved += [c for c in expanded if c not in resolved]
+    return resolved
+
+
 def resolve_cases(names: Optional[Sequence[str]]) -> List[str]:
     """Case names from names, group letters/aliases and ``all`` (every group in :data:`ALL_ORDER`, not ``tiny``),
     in the order given, no repeats."""
-    resolved: List[str] = []
-    for item in names or ["all"]:
-        item = GROUP_ALIASES.get(item, item)
-        if item == "all":
-            expanded = [c for group in ALL_ORDER for c in GROUPS[group]]
-        elif item in GROUPS:
-            expanded = GROUPS[item]
-        elif item in CASES:
-            expanded = [item]
-        else:
-            raise ValueError(f"unknown everyday case {item!r}; choose from {', '.join(CASES)}, the groups "
-                             f"{', '.join(list(GROUPS) + list(GROUP_ALIASES))} or all")
-        resolved += [c for c in expanded if c not in resolved]
-    return resolved
+    return resolve_names(names, list(CASES), GROUPS, [c for group in ALL_ORDER for c in GROUPS[group]], "everyday",
+                         GROUP_ALIASES)
 
 
 def build_case(name: str) -> EverydayCase:

@@ -281,10 +281,4 @@ def summarize(cases: List[Dict[str, Any]]) -> str:
 
 def write_report(out_dir: str) -> Optional[str]:
     """Write ``out_dir/hard/RESULTS.md``; returns its text (None if there are no records)."""
-    cases = load(out_dir)
-    if not cases:
-        return None
-    text = summarize(cases)
-    with open(os.path.join(out_dir, BENCHMARK, "RESULTS.md"), "w") as handle:
-        handle.write(text)
-    return text
+    return report.write_summary(out_dir, BENCHMARK, load(out_dir), summarize)

@@ -43,7 +43,7 @@ from openmm import app, unit
 
 from openmm_reparam.app.prepare import PreparedSystem, create_system, prepare
 
-from .everyday_cases import EverydayCase, pdb_path
+from .everyday_cases import EverydayCase, pdb_path, resolve_names
 from .external_cases import model_one
 
 DIMER_OFFSET_NM = 1.0
@@ -241,19 +241,7 @@ SMALLEST = "far_atom"
 
 def resolve_cases(names: Optional[Sequence[str]]) -> List[str]:
     """Case names from names, groups and ``all``, in the order given, no repeats."""
-    resolved: List[str] = []
-    for item in names or ["all"]:
-        if item == "all":
-            expanded = list(CASES)
-        elif item in GROUPS:
-            expanded = GROUPS[item]
-        elif item in CASES:
-            expanded = [item]
-        else:
-            raise ValueError(f"unknown hard case {item!r}; choose from {', '.join(CASES)}, "
-                             f"{', '.join(GROUPS)} or all")
-        resolved += [c for c in expanded if c not in resolved]
-    return resolved
+    return resolve_names(names, list(CASES), GROUPS, list(CASES), "hard")
 
 
 def build_case(name: str) -> EverydayCase:

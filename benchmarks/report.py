@@ -22,7 +22,7 @@ import glob
 import json
 import os
 from collections import defaultdict
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -343,15 +343,20 @@ def summarize_everyday(cases: List[Dict[str, Any]]) -> str:
             f"Goals for the default (issue 10):\n\n{goals_table(cases)}")
 
 
-def write_everyday_report(out_dir: str) -> Optional[str]:
-    """Write ``out_dir/everyday/RESULTS.md``; returns its text (None if there are no runs)."""
-    cases = load_cases(out_dir)
-    if not cases:
+def write_summary(out_dir: str, benchmark: str, records: Sequence[Any], summarize: Callable[[Any], str]
+                  ) -> Optional[str]:
+    """Write ``summarize(records)`` to ``out_dir/benchmark/RESULTS.md``; returns it (None if there are no records)."""
+    if not records:
         return None
-    text = summarize_everyday(cases)
-    with open(os.path.join(out_dir, EVERYDAY, "RESULTS.md"), "w") as handle:
+    text = summarize(records)
+    with open(os.path.join(out_dir, benchmark, "RESULTS.md"), "w") as handle:
         handle.write(text)
     return text
+
+
+def write_everyday_report(out_dir: str) -> Optional[str]:
+    """Write ``out_dir/everyday/RESULTS.md``; returns its text (None if there are no runs)."""
+    return write_summary(out_dir, EVERYDAY, load_cases(out_dir), summarize_everyday)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
