@@ -7,6 +7,7 @@
 #include "NonFiniteEnergyException.h"
 #include "ReparamIntegrator.h"
 #include "TestChain.h"
+#include "TestStageSettings.h"
 #include "TestUtilities.h"
 #include "OpenMM.h"
 #include "openmm/serialization/XmlSerializer.h"
@@ -42,35 +43,6 @@ static ReparamGenerator linearGenerator(const std::vector<Vec3>& x0, int k) {
     return gen;
 }
 
-static double energy(Context& context) {
-    return context.getState(State::Energy).getPotentialEnergy();
-}
-
-/** Step fields as openmm_reparam.optimize.options gives them (the tests choose their own values). */
-static AdamStageSettings stepSettings(double lr) {
-    AdamStageSettings settings;
-    settings.lr = lr;
-    settings.clipNorm = 1e3;
-    settings.relTol = 1e-5;
-    settings.collapseDistance = 0.07;
-    settings.spikeFactor = 3.0;
-    settings.constraintStiffness = 1e4;
-    settings.torchThreads = 1;
-    return settings;
-}
-
-static AdamStageSettings stageSettings(double lr, int maxSteps, int patience) {
-    AdamStageSettings settings = stepSettings(lr);
-    settings.name = "reparam";
-    settings.maxSteps = maxSteps;
-    settings.patience = patience;
-    settings.progressWindow = 0;
-    settings.progressFraction = 0.0;
-    settings.forceTolerance = 0.0;
-    settings.timeLimit = -1.0;
-    return settings;
-}
-
 template <class F>
 static bool throwsOpenMMException(F f) {
     try {
@@ -86,10 +58,10 @@ static bool throwsOpenMMException(F f) {
 static void testSettingsMustBeSet() {
     AdamStageSettings unset;
     REPARAM_ASSERT(throwsOpenMMException([&]() { unset.validateStep(); }));
-    AdamStageSettings step = stepSettings(0.01);
+    AdamStageSettings step = adamStepSettings(0.01, 0.07);
     step.validateStep();
     REPARAM_ASSERT(throwsOpenMMException([&]() { step.validate(); }));  // the stage fields are unset
-    AdamStageSettings stage = stageSettings(0.01, 10, 5);
+    AdamStageSettings stage = adamStageSettings(0.01, 0.07, 10, 5);
     stage.validate();
     stage.timeLimit = NAN;
     REPARAM_ASSERT(throwsOpenMMException([&]() { stage.validate(); }));
@@ -101,10 +73,10 @@ static void testSettingsMustBeSet() {
 static void testIntegratorLowersEnergy() {
     std::unique_ptr<System> system(createChainSystem(false));
     std::vector<Vec3> x0 = chainStartPositions();
-    ReparamIntegrator integrator(linearGenerator(x0, 6), stepSettings(0.01));
+    ReparamIntegrator integrator(linearGenerator(x0, 6), adamStepSettings(0.01, 0.07));
     Context context(*system, integrator, Platform::getPlatformByName("Reference"));
     context.setPositions(x0);
-    double start = energy(context);
+    double start = contextEnergy(context);
     integrator.step(1);
     REPARAM_ASSERT_CLOSE(integrator.getLastEnergy(), start, 1e-10);  // the first step evaluates the start
     integrator.step(199);
@@ -113,7 +85,7 @@ static void testIntegratorLowersEnergy() {
     REPARAM_ASSERT(integrator.getBestEnergy() < 0.5 * start);
     REPARAM_ASSERT(!integrator.getCollapsed());
     integrator.applyBestPositions();
-    REPARAM_ASSERT_CLOSE(energy(context), integrator.getBestEnergy(), 1e-10);
+    REPARAM_ASSERT_CLOSE(contextEnergy(context), integrator.getBestEnergy(), 1e-10);
     REPARAM_ASSERT(context.getState(State::Energy).getKineticEnergy() == 0.0);  // no velocities were set
 }
 
@@ -122,15 +94,15 @@ static void testCompoundIntegrator() {
     std::unique_ptr<System> system(createChainSystem(false));
     std::vector<Vec3> x0 = chainStartPositions();
     CompoundIntegrator compound;
-    ReparamIntegrator* reparam = new ReparamIntegrator(linearGenerator(x0, 6), stepSettings(0.01));
+    ReparamIntegrator* reparam = new ReparamIntegrator(linearGenerator(x0, 6), adamStepSettings(0.01, 0.07));
     compound.addIntegrator(reparam);
     compound.addIntegrator(new VerletIntegrator(0.0005));
     Context context(*system, compound, Platform::getPlatformByName("Reference"));
     context.setPositions(x0);
-    double start = energy(context);
+    double start = contextEnergy(context);
     compound.step(100);
     reparam->applyBestPositions();
-    double minimized = energy(context);
+    double minimized = contextEnergy(context);
     REPARAM_ASSERT(minimized < start);
     compound.setCurrentIntegrator(1);
     context.setVelocitiesToTemperature(50.0, 1);
@@ -151,28 +123,28 @@ static void testGeneratorStage() {
     VerletIntegrator verlet(0.001);
     Context context(*system, verlet, Platform::getPlatformByName("Reference"));
     context.setPositions(x0);
-    double start = energy(context);
+    double start = contextEnergy(context);
     ReparamGenerator gen = linearGenerator(x0, 4);
-    AdamStageOutcome outcome = runAdamStage(context, &gen, stageSettings(0.01, 60, 1000));
+    AdamStageOutcome outcome = runAdamStage(context, &gen, adamStageSettings(0.01, 0.07, 60, 1000));
     REPARAM_ASSERT(outcome.stopReason == "max_steps" && !outcome.collapsed);
     REPARAM_ASSERT(outcome.iterations == 60 && outcome.energyEvaluations == 60 && outcome.getHistorySize() == 60);
     REPARAM_ASSERT_CLOSE(outcome.initialEnergy, start, 1e-10);
     REPARAM_ASSERT_CLOSE(outcome.energies[0], start, 1e-10);
     REPARAM_ASSERT(outcome.bestEnergy < 0.5 * start);
-    REPARAM_ASSERT_CLOSE(energy(context), outcome.bestEnergy, 1e-10);
+    REPARAM_ASSERT_CLOSE(contextEnergy(context), outcome.bestEnergy, 1e-10);
     for (int i = 1; i < 60; i++)
         REPARAM_ASSERT(outcome.times[i] >= outcome.times[i - 1]);
     REPARAM_ASSERT(gen.getParameterValue(0, 0) != 0.0);  // trained in place
     // patience: a tiny learning rate never improves by relTol, so the stage stops after patience steps.
     context.setPositions(x0);
     ReparamGenerator slow = linearGenerator(x0, 4);
-    AdamStageSettings settings = stageSettings(1e-9, 100, 5);
+    AdamStageSettings settings = adamStageSettings(1e-9, 0.07, 100, 5);
     settings.relTol = 0.1;
     outcome = runAdamStage(context, &slow, settings);
     REPARAM_ASSERT(outcome.stopReason == "patience" && outcome.iterations == 6);
     // A force tolerance every step meets: the first step ends the stage ("converged") and is its best point.
     context.setPositions(x0);
-    settings = stageSettings(0.01, 100, 100);
+    settings = adamStageSettings(0.01, 0.07, 100, 100);
     settings.forceTolerance = 1e12;
     outcome = runAdamStage(context, &slow, settings);
     REPARAM_ASSERT(outcome.stopReason == "converged" && outcome.iterations == 1 && !std::isnan(outcome.bestEnergy));
@@ -180,11 +152,11 @@ static void testGeneratorStage() {
     REPARAM_ASSERT(throwsOpenMMException([&]() { runAdamStage(context, &slow, settings); }));
     context.setPositions(x0);
     // A time limit already spent: no step at all, the Context untouched.
-    settings = stageSettings(0.01, 100, 100);
+    settings = adamStageSettings(0.01, 0.07, 100, 100);
     settings.timeLimit = 0.0;
     outcome = runAdamStage(context, &slow, settings);
     REPARAM_ASSERT(outcome.stopReason == "deadline" && outcome.iterations == 0 && std::isnan(outcome.bestEnergy));
-    REPARAM_ASSERT_CLOSE(energy(context), start, 1e-12);
+    REPARAM_ASSERT_CLOSE(contextEnergy(context), start, 1e-12);
     // Incomplete settings are refused.
     settings.patience = -1;
     REPARAM_ASSERT(throwsOpenMMException([&]() { runAdamStage(context, &slow, settings); }));
@@ -197,13 +169,13 @@ static void testCoordinateStage() {
     Context context(*system, verlet, Platform::getPlatformByName("Reference"));
     context.setPositions(chainStartPositions());
     context.applyConstraints(1e-8);
-    double start = energy(context);
-    AdamStageSettings settings = stageSettings(1e-3, 40, 1000);
+    double start = contextEnergy(context);
+    AdamStageSettings settings = adamStageSettings(1e-3, 0.07, 40, 1000);
     settings.name = "fine";
     AdamStageOutcome outcome = runAdamStage(context, NULL, settings);
     REPARAM_ASSERT(outcome.iterations == 40 && outcome.stopReason == "max_steps");
     REPARAM_ASSERT(outcome.bestEnergy < start);
-    REPARAM_ASSERT_CLOSE(energy(context), outcome.bestEnergy, 1e-10);
+    REPARAM_ASSERT_CLOSE(contextEnergy(context), outcome.bestEnergy, 1e-10);
     State state = context.getState(State::Positions);
     Vec3 d = state.getPositions()[1] - state.getPositions()[0];
     REPARAM_ASSERT_CLOSE(std::sqrt(d.dot(d)), 0.15, 1e-4);
@@ -232,13 +204,13 @@ static void testCollapseGuard() {
     VerletIntegrator verlet(0.001);
     Context context(*system, verlet, Platform::getPlatformByName("Reference"));
     context.setPositions(x0);
-    AdamStageSettings settings = stageSettings(0.05, 100, 100);
+    AdamStageSettings settings = adamStageSettings(0.05, 0.07, 100, 100);
     AdamStageOutcome outcome = runAdamStage(context, NULL, settings);
     REPARAM_ASSERT(outcome.stopReason == "collapse" && outcome.collapsed);
     REPARAM_ASSERT(outcome.iterations == outcome.getHistorySize() + 1);  // the collapsing step is not recorded
     REPARAM_ASSERT(outcome.iterations < 100);
     REPARAM_ASSERT(pairDistance(context) > 0.07);  // left at the best, non-suspect point
-    REPARAM_ASSERT_CLOSE(energy(context), outcome.bestEnergy, 1e-10);
+    REPARAM_ASSERT_CLOSE(contextEnergy(context), outcome.bestEnergy, 1e-10);
     // With the guard off the same stage falls into the singularity.
     context.setPositions(x0);
     settings.collapseDistance = 0.0;
@@ -253,7 +225,7 @@ static void testCollapseGuard() {
     gen.setBuffer("modes", identity, 2, 2);
     gen.setBuffer("x0", flat, 2, 3);
     gen.addParameter("z", std::vector<double>(6, 0.0), 2, 3);
-    ReparamIntegrator integrator(gen, stepSettings(0.05));
+    ReparamIntegrator integrator(gen, adamStepSettings(0.05, 0.07));
     Context other(*system, integrator, Platform::getPlatformByName("Reference"));
     other.setPositions(x0);
     integrator.step(100);
@@ -261,7 +233,7 @@ static void testCollapseGuard() {
     REPARAM_ASSERT(integrator.getNumStepsTaken() == outcome.iterations);  // the same steps as the stage
     REPARAM_ASSERT(other.getStepCount() == outcome.iterations);
     REPARAM_ASSERT(pairDistance(other) > 0.07);
-    REPARAM_ASSERT_CLOSE(energy(other), outcome.bestEnergy, 1e-8);
+    REPARAM_ASSERT_CLOSE(contextEnergy(other), outcome.bestEnergy, 1e-8);
     integrator.step(10);
     REPARAM_ASSERT(integrator.getNumStepsTaken() == outcome.iterations);
 }
@@ -279,7 +251,7 @@ static void testNonFiniteEnergy() {
     context.setPositions(std::vector<Vec3>{Vec3(0, 0, 0), Vec3(1, 0, 0)});
     bool threw = false;
     try {
-        runAdamStage(context, NULL, stageSettings(0.01, 5, 5));
+        runAdamStage(context, NULL, adamStageSettings(0.01, 0.07, 5, 5));
     }
     catch (const NonFiniteEnergyException&) {
         threw = true;
@@ -291,7 +263,7 @@ static void testNonFiniteEnergy() {
 static void testSerialization() {
     std::unique_ptr<System> system(createChainSystem(false));
     std::vector<Vec3> x0 = chainStartPositions();
-    AdamStageSettings settings = stepSettings(0.02);
+    AdamStageSettings settings = adamStepSettings(0.02, 0.07);
     settings.clipNorm = 50.0;
     settings.collapseDistance = 0.05;
     ReparamIntegrator integrator(linearGenerator(x0, 5), settings);

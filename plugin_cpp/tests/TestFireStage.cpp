@@ -5,6 +5,7 @@
  */
 #include "FireStage.h"
 #include "TestChain.h"
+#include "TestStageSettings.h"
 #include "TestUtilities.h"
 #include "OpenMM.h"
 #include <iostream>
@@ -15,26 +16,6 @@ using namespace ReparamPlugin;
 using namespace OpenMM;
 
 static const int N = ChainLength;
-
-static FireStageSettings fireSettings(int maxSteps) {
-    FireStageSettings s;
-    s.name = "fire";
-    s.maxSteps = maxSteps;
-    s.dt = 0.002;
-    s.dtMax = 0.02;
-    s.dtMin = 2e-4;
-    s.nDelay = 5;
-    s.fInc = 1.1;
-    s.fDec = 0.5;
-    s.alphaStart = 0.25;
-    s.fAlpha = 0.99;
-    s.maxUphill = 20;
-    s.maxStep = 0.02;
-    s.toleranceFactor = 1.0;
-    s.initialDelay = 1;
-    s.timeLimit = -1.0;
-    return s;
-}
 
 /** RMS of the raw forces over the movable particles (no constraints in the System it is used on). */
 static double rmsForce(Context& context, int movable) {
@@ -55,7 +36,7 @@ static void testSettingsMustBeSet() {
         threw = std::string(e.what()).find("FireStageSettings.name") != std::string::npos;
     }
     REPARAM_ASSERT(threw);
-    FireStageSettings s = fireSettings(10);
+    FireStageSettings s = fireStageSettings(10);
     s.validate();
     s.initialDelay = -1;
     threw = false;
@@ -76,7 +57,7 @@ static void testConverges() {
     Context context(*system, integrator, Platform::getPlatformByName("Reference"));
     context.setPositions(chainStartPositions());
     double start = context.getState(State::Energy).getPotentialEnergy();
-    FireStageOutcome outcome = runFireStage(context, fireSettings(5000), 1.0);
+    FireStageOutcome outcome = runFireStage(context, fireStageSettings(5000), 1.0);
     REPARAM_ASSERT(outcome.stopReason == "converged");
     REPARAM_ASSERT(outcome.iterations == outcome.getHistorySize() && outcome.iterations > 10);
     REPARAM_ASSERT_CLOSE(outcome.initialEnergy, start, 1e-12);
@@ -94,7 +75,7 @@ static void testConstraintsAndFixedParticles() {
     Context context(*system, integrator, Platform::getPlatformByName("Reference"));
     std::vector<Vec3> x0 = chainStartPositions();
     context.setPositions(x0);
-    FireStageOutcome outcome = runFireStage(context, fireSettings(5000), 1.0);
+    FireStageOutcome outcome = runFireStage(context, fireStageSettings(5000), 1.0);
     REPARAM_ASSERT(outcome.stopReason == "converged");
     REPARAM_ASSERT(outcome.finalRmsForce <= 1.0);
     std::vector<Vec3> x = context.getState(State::Positions).getPositions();
@@ -110,16 +91,16 @@ static void testStopRules() {
     VerletIntegrator integrator(0.001);
     Context context(*system, integrator, Platform::getPlatformByName("Reference"));
     context.setPositions(chainStartPositions());
-    FireStageOutcome few = runFireStage(context, fireSettings(7), 1e-3);
+    FireStageOutcome few = runFireStage(context, fireStageSettings(7), 1e-3);
     REPARAM_ASSERT(few.stopReason == "max_steps" && few.iterations == 7 && few.energyEvaluations == 8);
     REPARAM_ASSERT(few.finalEnergy < few.initialEnergy);
     context.setPositions(chainStartPositions());
-    FireStageSettings limited = fireSettings(100);
+    FireStageSettings limited = fireStageSettings(100);
     limited.timeLimit = 0.0;
     FireStageOutcome none = runFireStage(context, limited, 1e-3);
     REPARAM_ASSERT(none.stopReason == "deadline" && none.iterations == 0);
     context.setPositions(chainStartPositions());
-    FireStageSettings strict = fireSettings(100000);
+    FireStageSettings strict = fireStageSettings(100000);
     strict.maxUphill = 0;
     strict.initialDelay = 0;
     FireStageOutcome stuck = runFireStage(context, strict, 1e-12);

@@ -6,6 +6,7 @@
  */
 #include "PreconStage.h"
 #include "TestChain.h"
+#include "TestStageSettings.h"
 #include "TestUtilities.h"
 #include "OpenMM.h"
 #include <iostream>
@@ -16,18 +17,6 @@ using namespace ReparamPlugin;
 using namespace OpenMM;
 
 static const int N = ChainLength;
-
-static PreconStageSettings preconSettings(int maxSteps) {
-    PreconStageSettings s;
-    s.name = "precon";
-    s.maxSteps = maxSteps;
-    s.memory = 10;
-    s.rebuildDistance = 0.5;
-    s.maxStep = 0.03;
-    s.toleranceFactor = 1.0;
-    s.timeLimit = -1.0;
-    return s;
-}
 
 /** CSR of the n x n chain Laplacian with bond weight k, plus mu I (laplacian false: mu I alone). */
 static PreconMatrix chainMatrix(int n, double k, double mu, bool laplacian) {
@@ -72,7 +61,7 @@ static void testSettingsMustBeSet() {
         threw = std::string(e.what()).find("PreconStageSettings.name") != std::string::npos;
     }
     REPARAM_ASSERT(threw);
-    PreconStageSettings s = preconSettings(10);
+    PreconStageSettings s = preconStageSettings(10, 0.5);
     s.validate();
     s.memory = 0;
     threw = false;
@@ -136,7 +125,7 @@ static void testConverges() {
         double start = context.getState(State::Energy).getPotentialEnergy();
         PreconMatrix matrix = chainMatrix(N, 5e4, 100.0, laplacian);
         std::vector<int> coupled = laplacian ? allParticles(N) : std::vector<int>();
-        PreconStageOutcome outcome = runPreconStage(context, preconSettings(5000), matrix, coupled, 1.0);
+        PreconStageOutcome outcome = runPreconStage(context, preconStageSettings(5000, 0.5), matrix, coupled, 1.0);
         REPARAM_ASSERT(outcome.stopReason == "converged");
         REPARAM_ASSERT(outcome.iterations == outcome.getHistorySize() && outcome.iterations > 3);
         REPARAM_ASSERT(outcome.energyEvaluations > outcome.iterations);
@@ -157,7 +146,7 @@ static void testConstraintsAndFixedParticles() {
     Context context(*system, integrator, Platform::getPlatformByName("Reference"));
     std::vector<Vec3> x0 = chainStartPositions();
     context.setPositions(x0);
-    PreconStageOutcome outcome = runPreconStage(context, preconSettings(5000), chainMatrix(N - 1, 5e4, 100.0, true),
+    PreconStageOutcome outcome = runPreconStage(context, preconStageSettings(5000, 0.5), chainMatrix(N - 1, 5e4, 100.0, true),
                                                 allParticles(N - 1), 1.0);
     REPARAM_ASSERT(outcome.stopReason == "converged" && outcome.finalRmsForce <= 1.0);
     std::vector<Vec3> x = context.getState(State::Positions).getPositions();
@@ -174,15 +163,15 @@ static void testStopRulesAndRebuild() {
     Context context(*system, integrator, Platform::getPlatformByName("Reference"));
     PreconMatrix matrix = chainMatrix(N, 5e4, 100.0, true);
     context.setPositions(chainStartPositions());
-    PreconStageOutcome few = runPreconStage(context, preconSettings(3), matrix, allParticles(N), 1e-3);
+    PreconStageOutcome few = runPreconStage(context, preconStageSettings(3, 0.5), matrix, allParticles(N), 1e-3);
     REPARAM_ASSERT(few.stopReason == "max_steps" && few.iterations == 3 && few.finalEnergy < few.initialEnergy);
     context.setPositions(chainStartPositions());
-    PreconStageSettings limited = preconSettings(100);
+    PreconStageSettings limited = preconStageSettings(100, 0.5);
     limited.timeLimit = 0.0;
     PreconStageOutcome none = runPreconStage(context, limited, matrix, allParticles(N), 1e-3);
     REPARAM_ASSERT(none.stopReason == "deadline" && none.iterations == 0 && none.energyEvaluations == 1);
     context.setPositions(chainStartPositions());
-    PreconStageSettings close = preconSettings(5000);
+    PreconStageSettings close = preconStageSettings(5000, 0.5);
     close.rebuildDistance = 1e-3;
     PreconStage stage(context, close, matrix, allParticles(N), 1.0);
     PreconStageOutcome first = stage.run(5000, false, NULL);

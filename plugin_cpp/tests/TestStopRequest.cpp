@@ -12,6 +12,7 @@
 #include "StopReporter.h"
 #include "StopRequest.h"
 #include "TestChain.h"
+#include "TestStageSettings.h"
 #include "TestUtilities.h"
 #include "OpenMM.h"
 #include <csignal>
@@ -25,10 +26,6 @@ using namespace ReparamPlugin;
 using namespace OpenMM;
 
 static const int N = ChainLength;
-
-static double energy(Context& context) {
-    return context.getState(State::Energy).getPotentialEnergy();
-}
 
 /** Asks for a stop (as the SIGINT handler would) when reporting step `at`; never stops the stage itself. */
 class StopAt : public MinimizationReporter {
@@ -89,21 +86,8 @@ static void testSignalWatch() {
 }
 
 static AdamStageSettings adamSettings(int maxSteps) {
-    AdamStageSettings s;
-    s.lr = 0.002;
-    s.clipNorm = 1e3;
-    s.relTol = 1e-5;
-    s.collapseDistance = 0.0;
-    s.spikeFactor = 3.0;
-    s.constraintStiffness = 1e4;
-    s.torchThreads = 1;
+    AdamStageSettings s = adamStageSettings(0.002, 0.0, maxSteps, maxSteps);
     s.name = "adam";
-    s.maxSteps = maxSteps;
-    s.patience = maxSteps;
-    s.progressWindow = 0;
-    s.progressFraction = 0.0;
-    s.forceTolerance = 0.0;
-    s.timeLimit = -1.0;
     return s;
 }
 
@@ -112,16 +96,16 @@ static void testAdamStage() {
     VerletIntegrator integrator(0.001);
     Context context(*system, integrator, Platform::getPlatformByName("Reference"));
     context.setPositions(chainStartPositions());
-    double start = energy(context);
+    double start = contextEnergy(context);
     InterruptWatch watch;
     StopAt reporter(10);
     AdamStageOutcome outcome = runAdamStage(context, NULL, adamSettings(1000), &reporter);
     REPARAM_ASSERT(outcome.stopReason == "interrupted" && outcome.iterations == 11);
     REPARAM_ASSERT(outcome.bestEnergy < start);
-    REPARAM_ASSERT_CLOSE(energy(context), outcome.bestEnergy, 1e-9);
+    REPARAM_ASSERT_CLOSE(contextEnergy(context), outcome.bestEnergy, 1e-9);
     AdamStageOutcome again = runAdamStage(context, NULL, adamSettings(1000), NULL);  // still requested: no step
     REPARAM_ASSERT(again.stopReason == "interrupted" && again.iterations == 0);
-    REPARAM_ASSERT_CLOSE(energy(context), outcome.bestEnergy, 1e-9);
+    REPARAM_ASSERT_CLOSE(contextEnergy(context), outcome.bestEnergy, 1e-9);
 }
 
 static void testFireStage() {
@@ -129,29 +113,14 @@ static void testFireStage() {
     VerletIntegrator integrator(0.001);
     Context context(*system, integrator, Platform::getPlatformByName("Reference"));
     context.setPositions(chainStartPositions());
-    double start = energy(context);
-    FireStageSettings s;
-    s.name = "fire";
-    s.maxSteps = 5000;
-    s.dt = 0.002;
-    s.dtMax = 0.02;
-    s.dtMin = 2e-4;
-    s.nDelay = 5;
-    s.fInc = 1.1;
-    s.fDec = 0.5;
-    s.alphaStart = 0.25;
-    s.fAlpha = 0.99;
-    s.maxUphill = 20;
-    s.maxStep = 0.02;
-    s.toleranceFactor = 1.0;
-    s.initialDelay = 1;
-    s.timeLimit = -1.0;
+    double start = contextEnergy(context);
+    FireStageSettings s = fireStageSettings(5000);
     InterruptWatch watch;
     StopAt reporter(8);
     FireStageOutcome outcome = runFireStage(context, s, 1e-6, &reporter);
     REPARAM_ASSERT(outcome.stopReason == "interrupted" && outcome.iterations == 9);
     REPARAM_ASSERT(outcome.finalEnergy < start && outcome.finalEnergy <= reporter.lowest);
-    REPARAM_ASSERT_CLOSE(energy(context), reporter.lowest, 1e-9);
+    REPARAM_ASSERT_CLOSE(contextEnergy(context), reporter.lowest, 1e-9);
 }
 
 static void testPreconStage() {
@@ -159,15 +128,8 @@ static void testPreconStage() {
     VerletIntegrator integrator(0.001);
     Context context(*system, integrator, Platform::getPlatformByName("Reference"));
     context.setPositions(chainStartPositions());
-    double start = energy(context);
-    PreconStageSettings s;
-    s.name = "precon";
-    s.maxSteps = 5000;
-    s.memory = 10;
-    s.rebuildDistance = 1e9;
-    s.maxStep = 0.03;
-    s.toleranceFactor = 1.0;
-    s.timeLimit = -1.0;
+    double start = contextEnergy(context);
+    PreconStageSettings s = preconStageSettings(5000, 1e9);
     std::vector<double> indptr(1, 0.0), indices, values;
     for (int i = 0; i < N; i++) {
         indices.push_back(i);
@@ -179,7 +141,7 @@ static void testPreconStage() {
     PreconStageOutcome outcome = runPreconStage(context, s, PreconMatrix(N, indptr, indices, values),
                                                 std::vector<int>(), 1e-9, &reporter);
     REPARAM_ASSERT(outcome.stopReason == "interrupted" && outcome.iterations == 5 && outcome.finalEnergy < start);
-    REPARAM_ASSERT_CLOSE(energy(context), reporter.lowest, 1e-9);
+    REPARAM_ASSERT_CLOSE(contextEnergy(context), reporter.lowest, 1e-9);
 }
 
 /** StopReporter in OpenMM's own L-BFGS: it stops it once the request is set (asked at the 6th iteration). */
@@ -200,21 +162,21 @@ static void testOpenMMMinimizer() {
     VerletIntegrator integrator(0.001);
     Context context(*system, integrator, Platform::getPlatformByName("Reference"));
     context.setPositions(chainStartPositions());
-    double start = energy(context);
+    double start = contextEnergy(context);
     InterruptWatch watch;
     StopReporterAt reporter(5);
     LocalEnergyMinimizer::minimize(context, 1e-6, 0, &reporter);
     REPARAM_ASSERT(reporter.getStopReason() == "interrupted" && reporter.getIterations() == 6);
     REPARAM_ASSERT(reporter.getBestEnergy() < start);
-    REPARAM_ASSERT_CLOSE(energy(context), reporter.getBestEnergy(), 1e-9);
+    REPARAM_ASSERT_CLOSE(contextEnergy(context), reporter.getBestEnergy(), 1e-9);
     LocalMinimizerOutcome stopped = runLocalEnergyMinimizer(context, 1e-6, 0, -1.0);  // already requested
     REPARAM_ASSERT(stopped.stopReason == "interrupted" && stopped.iterations == 0);
     clearStopRequest();
     LocalMinimizerOutcome late = runLocalEnergyMinimizer(context, 1e-6, 0, 1e-9);  // past its time limit at once
     REPARAM_ASSERT(late.stopReason == "deadline" && late.iterations == 1);
-    REPARAM_ASSERT_CLOSE(energy(context), late.energies[0], 1e-9);
+    REPARAM_ASSERT_CLOSE(contextEnergy(context), late.energies[0], 1e-9);
     LocalMinimizerOutcome done = runLocalEnergyMinimizer(context, 1.0, 0, -1.0);
-    REPARAM_ASSERT(done.stopReason == "" && done.iterations > 1 && energy(context) < late.energies[0]);
+    REPARAM_ASSERT(done.stopReason == "" && done.iterations > 1 && contextEnergy(context) < late.energies[0]);
 }
 
 static void testIntegratorSteps() {
