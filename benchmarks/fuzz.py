@@ -254,11 +254,15 @@ def judge(case: Dict[str, object], status: Optional[int], stderr: str, escaped: 
 
 
 def valid_structure(path: str) -> bool:
-    """Whether ``path`` is a PDB file OpenMM reads back, with atoms and finite coordinates."""
+    """Whether ``path`` is a PDB file OpenMM reads back, with atoms and finite coordinates (its reader's warnings,
+    such as the duplicate atoms of a duplicated residue the output keeps, are not printed)."""
+    import warnings
     import numpy as np
     from openmm import app, unit
     try:
-        pdb = app.PDBFile(path)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pdb = app.PDBFile(path)
         xyz = pdb.getPositions(asNumpy=True).value_in_unit(unit.nanometer)
     except Exception:  # noqa: BLE001 - any failure to read it back means the output is not valid
         return False
