@@ -111,6 +111,8 @@ def device_precon_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance:
         if reason != "rebuild" or recorder.check_interrupt():  # no new P for a run that stops
             reason = "interrupted" if reason == "rebuild" else reason
             break
+        # the iterate is the best so far: kept before P is rebuilt (a Ctrl-C there must not lose it)
+        recorder.note_best(float(outcome.finalEnergy), bridge.current_positions())
         precon, used = build_preconditioner(bridge, bridge.current_positions(), settings, precon.coupled)
         evaluations += used
     final = float(outcome.finalEnergy)
@@ -145,6 +147,8 @@ def compiled_precon_stage(bridge: ContextEnergy, recorder: RunRecorder, toleranc
             reason = "interrupted" if reason == "rebuild" else reason
             break
         positions = np.array(stage._positions()).reshape(-1, 3)
+        if reporter is None:  # the best so far, kept before P is rebuilt (a Ctrl-C there must not lose it)
+            recorder.note_best(float(stage.getEnergy()), positions)
         precon, used = build_preconditioner(bridge, positions, settings, precon.coupled)
         rebuild_evaluations += used
         stage.setPreconditioner(cpp_precon_matrix(precon))
