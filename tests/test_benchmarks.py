@@ -281,18 +281,35 @@ def test_everyday_suite_smoke_on_the_tiny_case(tmp_path):
     assert report.write_everyday_report(str(tmp_path)) == text
 
 
-def test_device_parity_table_goes_to_the_end_of_section_12(tmp_path):
-    """The device-parity table: one row per (case, method) with the relative gaps, inserted before section 13."""
+def test_device_parity_table_goes_to_the_end_of_the_device_section(tmp_path):
+    """The device-parity table: one row per (case, method) with the relative gaps, inserted at the end of the
+    section anchored ``device``, before the next section's anchor line."""
     from benchmarks import device_parity
     records = [{"case": "free", "method": "adam", "device": (-805.0, "opencl", True, 1.0),
                 "host": (-805.0 + 8.05e-6, "cpp", True, 1.0), "cpu": (-804.0, "cpp", True, 1.0)}]
     text = device_parity.table(records, "OpenCL", "double", "python -m benchmarks device-parity")
     assert "| free | adam | -805.000 | opencl | -805.000 | -804.000 | 1.0e-08 | 1.2e-03 | yes |" in text
     results = tmp_path / "RESULTS.md"
-    results.write_text("# R\n\n## 12. Issue 17: the device check — *has not run*\n\ntext\n\n## 13. Next\n\nmore\n")
+    results.write_text('# R\n\n<a id="device"></a>\n## Device check — *the GPU check has not run*\n\ntext\n\n'
+                       '<a id="device-opencl"></a>\n### OpenCL\n\nrows\n\n<a id="next"></a>\n## Next\n\nmore\n')
     device_parity.append_to_results(str(results), text)
     content = results.read_text()
-    assert content.index("| free | adam |") < content.index("## 13. Next") and content.startswith("# R\n\n## 12.")
+    assert content.index("rows") < content.index("| free | adam |") < content.index('<a id="next"></a>\n## Next')
+    assert content.startswith('# R\n\n<a id="device"></a>\n## Device check') and content.endswith("more\n")
+
+
+def test_device_timing_rows_go_into_one_table_in_the_device_section(tmp_path):
+    """The GPU timing: its header and then each case's row land at the end of the device section as one table,
+    and the section's heading says the GPU check ran."""
+    from benchmarks import device_timing
+    results = tmp_path / "RESULTS.md"
+    results.write_text('# R\n\n<a id="device"></a>\n## Device check — *the GPU check has not run*\n\ntext\n\n'
+                       '<a id="startup"></a>\n## Start-up time\n\nto be filled\n')
+    device_timing.append_results(str(results), "### Run\n\n| case |\n|---|\n| chignolin |")
+    device_timing.append_results(str(results), "| max_dna |", new_paragraph=False)
+    content = results.read_text()
+    assert "## Device check — *the GPU check ran (see its runs below)*" in content
+    assert "text\n\n### Run\n\n| case |\n|---|\n| chignolin |\n| max_dna |\n\n<a id=\"startup\"></a>\n## Start-up" in content
 
 
 # ---- hard starts ---------------------------------------------------------------------------------------------
