@@ -37,7 +37,7 @@ class PreconOptions:
     #                                cap; runs on every platform) or "openmm" (OpenMM's L-BFGS: with
     #                                constraints it repeats the capped pass per penalty tightening, 60+ iterations)
     precon_matrix: str = "bonded"  # K: "bonded" (bond and angle terms, no evaluation) or "measured" (finite
-    #                                differences: ~90 evaluations on 156 atoms; measured slower, RESULTS.md 11)
+    #                                differences of the forces; measured slower, benchmarks/RESULTS.md#auto-rules)
 
     def __post_init__(self) -> None:
         require_ints(self, ("precon_steps", "precon_declash"))
@@ -85,7 +85,7 @@ class PreconMethod(Method):
 
     def auto_rank(self, profile: SystemProfile) -> Optional[float]:
         """Non-periodic Systems (vacuum, implicit solvent; faster than OpenMM's L-BFGS alone on most noisy and
-        unfolded protein starts and lower in energy, benchmarks/RESULTS.md section 0.1), implicit solvent in a box,
+        unfolded protein starts and lower in energy, benchmarks/RESULTS.md#everyday), implicit solvent in a box,
         and constrained boxes of small molecules (see :mod:`openmm_reparam.methods.auto`)."""
         if not profile.periodic or profile.implicit_solvent:
             return 1.0
