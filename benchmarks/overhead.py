@@ -17,7 +17,7 @@ per-step time are reported (the minimum is the least disturbed by other processe
 
     python -m benchmarks overhead [--proteins 2JOF 2WXC] [--steps 50] [--rounds 3] [--json out.json]
 
-Target (issue 5): cpp / bare <= 1.25.
+Target: cpp / bare <= 1.25 (benchmarks/RESULTS.md#engine-overhead).
 """
 from __future__ import annotations
 
