@@ -383,3 +383,16 @@ def test_hard_suite_smoke_on_the_smallest_case(tmp_path):
     text = (tmp_path / "hard" / "RESULTS.md").read_text()
     assert f"| {hard_cases.SMALLEST} | 284 | default/cpp (precon) | 1 |" in text and "force evals" in text
     assert "Goals (finite, converged" in text and report.write_report(str(tmp_path), "hard") == text
+
+
+def test_every_benchmark_reads_the_pdb_directory_from_one_place(tmp_path):
+    """``OPENMM_REPARAM_PDB_DIR`` is read in benchmarks/pdb_source.py alone, and a directory it names is the one
+    the protein starts, the overhead benchmark and the everyday/hard/external cases read entries from."""
+    root = pathlib.Path(__file__).resolve().parents[1]
+    readers = [p.name for p in (root / "benchmarks").glob("*.py") if "OPENMM_REPARAM_PDB_DIR" in p.read_text()]
+    assert readers == ["pdb_source.py"]
+    code = ("import benchmarks.proteins as p, benchmarks.overhead as o, benchmarks.everyday_cases as e; "
+            "print(p.PDB_SOURCE_DIR); print(o.PDB_SOURCE_DIR); print(e.pdb_path('9XYZ'))")
+    env = dict(os.environ, OPENMM_REPARAM_PDB_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [str(tmp_path), str(tmp_path), str(tmp_path / "9XYZ.pdb")]
