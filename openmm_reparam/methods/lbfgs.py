@@ -57,7 +57,7 @@ def lbfgs_stage(name: str, bridge: ContextEnergy, recorder: RunRecorder, toleran
     OpenMM the plugin's C++ reporter (``runLocalEnergyMinimizer``), which only stops it on Ctrl-C or at the
     deadline and records each iteration's energy (the recorder gets them afterwards). A Python reporter costs
     Python work at every iteration (a few percent on CPU cases, more with constraints), the C++ one nothing
-    measurable there (benchmarks/RESULTS.md#stopping and #auto-rules).
+    measurable there (benchmarks/RESULTS.md#stopping and benchmarks/RESULTS.md#auto-rules).
     Where the plugin is not built the Python reporter is used anyway, slower but stoppable. Where the System has a
     force that runs torch's autograd, OpenMM's minimizer keeps the Python lock while it calls a Python reporter
     and such a force cannot be evaluated then, so the stage forwards nothing (and, without the plugin, cannot be
