@@ -19,7 +19,8 @@ from typing import List, Optional
 
 #: Subcommand -> (module of benchmarks/ whose ``main(argv)`` runs it, one-line help).
 COMMANDS = {
-    "run": ("run", "run a benchmark {loop,refold,relax,everyday,external} and write JSON, RESULTS.md and PNG plots"),
+    "run": ("run", "run a benchmark {loop,refold,relax,everyday,external,hard} and write JSON, RESULTS.md and "
+                   "PNG plots"),
     "report": ("report", "rewrite RESULTS.md and plots from stored JSON"),
     "make-starts": ("proteins", "generate the stored native/unfolded protein PDBs"),
     "sweep": ("sweep", "small hyper-parameter sweep for gnn and linear"),

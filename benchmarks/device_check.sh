@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The device check (issue 17), one command on a GPU machine, at most 5 minutes (each step has its own timeout):
+# The device check, one command on a GPU machine, at most 5 minutes (each step has its own timeout):
 #   1. builds the plugin with CUDA (REPARAM_BUILD_CUDA=ON; the CUDA device stages need OpenMM's CUDA platform,
 #      `pip install openmm-cuda-12` or -13, found in the openmm wheel's lib/plugins) into build/device-check and
 #      puts the libraries into openmm_reparam/_cpp;
@@ -8,7 +8,7 @@
 #   3. times the default (minimize(context), no options) against OpenMM's LocalEnergyMinimizer on CUDA on the
 #      solvated chignolin and on the 85k-atom Max-DNA complex (../shared/data/pdb/1HLO), side by side with the
 #      ratios and the cost of a device Adam step against a bare force evaluation (benchmarks/device_timing.py),
-#      appended to benchmarks/RESULTS.md section 12 case by case.
+#      added to benchmarks/RESULTS.md#device case by case.
 # Exit status: 0 all passed; 2 no GPU; 4 no CUDA platform in OpenMM; 5 the build failed; 6 the tests failed or
 # skipped (the timing still runs); 124 a step ran out of time.
 set -uo pipefail

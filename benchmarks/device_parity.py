@@ -1,9 +1,10 @@
-"""Every method on a device platform against the same method on the CPU platform (issue 17's OpenCL goal: the
+"""Every method on a device platform against the same method on the CPU platform (the OpenCL goal: the
 methods that need not call OpenMM's L-BFGS run with positions on the device, with the CPU engine's results within
 1e-3 relative). From the same start, each method runs three times: on the device platform with the device stages
 (``result.engine`` says where they ran), on the same platform with ``OPENMM_REPARAM_DEVICE=0`` (the host stages:
 this separates the device arithmetic from the platform's own rounding) and on the CPU platform. Prints a
-markdown table of final energies and relative gaps; appends it to RESULTS.md section 12 with ``--results``.
+markdown table of final energies and relative gaps; appends it to the device section of RESULTS.md
+(``benchmarks/RESULTS.md#device``) with ``--results``.
 
     python -m benchmarks device-parity --platform OpenCL --precision double --results benchmarks/RESULTS.md
 
@@ -27,9 +28,10 @@ import openmm_reparam
 from openmm_reparam.testing import (load_peptide, make_context, perturbed, solvated_enkephalin,
                                     tip4pew_water_box)
 
+from .results_file import insert_at_end_of_section
 from .runner import environment
 
-SECTION = "## 12. Issue 17: the device check"
+SECTION = "device"  # the anchor of the device section in RESULTS.md
 METHODS = ("auto", "adam", "fire", "precon", "linear", "gnn")
 
 
@@ -121,14 +123,8 @@ def table(records: Sequence[Dict[str, object]], platform: str, precision: str, c
 
 
 def append_to_results(path: str, text: str) -> None:
-    """Insert ``text`` at the end of section 12 of RESULTS.md (before the next section)."""
-    with open(path) as handle:
-        content = handle.read()
-    start = content.index(SECTION)
-    following = content.find("\n## ", start + len(SECTION))
-    at = len(content) if following < 0 else following + 1
-    with open(path, "w") as handle:
-        handle.write(content[:at] + text + "\n" + content[at:])
+    """Insert ``text`` at the end of the device section of RESULTS.md (before the next section)."""
+    insert_at_end_of_section(path, SECTION, text)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

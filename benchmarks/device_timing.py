@@ -1,8 +1,9 @@
-"""The timing step of the device check (issue 17; ``benchmarks/device_check.sh`` runs it on a GPU machine):
+"""The timing step of the device check (``benchmarks/device_check.sh`` runs it on a GPU machine):
 ``openmm_reparam.minimize(context)`` (the default, no options) against ``openmm.LocalEnergyMinimizer`` on a device
 platform (CUDA), on the everyday suite's solvated chignolin (``chignolin``) and the 85k-atom Max-DNA complex
 (``max_dna``, ../shared/data/pdb/1HLO in TIP3P), from the same start on the same Context, side by side; plus the
-cost of one device Adam step against one bare force evaluation. Appends a subsection to RESULTS.md section 12.
+cost of one device Adam step against one bare force evaluation. Appends a subsection to the device section of
+RESULTS.md (``benchmarks/RESULTS.md#device``).
 
     python -m benchmarks device-timing --platform CUDA --cases chignolin,max_dna --results benchmarks/RESULTS.md
 """
@@ -20,9 +21,10 @@ from openmm import unit
 from openmm_reparam.core.platforms import openmm_lbfgs_blocker
 
 from . import everyday, everyday_cases
+from .results_file import insert_at_end_of_section, replace_in_heading
 from .runner import environment, json_default
 
-SECTION = "## 12. Issue 17: the device check"
+SECTION = "device"  # the anchor of the device section in RESULTS.md
 
 
 def step_cost(context: openmm.Context, start: np.ndarray, steps: int = 50) -> Dict[str, float]:
@@ -81,7 +83,7 @@ def header(record: Dict[str, Any], env: Dict[str, Any]) -> str:
     return "\n".join([
         f"\n### Run of {env['date_utc']} UTC: {record['platform']} on {record['device'] or '?'} (precision "
         f"{record['precision']}; commit {env.get('git_commit', '?')})\n",
-        "Goals (issue 17): the default at most 0.5x LEM's time at an energy at most LEM's; a device step at most "
+        "Goals: the default at most 0.5x LEM's time at an energy at most LEM's; a device step at most "
         "1.2x a bare force evaluation.\n",
         "| case | atoms | LEM s | LEM kJ/mol | default s | default kJ/mol | time / LEM | E - E_LEM | engine: stages | "
         "device Adam step / bare force |", "|---|---|---|---|---|---|---|---|---|---|"])
@@ -100,13 +102,11 @@ def row(record: Dict[str, Any]) -> str:
             f"{ours.get('energy_diff') or nan:.1f} | {ours.get('engine', ours.get('error', '?'))}: {stages} | {ratio} |")
 
 
-def append_results(path: str, text: str) -> None:
-    """Append ``text`` to RESULTS.md and mark section 12 as run."""
-    with open(path) as handle:
-        content = handle.read()
-    content = content.replace(f"{SECTION} — *has not run*", f"{SECTION} — *ran (see its runs below)*")
-    with open(path, "w") as handle:
-        handle.write(content.rstrip("\n") + "\n" + text + "\n")
+def append_results(path: str, text: str, new_paragraph: bool = True) -> None:
+    """Add ``text`` at the end of the device section of RESULTS.md (a further table row with
+    ``new_paragraph=False``) and mark the GPU check there as run."""
+    insert_at_end_of_section(path, SECTION, text, new_paragraph)
+    replace_in_heading(path, SECTION, "*the GPU check has not run*", "*the GPU check ran (see its runs below)*")
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -125,7 +125,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         text = (header(records[0], env) + "\n" if len(records) == 1 else "") + row(records[-1])
         print(text, flush=True)
         if args.results:
-            append_results(args.results, text)
+            append_results(args.results, text, new_paragraph=len(records) == 1)
         if args.json:
             with open(args.json, "w") as handle:
                 json.dump({"environment": env, "records": records}, handle, indent=1, default=json_default)

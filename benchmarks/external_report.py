@@ -2,7 +2,7 @@
 (case, start) with every run side by side, the goals for the default, the ASE comparison, and what was skipped
 or failed. Written to ``OUT/external/RESULTS.md``.
 
-Goals (issue, checked per (case, start) for ``default``): time ≤ LEM's (≤ LEM's + 25 ms where LEM takes under
+Goals (checked per (case, start) for ``default``): time ≤ LEM's (≤ LEM's + 25 ms where LEM takes under
 0.25 s); final energy ≤ E_LEM + max(1 kJ/mol, 1e-5 |E_LEM|); converged. Over the (case, start) pairs where LEM
 takes more than 1 s, the median time ratio ≤ 0.4. Against ASE (implicit solvent): faster than ASE's best
 optimizer at an energy at or below its (with the same energy slack); ASE's best is its fastest converged run

@@ -1,4 +1,4 @@
-"""Issue 12.4 in use: is what each method returns a true minimum, and how sharp is it?
+"""``openmm_reparam.stiffness`` in use: is what each method returns a true minimum, and how sharp is it?
 
 For each implicit-solvent everyday case (default: the noisy chignolin and Trp-cage models, seed 0), minimize the
 same start with OpenMM's LocalEnergyMinimizer and with each method to 10 kJ/mol/nm, then call

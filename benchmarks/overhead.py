@@ -17,7 +17,7 @@ per-step time are reported (the minimum is the least disturbed by other processe
 
     python -m benchmarks overhead [--proteins 2JOF 2WXC] [--steps 50] [--rounds 3] [--json out.json]
 
-Target (issue 5): cpp / bare <= 1.25.
+Target: cpp / bare <= 1.25 (benchmarks/RESULTS.md#engine-overhead).
 """
 from __future__ import annotations
 
@@ -45,7 +45,8 @@ from openmm_reparam.run.options import MinimizerOptions
 from openmm_reparam.run.recorder import RunRecorder
 from openmm_reparam.reparam.generators import GNNGenerator
 
-PDB_DIR = os.environ.get("OPENMM_REPARAM_PDB_DIR", "/work/shared/data/pdb")
+from .pdb_source import PDB_SOURCE_DIR
+
 
 
 def first_model(path: str) -> str:
@@ -69,7 +70,7 @@ def prepare(pdb_id: str):
     """(System, positions in nm) for pdb_id: PDBFixer, amber14 + OBC2, NoCutoff, no constraints."""
     import io
     from pdbfixer import PDBFixer
-    fixer = PDBFixer(pdbfile=io.StringIO(first_model(os.path.join(PDB_DIR, f"{pdb_id}.pdb"))))
+    fixer = PDBFixer(pdbfile=io.StringIO(first_model(os.path.join(PDB_SOURCE_DIR, f"{pdb_id}.pdb"))))
     fixer.removeHeterogens(keepWater=False)
     fixer.findMissingResidues()
     fixer.missingResidues = {}

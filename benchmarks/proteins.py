@@ -28,10 +28,9 @@ from openmm_reparam.app.prepare import ca_indices as app_ca_indices
 from openmm_reparam.app.prepare import create_system as app_create_system
 from openmm_reparam.app.prepare import heavy_atom_indices, prepare, write_structure
 
+from .pdb_source import PDB_SOURCE_DIR  # the deposited PDB entries (see pdb_source)
+
 DATA_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data")
-#: The deposited PDB entries (``../shared/data/pdb`` next to the repository, unless the variable says otherwise).
-PDB_SOURCE_DIR = os.environ.get("OPENMM_REPARAM_PDB_DIR", os.path.normpath(
-    os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared", "data", "pdb")))
 
 #: C-alpha RMSD (Angstrom) the unfolding MD must exceed, per protein (chosen for each protein's size).
 UNFOLD_THRESHOLD_ANGSTROM: Dict[str, float] = {"1PLW": 2.5, "5AWL": 4.0, "2JOF": 6.0, "2WXC": 5.0}

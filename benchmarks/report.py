@@ -13,7 +13,7 @@ min-max spread over seeds as a band.
 Everyday: one row per (case, run label): ``lem`` (OpenMM's LocalEnergyMinimizer), ``default``
 (``minimize(context)`` as is), then each method. With several runs a cell shows the median and [min, max];
 ``time/LEM`` and ``E - E_LEM`` compare every run with the LEM run from the same start, then take the median. A
-second table checks the default against the goals of issue 10 (see :func:`time_goal`).
+second table checks the default against the goals of the everyday suite (see :func:`time_goal`).
 """
 from __future__ import annotations
 
@@ -340,7 +340,7 @@ def summarize_everyday(cases: List[Dict[str, Any]]) -> str:
             f"minimization call alone; `lem` is OpenMM's LocalEnergyMinimizer, `default` is "
             f"`openmm_reparam.minimize(context)` with no options, the methods run with `never_worse=False`.\n\n"
             f"{environment_text(cases)}\n{described}\n\n{results_table(cases)}\n"
-            f"Goals for the default (issue 10):\n\n{goals_table(cases)}")
+            f"Goals for the default:\n\n{goals_table(cases)}")
 
 
 def write_summary(out_dir: str, benchmark: str, records: Sequence[Any], summarize: Callable[[Any], str]

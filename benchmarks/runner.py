@@ -1,8 +1,8 @@
 """Run one minimization method on one benchmark case and record everything as a JSON-ready dict.
 
 Every method goes through ``openmm_reparam.minimize`` with the same ``time_budget``, which bounds the whole run,
-its polish and method ``lbfgs`` included (runs recorded before that change, in RESULTS.md sections 1-13, had the
-polish on top of the budget and ``lbfgs`` unbounded). A reporter records (wall time since the call, energy,
+its polish and method ``lbfgs`` included (runs recorded in RESULTS.md before 2026-12-06 had the polish on top of
+the budget and ``lbfgs`` unbounded). A reporter records (wall time since the call, energy,
 stage, RMS of the gradient it is given) at every iteration of every stage, the same way for every method, so the
 energy-versus-time curves are comparable; it also stops a run that exceeds a hard time limit.
 """

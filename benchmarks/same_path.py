@@ -1,7 +1,7 @@
 """Does a change keep the code path? The same minimizations, printed exactly, to compare two checkouts.
 
-Every method that existed before issue 15 (auto, gnn, linear, adam, lbfgs, precon), on both engines, on
-met-enkephalin in OBC2 with and without HBonds, 0.02 nm noise (seed 5), Reference platform (deterministic),
+Every method that existed before methods became plug-ins (auto, gnn, linear, adam, lbfgs, precon), on both
+engines, on met-enkephalin in OBC2 with and without HBonds, 0.02 nm noise (seed 5), Reference platform (deterministic),
 ``never_worse=True``: one JSON line per run with the final energy (every digit), the stages with their
 iteration counts, the selected result and the history length. It uses only the checkout's
 ``tests/conftest.py`` (loaded from its path) and the public ``openmm_reparam.minimize``, so it runs on older
@@ -11,7 +11,8 @@ checkouts too::
     python -m benchmarks same-path > new.jsonl
     diff old.jsonl new.jsonl && echo identical
 
-Before issue 15 method ``adam`` ran ``fine_steps + steps`` steps, so an older checkout gets ``steps=0`` with it.
+Before methods became plug-ins, method ``adam`` ran ``fine_steps + steps`` steps, so an older checkout gets
+``steps=0`` with it.
 """
 from __future__ import annotations
 

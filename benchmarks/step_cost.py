@@ -1,5 +1,5 @@
-"""Issue 10, parts 3 and 4, on solvated systems: what a reparametrized step costs next to a coordinate step, and
-what the slow modes and the generator fit cost next to the whole run.
+"""On solvated systems: what a reparametrized step costs next to a coordinate step, and what the slow modes and
+the generator fit cost next to the whole run (benchmarks/RESULTS.md#step-cost).
 
 For each everyday case (default: ``bbl`` = BBL in TIP3P with 1 nm padding, and ``bbl_pad25`` = 2.5 nm padding,
 about 32k atoms), on a CPU Context with ``--threads`` threads, the start minimized for ``--warm`` coordinate steps
@@ -11,7 +11,7 @@ first (so both stages step from the same relaxed-enough point):
 * ``adam``: a coordinate Adam stage of ``--steps`` steps, ms per step;
 
 interleaved over ``--rounds`` rounds, on the engine ``minimize`` uses by default (the compiled one when built).
-The ratio ``gnn / adam`` is the issue's goal (at most 1.25); ``setup`` is compared with the default ``minimize``
+The ratio ``gnn / adam`` has a goal of at most 1.25; ``setup`` is compared with the default ``minimize``
 run of the everyday suite on the same case when ``--everyday DIR`` points at its JSON.
 
     python -m benchmarks step-cost --cases bbl,bbl_pad25 --steps 40 --rounds 3 --json benchmarks/out/step_cost.json

@@ -45,7 +45,8 @@ def main() -> None:
     parser.add_argument("--out-dir", default="relaxed")
     parser.add_argument("--workers", type=int, default=None, help="embedded LocalCluster size")
     parser.add_argument("--scheduler", default=None, help="address of a running Dask scheduler")
-    parser.add_argument("--method", default="gnn", help="inner minimizer (gnn, linear, adam, lbfgs)")
+    parser.add_argument("--method", default="gnn",
+                        help="inner minimizer (auto, gnn, linear, adam, lbfgs, precon, fire)")
     args = parser.parse_args()
 
     models = noisy_models(args.models, args.noise, os.path.join(args.out_dir, "models"))

@@ -12,7 +12,8 @@ from openmm_reparam.run.profile import SystemProfile
 testsystems = pytest.importorskip("openmmtools.testsystems")
 
 #: One openmmtools class per class of System, and the method the external suite measured best for it
-#: (benchmarks/RESULTS.md sections 10 and 11; the rules in openmm_reparam/methods/auto.py).
+#: (benchmarks/RESULTS.md#external-suite and benchmarks/RESULTS.md#auto-rules; the rules in
+#: openmm_reparam/methods/auto.py).
 CHOICES = [
     ("HarmonicOscillator", "lbfgs"),           # a toy: nothing repays a set-up
     ("TolueneVacuum", "lbfgs"),                # a 15-atom molecule

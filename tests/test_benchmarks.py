@@ -283,18 +283,35 @@ def test_everyday_suite_smoke_on_the_tiny_case(tmp_path):
     assert report.write_everyday_report(str(tmp_path)) == text
 
 
-def test_device_parity_table_goes_to_the_end_of_section_12(tmp_path):
-    """The device-parity table: one row per (case, method) with the relative gaps, inserted before section 13."""
+def test_device_parity_table_goes_to_the_end_of_the_device_section(tmp_path):
+    """The device-parity table: one row per (case, method) with the relative gaps, inserted at the end of the
+    section anchored ``device``, before the next section's anchor line."""
     from benchmarks import device_parity
     records = [{"case": "free", "method": "adam", "device": (-805.0, "opencl", True, 1.0),
                 "host": (-805.0 + 8.05e-6, "cpp", True, 1.0), "cpu": (-804.0, "cpp", True, 1.0)}]
     text = device_parity.table(records, "OpenCL", "double", "python -m benchmarks device-parity")
     assert "| free | adam | -805.000 | opencl | -805.000 | -804.000 | 1.0e-08 | 1.2e-03 | yes |" in text
     results = tmp_path / "RESULTS.md"
-    results.write_text("# R\n\n## 12. Issue 17: the device check — *has not run*\n\ntext\n\n## 13. Next\n\nmore\n")
+    results.write_text('# R\n\n<a id="device"></a>\n## Device check — *the GPU check has not run*\n\ntext\n\n'
+                       '<a id="device-opencl"></a>\n### OpenCL\n\nrows\n\n<a id="next"></a>\n## Next\n\nmore\n')
     device_parity.append_to_results(str(results), text)
     content = results.read_text()
-    assert content.index("| free | adam |") < content.index("## 13. Next") and content.startswith("# R\n\n## 12.")
+    assert content.index("rows") < content.index("| free | adam |") < content.index('<a id="next"></a>\n## Next')
+    assert content.startswith('# R\n\n<a id="device"></a>\n## Device check') and content.endswith("more\n")
+
+
+def test_device_timing_rows_go_into_one_table_in_the_device_section(tmp_path):
+    """The GPU timing: its header and then each case's row land at the end of the device section as one table,
+    and the section's heading says the GPU check ran."""
+    from benchmarks import device_timing
+    results = tmp_path / "RESULTS.md"
+    results.write_text('# R\n\n<a id="device"></a>\n## Device check — *the GPU check has not run*\n\ntext\n\n'
+                       '<a id="startup"></a>\n## Start-up time\n\nto be filled\n')
+    device_timing.append_results(str(results), "### Run\n\n| case |\n|---|\n| chignolin |")
+    device_timing.append_results(str(results), "| max_dna |", new_paragraph=False)
+    content = results.read_text()
+    assert "## Device check — *the GPU check ran (see its runs below)*" in content
+    assert "text\n\n### Run\n\n| case |\n|---|\n| chignolin |\n| max_dna |\n\n<a id=\"startup\"></a>\n## Start-up" in content
 
 
 # ---- hard starts ---------------------------------------------------------------------------------------------
@@ -368,3 +385,16 @@ def test_hard_suite_smoke_on_the_smallest_case(tmp_path):
     text = (tmp_path / "hard" / "RESULTS.md").read_text()
     assert f"| {hard_cases.SMALLEST} | 284 | default/cpp (precon) | 1 |" in text and "force evals" in text
     assert "Goals (finite, converged" in text and report.write_report(str(tmp_path), "hard") == text
+
+
+def test_every_benchmark_reads_the_pdb_directory_from_one_place(tmp_path):
+    """``OPENMM_REPARAM_PDB_DIR`` is read in benchmarks/pdb_source.py alone, and a directory it names is the one
+    the protein starts, the overhead benchmark and the everyday/hard/external cases read entries from."""
+    root = pathlib.Path(__file__).resolve().parents[1]
+    readers = [p.name for p in (root / "benchmarks").glob("*.py") if "OPENMM_REPARAM_PDB_DIR" in p.read_text()]
+    assert readers == ["pdb_source.py"]
+    code = ("import benchmarks.proteins as p, benchmarks.overhead as o, benchmarks.everyday_cases as e; "
+            "print(p.PDB_SOURCE_DIR); print(o.PDB_SOURCE_DIR); print(e.pdb_path('9XYZ'))")
+    env = dict(os.environ, OPENMM_REPARAM_PDB_DIR=str(tmp_path))
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [str(tmp_path), str(tmp_path), str(tmp_path / "9XYZ.pdb")]

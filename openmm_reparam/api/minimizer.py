@@ -171,8 +171,9 @@ def minimize(context: openmm.Context, tolerance: Union[float, unit.Quantity] = D
     (default: the method that measured best for the System's class, :mod:`openmm_reparam.methods.auto`), "gnn"
     (neural-network reparametrization over the slow modes), "linear" (linear slow-mode reparametrization;
     "cg" is its deprecated name), "adam" (Adam on the coordinates), "lbfgs" (OpenMM's L-BFGS alone), "precon"
-    (L-BFGS on the coordinates preconditioned by the force-constant Laplacian), or one registered with
-    :func:`openmm_reparam.register_method`. Every method but lbfgs ends with the L-BFGS polish.
+    (L-BFGS on the coordinates preconditioned by the force-constant Laplacian), "fire" (FIRE on the
+    coordinates), or one registered with :func:`openmm_reparam.register_method`. Every method but lbfgs ends with
+    the L-BFGS polish.
 
     ``tolerance`` (kJ/mol/nm, number or Quantity): converged when ‖F‖₂/√N ≤ tolerance. ``maxIterations``
     (0: no limit) caps the iterations of all stages together. ``reporter``: an ``openmm.MinimizationReporter``

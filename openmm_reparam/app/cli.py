@@ -1,6 +1,6 @@
 """The ``openmm-reparam`` command: minimize or relax PDB/mmCIF structures, one or many.
 
-    openmm-reparam minimize IN.pdb -o OUT.pdb [--method auto|gnn|linear|adam|lbfgs|precon|...] [--report r.json]
+    openmm-reparam minimize IN.pdb -o OUT.pdb [--method auto|gnn|linear|adam|lbfgs|precon|fire|...] [--report r.json]
                    [--plot energy.png] [--md-steps N --trajectory traj.dcd] [--stiffness-modes N] ...
     openmm-reparam minimize 'models/*.pdb' more/ --out-dir DIR [--workers N | --scheduler ADDRESS] [--force]
     openmm-reparam relax IN... (-o OUT | --out-dir DIR)       # AlphaFold-style relax

@@ -8,7 +8,7 @@ The published protocol (AlphaFold's ``relax/amber_minimize.py``), with two chang
 2. harmonic restraints on every heavy atom, 10 kcal/mol/Å² (4184 kJ/mol/nm²), to the current positions;
 3. minimize (AlphaFold: OpenMM's L-BFGS to 2.39 kcal/mol/nm, i.e. 10 kJ/mol/nm; here: ``minimize`` with any
    method; ``lbfgs``, OpenMM's L-BFGS, by default: on restrained near-native models it measured fastest,
-   benchmarks/RESULTS.md section 8), then check for structural violations by AlphaFold's definitions
+   benchmarks/RESULTS.md#batch), then check for structural violations by AlphaFold's definitions
    (:mod:`.violations`: Engh & Huber bond lengths and angles with a tolerance of 12 standard deviations,
    clashes at the van der Waals radii minus 1.5 Å; a chain break is not a violation);
 4. while violations remain, at most 3 outer iterations: release the violating residues (they accumulate),

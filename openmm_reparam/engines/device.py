@@ -1,8 +1,9 @@
 """Device-resident stages: the Adam stage on the coordinates or on a generator's parameters (the linear generator
 X = X0 + V z and the GNN, as device kernels), the FIRE stage and the precon (preconditioned or projected
 L-BFGS) stage, with positions, forces, moments, velocities or the L-BFGS memory and the constraint projection on
-the Context's device (OpenCL, CUDA, HIP), in the plugin's platform libraries (``plugin_cpp/platforms``, one
-kernel source on OpenMM's common compute API, a kernel factory per platform as openmm-torch registers its own).
+the Context's device (OpenCL or CUDA), in the plugin's platform libraries (``plugin_cpp/platforms``, one
+kernel source on OpenMM's common compute API, a kernel factory per platform as openmm-torch registers its own;
+no factory is built for HIP).
 
 The platform libraries are loaded on first use, each only when its OpenMM platform is there (loading the
 OpenCL one needs an OpenCL runtime), and register their kernels with that platform. The compiled engine then
@@ -13,16 +14,12 @@ runs a coordinate or generator Adam stage, :mod:`.fire` a FIRE stage and :mod:`.
 Constraints: the device stages project the forces (and FIRE's velocities) orthogonally onto the constraints'
 tangent space, exactly as the host stages (``DeviceConstraintProjection``: one dense solve per connected group of
 at most 12 constraints, conjugate gradients for larger groups such as HAngles and AllBonds make), and the Adam
-stage adds the same spring; on met-enkephalin (OpenCL/pocl, double precision) their energies agree with the host
-stages' on the same Context to 1e-5 kJ/mol over the first 100 Adam steps (HBonds; 3e-9 with HAngles and
-AllBonds) and to 1e-9 relative over whole FIRE stages.
+stage adds the same spring; on met-enkephalin (OpenCL/pocl, double precision) their energies follow the host
+stages' on the same Context step for step (benchmarks/RESULTS.md#device).
 
-Precision: from starts 0.002 nm from an L-BFGS minimum (met-enkephalin without and with HBonds, a TIP4P-Ew
-box; OpenCL/pocl) method adam ends within 3e-6 relative of the CPU engine in double, mixed and single precision.
-The gaps of 7-13 kJ/mol measured earlier in mixed and single precision came from a rugged start (0.005 nm
-noise, 183 kJ/mol above the minimum), where Adam's path is chaotic: the host engine alone ends at -784.7 kJ/mol
-on OpenCL (double) and at -803.7 on CPU from it, and the device and host stages on one Context agree to 1e-7
-kJ/mol at step 100 but differ by 1.4 kJ/mol at step 300. No precision rule is kept.
+Precision: from starts near an L-BFGS minimum method adam ends at the CPU engine's energy in double, mixed and
+single precision; the larger gaps seen from rugged starts are Adam's chaotic path amplifying rounding, not a
+precision error (benchmarks/RESULTS.md#device). No precision rule is kept.
 """
 from __future__ import annotations
 

@@ -13,9 +13,10 @@ of RMS atomic displacement (starting at ``INITIAL_TRUST`` nm, ×1.5 after a step
 each backtrack) and accepted by an Armijo backtracking line search on the real energy. Stopping rules, best
 point and collapse guard are the Adam stages' (:class:`.python.StageTracker`); ``lr`` is not used.
 
-Damping: on 1PLW (200 steps from a 0.05 nm-perturbed start) λ = 10⁻³ × the Rayleigh quotient (nearly pure
-Gauss–Newton) reached −547 kJ/mol, λ = 1× −700, 10× −701, 100× −704, Adam −734: the coordinate metric does not
-see the force field's stiff directions, so the monotone line search shrinks the trust length to ~10⁻⁴ nm.
+Damping: on 1PLW (200 steps from a 0.05 nm-perturbed start) nearly pure Gauss–Newton (λ = 10⁻³ × the Rayleigh
+quotient) did worst, λ of 1-100× about equally, and Adam better than every λ (benchmarks/RESULTS.md#restarts):
+the coordinate metric does not see the force field's stiff directions, so the monotone line search shrinks the
+trust length to ~10⁻⁴ nm.
 """
 from __future__ import annotations
 

@@ -42,8 +42,8 @@ class CoordinateStageOptions:
     fine_steps: int = 1000
     fine_lr: float = 1e-3          # nm per step, roughly: Adam's steps are about lr in size
     fine_patience: int = 50        # early stopping: steps without relative improvement rel_tol
-    fine_stop_at: float = 0.0      # stop once the RMS force is at most this x the tolerance (0: off; measured at
-    #                                0.9 on water boxes: 3-10x faster but 70-180 kJ/mol above LEM, RESULTS.md 11)
+    fine_stop_at: float = 0.0      # stop once the RMS force is at most this x the tolerance (0: off; at 0.9 on
+    #                                water boxes faster but above LEM's energy, benchmarks/RESULTS.md#auto-rules)
 
     def __post_init__(self) -> None:
         require_ints(self, ("fine_steps", "fine_patience"))
@@ -102,8 +102,8 @@ class AdamMethod(Method):
 
     def auto_rank(self, profile: SystemProfile) -> Optional[float]:
         """Periodic Systems with constraints holding a molecule of more than ``MACROMOLECULE_ATOMS`` atoms, without
-        implicit solvent: 0.34-0.50x OpenMM's L-BFGS time on solvated proteins of 3k-85k atoms and lower in energy
-        (benchmarks/RESULTS.md sections 0 and 11)."""
+        implicit solvent: well under OpenMM's L-BFGS time on solvated proteins of 3k-85k atoms and lower in energy
+        (benchmarks/RESULTS.md#everyday)."""
         suits = (profile.periodic and profile.constrained and profile.largest_molecule > MACROMOLECULE_ATOMS
                  and not profile.implicit_solvent)
         return 1.0 if suits else None

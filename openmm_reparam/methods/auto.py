@@ -6,21 +6,22 @@ types), whether it suits the System and how well (lower is better); ``auto`` run
 says which). Options passed with ``auto`` may be those of any candidate: the ones the chosen method does not use
 are left out of its run (and of ``result.options``).
 
-What the package's candidates claim, each from a measured class (benchmarks/RESULTS.md sections 0, 10, 11, 13):
+What the package's candidates claim, each from a measured class (benchmarks/RESULTS.md#auto-rules;
+the classes' runs: benchmarks/RESULTS.md#everyday and benchmarks/RESULTS.md#external-suite):
 
 * ``lbfgs`` (OpenMM's L-BFGS, then the polish only if OpenMM's final constraint projection left it above the
   tolerance): Systems with nothing to minimize or at most :data:`SMALL_ATOMS` movable atoms, where any set-up
   costs more than the whole minimization (toluene, alanine dipeptide, the toys); periodic Systems without
   constraints, unless they hold molecules in implicit solvent (LJ fluids, flexible water, ionic crystals, free
   ions in implicit solvent), where OpenMM's L-BFGS has no constraint penalty to slow it and Adam crawls (on
-  openmmtools' CustomGBForceSystem, ions in GB, the GNN ended lower in 10 of 12 runs but up to 11,100 kJ/mol
-  higher in the others, at 12-27x the time); AMOEBA, where a force evaluation dominates everything.
+  openmmtools' CustomGBForceSystem, ions in GB, the GNN ended lower in most runs but far higher in the others,
+  at many times the time); AMOEBA, where a force evaluation dominates everything.
 * ``precon``: the rest of the non-periodic Systems (proteins and other molecules above :data:`SMALL_ATOMS`, in
   vacuum or implicit solvent), molecules in implicit solvent in a box, and periodic Systems with constraints
   whose molecules are all small (at most :data:`MACROMOLECULE_ATOMS` atoms: water boxes, liquids, a small solute
-  in water), where it took 0.07-0.26x OpenMM's L-BFGS time against Adam's 0.39-6.9x.
+  in water), where it took a fraction of OpenMM's L-BFGS time and Adam more.
 * ``adam``: periodic Systems with constraints holding a larger molecule (solvated proteins, nucleic acids,
-  host-guest complexes), where OpenMM's L-BFGS is slowed by its constraint penalty: 0.24-0.56x LEM and lower.
+  host-guest complexes), where OpenMM's L-BFGS is slowed by its constraint penalty: faster than LEM and lower.
 """
 from __future__ import annotations
 
@@ -37,7 +38,8 @@ from .base import Method
 SMALL_ATOMS = 50
 #: Periodic Systems with constraints and a molecule larger than this go to ``adam``, the others to ``precon``
 #: (measured: water boxes, methanol, alanine dipeptide in water and constrained fluids, molecules of 2-22 atoms,
-#: are 2-10x faster with ``precon``; solvated proteins of 166-284 atoms and a 126-atom host with ``adam``).
+#: are faster with ``precon``; solvated proteins of 166-284 atoms and a 126-atom host with ``adam``;
+#: benchmarks/RESULTS.md#auto-rules).
 MACROMOLECULE_ATOMS = 50
 
 

@@ -56,9 +56,8 @@ def lbfgs_stage(name: str, bridge: ContextEnergy, recorder: RunRecorder, toleran
     reporter, or the run's iteration cap (``maxIterations``), which must count them. Otherwise the stage gives
     OpenMM the plugin's C++ reporter (``runLocalEnergyMinimizer``), which only stops it on Ctrl-C or at the
     deadline and records each iteration's energy (the recorder gets them afterwards). A Python reporter costs
-    Python work at every iteration (measured once on HostGuestImplicit, 156 atoms with 60 constraints: 0.49-0.52 s
-    with a reporter that only counts against 0.34-0.37 s without; 1.01-1.08x on five CPU cases in
-    benchmarks/RESULTS.md section 14), the C++ one nothing measurable there (0.92-1.07x, within the noise).
+    Python work at every iteration (a few percent on CPU cases, more with constraints), the C++ one nothing
+    measurable there (benchmarks/RESULTS.md#stopping and benchmarks/RESULTS.md#auto-rules).
     Where the plugin is not built the Python reporter is used anyway, slower but stoppable. Where the System has a
     force that runs torch's autograd, OpenMM's minimizer keeps the Python lock while it calls a Python reporter
     and such a force cannot be evaluated then, so the stage forwards nothing (and, without the plugin, cannot be
@@ -121,21 +120,21 @@ def polish(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, optio
     """L-BFGS restarted (fresh curvature memory) up to ``rounds`` times while it still lowers the energy but
     the forces are above the tolerance: in single or mixed precision its line search can stop early. With
     constraints OpenMM's minimizer ends by projecting onto them, which can leave the package's measure (forces
-    without their constraint components) above the tolerance however often it is rerun (measured: 3 of 16 small
-    TIP3P boxes at 11-20 kJ/mol/nm); then the polish finishes with a projected L-BFGS on the coordinates (the
-    ``precon`` iteration with P = μI, ``finish_*`` options), whose iterates stay on the constraints and which
-    stops on that measure; it runs compiled when ``engine_name`` is "cpp".
+    without their constraint components) above the tolerance however often it is rerun (measured on small TIP3P
+    boxes, benchmarks/RESULTS.md#everyday-2026-12-01-goals); then the polish finishes with a projected L-BFGS on
+    the coordinates (the ``precon`` iteration with P = μI, ``finish_*`` options), whose iterates stay on the
+    constraints and which stops on that measure; it runs compiled when ``engine_name`` is "cpp".
 
     A round of OpenMM's L-BFGS that ends higher than it started is undone (measured: from a near-converged
-    perturbed SodiumChlorideCrystal its first line search put two ions into contact, +655,000 kJ/mol, reporting no
-    iteration), and the projected L-BFGS, whose line search only accepts lower points, finishes instead. It also
-    finishes wherever OpenMM's rounds stop above the tolerance without constraints (measured: the GNN's result on
-    openmmtools' CustomGBForceSystem, about -268,000 kJ/mol, where OpenMM's line search gives up in single
-    precision).
+    perturbed SodiumChlorideCrystal its first line search put two ions into contact, reporting no iteration,
+    benchmarks/RESULTS.md#external-suite-2026-12-01), and the projected L-BFGS, whose line search only accepts
+    lower points, finishes instead. It also finishes wherever OpenMM's rounds stop above the tolerance without
+    constraints (measured: the GNN's result on openmmtools' CustomGBForceSystem, where OpenMM's line search gives
+    up in single precision, benchmarks/RESULTS.md#auto-rules).
 
     Nothing is run from a point already at ``finish_tolerance`` × the tolerance (where ``precon`` stops): OpenMM's
-    L-BFGS would start over on its constraint penalty there (measured: 0.1-0.5 s on 156-284-atom molecules
-    with HBonds, for no change in energy above 0.1 kJ/mol).
+    L-BFGS would start over on its constraint penalty there (measured on 156-284-atom molecules with HBonds: time
+    spent for no change in energy).
 
     Where OpenMM's L-BFGS cannot run (OpenCL on a CPU runtime, :mod:`openmm_reparam.core.platforms`) the
     projected L-BFGS is the whole polish. Every part stops at ``deadline`` (a ``time.perf_counter()`` value) and
@@ -237,7 +236,7 @@ class LBFGSMethod(Method):
 class FinishedLBFGSMethod(LBFGSMethod):
     """What ``auto`` runs as ``lbfgs``: OpenMM's L-BFGS, then the polish only where its final constraint
     projection left the forces above the tolerance (measured on HostGuestVacuum and HostGuestImplicitGBn in
-    benchmarks/RESULTS.md section 10): converged by the package's measure, at no cost where OpenMM got there."""
+    benchmarks/RESULTS.md#external-suite): converged by the package's measure, at no cost where OpenMM got there."""
 
     def run(self, state: RunState) -> None:
         bridge = state.bridge

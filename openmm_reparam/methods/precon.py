@@ -1,6 +1,8 @@
-"""Method ``precon``: a few OpenMM L-BFGS iterations out of the start's clashes (``declash``), then L-BFGS on the
-coordinates preconditioned by the force-constant graph Laplacian (:mod:`openmm_reparam.engines.precon`), then
-the polish. The default for non-periodic Systems (vacuum, implicit solvent)."""
+"""Method ``precon``: a few L-BFGS iterations out of the start's clashes (``declash``: by default the projected
+L-BFGS with the stage's step cap, or OpenMM's with ``precon_declash_by="openmm"``), then L-BFGS on the coordinates
+preconditioned by the force-constant graph Laplacian (:mod:`openmm_reparam.engines.precon`), then the polish.
+What ``auto`` runs for non-periodic Systems (vacuum, implicit solvent), implicit solvent in a box and constrained
+boxes of small molecules (:mod:`openmm_reparam.methods.auto`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -31,13 +33,13 @@ class PreconOptions:
     precon_cutoff: float = 0.25    # nm: atom pairs coupled in the force-constant matrix (bonds, angles)
     precon_max_step: float = 0.03  # nm: the largest atom displacement of one step
     precon_tolerance: float = 0.5  # the stage stops at this x the tolerance, leaving the polish little to do
-    precon_declash: int = 20       # OpenMM L-BFGS iterations first ("declash"; 0: none): from a clash-laden start
+    precon_declash: int = 20       # L-BFGS iterations first ("declash"; 0: none): from a clash-laden start
     #                                the long preconditioned steps can push a planar group through its plane
     precon_declash_by: str = "projected"  # "projected" (plain L-BFGS on the constraint surface, the stage's step
     #                                cap; runs on every platform) or "openmm" (OpenMM's L-BFGS: with
     #                                constraints it repeats the capped pass per penalty tightening, 60+ iterations)
     precon_matrix: str = "bonded"  # K: "bonded" (bond and angle terms, no evaluation) or "measured" (finite
-    #                                differences: ~90 evaluations on 156 atoms; measured slower, RESULTS.md 11)
+    #                                differences of the forces; measured slower, benchmarks/RESULTS.md#auto-rules)
 
     def __post_init__(self) -> None:
         require_ints(self, ("precon_steps", "precon_declash"))
@@ -60,8 +62,9 @@ class PreconOptions:
 
 
 def declash_stage(state: RunState, settings: PreconSettings) -> StageResult:
-    """``precon_declash`` iterations out of the start's clashes, by OpenMM's L-BFGS or (``precon_declash_by``
-    "projected", and wherever OpenMM's cannot run) the plain projected L-BFGS with the stage's step cap."""
+    """``precon_declash`` iterations out of the start's clashes: by the plain projected L-BFGS with the stage's
+    step cap (``precon_declash_by="projected"``, the default, and wherever OpenMM's L-BFGS cannot run), or by
+    OpenMM's L-BFGS (``"openmm"``)."""
     options, bridge = state.options.precon, state.bridge
     if options.precon_declash_by == "openmm" and openmm_lbfgs_blocker(bridge.context) is None:
         declash, _ = undone_if_higher(bridge, lbfgs_stage, "declash", bridge, state.recorder, state.tolerance,
@@ -85,7 +88,7 @@ class PreconMethod(Method):
 
     def auto_rank(self, profile: SystemProfile) -> Optional[float]:
         """Non-periodic Systems (vacuum, implicit solvent; faster than OpenMM's L-BFGS alone on most noisy and
-        unfolded protein starts and lower in energy, benchmarks/RESULTS.md section 0.1), implicit solvent in a box,
+        unfolded protein starts and lower in energy, benchmarks/RESULTS.md#everyday), implicit solvent in a box,
         and constrained boxes of small molecules (see :mod:`openmm_reparam.methods.auto`)."""
         if not profile.periodic or profile.implicit_solvent:
             return 1.0

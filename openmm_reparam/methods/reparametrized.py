@@ -85,8 +85,8 @@ class GNNMethod(ReparametrizedMethod):
     summary = "slow modes -> GNN generator fitted to the start -> Adam on its parameters -> Adam on coordinates"
     # Not an auto candidate. The one class it was the default for, free ions in implicit solvent in a box
     # (openmmtools' CustomGBForceSystem), is chaotic: with 2 CPU threads (whose sums differ run to run) it ended
-    # below OpenMM's L-BFGS in 10 of 12 runs (median 21,400 kJ/mol below it) and up to 11,100 above it
-    # in the others, at 12-27x the time (benchmarks/RESULTS.md section 13); OpenMM's L-BFGS took it over.
+    # below OpenMM's L-BFGS in most runs and far above it in the others, at many times its time
+    # (benchmarks/RESULTS.md#auto-rules-customgb); OpenMM's L-BFGS took it over.
 
 
 class LinearMethod(ReparametrizedMethod):

@@ -2,7 +2,7 @@
 
 Computed from the System alone (no force evaluation), so choosing costs nothing next to a minimization. The start's
 roughness (its largest force) was measured as a candidate input too and left out: on the external suite it did not
-separate the classes that want different methods (benchmarks/RESULTS.md section 11).
+separate the classes that want different methods (benchmarks/RESULTS.md#auto-rules).
 """
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 #define OPENMM_REPARAM_DEVICE_ADAM_STAGE_H_
 /**
  * runDeviceAdamStage: the Adam stage on the coordinates with positions, forces, the Adam moments and the
- * constraints on the Context's device (OpenCL, CUDA, HIP), written once on OpenMM's common compute API
+ * constraints on the Context's device (OpenCL or CUDA), written once on OpenMM's common compute API
  * (platforms/common, CommonDeviceAdamKernel) and registered per platform (platforms/opencl, platforms/cuda).
  *
  * A step: apply the constraints and virtual sites on the device (ContextImpl::applyConstraints) -> forces and

@@ -2,7 +2,7 @@
 #define OPENMM_REPARAM_COMMON_DEVICE_ADAM_KERNEL_H_
 /**
  * CommonDeviceAdamKernel: DeviceAdamKernel on OpenMM's common compute API (ComputeContext, ComputeArray,
- * ComputeKernel), one source for the CUDA, OpenCL and HIP platforms; each platform's factory (platforms/<name>)
+ * ComputeKernel), one source for the CUDA and OpenCL platforms; each platform's factory (platforms/<name>)
  * hands it the platform's ComputeContext. See DeviceAdamStage.h for the step. With a generator (a reparametrized
  * stage) the program is compiled with HAS_GENERATOR and DeviceGeneratorKernels' kernels: the generator's rows at
  * G(theta) before each evaluation, dtheta = J^T g after it, Adam on theta beside the coordinates' Adam.

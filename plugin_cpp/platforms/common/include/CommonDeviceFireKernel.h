@@ -1,7 +1,7 @@
 #ifndef OPENMM_REPARAM_COMMON_DEVICE_FIRE_KERNEL_H_
 #define OPENMM_REPARAM_COMMON_DEVICE_FIRE_KERNEL_H_
 /**
- * CommonDeviceFireKernel: DeviceFireKernel on OpenMM's common compute API, one source for CUDA, OpenCL and HIP
+ * CommonDeviceFireKernel: DeviceFireKernel on OpenMM's common compute API, one source for CUDA and OpenCL
  * (see DeviceFireStage.h for the iteration, FireStage.h for the steps it mirrors).
  */
 #include "CpuForceFallback.h"

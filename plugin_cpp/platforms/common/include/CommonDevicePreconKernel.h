@@ -1,8 +1,8 @@
 #ifndef OPENMM_REPARAM_COMMON_DEVICE_PRECON_KERNEL_H_
 #define OPENMM_REPARAM_COMMON_DEVICE_PRECON_KERNEL_H_
 /**
- * CommonDevicePreconKernel: DevicePreconKernel on OpenMM's common compute API, one source for CUDA, OpenCL and
- * HIP (see DevicePreconStage.h for what stays on the device, PreconStage.h for the steps it mirrors).
+ * CommonDevicePreconKernel: DevicePreconKernel on OpenMM's common compute API, one source for CUDA and OpenCL
+ * (see DevicePreconStage.h for what stays on the device, PreconStage.h for the steps it mirrors).
  *
  * P^-1 on the device: PreconMatrix's envelope factor L D L^T is uploaded once per stage and solved by forward,
  * diagonal and backward substitution, one work item per Cartesian component (3 work items, serial over the

@@ -1,5 +1,5 @@
 /* The device Adam kernels, in OpenMM's common kernel language (KERNEL, GLOBAL, mixed, real4, ...): compiled by
- * ComputeContext::compileProgram for CUDA, OpenCL or HIP after deviceProjectionKernelSource (loadPosition,
+ * ComputeContext::compileProgram for CUDA or OpenCL after deviceProjectionKernelSource (loadPosition,
  * storePosition, minimumImage). Arrays indexed by atom (moments, best, candidate, generatorRow) use the original
  * atom order (order[i] of posq row i), so they survive OpenMM's atom reordering.
  *
