@@ -46,8 +46,16 @@ def action_lines(parser: argparse.ArgumentParser, action: argparse.Action) -> Li
     return [f"``{spelling}``"] + indent([" ".join(details) or "(no help text)"]) + [""]
 
 
+WIDTH = 100  # usage lines wrap here, whatever terminal the documentation is built in
+
+
+def fixed_width(prog: str) -> argparse.HelpFormatter:
+    return argparse.HelpFormatter(prog, width=WIDTH)
+
+
 def parser_lines(parser: argparse.ArgumentParser, depth: int = 0) -> List[str]:
     """A parser: usage, description, its argument groups, then each subcommand one level down."""
+    parser.formatter_class = fixed_width
     lines = ["::", ""] + indent(parser.format_usage().strip().splitlines()) + [""]
     if parser.description:
         lines += [escape(parser.description), ""]

@@ -23,7 +23,10 @@ from rst_text import escape, indent, title
 def field_comments(cls: type) -> Dict[str, str]:
     """{field name: its comment} for a dataclass: the comment on the field's line and the comment-only lines
     under it, up to the next statement."""
-    source = textwrap.dedent(inspect.getsource(cls))
+    try:
+        source = textwrap.dedent(inspect.getsource(cls))
+    except (OSError, TypeError):  # a class without source (built dynamically): no descriptions
+        return {}
     body = ast.parse(source).body[0].body
     comments: Dict[int, str] = {}
     for token in tokenize.generate_tokens(io.StringIO(source).readline):
