@@ -270,6 +270,8 @@ def _prepare(path: str, forcefield: Union[str, Sequence[str]], solvent: str, wat
     if water is not None:
         topology, positions = _add_solvent(ff, topology, positions, water, padding, ionic_strength, box, changes)
 
+    if water is not None:
+        _check_box(topology, nonbonded_cutoff, padding, box)
     system = _create_system(ff, topology, solvent, constraints, nonbonded_cutoff)
     if not system.usesPeriodicBoundaryConditions():
         topology.setPeriodicBoxVectors(None)  # an input's CRYST1 means nothing to a non-periodic run: never written
@@ -307,6 +309,19 @@ def _add_solvent(ff: app.ForceField, topology: app.Topology, positions: Any, wat
     return modeller.topology, modeller.positions
 
 
+def _check_box(topology: app.Topology, cutoff: Any, padding: Any, box: str) -> None:
+    """PreparationError when the water box is too small for the cutoff (OpenMM needs every periodic width, the
+    reduced box's diagonal, at least twice the cutoff)."""
+    vectors = topology.getPeriodicBoxVectors().value_in_unit(unit.nanometer)
+    width = min(vectors[0][0], vectors[1][1], vectors[2][2])
+    cutoff_nm = _quantity(cutoff, unit.nanometer).value_in_unit(unit.nanometer)
+    if width < 2 * cutoff_nm:
+        padding_nm = _quantity(padding, unit.nanometer).value_in_unit(unit.nanometer)
+        raise PreparationError(f"the {box} water box ({width:.2f} nm across at its narrowest, padding "
+                               f"{padding_nm:g} nm) is smaller than twice the {cutoff_nm:g} nm cutoff: use a larger "
+                               "--padding")
+
+
 def _repair(fixer, ff: app.ForceField, changes: Dict[str, Any], add_missing_residues: bool, keep_water: bool,
             keep_heterogens: bool, ph: float, seed: int) -> None:
     """PDBFixer's repairs, in its order, each recorded in ``changes``; chain breaks not built become termini.
@@ -337,7 +352,8 @@ def _repair(fixer, ff: app.ForceField, changes: Dict[str, Any], add_missing_resi
     try:
         fixer.addMissingHydrogens(pH=ph, forcefield=ff)
     except ValueError as error:
-        raise PreparationError(f"cannot add hydrogens: {' '.join(str(error).split())}") from None
+        raise PreparationError(_missing_template(error, fixer.topology) or
+                               f"cannot add hydrogens: {' '.join(str(error).split())}") from None
     changes["heavy_atoms_added"] = heavy_added
     changes["hydrogens_added"] = fixer.topology.getNumAtoms() - before
 
@@ -466,7 +482,23 @@ def _create_system(ff: app.ForceField, topology: app.Topology, solvent: str, con
         return ff.createSystem(topology, **kwargs)
     except ValueError as error:
         message = " ".join(str(error).split())
-        raise PreparationError(f"cannot build the force field System: {message}") from None
+        raise PreparationError(_missing_template(error, topology) or
+                               f"cannot build the force field System: {message}") from None
+
+
+def _missing_template(error: Exception, topology: app.Topology) -> Optional[str]:
+    """OpenMM's "No template found for residue N (NAME)" said with the residue's chain and number, and what to
+    do about it; None for any other error."""
+    import re
+    found = re.search(r"No template found for residue (\d+) \((\S+)\)", str(error))
+    if found is None:
+        return None
+    residues = list(topology.residues())
+    index = int(found.group(1))
+    named = [r for r in residues[max(0, index - 1):index + 1] if r.name == found.group(2)]
+    where = residue_label(named[-1]) if named else found.group(2)
+    return (f"the force field has no template for residue {where}: give an XML file with its template and "
+            "parameters as a further --forcefield (or leave out --keep-heterogens to remove it)")
 
 
 def _select_missing_residues(fixer, add: bool) -> List[str]:
