@@ -189,6 +189,16 @@ def test_minimize_of_a_gzip_input_matches_the_plain_file(tmp_path):
     assert not records(tmp_path / "packed.pdb", "CRYST1")
 
 
+def test_the_md_trajectory_of_an_implicit_solvent_run_has_no_unit_cell(tmp_path):
+    import mdtraj
+    out, trajectory = tmp_path / "out.pdb", tmp_path / "md.dcd"
+    status, _, stderr = run("minimize", CHIGNOLIN, "-o", out, "--tolerance", 50, "--md-steps", 20, "--md-interval", 10,
+                            "--trajectory", trajectory, "--quiet", *FAST)
+    assert status == 0, stderr
+    frames = mdtraj.load_dcd(str(trajectory), top=str(out))
+    assert frames.n_frames == 2 and frames.unitcell_vectors is None  # the input's CRYST1 is not the run's box
+
+
 def test_a_batch_writes_name_prepared_files_into_the_folder_given(tmp_path):
     inputs = tmp_path / "in"
     inputs.mkdir()
@@ -197,6 +207,12 @@ def test_a_batch_writes_name_prepared_files_into_the_folder_given(tmp_path):
         handle.write(open(CHIGNOLIN, "rb").read())
     status, _, stderr = run("minimize", inputs, "--out-dir", tmp_path / "out", "--write-prepared", inputs, *FAST)
     assert status == 2 and "--write-prepared" in stderr and "a folder the inputs come from" in stderr
+    clash = tmp_path / "clash"
+    clash.mkdir()
+    shutil.copy(CHIGNOLIN, clash / "x.pdb")
+    shutil.copy(CHIGNOLIN, clash / "x_prepared.pdb")
+    status, _, stderr = run("minimize", clash, "--out-dir", tmp_path / "o", "--write-prepared", tmp_path / "o", *FAST)
+    assert status == 2 and "would write" in stderr and "x_prepared.pdb twice" in stderr
     status, _, stderr = run("minimize", inputs, "--out-dir", tmp_path / "out", "--write-prepared",
                             tmp_path / "out", "--workers", 1, "--quiet", *FAST)
     assert status == 0, stderr

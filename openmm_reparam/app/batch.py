@@ -123,7 +123,22 @@ def plan_jobs(inputs: Union[PathLike, Iterable[PathLike]], out_dir: PathLike, *,
                         threads=int(threads), method_plugin=plugin,
                         prepared=None if prepared_dir is None else
                         os.path.abspath(os.path.join(prepared_dir, name + "_prepared" + extension))))
+    _check_distinct(jobs)
     return jobs
+
+
+def _check_distinct(jobs: List[Any]) -> None:
+    """InputError when two files a batch writes have one name (``x_prepared.pdb`` the output of an input of
+    that name and the prepared structure of ``x.pdb``)."""
+    seen: Dict[str, str] = {}
+    for job in jobs:
+        for path in (job.output, job.report, job.prepared):
+            if path is None:
+                continue
+            if path in seen:
+                raise InputError(f"the batch would write {path} twice (for {seen[path]} and {job.input}): rename "
+                                 "an input or write the prepared structures into another folder")
+            seen[path] = job.input
 
 
 def method_plugin(name: str) -> Any:

@@ -57,8 +57,8 @@ class MinimizeSettings:
         names = [self.forcefield or "amber14"] if isinstance(self.forcefield, (str, type(None))) \
             else list(self.forcefield)
         try:
-            key, extras = split_forcefields(names + list(self.extra_forcefields or []))
-            self.forcefield, self.extra_forcefields = (names[0] if len(names) else key), extras
+            _, extras = split_forcefields(names + list(self.extra_forcefields or []))
+            self.forcefield, self.extra_forcefields = os.fspath(names[0]), extras
             forcefield_files(self.forcefield_list(), self.solvent, self.water)
             check_solvent_options(self.solvent, self.ionic_strength, self.box)
             check_xml_files(extras)

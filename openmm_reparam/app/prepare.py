@@ -198,8 +198,8 @@ _MAIN_NAMES = {name for key, (main, _) in FORCEFIELDS.items() for name in (key, 
 def prepare(path: PathLike, forcefield: Union[str, Sequence[str]] = "amber14-all.xml", solvent: str = "obc2",
             ph: float = 7.0, *, model: int = 1, add_missing_residues: bool = False, keep_water: bool = False,
             keep_heterogens: bool = False, water: Optional[str] = None, padding: Any = 1.0,
-            ionic_strength: Any = 0.0, box: str = "cube", constraints: Optional[object] = app.HBonds, nonbonded_cutoff: Any = 1.0,
-            platform: Optional[openmm.Platform] = None, seed: int = 0) -> PreparedSystem:
+            ionic_strength: Any = 0.0, box: str = "cube", constraints: Optional[object] = app.HBonds,
+            nonbonded_cutoff: Any = 1.0, platform: Optional[openmm.Platform] = None, seed: int = 0) -> PreparedSystem:
     """Read, repair and parametrize a structure file.
 
     Args:
