@@ -254,7 +254,7 @@ BAD_CASES = {
     "garbage mmcif": (lambda d: _write(d, "garbage.cif", "data_x\nloop_\n_atom_site.id\n"), [], "cannot read"),
     "unknown residue": (_unknown_residue_file, [], "unknown residue XYZ"),
     "coincident atoms": (_coincident_atoms_file, ["--platform", "CPU"], "non-finite energy"),
-    "heterogen without template": (_ligand_file, ["--keep-heterogens"], "(LIG)"),
+    "heterogen without template": (_ligand_file, ["--keep-heterogens"], "no template for residue LIG"),
     "unknown force field": (lambda d: CHIGNOLIN, ["--forcefield", "amber99xyz"], "unknown force field"),
     "unknown platform": (lambda d: CHIGNOLIN, ["--platform", "Abacus"], "unknown platform"),
     "unknown minimizer option": (lambda d: CHIGNOLIN, ["--option", "warp_speed=9"], "warp_speed"),

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from ..run.registry import deprecated_names, method_names
-from .prepare import FORCEFIELDS, SOLVENTS
+from .prepare import BOX_SHAPES, FORCEFIELDS, IMPLICIT_SOLVENTS, SOLVENTS, WATER_MODELS
 from .relax import MAX_OUTER_ITERATIONS
 from .restraints import DEFAULT_STIFFNESS, RESTRAINT_CHOICES
 
@@ -23,7 +23,8 @@ def build_parser(version: str) -> argparse.ArgumentParser:
     m = commands.add_parser("minimize", help="prepare, minimize and report on PDB/mmCIF structures",
                             description="Prepare structures with PDBFixer, minimize them and write the results.")
     _add_inputs(m)
-    _add_minimizer(m, default_method="auto")
+    _add_minimizer(m, default_method="auto", seed_help="random seed: where the preparation places new atoms and "
+                   "ions, the minimizer's random numbers (generator, restarts), MD velocities (default: 0)")
     _add_preparation(m)
     _add_outputs(m, plot=True)
     _add_md(m)
@@ -31,7 +32,9 @@ def build_parser(version: str) -> argparse.ArgumentParser:
                             description="AlphaFold's relax protocol (amber99sb, HBonds, vacuum, heavy-atom "
                             "restraints, violation checks, release and minimize again) with this minimizer.")
     _add_inputs(r)
-    _add_minimizer(r, default_method="lbfgs")  # AlphaFold's own inner step: measured fastest for relax
+    _add_minimizer(r, default_method="lbfgs",  # AlphaFold's own inner step: measured fastest for relax
+                   seed_help="random seed: where the preparation places missing atoms and hydrogens, and the "
+                   "inner minimizer's random numbers (relax runs no MD; default: 0)")
     relax = r.add_argument_group("relax protocol")
     relax.add_argument("--restraint-stiffness", dest="stiffness", type=nonnegative_float, default=DEFAULT_STIFFNESS,
                        help="heavy-atom restraints, kJ/mol/nm^2 (default: %(default)s = 10 kcal/mol/A^2)")
@@ -66,7 +69,7 @@ def _add_inputs(parser: argparse.ArgumentParser) -> None:
                        help="output format (default: the input's)")
 
 
-def _add_minimizer(parser: argparse.ArgumentParser, default_method: str) -> None:
+def _add_minimizer(parser: argparse.ArgumentParser, default_method: str, seed_help: str) -> None:
     run = parser.add_argument_group("minimization")
     run.add_argument("--method", choices=method_names() + deprecated_names(), default=default_method,
                      help="minimizer: any registered method, plug-ins included (default: %(default)s; cg is the "
@@ -75,7 +78,7 @@ def _add_minimizer(parser: argparse.ArgumentParser, default_method: str) -> None
                      help="RMS force tolerance in kJ/mol/nm (default: %(default)s)")
     run.add_argument("--max-iterations", type=nonnegative_int, default=0,
                      help="cap on iterations over all stages (0: no cap; default)")
-    run.add_argument("--seed", type=int, default=0, help="random seed (generator, MD velocities; default 0)")
+    run.add_argument("--seed", type=int, default=0, help=seed_help)
     run.add_argument("--steps", type=nonnegative_int, default=None, help="max steps of the reparametrized stage (gnn, linear)")
     run.add_argument("--fine-steps", type=nonnegative_int, default=None, help="max steps of the coordinate Adam stage: gnn's and linear's fine stage, the whole of adam")
     run.add_argument("--time-budget", type=positive_float, default=None,
@@ -92,17 +95,34 @@ def _add_minimizer(parser: argparse.ArgumentParser, default_method: str) -> None
 
 def _add_preparation(parser: argparse.ArgumentParser) -> None:
     prep = parser.add_argument_group("preparation")
-    prep.add_argument("--forcefield", default="amber14",
-                      help=f"force field: {', '.join(FORCEFIELDS)} (default: %(default)s)")
+    prep.add_argument("--forcefield", action="append", default=None, metavar="NAME|XML",
+                      help=f"repeatable: the first names the main force field ({', '.join(FORCEFIELDS)}, or "
+                      f"{', '.join(main for main, _ in FORCEFIELDS.values())}; default: amber14); each further one "
+                      "is an extra XML file (a path, or a file shipped with OpenMM) with templates and parameters "
+                      "for ligands and cofactors, added after it")
     prep.add_argument("--solvent", choices=SOLVENTS, default="obc2",
-                      help="none, implicit (obc2, gbn2) or explicit water (tip3p); default: %(default)s")
+                      help=f"{', '.join(IMPLICIT_SOLVENTS)}: vacuum or implicit solvent; explicit: a periodic water "
+                      "box (PME) of --water; tip3p: the same as --solvent explicit --water tip3p "
+                      "(default: %(default)s)")
+    prep.add_argument("--water", choices=tuple(WATER_MODELS), default=None,
+                      help="explicit solvent's water model, the force field's own file for it (amber14/tip4pew.xml, "
+                      "...; 4-site models get their virtual site); charmm36 ships tip3p, spce and tip4pew "
+                      "(default: tip3p)")
     prep.add_argument("--ph", type=float, default=7.0, help="pH for the added hydrogens (default: %(default)s)")
     prep.add_argument("--model", type=positive_int, default=1, help="model of a multi-model file (default: 1)")
     prep.add_argument("--add-missing-residues", action="store_true", help="build residues missing inside chains")
     prep.add_argument("--keep-water", action="store_true", help="keep crystallographic waters")
     prep.add_argument("--keep-heterogens", action="store_true",
-                      help="keep ligands and other heterogens (the force field must have templates for them)")
-    prep.add_argument("--padding", type=positive_float, default=1.0, help="water padding for tip3p, nm")
+                      help="keep ligands and other heterogens (the force field must have templates for them: give "
+                      "their XML file with a further --forcefield)")
+    prep.add_argument("--padding", type=positive_float, default=1.0,
+                      help="explicit solvent: water around the solute, nm (default: %(default)s)")
+    prep.add_argument("--box", choices=BOX_SHAPES, default="cube",
+                      help="explicit solvent: the box's shape (rhombic dodecahedron, truncated octahedron: fewer "
+                      "waters for the same padding; default: %(default)s)")
+    prep.add_argument("--ionic-strength", type=nonnegative_float, default=0.0, metavar="MOLAR",
+                      help="explicit solvent: Na+ and Cl- for this ionic strength, besides the ions that neutralize "
+                      "the box (always added; default: %(default)s)")
     prep.add_argument("--constraints", choices=("hbonds", "none"), default="hbonds",
                       help="bond constraints of the System (default: hbonds, needed for 2 fs MD)")
     prep.add_argument("--restrain", choices=RESTRAINT_CHOICES, default="none",
@@ -114,6 +134,10 @@ def _add_preparation(parser: argparse.ArgumentParser) -> None:
 def _add_outputs(parser: argparse.ArgumentParser, plot: bool) -> None:
     out = parser.add_argument_group("outputs")
     out.add_argument("--report", metavar="JSON", help="with -o: write a JSON report (a batch always writes them)")
+    out.add_argument("--write-prepared", metavar="PATH",
+                     help="also write the prepared structure (repaired, hydrogens and any solvent added), before "
+                     f"{'minimization' if plot else 'the relax'}: with -o a file (.pdb or .cif); with --out-dir a "
+                     "folder for NAME_prepared.pdb|.cif (it may be the --out-dir)")
     if plot:
         out.add_argument("--plot", metavar="PNG", help="with -o: a PNG of energy vs iteration and wall time")
         out.add_argument("--stiffness-modes", type=nonnegative_int, default=0, metavar="N",

@@ -37,7 +37,8 @@ class SchedulerError(RuntimeError):
 def minimize_many(inputs: Union[PathLike, Iterable[PathLike]], out_dir: PathLike, *, client: Any = None,
                   workers: Optional[int] = None, scheduler: Optional[str] = None, protocol: str = "minimize",
                   threads: int = 1, force: bool = False, output_format: Optional[str] = None,
-                  progress: Optional[bool] = None, overwrite: bool = False, **settings: Any) -> List[Dict[str, Any]]:
+                  progress: Optional[bool] = None, overwrite: bool = False, prepared_dir: Optional[PathLike] = None,
+                  **settings: Any) -> List[Dict[str, Any]]:
     """Minimize (``protocol="minimize"``) or relax (``"relax"``) every structure named by ``inputs`` (files,
     directories, glob patterns) into ``out_dir``; returns the summary rows, in input order.
 
@@ -46,11 +47,13 @@ def minimize_many(inputs: Union[PathLike, Iterable[PathLike]], out_dir: PathLike
     ``output_format``: ``"pdb"`` or ``"cif"`` (default: the input's). ``progress``: one overall bar on stderr
     (None: only on a terminal). ``overwrite``: allow ``out_dir`` to be a folder the inputs come from (refused
     otherwise: an output could replace its input, and a rerun would take the outputs as inputs).
+    ``prepared_dir``: also write each prepared structure (before minimization) as ``prepared_dir/NAME_prepared``
+    with the output's extension (the same rule as ``out_dir`` for a folder the inputs come from).
     ``settings``: the fields of ``MinimizeSettings`` / ``RelaxSettings`` and any minimizer option. Usage errors
     (no such input, bad setting) raise ``InputError`` / ``SettingsError``.
     """
     jobs = plan_jobs(inputs, out_dir, protocol=protocol, threads=threads, output_format=output_format,
-                     settings=settings, overwrite=overwrite)
+                     settings=settings, overwrite=overwrite, prepared_dir=prepared_dir)
     rows: Dict[int, Dict[str, Any]] = {}
     pending = []
     for index, job in enumerate(jobs):
@@ -76,6 +79,8 @@ def minimize_many(inputs: Union[PathLike, Iterable[PathLike]], out_dir: PathLike
                 for index in pending:                 # while writing left is nobody's
                     remove_temporaries(jobs[index].output)
                     remove_temporaries(jobs[index].report)
+                    if jobs[index].prepared is not None:
+                        remove_temporaries(jobs[index].prepared)
             ordered = [rows.get(i) or _not_run(jobs[i], reason) for i in range(len(jobs))]
             write_summary(os.fspath(out_dir), ordered, protocol, jobs[0].settings)
     return ordered
@@ -83,9 +88,10 @@ def minimize_many(inputs: Union[PathLike, Iterable[PathLike]], out_dir: PathLike
 
 def plan_jobs(inputs: Union[PathLike, Iterable[PathLike]], out_dir: PathLike, *, protocol: str = "minimize",
               threads: int = 1, output_format: Optional[str] = None,
-              settings: Optional[Dict[str, Any]] = None, overwrite: bool = False) -> List[Any]:
-    """One Job per input structure (settings checked, output directory created); ``overwrite``: see
-    :func:`minimize_many`."""
+              settings: Optional[Dict[str, Any]] = None, overwrite: bool = False,
+              prepared_dir: Optional[PathLike] = None) -> List[Any]:
+    """One Job per input structure (settings checked, output directories created); ``overwrite`` and
+    ``prepared_dir``: see :func:`minimize_many`."""
     from .tasks import PROTOCOLS, Job
     if protocol not in PROTOCOLS:
         raise SettingsError(f"protocol must be one of {PROTOCOLS}, got {protocol!r}")
@@ -97,10 +103,16 @@ def plan_jobs(inputs: Union[PathLike, Iterable[PathLike]], out_dir: PathLike, *,
     paths = expand_inputs(inputs)
     out_dir = os.fspath(out_dir)
     sources = {os.path.dirname(os.path.realpath(p)) for p in paths}
-    if os.path.realpath(out_dir) in sources and not overwrite:
-        raise InputError(f"--out-dir {out_dir!r} is a folder the inputs come from: its outputs could replace "
-                         "inputs and a rerun would minimize them again; choose another folder (or pass --overwrite)")
-    os.makedirs(out_dir, exist_ok=True)
+    folders = [("--out-dir", out_dir)] + ([] if prepared_dir is None else [("--write-prepared", prepared_dir)])
+    for flag, folder in folders:
+        if os.path.exists(folder) and not os.path.isdir(folder):
+            raise InputError(f"{flag} {os.fspath(folder)!r} is not a directory")
+        if os.path.realpath(folder) in sources and not overwrite:
+            raise InputError(f"{flag} {os.fspath(folder)!r} is a folder the inputs come from: its outputs could "
+                             "replace inputs and a rerun would minimize them again; choose another folder (or pass "
+                             "--overwrite)")
+    for _, folder in folders:
+        os.makedirs(folder, exist_ok=True)
     jobs, plugin = [], method_plugin(parsed.method)
     for path, name in zip(paths, output_names(paths)):
         pdbx = without_gzip_suffix(path).lower().endswith(PDBX_EXTENSIONS)
@@ -108,8 +120,25 @@ def plan_jobs(inputs: Union[PathLike, Iterable[PathLike]], out_dir: PathLike, *,
         jobs.append(Job(protocol=protocol, input=os.path.abspath(path), name=name,
                         output=os.path.abspath(os.path.join(out_dir, name + extension)),
                         report=os.path.abspath(os.path.join(out_dir, name + ".json")), settings=parsed,
-                        threads=int(threads), method_plugin=plugin))
+                        threads=int(threads), method_plugin=plugin,
+                        prepared=None if prepared_dir is None else
+                        os.path.abspath(os.path.join(prepared_dir, name + "_prepared" + extension))))
+    _check_distinct(jobs)
     return jobs
+
+
+def _check_distinct(jobs: List[Any]) -> None:
+    """InputError when two files a batch writes have one name (``x_prepared.pdb`` the output of an input of
+    that name and the prepared structure of ``x.pdb``)."""
+    seen: Dict[str, str] = {}
+    for job in jobs:
+        for path in (job.output, job.report, job.prepared):
+            if path is None:
+                continue
+            if path in seen:
+                raise InputError(f"the batch would write {path} twice (for {seen[path]} and {job.input}): rename "
+                                 "an input or write the prepared structures into another folder")
+            seen[path] = job.input
 
 
 def method_plugin(name: str) -> Any:
@@ -134,6 +163,8 @@ def finished_report(job: Any) -> Optional[Dict[str, Any]]:
     """The report of ``job`` when its output and report exist and record the same settings; else None."""
     import json
     if not (os.path.isfile(job.output) and os.path.isfile(job.report)):
+        return None
+    if job.prepared is not None and not os.path.isfile(job.prepared):
         return None
     try:
         with open(job.report) as handle:

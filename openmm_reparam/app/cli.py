@@ -105,7 +105,8 @@ def run_minimize(args: argparse.Namespace) -> int:
     make_platform(settings.platform, quiet=True)  # an unknown platform is a usage error before any work
     reporter = _reporter(args)
     try:
-        run = minimize_file(args.input[0], outputs["output"], settings, reporter, threads=args.threads or 1)
+        run = minimize_file(args.input[0], outputs["output"], settings, reporter, threads=args.threads or 1,
+                            prepared_output=outputs.get("prepared"))
     finally:
         reporter.close()
     data = run.data
@@ -137,7 +138,8 @@ def run_relax(args: argparse.Namespace) -> int:
     make_platform(settings.platform, quiet=True)
     reporter = _reporter(args)
     try:
-        data = relax_file(args.input[0], outputs["output"], settings, reporter, threads=args.threads or 1)
+        data = relax_file(args.input[0], outputs["output"], settings, reporter, threads=args.threads or 1,
+                          prepared_output=outputs.get("prepared"))
     finally:
         reporter.close()
     if "report" in outputs:
@@ -159,11 +161,14 @@ def _reporter(args: argparse.Namespace) -> ProgressReporter:
 
 def _output_paths(args: argparse.Namespace) -> Dict[str, str]:
     """Every file this run will write, validated up front (format, distinct names)."""
+    outputs = {"output": args.output}
+    if args.write_prepared:
+        outputs["prepared"] = args.write_prepared
     try:
-        structure_format(args.output)
+        for path in (args.output, args.write_prepared or args.output):
+            structure_format(path)
     except PreparationError as error:
         raise UserError(str(error)) from None
-    outputs = {"output": args.output}
     if args.report:
         outputs["report"] = args.report
     if getattr(args, "plot", None):
@@ -202,7 +207,8 @@ def run_batch(args: argparse.Namespace) -> int:
     kwargs = {f.name: getattr(settings, f.name) for f in fields(settings_class)}
     rows = minimize_many(args.input, args.out_dir, workers=args.workers, scheduler=args.scheduler,
                          protocol=args.command, threads=args.threads or 1, force=args.force, overwrite=args.overwrite,
-                         output_format=args.format, progress=False if args.quiet else None, **kwargs)
+                         output_format=args.format, progress=False if args.quiet else None,
+                         prepared_dir=args.write_prepared, **kwargs)
     _print_batch_summary(rows, args)
     return exit_status(rows)
 
@@ -219,7 +225,7 @@ def _check_batch(args: argparse.Namespace) -> None:
     if os.path.exists(args.out_dir) and not os.path.isdir(args.out_dir):
         raise UserError(f"--out-dir {args.out_dir!r} is not a directory")
     if args.command == "minimize":
-        forcefield_files(args.forcefield, args.solvent)  # unknown names: a usage error, not N failures
+        forcefield_files(args.forcefield or "amber14", args.solvent, args.water)  # a usage error, not N failures
     if args.scheduler is None:
         make_platform(args.platform, quiet=True)  # a remote cluster's workers may have platforms this machine lacks
 
@@ -281,11 +287,12 @@ def _print_notes(changes: Dict[str, Any]) -> None:
 
 
 def _print_minimize_summary(data: Dict[str, Any], outputs: Dict[str, str]) -> None:
+    from .report import iterations_text
     before, after = data["energy_before"]["total"], data["energy_after"]["total"]
     rmsd = data["rmsd_to_prepared_input"]
     method = data.get("method_used") or data["settings"]["method"]
     lines = [f"{method}: energy {before:.3f} -> {after:.3f} kJ/mol; RMS force {data['rms_force']:.3g} kJ/mol/nm "
-             f"({'converged' if data['converged'] else 'not converged'}); {data['iterations']} iterations, "
+             f"({'converged' if data['converged'] else 'not converged'}); {iterations_text(data)}, "
              f"{data['wall_time']:.1f} s",
              f"RMSD to the prepared input: heavy atoms {_fmt(rmsd['heavy_angstrom'])} A, "
              f"C-alpha {_fmt(rmsd['ca_angstrom'])} A"]

@@ -9,14 +9,15 @@ from __future__ import annotations
 import os
 import time
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import openmm
 from openmm import app, unit
 
 from ..core.platforms import announce, fastest_safe_platform
 from .outputs import atomic_path
-from .prepare import PreparationError, prepare, structure_format, write_structure
+from .prepare import (PreparationError, check_solvent_options, check_xml_files, forcefield_files, prepare,
+                      split_forcefields, structure_format, write_structure)
 from .restraints import DEFAULT_STIFFNESS, add_position_restraints
 
 
@@ -33,18 +34,40 @@ class MinimizeSettings:
     seed: int = 0
     platform: Optional[str] = None
     options: Dict[str, Any] = field(default_factory=dict)
-    forcefield: str = "amber14"
+    forcefield: str = "amber14"         # the main force field; a list: the main one, then extra XML files
+    extra_forcefields: List[str] = field(default_factory=list)  # XML files for ligands, cofactors (after the main)
     solvent: str = "obc2"
+    water: Optional[str] = None         # explicit solvent's water model (None: TIP3P)
     ph: float = 7.0
     model: int = 1
     add_missing_residues: bool = False
     keep_water: bool = False
     keep_heterogens: bool = False
     padding: float = 1.0
+    ionic_strength: float = 0.0         # molar, explicit solvent (the box is neutralized in any case)
+    box: str = "cube"                   # explicit solvent's box shape: cube, dodecahedron, octahedron
     constraints: str = "hbonds"
     restrain: str = "none"
     restraint_stiffness: float = DEFAULT_STIFFNESS
     stiffness_modes: int = 0
+
+    def __post_init__(self) -> None:
+        """Split a list ``forcefield`` into the main one and the extra files, and check the preparation
+        settings (names, files, solvent options) before any work: a bad one is a SettingsError."""
+        names = [self.forcefield or "amber14"] if isinstance(self.forcefield, (str, type(None))) \
+            else list(self.forcefield)
+        try:
+            _, extras = split_forcefields(names + list(self.extra_forcefields or []))
+            self.forcefield, self.extra_forcefields = os.fspath(names[0]), extras
+            forcefield_files(self.forcefield_list(), self.solvent, self.water)
+            check_solvent_options(self.solvent, self.ionic_strength, self.box)
+            check_xml_files(extras)
+        except PreparationError as error:
+            raise SettingsError(str(error)) from None
+
+    def forcefield_list(self) -> List[str]:
+        """The main force field, then the extra XML files (what ``prepare`` takes)."""
+        return [self.forcefield, *self.extra_forcefields]
 
     @classmethod
     def from_kwargs(cls, **kwargs: Any) -> "MinimizeSettings":
@@ -121,15 +144,19 @@ class StructureRun:
 
 
 def minimize_file(path: str, output: str, settings: MinimizeSettings, reporter: Any = None,
-                  threads: Optional[int] = None) -> StructureRun:
+                  threads: Optional[int] = None, prepared_output: Optional[str] = None) -> StructureRun:
     """Prepare ``path``, minimize it, write the minimized structure to ``output`` (atomically) and return the
-    report data. Errors: PreparationError (bad input), NonFiniteEnergyError, OutputError, SettingsError."""
+    report data; ``prepared_output``: also write the prepared structure (repaired, hydrogens and solvent added)
+    there, before minimizing. Errors: PreparationError (bad input), NonFiniteEnergyError, OutputError,
+    SettingsError."""
     from ..api.minimizer import minimize
     from .report import energy_summary, force_statistics
 
     start = time.perf_counter()
     prepared, restraint, groups, simulation = _prepare_simulation(path, settings, threads)
     preparation_time = time.perf_counter() - start
+    if prepared_output is not None:
+        write_prepared(prepared, prepared_output)
     energy_before, forces_before = energy_summary(simulation.context, groups), force_statistics(simulation.context)
     result = minimize(simulation.context, settings.tolerance, settings.max_iterations, reporter,
                       method=settings.method, seed=settings.seed, **run_options(settings, threads))
@@ -137,6 +164,7 @@ def minimize_file(path: str, output: str, settings: MinimizeSettings, reporter: 
     with atomic_path(output) as temporary:
         write_structure(prepared.topology, positions, temporary, fmt=structure_format(output))
     data = {"input": os.path.abspath(path), "output": os.path.abspath(output), "command": "minimize",
+            "prepared_output": None if prepared_output is None else os.path.abspath(prepared_output),
             "settings": _report_settings(settings, prepared, restraint, simulation),
             "preparation": _preparation(prepared, preparation_time),
             "energy_unit": "kJ/mol", "force_unit": "kJ/mol/nm",
@@ -148,13 +176,20 @@ def minimize_file(path: str, output: str, settings: MinimizeSettings, reporter: 
     return StructureRun(data=data, result=result, simulation=simulation)
 
 
+def write_prepared(prepared: Any, path: str) -> None:
+    """Write the prepared structure (before minimization) to ``path`` atomically, PDB or PDBx by extension."""
+    with atomic_path(path) as temporary:
+        write_structure(prepared.topology, prepared.positions, temporary, fmt=structure_format(path))
+
+
 def _prepare_simulation(path: str, settings: MinimizeSettings, threads: Optional[int]):
     from .report import assign_force_groups
 
-    prepared = prepare(path, forcefield=settings.forcefield, solvent=settings.solvent, ph=settings.ph,
+    prepared = prepare(path, forcefield=settings.forcefield_list(), solvent=settings.solvent, ph=settings.ph,
                        model=settings.model, add_missing_residues=settings.add_missing_residues,
                        keep_water=settings.keep_water, keep_heterogens=settings.keep_heterogens,
-                       padding=settings.padding, seed=settings.seed,
+                       water=settings.water, padding=settings.padding, ionic_strength=settings.ionic_strength,
+                       box=settings.box, seed=settings.seed,
                        constraints=app.HBonds if settings.constraints == "hbonds" else None)
     platform, properties = make_platform(settings.platform, threads)  # after the input checks: its note
     try:
@@ -177,12 +212,13 @@ def _preparation(prepared: Any, wall_time: float) -> Dict[str, Any]:
 
 
 def _result_fields(result: Any, prepared: Any, positions: Any) -> Dict[str, Any]:
-    from .report import package_versions, rmsd_to_reference, stage_table
+    from .report import history_iterations, package_versions, rmsd_to_reference, stage_table
     return {"method_used": getattr(result, "method", None), "rms_force": result.rms_force,
             "max_force": result.max_force, "converged": result.converged,
             "tolerance": result.tolerance,
             "rmsd_to_prepared_input": rmsd_to_reference(prepared.topology, prepared.positions, positions),
-            "iterations": result.iterations, "energy_evaluations": result.energy_evaluations,
+            "iterations": result.iterations, "energy_iterations": history_iterations(result.history),
+            "energy_evaluations": result.energy_evaluations,
             "wall_time": result.wall_time, "stages": stage_table(result), "selected": result.selected,
             "baseline_energy": result.baseline_energy, "interrupted": result.interrupted,
             "restarts": list(getattr(result, "restarts", [])),
@@ -208,5 +244,5 @@ def stiffness_report(context: openmm.Context, n_modes: int) -> Dict[str, Any]:
     return result.to_dict()
 
 
-__all__ = ["MinimizeSettings", "SettingsError", "StructureRun", "minimize_file", "make_platform",
+__all__ = ["MinimizeSettings", "SettingsError", "StructureRun", "minimize_file", "make_platform", "write_prepared",
            "settings_from_kwargs", "result_settings", "run_options", "PreparationError"]

@@ -23,7 +23,8 @@ from .structure_file import PreparationError, load_fixer, residue_label, structu
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-#: Short force-field names -> (protein force-field file, water file used for explicit solvent and water templates).
+#: Short force-field names -> (main force-field file, the TIP3P water file: water and ion templates for implicit
+#: solvent, vacuum and crystallographic waters).
 FORCEFIELDS: Dict[str, Tuple[str, str]] = {
     "amber14": ("amber14-all.xml", "amber14/tip3p.xml"),
     "amber19": ("amber19-all.xml", "amber19/tip3p.xml"),
@@ -31,8 +32,17 @@ FORCEFIELDS: Dict[str, Tuple[str, str]] = {
 }
 #: Implicit-solvent files shipped with OpenMM (they work with the Amber and CHARMM force fields above).
 IMPLICIT_SOLVENTS: Dict[str, Optional[str]] = {"none": None, "obc2": "implicit/obc2.xml", "gbn2": "implicit/gbn2.xml"}
-EXPLICIT_SOLVENTS = ("tip3p",)
+#: ``explicit``: a periodic water box of the ``water`` model; ``tip3p``: the same with TIP3P (the older spelling).
+EXPLICIT_SOLVENTS = ("explicit", "tip3p")
 SOLVENTS = tuple(IMPLICIT_SOLVENTS) + EXPLICIT_SOLVENTS
+#: Explicit water models -> the pre-equilibrated box ``Modeller.addSolvent`` fills with (a 3-site box serves every
+#: 3-site model, TIP4P-Ew's serves the 4-site ones; the force field's own template then places the virtual site).
+WATER_MODELS: Dict[str, str] = {"tip3p": "tip3p", "tip3pfb": "tip3p", "spce": "spce", "tip4pew": "tip4pew",
+                                "opc": "tip4pew"}
+DEFAULT_WATER = "tip3p"
+#: ``Modeller.addSolvent``'s box shapes (cube, rhombic dodecahedron, truncated octahedron).
+BOX_SHAPES = ("cube", "dodecahedron", "octahedron")
+
 
 _WATER_NAMES = {"HOH", "WAT", "H2O", "TIP3", "TIP", "SOL"}
 _CAPS = {"ACE", "NME", "NH2"}
@@ -59,21 +69,118 @@ class PreparedSystem:
         return self.system.usesPeriodicBoundaryConditions()
 
 
-def forcefield_files(forcefield: str = "amber14", solvent: str = "obc2") -> List[str]:
-    """The OpenMM XML files for a force-field name and a solvent.
+def forcefield_files(forcefield: Union[str, Sequence[str]] = "amber14", solvent: str = "obc2",
+                     water: Optional[str] = None) -> List[str]:
+    """The OpenMM XML files for a force field, a solvent and (explicit solvent) a water model.
 
     ``forcefield`` is a short name (``amber14``, ``amber19``, ``charmm36``) or one of their main files
-    (``amber14-all.xml``, ...). The water file is always included (it only adds water/ion templates).
+    (``amber14-all.xml``, ...), or a list whose first entry is one of those and whose others are extra XML files
+    (paths, or files shipped with OpenMM) with templates and parameters for ligands and cofactors; they come last.
+    The water file is always included (it only adds water/ion templates): the ``water`` model's with explicit
+    solvent, TIP3P's otherwise.
     """
-    key = _forcefield_key(forcefield)
+    key, extras = split_forcefields(forcefield)
     if solvent not in SOLVENTS:
         raise PreparationError(f"unknown solvent {solvent!r}; choose one of {', '.join(SOLVENTS)}")
-    main, water = FORCEFIELDS[key]
-    files = [main, water]
+    model = water_model(solvent, water)
+    main, water_file = FORCEFIELDS[key]
+    files = [main, water_file if model is None else _water_file(key, model)]
     implicit = IMPLICIT_SOLVENTS.get(solvent)
     if implicit:
         files.append(implicit)
-    return files
+    return files + extras
+
+
+def split_forcefields(forcefield: Union[str, Sequence[str]]) -> Tuple[str, List[str]]:
+    """(the main force field's short name, the extra XML files): paths made absolute, OpenMM's own names kept.
+    PreparationError for an unknown main force field or an extra file that does not exist."""
+    names = [forcefield] if isinstance(forcefield, (str, os.PathLike)) else list(forcefield)
+    if not names:
+        raise PreparationError("no force field given")
+    first = os.fspath(names[0])
+    if first.strip().lower() not in _MAIN_NAMES and first.lower().endswith(".xml"):
+        raise PreparationError(f"the first force field names the main one ({', '.join(FORCEFIELDS)}), got "
+                               f"{first!r}; give extra XML files after it")
+    return _forcefield_key(first), [_extra_file(os.fspath(name)) for name in names[1:]]
+
+
+def _extra_file(name: str) -> str:
+    if os.path.isfile(name):
+        return os.path.abspath(name)
+    if not os.path.isabs(name) and any(os.path.isfile(os.path.join(d, name)) for d in _data_directories()):
+        return name
+    if os.path.isdir(name):
+        raise PreparationError(f"force-field file {name!r} is a directory")
+    raise PreparationError(f"force-field file {name!r} does not exist (nor is it a file shipped with OpenMM)")
+
+
+def _data_directories() -> List[str]:
+    from openmm.app import forcefield as forcefield_module
+    return list(forcefield_module._getDataDirectories())
+
+
+def water_model(solvent: str, water: Optional[str]) -> Optional[str]:
+    """The explicit water model of ``solvent`` and ``water`` (None for implicit solvent and vacuum)."""
+    if water is not None and water not in WATER_MODELS:
+        raise PreparationError(f"unknown water model {water!r}; choose one of {', '.join(WATER_MODELS)}")
+    if solvent not in EXPLICIT_SOLVENTS:
+        if water is not None:
+            raise PreparationError(f"water model {water!r} applies to explicit solvent (--solvent explicit), "
+                                   f"not {solvent!r}")
+        return None
+    if solvent == "tip3p" and water not in (None, "tip3p"):
+        raise PreparationError(f"solvent 'tip3p' means TIP3P water; for {water!r} use solvent 'explicit'")
+    return water or DEFAULT_WATER
+
+
+def _water_file(key: str, model: str) -> str:
+    """The water XML of ``model`` in force-field family ``key`` (CHARMM's TIP3P is ``charmm36/water.xml``)."""
+    name = FORCEFIELDS[key][1] if model == "tip3p" else f"{key}/{model}.xml"
+    if not any(os.path.isfile(os.path.join(d, name)) for d in _data_directories()):
+        shipped = [m for m in WATER_MODELS if m == "tip3p" or
+                   any(os.path.isfile(os.path.join(d, f"{key}/{m}.xml")) for d in _data_directories())]
+        raise PreparationError(f"force field {key} ships no {model} water ({name}); choose one of "
+                               f"{', '.join(shipped)}")
+    return name
+
+
+def check_solvent_options(solvent: str, ionic_strength: Any = 0.0, box: str = "cube") -> None:
+    """PreparationError for a box shape or ionic strength that cannot apply: both are explicit solvent's."""
+    if box not in BOX_SHAPES:
+        raise PreparationError(f"unknown box shape {box!r}; choose one of {', '.join(BOX_SHAPES)}")
+    molar = _quantity(ionic_strength, unit.molar).value_in_unit(unit.molar)
+    if not molar >= 0:
+        raise PreparationError(f"ionic strength must be >= 0 molar, got {molar:g}")
+    if solvent not in EXPLICIT_SOLVENTS and (molar > 0 or box != "cube"):
+        given = f"ionic strength {molar:g} M" if molar > 0 else f"box {box!r}"
+        raise PreparationError(f"{given} applies to explicit solvent (--solvent explicit), not {solvent!r}")
+
+
+def check_xml_files(files: Sequence[str]) -> None:
+    """PreparationError naming the first of ``files`` (those on disk) that is not well-formed force-field XML."""
+    import xml.etree.ElementTree as ElementTree
+    for name in files:
+        if not os.path.isfile(name):
+            continue
+        try:
+            root = ElementTree.parse(name).getroot()
+        except (ElementTree.ParseError, OSError) as error:
+            raise PreparationError(f"cannot read force-field file {name!r}: {' '.join(str(error).split())}") \
+                from None
+        if root.tag != "ForceField":
+            raise PreparationError(f"force-field file {name!r} is XML but not an OpenMM force field (its root "
+                                   f"element is <{root.tag}>, not <ForceField>)")
+
+
+def load_forcefield(files: Sequence[str]) -> app.ForceField:
+    """``app.ForceField(*files)``; PreparationError naming the file when one is not valid force-field XML."""
+    check_xml_files(files)
+    try:
+        return app.ForceField(*files)
+    except Exception as error:  # a well-formed file OpenMM cannot use (unknown atom type, bad attribute, ...)
+        message = " ".join(str(error).split()) or type(error).__name__
+        raise PreparationError(f"cannot load the force field from {', '.join(files)}: "
+                               f"{type(error).__name__}: {message}") from None
 
 
 def _forcefield_key(forcefield: str) -> str:
@@ -85,17 +192,23 @@ def _forcefield_key(forcefield: str) -> str:
                            f"(or {', '.join(m for m, _ in FORCEFIELDS.values())})")
 
 
-def prepare(path: PathLike, forcefield: str = "amber14-all.xml", solvent: str = "obc2", ph: float = 7.0, *,
-            model: int = 1, add_missing_residues: bool = False, keep_water: bool = False,
-            keep_heterogens: bool = False, padding: Any = 1.0, ionic_strength: Any = 0.0,
-            constraints: Optional[object] = app.HBonds, nonbonded_cutoff: Any = 1.0,
-            platform: Optional[openmm.Platform] = None, seed: int = 0) -> PreparedSystem:
+_MAIN_NAMES = {name for key, (main, _) in FORCEFIELDS.items() for name in (key, main, main[:-4])}
+
+
+def prepare(path: PathLike, forcefield: Union[str, Sequence[str]] = "amber14-all.xml", solvent: str = "obc2",
+            ph: float = 7.0, *, model: int = 1, add_missing_residues: bool = False, keep_water: bool = False,
+            keep_heterogens: bool = False, water: Optional[str] = None, padding: Any = 1.0,
+            ionic_strength: Any = 0.0, box: str = "cube", constraints: Optional[object] = app.HBonds,
+            nonbonded_cutoff: Any = 1.0, platform: Optional[openmm.Platform] = None, seed: int = 0) -> PreparedSystem:
     """Read, repair and parametrize a structure file.
 
     Args:
         path: a PDB (``.pdb``/``.ent``) or PDBx/mmCIF (``.cif``/``.mmcif``) file, plain or gzip-compressed (``.gz``).
-        forcefield: ``amber14`` | ``amber19`` | ``charmm36`` (or their XML file names).
-        solvent: ``none`` (vacuum), ``obc2`` | ``gbn2`` (implicit) or ``tip3p`` (explicit water box, periodic, PME).
+        forcefield: ``amber14`` | ``amber19`` | ``charmm36`` (or their XML file names), or a list of that name
+            followed by extra XML files (templates and parameters for ligands, cofactors): see
+            :func:`forcefield_files`.
+        solvent: ``none`` (vacuum), ``obc2`` | ``gbn2`` (implicit), ``explicit`` (a periodic box of ``water``,
+            PME) or ``tip3p`` (the same as ``explicit`` with TIP3P water).
         ph: pH at which protonation states are chosen for the hydrogens PDBFixer adds.
         model: which model (1-based, in file order) of a multi-model (NMR) file to use.
         add_missing_residues: build the residues missing inside a chain (gaps known from SEQRES); terminal tails
@@ -103,8 +216,11 @@ def prepare(path: PathLike, forcefield: str = "amber14-all.xml", solvent: str = 
             two termini (:mod:`.chain_breaks`), never bonded shut.
         keep_water: keep crystallographic waters (otherwise every heterogen is removed).
         keep_heterogens: keep ligands and other heterogens (they then need templates in the force field).
-        padding: water padding around the solute for ``tip3p`` (nm or Quantity).
-        ionic_strength: salt for ``tip3p`` (molar or Quantity); the box is neutralized in any case.
+        water: explicit solvent's water model (:data:`WATER_MODELS`; default TIP3P), from the force field's
+            family (``amber14/tip4pew.xml``, ...); 4-site models get their virtual sites from its templates.
+        padding: water padding around the solute for explicit solvent (nm or Quantity).
+        ionic_strength: Na+/Cl- for explicit solvent (molar or Quantity); the box is neutralized in any case.
+        box: the explicit water box's shape: ``cube``, ``dodecahedron`` (rhombic) or ``octahedron`` (truncated).
         constraints: OpenMM constraints for the System (default HBonds; None for none).
         nonbonded_cutoff: cutoff for the periodic (``tip3p``) System (nm or Quantity).
         seed: seeds the random numbers OpenMM's Modeller and PDBFixer use to place new atoms and ions, from a
@@ -118,15 +234,18 @@ def prepare(path: PathLike, forcefield: str = "amber14-all.xml", solvent: str = 
             field, ... (one line, naming what is wrong).
     """
     with seeded_random(seed):
-        return _prepare(os.fspath(path), forcefield, solvent, ph, model, add_missing_residues, keep_water,
-                        keep_heterogens, padding, ionic_strength, constraints, nonbonded_cutoff, platform, seed)
+        return _prepare(os.fspath(path), forcefield, solvent, water, ph, model, add_missing_residues, keep_water,
+                        keep_heterogens, padding, ionic_strength, box, constraints, nonbonded_cutoff, platform, seed)
 
 
-def _prepare(path: str, forcefield: str, solvent: str, ph: float, model: int, add_missing_residues: bool,
-             keep_water: bool, keep_heterogens: bool, padding: Any, ionic_strength: Any,
-             constraints: Optional[object], nonbonded_cutoff: Any, platform: Optional[openmm.Platform],
-             seed: int) -> PreparedSystem:
-    files = forcefield_files(forcefield, solvent)
+def _prepare(path: str, forcefield: Union[str, Sequence[str]], solvent: str, water: Optional[str], ph: float,
+             model: int, add_missing_residues: bool, keep_water: bool, keep_heterogens: bool, padding: Any,
+             ionic_strength: Any, box: str, constraints: Optional[object], nonbonded_cutoff: Any,
+             platform: Optional[openmm.Platform], seed: int) -> PreparedSystem:
+    files = forcefield_files(forcefield, solvent, water)
+    check_solvent_options(solvent, ionic_strength, box)
+    water = water_model(solvent, water)
+    ff = load_forcefield(files)
     if platform is None:
         platform = openmm.Platform.getPlatformByName("Reference")
     for attempt in range(PLACEMENT_ATTEMPTS):  # the random numbers go on: each attempt places atoms anew
@@ -134,7 +253,7 @@ def _prepare(path: str, forcefield: str, solvent: str, ph: float, model: int, ad
         given = {_atom_key(atom) for atom in fixer.topology.atoms()}
         changes: Dict[str, Any] = {"models_in_file": n_models, "model_used": model}
         try:
-            ff = _repair(fixer, files, changes, add_missing_residues, keep_water, keep_heterogens, ph, seed + attempt)
+            _repair(fixer, ff, changes, add_missing_residues, keep_water, keep_heterogens, ph, seed + attempt)
         except PreparationError:
             raise
         except Exception as error:  # PDBFixer failing on what the file holds is a problem of the input
@@ -148,19 +267,21 @@ def _prepare(path: str, forcefield: str, solvent: str, ph: float, model: int, ad
         raise PreparationError(f"{path!r}: {contact}; check the input's records there")
     changes["placement_attempts"] = attempt + 1
     topology, positions = fixer.topology, fixer.positions
-    if solvent in EXPLICIT_SOLVENTS:
-        modeller = app.Modeller(topology, positions)
-        modeller.addSolvent(ff, model=solvent, padding=_quantity(padding, unit.nanometer),
-                            ionicStrength=_quantity(ionic_strength, unit.molar), neutralize=True)
-        changes["solvent_molecules_added"] = modeller.topology.getNumResidues() - topology.getNumResidues()
-        topology, positions = modeller.topology, modeller.positions
+    if water is not None:
+        topology, positions = _add_solvent(ff, topology, positions, water, padding, ionic_strength, box, changes)
 
+    if water is not None:
+        _check_box(topology, nonbonded_cutoff, padding, box)
     system = _create_system(ff, topology, solvent, constraints, nonbonded_cutoff)
-    settings = {"path": path, "forcefield": _forcefield_key(forcefield), "forcefield_files": files,
-                "solvent": solvent, "ph": float(ph), "model": model, "seed": seed,
+    if not system.usesPeriodicBoundaryConditions():
+        topology.setPeriodicBoxVectors(None)  # an input's CRYST1 means nothing to a non-periodic run: never written
+    key, extras = split_forcefields(forcefield)
+    settings = {"path": path, "forcefield": key, "extra_forcefields": extras, "forcefield_files": files,
+                "solvent": solvent, "water": water, "ph": float(ph), "model": model, "seed": seed,
                 "add_missing_residues": add_missing_residues, "keep_water": keep_water,
                 "keep_heterogens": keep_heterogens,
                 "padding_nm": _quantity(padding, unit.nanometer).value_in_unit(unit.nanometer),
+                "box": box if water is not None else None,
                 "ionic_strength_molar": _quantity(ionic_strength, unit.molar).value_in_unit(unit.molar),
                 "constraints": None if constraints is None else str(constraints),
                 "nonbonded_cutoff_nm": _quantity(nonbonded_cutoff, unit.nanometer).value_in_unit(unit.nanometer)}
@@ -168,10 +289,43 @@ def _prepare(path: str, forcefield: str, solvent: str, ph: float, model: int, ad
                           forcefield_files=files, solvent=solvent, changes=changes, settings=settings)
 
 
-def _repair(fixer, files: List[str], changes: Dict[str, Any], add_missing_residues: bool, keep_water: bool,
-            keep_heterogens: bool, ph: float, seed: int) -> app.ForceField:
+def _add_solvent(ff: app.ForceField, topology: app.Topology, positions: Any, water: str, padding: Any,
+                 ionic_strength: Any, box: str, changes: Dict[str, Any]) -> Tuple[app.Topology, Any]:
+    """A periodic box of ``water`` around the structure, with Na+/Cl- (neutralizing, plus ``ionic_strength``).
+    Virtual sites of 4-site models (and of crystallographic waters kept) come from the force field's
+    templates (``Modeller.addExtraParticles``, as OpenMM-Setup does)."""
+    modeller = app.Modeller(topology, positions)
+    try:
+        modeller.addSolvent(ff, model=WATER_MODELS[water], padding=_quantity(padding, unit.nanometer),
+                            boxShape=box, ionicStrength=_quantity(ionic_strength, unit.molar),
+                            positiveIon="Na+", negativeIon="Cl-", neutralize=True)
+        if WATER_MODELS[water] != "tip3p" and WATER_MODELS[water] != "spce":
+            modeller.addExtraParticles(ff)
+    except ValueError as error:
+        raise PreparationError(f"cannot add {water} water: {' '.join(str(error).split())}") from None
+    residues = list(modeller.topology.residues())[topology.getNumResidues():]
+    changes["solvent_molecules_added"] = len(residues)
+    changes["ions_added"] = {name: sum(r.name == name for r in residues) for name in ("NA", "CL")}
+    return modeller.topology, modeller.positions
+
+
+def _check_box(topology: app.Topology, cutoff: Any, padding: Any, box: str) -> None:
+    """PreparationError when the water box is too small for the cutoff (OpenMM needs every periodic width, the
+    reduced box's diagonal, at least twice the cutoff)."""
+    vectors = topology.getPeriodicBoxVectors().value_in_unit(unit.nanometer)
+    width = min(vectors[0][0], vectors[1][1], vectors[2][2])
+    cutoff_nm = _quantity(cutoff, unit.nanometer).value_in_unit(unit.nanometer)
+    if width < 2 * cutoff_nm:
+        padding_nm = _quantity(padding, unit.nanometer).value_in_unit(unit.nanometer)
+        raise PreparationError(f"the {box} water box ({width:.2f} nm across at its narrowest, padding "
+                               f"{padding_nm:g} nm) is smaller than twice the {cutoff_nm:g} nm cutoff: use a larger "
+                               "--padding")
+
+
+def _repair(fixer, ff: app.ForceField, changes: Dict[str, Any], add_missing_residues: bool, keep_water: bool,
+            keep_heterogens: bool, ph: float, seed: int) -> None:
     """PDBFixer's repairs, in its order, each recorded in ``changes``; chain breaks not built become termini.
-    Returns the force field (for the hydrogens and the System)."""
+    ``ff`` places the hydrogens."""
     fixer.findMissingResidues()
     missing_residues = _select_missing_residues(fixer, add_missing_residues)
     changes["missing_residues_added"] = missing_residues
@@ -194,15 +348,14 @@ def _repair(fixer, files: List[str], changes: Dict[str, Any], add_missing_residu
     fixer.addMissingAtoms(seed=seed)
     heavy_added = fixer.topology.getNumAtoms() - before
 
-    ff = app.ForceField(*files)
     before = fixer.topology.getNumAtoms()
     try:
         fixer.addMissingHydrogens(pH=ph, forcefield=ff)
     except ValueError as error:
-        raise PreparationError(f"cannot add hydrogens: {' '.join(str(error).split())}") from None
+        raise PreparationError(_missing_template(error, fixer.topology) or
+                               f"cannot add hydrogens: {' '.join(str(error).split())}") from None
     changes["heavy_atoms_added"] = heavy_added
     changes["hydrogens_added"] = fixer.topology.getNumAtoms() - before
-    return ff
 
 
 #: nm: an atom the preparation added this close to another sits in a force-field singularity (the package's
@@ -308,11 +461,12 @@ def preparation_notes(changes: Dict[str, Any]) -> List[str]:
     return notes
 
 
-def create_system(topology: app.Topology, forcefield: str = "amber14", solvent: str = "obc2",
-                  constraints: Optional[object] = app.HBonds, nonbonded_cutoff: Any = 1.0) -> openmm.System:
+def create_system(topology: app.Topology, forcefield: Union[str, Sequence[str]] = "amber14",
+                  solvent: str = "obc2", constraints: Optional[object] = app.HBonds, nonbonded_cutoff: Any = 1.0,
+                  water: Optional[str] = None) -> openmm.System:
     """Build a System for an already complete topology (e.g. a file written by the CLI), with the same
     force-field and solvent settings ``prepare`` uses. No repair, no added solvent."""
-    ff = app.ForceField(*forcefield_files(forcefield, solvent))
+    ff = load_forcefield(forcefield_files(forcefield, solvent, water))
     return _create_system(ff, topology, solvent, constraints, nonbonded_cutoff)
 
 
@@ -328,7 +482,23 @@ def _create_system(ff: app.ForceField, topology: app.Topology, solvent: str, con
         return ff.createSystem(topology, **kwargs)
     except ValueError as error:
         message = " ".join(str(error).split())
-        raise PreparationError(f"cannot build the force field System: {message}") from None
+        raise PreparationError(_missing_template(error, topology) or
+                               f"cannot build the force field System: {message}") from None
+
+
+def _missing_template(error: Exception, topology: app.Topology) -> Optional[str]:
+    """OpenMM's "No template found for residue N (NAME)" said with the residue's chain and number, and what to
+    do about it; None for any other error."""
+    import re
+    found = re.search(r"No template found for residue (\d+) \((\S+)\)", str(error))
+    if found is None:
+        return None
+    residues = list(topology.residues())
+    index = int(found.group(1))
+    named = [r for r in residues[max(0, index - 1):index + 1] if r.name == found.group(2)]
+    where = residue_label(named[-1]) if named else found.group(2)
+    return (f"the force field has no template for residue {where}: give an XML file with its template and "
+            "parameters as a further --forcefield (or leave out --keep-heterogens to remove it)")
 
 
 def _select_missing_residues(fixer, add: bool) -> List[str]:
@@ -413,4 +583,5 @@ def write_structure(topology: app.Topology, positions: Any, path: PathLike, fmt:
 
 __all__: Sequence[str] = ("prepare", "preparation_notes", "PreparedSystem", "PreparationError", "forcefield_files",
                           "create_system", "write_structure", "structure_format", "heavy_atom_indices",
-                          "ca_indices", "FORCEFIELDS", "SOLVENTS")
+                          "ca_indices", "FORCEFIELDS", "SOLVENTS", "WATER_MODELS", "BOX_SHAPES",
+                          "split_forcefields", "water_model", "check_solvent_options", "load_forcefield")

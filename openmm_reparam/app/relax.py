@@ -43,7 +43,8 @@ import openmm
 from openmm import app
 
 from .outputs import atomic_path
-from .pipeline import SettingsError, make_platform, result_settings, run_options, settings_from_kwargs
+from .pipeline import (SettingsError, make_platform, result_settings, run_options, settings_from_kwargs,
+                       write_prepared)
 from .prepare import PreparationError, heavy_atom_indices, prepare, structure_format, write_structure
 from .restraints import DEFAULT_STIFFNESS, add_position_restraints, update_position_restraints
 from .violations import Violations, find_violations, label
@@ -97,12 +98,15 @@ def relax(path: str, output: Optional[str] = None, *, report: Optional[str] = No
 
 
 def relax_file(path: str, output: Optional[str], settings: RelaxSettings, reporter: Any = None,
-               threads: Optional[int] = None) -> Dict[str, Any]:
-    """The relax of one file (see the module docstring); returns the report data."""
+               threads: Optional[int] = None, prepared_output: Optional[str] = None) -> Dict[str, Any]:
+    """The relax of one file (see the module docstring); returns the report data. ``prepared_output``: also
+    write the prepared structure (repaired, hydrogens added; what the restraints hold) there, before relaxing."""
     from .report import energy_summary, package_versions, rmsd_to_reference
 
     start = time.perf_counter()
     prepared, breaks = prepare_for_relax(path, settings)
+    if prepared_output is not None:
+        write_prepared(prepared, prepared_output)
     topology, reference = prepared.topology, prepared.positions
     system, restraint, groups = _relax_system(topology, reference, settings.stiffness)
     context = _context(system, settings, threads)
@@ -117,6 +121,7 @@ def relax_file(path: str, output: Optional[str], settings: RelaxSettings, report
     last = iterations[-1]
     return {
         "input": os.path.abspath(path), "output": None if output is None else os.path.abspath(output),
+        "prepared_output": None if prepared_output is None else os.path.abspath(prepared_output),
         "command": "relax", "protocol": _protocol(settings),
         "settings": dict(result_settings(settings), platform_used=context.getPlatform().getName(),
                          preparation=prepared.settings),

@@ -127,8 +127,24 @@ def _finite(value: Any) -> Any:
     return value
 
 
-def plot_history(history: Sequence[Any], path: str, title: str = "") -> None:
-    """PNG of energy vs iteration (left) and vs wall time (right), one line per stage, written atomically."""
+def history_iterations(history: Sequence[Any]) -> int:
+    """The iterations on the energy in a run's history: every stage's steps that the reporter, the iteration cap
+    and the plot's x axis count. A generator's fit (gnn) trains the network on the start and moves no atom: it
+    is in the stage table, not here. What the summary line and the plot both say."""
+    return history[-1].iteration + 1 if history else 0
+
+
+def iterations_text(data: Mapping[str, Any]) -> str:
+    """``N iterations`` of a minimize report, counted as the plot counts them; the generator's fit, when it ran,
+    said apart."""
+    fit = sum(stage["iterations"] for stage in data.get("stages", []) if stage["name"] == "fit")
+    count = data.get("energy_iterations", data["iterations"] - fit)
+    return f"{count} iterations" + (f" (and {fit} steps fitting the generator)" if fit else "")
+
+
+def plot_history(history: Sequence[Any], path: str, title: str = "") -> int:
+    """PNG of energy vs iteration (left) and vs wall time (right), one line per stage, written atomically.
+    Returns the iterations it shows (:func:`history_iterations`)."""
     import matplotlib
     matplotlib.use("Agg")  # no display needed; must precede pyplot's import
     import matplotlib.pyplot as plt
@@ -144,7 +160,8 @@ def plot_history(history: Sequence[Any], path: str, title: str = "") -> None:
         style = dict(marker="." if len(points) < 3 else None, label=stage)
         left.plot(iterations, energies, **style)
         right.plot(times, energies, **style)
-    for axis, label in ((left, "iteration (all stages)"), (right, "wall time (s)")):
+    count = history_iterations(history)
+    for axis, label in ((left, f"iteration (all stages: {count})"), (right, "wall time (s)")):
         axis.set_xlabel(label)
         axis.set_ylabel("potential energy (kJ/mol)")
         axis.grid(alpha=0.3)
@@ -160,6 +177,7 @@ def plot_history(history: Sequence[Any], path: str, title: str = "") -> None:
             figure.savefig(temporary, format="png", dpi=100)
     finally:
         plt.close(figure)
+    return count
 
 
 def _clip_energy_axis(axis: Any, energies: Iterable[float]) -> None:
@@ -175,4 +193,5 @@ def _clip_energy_axis(axis: Any, energies: Iterable[float]) -> None:
 
 
 __all__ = ["assign_force_groups", "energy_terms", "energy_summary", "force_statistics", "rmsd_to_reference",
-           "package_versions", "stage_table", "write_json", "plot_history"]
+           "package_versions", "stage_table", "write_json", "plot_history", "history_iterations",
+           "iterations_text"]

@@ -34,11 +34,16 @@ class Job:
     settings: Any                 # MinimizeSettings or RelaxSettings
     threads: int = 1
     method_plugin: Any = None     # a method registered from outside the package, registered again on the worker
+    prepared: Optional[str] = None  # where the prepared structure goes (before minimization), if anywhere
 
     def fingerprint(self) -> Dict[str, Any]:
         """What decides the result: protocol, settings and the input's content (recorded in the report)."""
-        return {"protocol": self.protocol, "input_sha256": file_sha256(self.input),
+        data = {"protocol": self.protocol, "input_sha256": file_sha256(self.input),
                 "settings": result_settings(self.settings)}
+        extras = getattr(self.settings, "extra_forcefields", None)
+        if extras:  # an edited ligand template changes the result as an edited input does
+            data["extra_forcefields_sha256"] = {path: file_sha256(path) for path in extras}
+        return data
 
 
 def file_sha256(path: str) -> Optional[str]:
@@ -73,8 +78,8 @@ def run_job(job: Job) -> Dict[str, Any]:
 def _run(job: Job, output: str) -> Dict[str, Any]:
     if job.protocol == "relax":
         from .relax import relax_file
-        return relax_file(job.input, output, job.settings, threads=job.threads)
-    return minimize_file(job.input, output, job.settings, threads=job.threads).data
+        return relax_file(job.input, output, job.settings, threads=job.threads, prepared_output=job.prepared)
+    return minimize_file(job.input, output, job.settings, threads=job.threads, prepared_output=job.prepared).data
 
 
 def row_from_report(job: Job, data: Dict[str, Any], status: str) -> Dict[str, Any]:
