@@ -1,4 +1,4 @@
-"""The package keeps the shape the architecture asks for (README, Architecture): short functions and classes,
+"""The package keeps the shape the architecture asks for (docs/guide/architecture.rst): short functions and classes,
 and layers that import only the layers below them, in every import form."""
 import ast
 import pathlib

@@ -80,7 +80,7 @@ def test_clash_steps_follow_the_cpu_platforms_forces(clash, stage):
 def test_method_from_a_clash_ends_low_and_says_it_fell_back(clash, method):
     """Single precision (the CPU platform's forces scaled down to 2^40 kJ/mol/nm for the float sums): method adam
     or fire on OpenCL ends finite, no higher than OpenMM's LocalEnergyMinimizer from the same start (on the CPU
-    platform, where it stops at +7e5 kJ/mol; on pocl OpenMM 8.6.1's minimizer segfaults, README "On a device"),
+    platform, where it stops at +7e5 kJ/mol; on pocl OpenMM 8.6.1's minimizer segfaults, docs/guide/devices.rst),
     at a true minimum by the CPU platform's double-precision forces (RMS force at most the tolerance), and says it
     fell back: the first stage counts its CPU evaluations and a RuntimeWarning names them. Its energy is not
     compared with the CPU engine's run: single-precision paths from 4e18 kJ/mol differ from run to run (the

@@ -79,13 +79,16 @@ def _add_minimizer(parser: argparse.ArgumentParser, default_method: str, seed_he
     run.add_argument("--max-iterations", type=nonnegative_int, default=0,
                      help="cap on iterations over all stages (0: no cap; default)")
     run.add_argument("--seed", type=int, default=0, help=seed_help)
-    run.add_argument("--steps", type=nonnegative_int, default=None, help="max steps of the reparametrized stage (gnn, linear)")
-    run.add_argument("--fine-steps", type=nonnegative_int, default=None, help="max steps of the coordinate Adam stage: gnn's and linear's fine stage, the whole of adam")
+    run.add_argument("--steps", type=nonnegative_int, default=None,
+                     help="max steps of the reparametrized stage (gnn, linear)")
+    run.add_argument("--fine-steps", type=nonnegative_int, default=None,
+                     help="max steps of the coordinate Adam stage: gnn's and linear's fine stage, the whole of adam")
     run.add_argument("--time-budget", type=positive_float, default=None,
                      help="seconds for the whole minimization, the L-BFGS polish included")
     run.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                      help="any other minimizer option, e.g. --option n_modes=10 --option never_worse=false "
-                     "(repeatable; an option the method does not use is an error; see README, Options)")
+                     "(repeatable; an option the method does not use is an error; see the options reference, "
+                     "docs/reference/options.rst)")
     run.add_argument("--platform", default=None, help="OpenMM platform (Reference, CPU, CUDA, OpenCL; "
                      "default: the fastest available)")
     run.add_argument("--threads", type=positive_int, default=None,

@@ -15,7 +15,7 @@ from .base import Method, RunState
 @dataclass
 class FireOptions:
     """``fire``: the FIRE stage (unit masses, so time steps are in ps: a step from rest moves dt² F nm).
-    Defaults measured on noisy chignolin in OBC2 against OpenMM's L-BFGS (README, methods table)."""
+    Defaults measured on noisy chignolin in OBC2 against OpenMM's L-BFGS (benchmarks/RESULTS.md#everyday)."""
     fire_steps: int = 5000         # max iterations
     fire_dt: float = 3e-4          # initial time step
     fire_dt_max: float = 7e-4      # larger steps outgrow stability on proteins (about 30 resets per run)
