@@ -115,7 +115,6 @@ EXTRAS = {
 }
 EXTRAS["test"] = ["pytest"] + sorted({name for extra in ("batch", "plot", "torchforce", "bench")
                                       for name in EXTRAS[extra]})
-EXTRAS["all"] = sorted({name for names in EXTRAS.values() for name in names})
 
 
 setup(
