@@ -28,6 +28,7 @@ def register_method(method: Any, *, replace: bool = False, aliases: Iterable[str
     """Register ``method`` (a Method subclass or instance) under ``method.name``; returns the instance.
     ``aliases``: deprecated names that resolve to it with a FutureWarning. Its flat option names must not
     name another group's option; re-registering a name needs ``replace=True``."""
+    _load_entry_points()  # the package's own first: a replacement registered now stays the one in use
     instance = method() if isinstance(method, type) else method
     name = getattr(instance, "name", "")
     if not isinstance(name, str) or not name.isidentifier():
