@@ -18,7 +18,6 @@ from .outputs import atomic_path
 from .prepare import ca_indices, heavy_atom_indices
 from .restraints import RESTRAINT_FORCE_NAME
 from ..core.atoms import force_norms, movable_mask
-from ..core.extras import require
 from ..core.units import as_positions
 
 _KJ = unit.kilojoule_per_mole
@@ -130,7 +129,6 @@ def _finite(value: Any) -> Any:
 
 def plot_history(history: Sequence[Any], path: str, title: str = "") -> None:
     """PNG of energy vs iteration (left) and vs wall time (right), one line per stage, written atomically."""
-    require("plot", "matplotlib", purpose="the energy plot (--plot)")
     import matplotlib
     matplotlib.use("Agg")  # no display needed; must precede pyplot's import
     import matplotlib.pyplot as plt
