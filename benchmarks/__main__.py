@@ -9,6 +9,7 @@ Examples::
     python -m benchmarks run external --cases tiny --out /tmp/ext     # openmmtools test systems, side by side
     python -m benchmarks step-cost --cases bbl,bbl_pad25 --steps 40 --rounds 3 --json benchmarks/out/step_cost.json
     python -m benchmarks first-run --methods gnn,adam --engines cpp,python
+    python -m benchmarks startup --repeats 5
 """
 from __future__ import annotations
 
@@ -40,6 +41,8 @@ COMMANDS = {
              "a valid structure or exit 2 with one line, never a traceback or a hang"),
     "lbfgs-reporter": ("lbfgs_reporter", "OpenMM's L-BFGS with no reporter, the plugin's C++ stop reporter and a "
                        "Python reporter"),
+    "startup": ("startup", "fresh processes: import openmm_reparam, import openmm alone, openmm-reparam --help and "
+                "--version, the first minimize(method=\"precon\") call"),
 }
 
 

@@ -13,38 +13,56 @@ Layers (each imports only those before it; tests/test_code_shape.py enforces it)
     api       minimize / ReparamMinimizer (the stages around a method, the result), ReparamIntegrator
     app       PDB preparation, restraints, reports, the command line, batch runs on Dask, relax
 """
-# torch first: OpenMM loads its plugins (openmmtorch's TorchForce kernels among them) when it is first
-# imported, and the Torch plugin only loads if libtorch is already in the process.
-import torch  # noqa: F401  (import order matters)
+# Every public name is imported on first use (module __getattr__): ``import openmm_reparam`` and the
+# ``openmm-reparam`` command's --help stay fast, and torch (seconds to import) is only loaded where a method
+# needs it. openmmtorch's plugin needs libtorch loaded before OpenMM's plugins are: see _torch_order.
+from typing import Any, Dict, List
 
-from .core import ContextEnergy, InvalidPositionsError, NonFiniteEnergyError
-from .engines.compiled import cpp_available
-from .run import HistoryPoint, MinimizationResult, MinimizerOptions, StageResult
-from .run.registry import get_method, method_names, register_method, unregister_method
-from .methods import Method, RunState
-from .api import ReparamIntegrator, ReparamMinimizer, minimize, minimize_simulation
-from .reparam import (GNNGenerator, LinearModeGenerator, SlowModes, build_generator, compute_slow_modes,
-                      force_constant_matrix, graph_laplacian)
-from .app.prepare import PreparationError, PreparedSystem, prepare
-from .app.batch import minimize_many
-from .app.relax import relax
-from .app.patch import patch, unpatch  # noqa: E402  (Simulation.minimizeEnergy -> ours)
-from .analysis import StiffnessResult, stiffness
+from . import _torch_order
 
 __version__ = "0.1.0"
 
+#: public name -> the module (relative to this package) that defines it
+_LAZY: Dict[str, str] = {
+    "ContextEnergy": ".core", "InvalidPositionsError": ".core", "NonFiniteEnergyError": ".core",
+    "cpp_available": ".engines.compiled",
+    "HistoryPoint": ".run", "MinimizationResult": ".run", "MinimizerOptions": ".run", "StageResult": ".run",
+    "get_method": ".run.registry", "method_names": ".run.registry", "register_method": ".run.registry",
+    "unregister_method": ".run.registry",
+    "Method": ".methods", "RunState": ".methods",
+    "ReparamIntegrator": ".api", "ReparamMinimizer": ".api", "minimize": ".api", "minimize_simulation": ".api",
+    "GNNGenerator": ".reparam", "LinearModeGenerator": ".reparam", "SlowModes": ".reparam",
+    "build_generator": ".reparam", "compute_slow_modes": ".reparam", "force_constant_matrix": ".reparam",
+    "graph_laplacian": ".reparam",
+    "PreparationError": ".app.prepare", "PreparedSystem": ".app.prepare", "prepare": ".app.prepare",
+    "minimize_many": ".app.batch",
+    "relax": ".app.relax",
+    "patch": ".app.patch", "unpatch": ".app.patch",  # Simulation.minimizeEnergy -> ours
+    "StiffnessResult": ".analysis", "stiffness": ".analysis",
+}
 
-def __getattr__(name: str):
+
+def __getattr__(name: str) -> Any:
     if name == "METHODS":  # the registered method names, as of now (methods may be registered later)
-        return method_names()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+        return __getattr__("method_names")()
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from importlib import import_module
+    value = getattr(import_module(_LAZY[name], __name__), name)
+    globals()[name] = value  # once imported, an ordinary attribute
+    return value
+
+
+def __dir__() -> List[str]:
+    return sorted(set(globals()) | set(__all__))
 
 
 __all__ = ["minimize", "minimize_simulation", "ReparamMinimizer", "MinimizationResult", "StageResult",
            "HistoryPoint", "MinimizerOptions", "METHODS", "Method", "RunState", "register_method",
            "unregister_method", "get_method", "method_names", "ContextEnergy", "NonFiniteEnergyError",
            "InvalidPositionsError", "GNNGenerator", "LinearModeGenerator", "build_generator", "SlowModes",
-           "compute_slow_modes",
-           "force_constant_matrix", "graph_laplacian", "prepare", "PreparedSystem", "PreparationError",
-           "ReparamIntegrator", "cpp_available", "minimize_many", "relax", "stiffness", "StiffnessResult"]
-__all__ += ["patch", "unpatch"]
+           "compute_slow_modes", "force_constant_matrix", "graph_laplacian", "prepare", "PreparedSystem",
+           "PreparationError", "ReparamIntegrator", "cpp_available", "minimize_many", "relax", "stiffness",
+           "StiffnessResult", "patch", "unpatch"]
+
+_torch_order.install()

@@ -13,8 +13,27 @@ from .restraints import DEFAULT_STIFFNESS, RESTRAINT_CHOICES
 PROG = "openmm-reparam"
 
 
+class _MethodChoices:
+    """The registered method names (deprecated ones included), looked up only when a value is checked or a
+    subcommand's help is printed: the lookup imports the methods, and torch with them."""
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._names()
+
+    def __iter__(self):
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    @staticmethod
+    def _names() -> tuple:
+        return method_names() + deprecated_names()
+
+
 def build_parser(version: str) -> argparse.ArgumentParser:
-    """The argument parser (subcommands ``minimize`` and ``relax``)."""
+    """The argument parser (subcommands ``minimize``, ``relax`` and ``run``: :func:`.cli.main` hands ``run`` to
+    :mod:`.run`)."""
     parser = argparse.ArgumentParser(prog=PROG, description="Energy minimization for OpenMM by neural-network "
                                      "reparametrization over slow modes.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {version}")
@@ -46,6 +65,8 @@ def build_parser(version: str) -> argparse.ArgumentParser:
     relax.add_argument("--ph", type=float, default=7.0, help="pH for the added hydrogens (default: %(default)s)")
     relax.add_argument("--model", type=positive_int, default=1, help="model of a multi-model file (default: 1)")
     _add_outputs(r, plot=False)
+    from .run import HELP, add_arguments  # here: run imports patch, which imports this module
+    add_arguments(commands.add_parser("run", help=HELP, description=HELP[:1].upper() + HELP[1:] + "."))
     return parser
 
 
@@ -71,7 +92,7 @@ def _add_inputs(parser: argparse.ArgumentParser) -> None:
 
 def _add_minimizer(parser: argparse.ArgumentParser, default_method: str, seed_help: str) -> None:
     run = parser.add_argument_group("minimization")
-    run.add_argument("--method", choices=method_names() + deprecated_names(), default=default_method,
+    run.add_argument("--method", choices=_MethodChoices(), default=default_method,
                      help="minimizer: any registered method, plug-ins included (default: %(default)s; cg is the "
                      "deprecated name of linear)")
     run.add_argument("--tolerance", type=positive_float, default=10.0,

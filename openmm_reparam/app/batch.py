@@ -19,6 +19,7 @@ import sys
 from contextlib import contextmanager
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Union
 
+from ..core.extras import require
 from .inputs import InputError, expand_inputs, output_names
 from .outputs import remove_temporaries
 from .pipeline import MinimizeSettings, SettingsError, result_settings
@@ -52,6 +53,7 @@ def minimize_many(inputs: Union[PathLike, Iterable[PathLike]], out_dir: PathLike
     ``settings``: the fields of ``MinimizeSettings`` / ``RelaxSettings`` and any minimizer option. Usage errors
     (no such input, bad setting) raise ``InputError`` / ``SettingsError``.
     """
+    require("batch", "distributed", "tqdm", purpose="a batch run (minimize_many, --out-dir)")
     jobs = plan_jobs(inputs, out_dir, protocol=protocol, threads=threads, output_format=output_format,
                      settings=settings, overwrite=overwrite, prepared_dir=prepared_dir)
     rows: Dict[int, Dict[str, Any]] = {}

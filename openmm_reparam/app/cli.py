@@ -4,6 +4,7 @@
                    [--plot energy.png] [--md-steps N --trajectory traj.dcd] [--stiffness-modes N] ...
     openmm-reparam minimize 'models/*.pdb' more/ --out-dir DIR [--workers N | --scheduler ADDRESS] [--force]
     openmm-reparam relax IN... (-o OUT | --out-dir DIR)       # AlphaFold-style relax
+    openmm-reparam run [--method M] SCRIPT.py [ARGS...]        # an OpenMM script, minimized by us (:mod:`.run`)
 
 With ``-o`` one structure runs in this process, as it always did: a user error (bad input file, unknown force
 field or platform, unwritable output, ...) prints one line ``openmm-reparam: error: ...`` on stderr and exits
@@ -22,6 +23,7 @@ from dataclasses import fields
 from typing import Any, Dict, List, Optional, Sequence
 
 from .. import __version__
+from ..core.extras import require
 from .arguments import PROG, build_parser, option_value
 from .inputs import InputError
 from .outputs import OutputError, check_writable
@@ -40,13 +42,18 @@ class UserError(Exception):
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Entry point of the console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["run"]:  # an OpenMM script and its own arguments, untouched (:mod:`.run`)
+        from .run import main as run_main
+        return run_main(argv[1:])
     args = build_parser(__version__).parse_args(argv)
     from ..core.errors import InvalidPositionsError, NonFiniteEnergyError
+    from ..core.extras import MissingDependencyError
     from .batch import SchedulerError
     from .md import MDError
     import openmm  # an OpenMM error the run could not recover from (the structure, the platform) is one line too
     user_errors = (UserError, NonFiniteEnergyError, InvalidPositionsError, MDError, SchedulerError,
-                   openmm.OpenMMException) + _USER_ERRORS
+                   MissingDependencyError, openmm.OpenMMException) + _USER_ERRORS
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         try:
@@ -101,6 +108,8 @@ def run_minimize(args: argparse.Namespace) -> int:
     outputs = _output_paths(args)
     for path in outputs.values():
         check_writable(path)
+    if "plot" in outputs:  # before the run, not after it
+        require("plot", "matplotlib", purpose="--plot")
     settings = settings_from_args(args, MinimizeSettings)
     make_platform(settings.platform, quiet=True)  # an unknown platform is a usage error before any work
     reporter = _reporter(args)

@@ -1,4 +1,5 @@
-"""``python -m openmm_reparam run [--method M] [--option KEY=VALUE ...] [--quiet] SCRIPT.py [ARGS...]``.
+"""``openmm-reparam run [--method M] [--option KEY=VALUE ...] [--quiet] SCRIPT.py [ARGS...]`` (or
+``python -m openmm_reparam run ...``: the same command).
 
 Runs an unmodified OpenMM script as ``__main__`` (``sys.argv`` = ``[SCRIPT.py, ARGS...]``, the script's folder
 first on ``sys.path``, as ``python SCRIPT.py ARGS...`` would) under :func:`~openmm_reparam.app.patch.patch`: its
@@ -16,20 +17,25 @@ from typing import Any, Dict, Optional, Sequence
 
 from .patch import PatchError, option_value, patch
 
-PROG = "python -m openmm_reparam run"
+PROG = "openmm-reparam run"
+HELP = "run an OpenMM script with its energy minimizations done by openmm-reparam"
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``run`` argument parser: our options, then the script and everything after it, untouched."""
-    parser = argparse.ArgumentParser(prog=PROG, description="Run an OpenMM script with its energy minimizations "
-                                     "done by openmm-reparam.")
+    parser = argparse.ArgumentParser(prog=PROG, description=HELP[:1].upper() + HELP[1:] + ".")
+    add_arguments(parser)
+    return parser
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The ``run`` arguments on ``parser`` (this module's own parser, or the ``openmm-reparam`` subcommand's)."""
     parser.add_argument("--method", help="minimizer method (default: $OPENMM_REPARAM_OPTIONS, else auto)")
     parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                         help="a minimizer option (repeatable), e.g. never_worse=true")
     parser.add_argument("--quiet", action="store_true", help="no summary line per minimization")
     parser.add_argument("script", help="the Python script to run")
     parser.add_argument("args", nargs=argparse.REMAINDER, help="arguments passed to the script")
-    return parser
 
 
 def run_options(args: argparse.Namespace) -> Dict[str, Any]:
@@ -79,4 +85,4 @@ def _exit_status(code: Any) -> int:
     return 1
 
 
-__all__ = ["main", "build_parser", "run_options", "PROG"]
+__all__ = ["main", "build_parser", "add_arguments", "run_options", "PROG", "HELP"]

@@ -13,13 +13,14 @@ Here rather than in ``analysis``: the minimizer (``api``) puts them into its res
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List, Optional, Sequence, Set
+from typing import TYPE_CHECKING, Dict, List, Optional, Sequence, Set
 
 import numpy as np
 import openmm
 from openmm import app, unit
 
-from .bridge import ContextEnergy
+if TYPE_CHECKING:  # torch is imported where an energy is evaluated, not here
+    from .bridge import ContextEnergy
 
 #: How many atoms a result names (the largest residual forces).
 DEFAULT_COUNT = 5

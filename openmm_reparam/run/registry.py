@@ -2,7 +2,7 @@
 
 A method is an object with a ``name``, its ``option_groups`` ({group name: dataclass}) and a ``run(state)``
 (see :class:`openmm_reparam.methods.base.Method`). The package registers its own methods when
-:mod:`openmm_reparam.methods` is imported (importing ``openmm_reparam`` does that); other packages can register
+:mod:`openmm_reparam.methods` is imported (the first lookup here does that); other packages can register
 theirs by calling :func:`register_method`, or through an ``openmm_reparam.methods`` entry point whose object is a
 Method subclass or instance (loaded the first time a name is looked up), so that the command line finds them
 too. Every method's options are composed with the common groups of :mod:`.options`.
@@ -14,6 +14,9 @@ from dataclasses import fields
 from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
 
 ENTRY_POINT_GROUP = "openmm_reparam.methods"
+#: the package's own methods, registered on the first lookup, like the plug-ins (importing them imports torch,
+#: which ``import openmm_reparam`` and ``openmm-reparam --help`` leave out)
+BUILTIN_METHODS = "openmm_reparam.methods"
 
 _METHODS: Dict[str, Any] = {}
 _ALIASES: Dict[str, str] = {}      # deprecated name -> current name
@@ -25,6 +28,7 @@ def register_method(method: Any, *, replace: bool = False, aliases: Iterable[str
     """Register ``method`` (a Method subclass or instance) under ``method.name``; returns the instance.
     ``aliases``: deprecated names that resolve to it with a FutureWarning. Its flat option names must not
     name another group's option; re-registering a name needs ``replace=True``."""
+    _load_entry_points()  # the package's own first: a replacement registered now stays the one in use
     instance = method() if isinstance(method, type) else method
     name = getattr(instance, "name", "")
     if not isinstance(name, str) or not name.isidentifier():
@@ -140,12 +144,15 @@ def _check_groups(name: str, groups: Mapping[str, type]) -> None:
 
 
 def _load_entry_points() -> None:
-    """Register the methods other packages declare under the ``openmm_reparam.methods`` entry point, once."""
+    """Register the package's own methods, then those other packages declare under the
+    ``openmm_reparam.methods`` entry point, once."""
     global _entry_points_loaded
     if _entry_points_loaded:
         return
     _entry_points_loaded = True
+    from importlib import import_module
     from importlib.metadata import entry_points
+    import_module(BUILTIN_METHODS)
     for point in entry_points(group=ENTRY_POINT_GROUP):
         try:
             register_method(point.load())
