@@ -16,14 +16,14 @@ Layers (each imports only those before it; tests/test_code_shape.py enforces it)
 # Every public name is imported on first use (module __getattr__): ``import openmm_reparam`` and the
 # ``openmm-reparam`` command's --help stay fast, and torch (seconds to import) is only loaded where a method
 # needs it. openmmtorch's plugin needs libtorch loaded before OpenMM's plugins are: see _torch_order.
-from typing import Any, Dict, List
+from typing import Any as _Any, Dict as _Dict, List as _List
 
 from . import _torch_order
 
 __version__ = "0.1.0"
 
 #: public name -> the module (relative to this package) that defines it
-_LAZY: Dict[str, str] = {
+_LAZY: _Dict[str, str] = {
     "ContextEnergy": ".core", "InvalidPositionsError": ".core", "NonFiniteEnergyError": ".core",
     "cpp_available": ".engines.compiled",
     "HistoryPoint": ".run", "MinimizationResult": ".run", "MinimizerOptions": ".run", "StageResult": ".run",
@@ -42,7 +42,7 @@ _LAZY: Dict[str, str] = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     if name == "METHODS":  # the registered method names, as of now (methods may be registered later)
         return __getattr__("method_names")()
     if name not in _LAZY:
@@ -53,8 +53,8 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-def __dir__() -> List[str]:
-    return sorted(set(globals()) | set(__all__))
+def __dir__() -> _List[str]:
+    return sorted({name for name in globals() if not name.startswith("_")} | set(__all__) | {"__version__"})
 
 
 __all__ = ["minimize", "minimize_simulation", "ReparamMinimizer", "MinimizationResult", "StageResult",
