@@ -34,7 +34,7 @@ from ..core.obstacles import find_obstacles
 from ..core.platforms import require_openmm_lbfgs
 from ..core.units import as_force
 from ..core.validation import check_positions
-from ..engines import select_engine
+from ..engines import select_runners
 from ..engines.interrupts import InterruptWatch
 from ..methods.base import Method, RunState
 from ..methods.lbfgs import polish
@@ -85,8 +85,8 @@ class ReparamMinimizer:
         watch = InterruptWatch()
         recorder = RunRecorder(reporter, maxIterations, bridge.project.max_error if bridge.has_constraints else None,
                                stop_requested=watch.requested)
-        engine = select_engine(options.run.engine, bridge.runs_torch_autograd, reporter is not None)
-        state = RunState(context, bridge, recorder, tolerance, self.seed, options, engine)
+        runners = select_runners(options.run.engine, context, bridge.runs_torch_autograd, reporter is not None)
+        state = RunState(context, bridge, recorder, tolerance, self.seed, options, runners)
         _execute(method, state, original, watch)
         result = _result(method, self.method, state, initial_energy)
         self.engine_used = result.engine
@@ -141,7 +141,7 @@ def _stages(method: Method, state: RunState) -> None:
     method.run(state)
     _stop_if_interrupted(state)
     if state.options.polish.polish:
-        state.add(polish(state.bridge, state.recorder, state.tolerance, state.options.polish, state.engine.name,
+        state.add(polish(state.bridge, state.recorder, state.tolerance, state.options.polish, state.runners,
                          state.deadline))
         _stop_if_interrupted(state)
     else:
@@ -158,7 +158,7 @@ def _result(method: Method, requested: Method, state: RunState, initial_energy: 
         initial_energy=initial_energy, final_energy=bridge.energy(), rms_force=rms, max_force=largest,
         converged=rms <= state.tolerance, stages=state.stages, history=state.recorder.history,
         baseline_energy=None if baseline is None else baseline[0], selected=state.selected,
-        interrupted=state.recorder.stopped, engine="+".join(sorted(state.engines_used)) or state.engine.name,
+        interrupted=state.recorder.stopped, engine=state.engines(),
         options=state.options.to_dict(), restarts=state.restarts,
         obstacles=[] if rms <= state.tolerance else find_obstacles(bridge))
 

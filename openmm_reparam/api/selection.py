@@ -23,10 +23,10 @@ def lbfgs_from(state: RunState, positions: np.ndarray, name: str) -> Tuple[float
     bridge.set_positions(positions)
     if openmm_lbfgs_blocker(state.context) is None:
         stage = state.add(lbfgs_stage(name, bridge, state.recorder, state.tolerance,
-                                      state.options.polish.polish_iterations, state.deadline))
+                                      state.options.polish.polish_iterations, state.deadline, state.runners.lbfgs))
     else:
         stage = state.add(projected_finish(bridge, state.recorder, state.tolerance, state.options.polish,
-                                           state.engine.name, state.deadline))
+                                           state.runners.precon, state.deadline))
         stage.name = name
     reached = (stage.final_energy, bridge.current_positions())
     bridge.set_positions(current)

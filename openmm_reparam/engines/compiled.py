@@ -23,7 +23,7 @@ import torch  # noqa: F401  (libtorch must be loaded before the plugin library)
 from ..core.bridge import ContextEnergy
 from ..run.recorder import RunRecorder
 from ..run.result import StageResult
-from .device import cpu_force_evaluations, device_adam_available, device_name
+from .device import cpu_force_evaluations, device_name
 from .settings import AdamStageSettings
 
 
@@ -193,33 +193,33 @@ class _RecordingReporter(openmm.MinimizationReporter):
 
 
 class CompiledEngine:
-    """Adam stages in the compiled plugin (``runAdamStage``); see :mod:`.settings` for the contract. A stage
-    without a reporter, on the coordinates or on a generator (``runDeviceGeneratorStage``: the linear generator
-    and the GNN as device kernels), runs on the Context's device where the platform has the kernel
-    (:mod:`.device`); ``ran_on`` then names the device ("opencl", "cuda") instead of "cpp"."""
+    """Adam stages in the compiled plugin (``runAdamStage``); see :mod:`.settings` for the contract. With
+    ``on_device`` a stage on the coordinates (``runDeviceAdamStage``) or on a generator
+    (``runDeviceGeneratorStage``: the linear generator and the GNN as device kernels) runs on the Context's
+    device: the caller checked that the platform has the kernel and that no reporter is given
+    (:mod:`.runners`); the StageResult then names the device ("opencl", "cuda") instead of "cpp"."""
 
     name = "cpp"
-    ran_on = "cpp"
+
+    def __init__(self, on_device: bool = False):
+        self.on_device = on_device
 
     def adam_stage(self, bridge: ContextEnergy, recorder: RunRecorder, generator: Optional[torch.nn.Module],
                    settings: AdamStageSettings) -> StageResult:
         steps = recorder.capped(settings.max_steps)
         if recorder.stopped and steps > 0:
-            return StageResult(settings.name, stop_reason=recorder.stop_reason)
+            return StageResult(settings.name, stop_reason=recorder.stop_reason, engine=self.name)
         cpp_generator = to_cpp_generator(generator) if generator is not None else None
         reporter = _RecordingReporter(recorder, settings.name) if recorder.reporter is not None else None
         stage_start = time.perf_counter()
         cpp_settings = cpp_stage_settings(settings, steps, stage_start)
-        self.ran_on = self.name
-        on_device = reporter is None and device_adam_available(bridge.context, plugin())
+        on_device = self.on_device and reporter is None
         if on_device and generator is not None:
             outcome = plugin().runDeviceGeneratorStage(bridge.context, cpp_generator, cpp_settings)
         elif on_device:
             outcome = plugin().runDeviceAdamStage(bridge.context, cpp_settings)
         else:
             outcome = plugin().runAdamStage(bridge.context, cpp_generator, cpp_settings, reporter)
-        if on_device:
-            self.ran_on = device_name(bridge.context)
         if reporter is not None and reporter.error is not None:
             raise reporter.error
         if cpp_generator is not None:
@@ -232,4 +232,5 @@ class CompiledEngine:
         initial = None if math.isnan(outcome.initialEnergy) else float(outcome.initialEnergy)
         return StageResult(settings.name, int(outcome.iterations), int(outcome.energyEvaluations),
                            float(outcome.wallTime), initial, best, bool(outcome.collapsed),
-                           compiled_stop_reason(outcome, recorder), cpu_force_evaluations(settings.name, outcome))
+                           compiled_stop_reason(outcome, recorder), cpu_force_evaluations(settings.name, outcome),
+                           engine=device_name(bridge.context) if on_device else self.name)

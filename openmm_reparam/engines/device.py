@@ -8,8 +8,9 @@ no factory is built for HIP).
 The platform libraries are loaded on first use, each only when its OpenMM platform is there (loading the
 OpenCL one needs an OpenCL runtime), and register their kernels with that platform. The compiled engine then
 runs a coordinate or generator Adam stage, :mod:`.fire` a FIRE stage and :mod:`.precon_compiled` a precon
-(or projected L-BFGS) stage, on the device when the Context's platform has the kernel and no reporter is given
-(a reporter needs the positions on the host every step), in any precision. ``OPENMM_REPARAM_DEVICE=0`` turns it off.
+(or projected L-BFGS) stage, on the device, in any precision, where the run's ``engine`` option asks for it
+(:mod:`.runners`: ``"device"``, or ``"auto"`` when the Context's platform has the kernel and no reporter is
+given, since a reporter needs the positions on the host every step).
 
 Constraints: the device stages project the forces (and FIRE's velocities) orthogonally onto the constraints'
 tangent space, exactly as the host stages (``DeviceConstraintProjection``: one dense solve per connected group of
@@ -71,8 +72,6 @@ def device_name(context: openmm.Context) -> str:
 
 
 def _device_stage_available(context: openmm.Context, plugin, stage: str) -> bool:
-    if os.environ.get("OPENMM_REPARAM_DEVICE", "1").lower() in ("0", "false", "off"):
-        return False
     name = context.getPlatform().getName()
     if not hasattr(plugin, f"runDevice{stage}Stage") or not register_platform(name):
         return False

@@ -56,7 +56,7 @@ from ..run.recorder import RunRecorder
 from .iterate import CoordinateIterate
 from ..run.result import StageResult
 from .compiled import _RecordingReporter, compiled_stop_reason, fill_cpp_settings, plugin
-from .device import cpu_force_evaluations, device_fire_available, device_name
+from .device import cpu_force_evaluations, device_name
 
 
 @dataclass
@@ -160,7 +160,7 @@ def python_fire_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance: f
     ``settings.tolerance_factor`` × ``tolerance``; see the module docstring for the exact iteration."""
     name, start = settings.name, time.perf_counter()
     if recorder.stopped:
-        return StageResult(name, stop_reason=recorder.stop_reason)
+        return StageResult(name, stop_reason=recorder.stop_reason, engine="python")
     target = tolerance * settings.tolerance_factor
     state = FireState(bridge, settings)
     initial, reason, steps = state.energy, "max_steps", 0
@@ -188,7 +188,7 @@ def python_fire_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance: f
     final_x, final = (state.x, state.energy) if reason == "converged" else (state.best_x, state.best_energy)
     bridge.set_positions(final_x)
     return StageResult(name, steps, state.evaluations, time.perf_counter() - start, initial, final,
-                       stop_reason=reason)
+                       stop_reason=reason, engine="python")
 
 
 def cpp_fire_settings(settings: FireStageSettings, max_steps: int, now: float):
@@ -201,26 +201,19 @@ def cpp_fire_settings(settings: FireStageSettings, max_steps: int, now: float):
     return cpp
 
 
-def fire_engine_name(bridge: ContextEnergy, recorder: RunRecorder) -> str:
-    """Where :func:`compiled_fire_stage` runs its steps: the device ("opencl", "cuda") when the platform has the
-    device FIRE kernel and no reporter is given (:mod:`.device`), else "cpp"."""
-    if recorder.reporter is None and device_fire_available(bridge.context, plugin()):
-        return device_name(bridge.context)
-    return "cpp"
-
-
 def compiled_fire_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float,
-                        settings: FireStageSettings) -> StageResult:
+                        settings: FireStageSettings, on_device: bool = False) -> StageResult:
     """Stage ``fire`` in the compiled plugin (``runFireStage``, the same iteration without Python in the loop; on
-    the Context's device, ``runDeviceFireStage``, where :func:`fire_engine_name` says so);
-    the recorder sees the same steps as with :func:`python_fire_stage` (through the reporter when there is one,
-    afterwards otherwise)."""
+    the Context's device, ``runDeviceFireStage``, with ``on_device``: the caller checked that the platform has
+    the kernel and that no reporter is given, :mod:`.runners`); the recorder sees the same steps as with
+    :func:`python_fire_stage` (through the reporter when there is one, afterwards otherwise)."""
+    where = device_name(bridge.context) if on_device else "cpp"
     if recorder.stopped:
-        return StageResult(settings.name, stop_reason=recorder.stop_reason)
+        return StageResult(settings.name, stop_reason=recorder.stop_reason, engine=where)
     reporter = _RecordingReporter(recorder, settings.name) if recorder.reporter is not None else None
     stage_start = time.perf_counter()
     cpp_settings = cpp_fire_settings(settings, recorder.capped(settings.max_steps), stage_start)
-    if fire_engine_name(bridge, recorder) != "cpp":
+    if on_device:
         outcome = plugin().runDeviceFireStage(bridge.context, cpp_settings, float(tolerance))
     else:
         outcome = plugin().runFireStage(bridge.context, cpp_settings, float(tolerance), reporter)
@@ -233,4 +226,4 @@ def compiled_fire_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance:
     return StageResult(settings.name, int(outcome.iterations), int(outcome.energyEvaluations),
                        float(outcome.wallTime), float(outcome.initialEnergy), final,
                        stop_reason=compiled_stop_reason(outcome, recorder),
-                       cpu_force_evaluations=cpu_force_evaluations(settings.name, outcome))
+                       cpu_force_evaluations=cpu_force_evaluations(settings.name, outcome), engine=where)

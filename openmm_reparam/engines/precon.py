@@ -283,4 +283,4 @@ def precon_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float,
         reason = "converged"
     bridge.set_positions(search.x)
     return StageResult(name, steps, search.evaluations, time.perf_counter() - start, initial, search.energy,
-                       stop_reason=reason)
+                       stop_reason=reason, engine="python")

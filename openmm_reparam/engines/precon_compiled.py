@@ -18,7 +18,7 @@ the iterate (x, E, g) stays in the C++ object across calls, so no evaluation is 
 is the Python one. A reporter's stop at that step takes effect after the rebuild, as in Python.
 
 On the Context's device (``runDevicePreconStage``, plugin_cpp/openmmapi/include/DevicePreconStage.h) where the
-platform has the kernel and no reporter is given (:func:`precon_engine_name`): the same iteration with x, g,
+platform has the kernel and no reporter is given (``on_device``, :mod:`.runners`): the same iteration with x, g,
 the memory and P's solve on the device. There a rebuild ends the device stage with the iterate in the Context;
 P is built there and a new device stage starts from it (its start evaluated again: one evaluation more per
 rebuild than the host stage, counted).
@@ -36,7 +36,7 @@ from ..core.bridge import ContextEnergy
 from ..run.recorder import RunRecorder
 from ..run.result import StageResult
 from .compiled import _RecordingReporter, compiled_stop_reason, fill_cpp_settings, plugin
-from .device import cpu_force_evaluations, device_name, device_precon_available
+from .device import cpu_force_evaluations, device_name
 from .precon import PreconSettings, Preconditioner, build_preconditioner
 
 
@@ -77,18 +77,6 @@ def cpp_precon_matrix(precon: Preconditioner):
                                  matrix.indices.astype(np.float64), matrix.data.astype(np.float64))
 
 
-def on_device(bridge: ContextEnergy, recorder: RunRecorder) -> bool:
-    """Whether :func:`compiled_precon_stage` runs on the Context's device: the platform has the kernel, no
-    reporter is given and the run is not stopped."""
-    return recorder.reporter is None and not recorder.stopped and device_precon_available(bridge.context, plugin())
-
-
-def precon_engine_name(engine_name: str, bridge: ContextEnergy, recorder: RunRecorder) -> str:
-    """Where a precon or projected L-BFGS stage of engine ``engine_name`` runs its steps: the device ("opencl",
-    "cuda") for the compiled engine where :func:`on_device` says so, else the engine itself."""
-    return device_name(bridge.context) if engine_name == "cpp" and on_device(bridge, recorder) else engine_name
-
-
 def device_precon_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, settings: PreconSettings,
                         precon: Preconditioner, name: str = "precon") -> StageResult:
     """:func:`compiled_precon_stage` on the Context's device: a device stage per preconditioner (each rebuild
@@ -118,15 +106,16 @@ def device_precon_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance:
     final = float(outcome.finalEnergy)
     recorder.note_best(final, bridge.current_positions())
     return StageResult(name, steps, evaluations, time.perf_counter() - start, initial, final, stop_reason=reason,
-                       cpu_force_evaluations=on_cpu)
+                       cpu_force_evaluations=on_cpu, engine=device_name(bridge.context))
 
 
 def compiled_precon_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, settings: PreconSettings,
-                          precon: Preconditioner, name: str = "precon") -> StageResult:
+                          precon: Preconditioner, name: str = "precon", on_device: bool = False) -> StageResult:
     """:func:`~openmm_reparam.engines.precon.precon_stage` in the plugin: same contract, same steps (the recorder
     sees them through the reporter when there is one, afterwards otherwise), same stop reasons. On the Context's
-    device where :func:`on_device` says so (:func:`device_precon_stage`)."""
-    if on_device(bridge, recorder):
+    device with ``on_device`` (:func:`device_precon_stage`; the caller checked that the platform has the kernel
+    and that no reporter is given, :mod:`.runners`), unless the run is already stopped."""
+    if on_device and not recorder.stopped:
         return device_precon_stage(bridge, recorder, tolerance, settings, precon, name)
     start = time.perf_counter()
     cap = recorder.capped(settings.max_steps)
@@ -160,4 +149,5 @@ def compiled_precon_stage(bridge: ContextEnergy, recorder: RunRecorder, toleranc
     if reporter is None:
         recorder.note_best(final, bridge.current_positions())
     return StageResult(name, steps, int(outcome.energyEvaluations) + rebuild_evaluations,
-                       time.perf_counter() - start, float(outcome.initialEnergy), final, stop_reason=reason)
+                       time.perf_counter() - start, float(outcome.initialEnergy), final, stop_reason=reason,
+                       engine="cpp")

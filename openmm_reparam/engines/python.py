@@ -115,7 +115,7 @@ def finish_stage(bridge: ContextEnergy, tracker: StageTracker, name: str, steps:
         bridge.set_positions(tracker.best_positions)
     return StageResult(name, steps, bridge.evaluations - evaluations, time.perf_counter() - start,
                        tracker.first_energy, tracker.best_energy if tracker.best_positions is not None else None,
-                       reason == "collapse", reason)
+                       reason == "collapse", reason, engine="python")
 
 
 def _variables(bridge: ContextEnergy, generator: Optional[torch.nn.Module]

@@ -1,7 +1,8 @@
 """Method ``adam``: Adam on the coordinates, then the L-BFGS polish; and the Adam stage every Adam-based method
 runs (``adam``, the reparametrized methods' ``reparam``, ``restart<k>`` and ``fine`` stages).
 
-The stage itself runs in an engine (:mod:`openmm_reparam.engines`: Python reference or compiled), described by
+The stage itself runs in the run's engine for it (:mod:`openmm_reparam.engines.runners`: Python reference,
+compiled, or on the device), described by
 :class:`~openmm_reparam.engines.settings.AdamStageSettings`, which :func:`adam_settings` builds from the options.
 """
 from __future__ import annotations
@@ -82,14 +83,14 @@ def coordinate_settings(options: MinimizerOptions, name: str, deadline: Optional
 
 def run_adam_stage(state: RunState, generator: Optional[torch.nn.Module], settings: AdamStageSettings,
                    reparam_optimizer: str = "adam") -> Optional[StageResult]:
-    """Run one Adam stage on the run's engine (a generator stage with ``reparam_optimizer="gauss-newton"`` on
-    the Gauss-Newton engine); None when it has no steps to run."""
+    """Run one Adam stage on the run's runner for its kind (over the coordinates, or over ``generator``'s
+    parameters; a generator stage with ``reparam_optimizer="gauss-newton"`` on the Gauss-Newton engine); None
+    when it has no steps to run."""
     if settings.max_steps <= 0:
         return None
-    engine = stage_engine(state.engine, generator, reparam_optimizer)
-    stage = state.add(engine.adam_stage(state.bridge, state.recorder, generator, settings))
-    state.ran_on(getattr(engine, "ran_on", engine.name))  # "opencl"/"cuda" when the stage ran on the device
-    return stage
+    runner = state.runners.coordinates if generator is None else state.runners.generator
+    engine = stage_engine(runner, generator, reparam_optimizer)
+    return state.add(engine.adam_stage(state.bridge, state.recorder, generator, settings))
 
 
 class AdamMethod(Method):

@@ -31,6 +31,8 @@ import numpy as np
 import openmm
 
 from ..core.bridge import ContextEnergy
+from ..engines.openmm_lbfgs import OpenMMLBFGS
+from ..engines.runners import StageRunners
 from ..run.options import MinimizerOptions
 from ..run.profile import SystemProfile
 from ..run.recorder import RunRecorder
@@ -39,14 +41,15 @@ from ..run.result import StageResult
 
 class RunState:
     """What the stages of one run share: the Context and its energy bridge, the recorder (iteration cap,
-    reporter, history), the run's tolerance, seed and options (those of the method that runs), the engine
-    chosen for the Adam stages, the deadline of the time budget, and the stages run so far."""
+    reporter, history), the run's tolerance, seed and options (those of the method that runs), the stage
+    runners chosen from the ``engine`` option (:class:`~openmm_reparam.engines.runners.StageRunners`: one per
+    stage kind), the deadline of the time budget, and the stages run so far."""
 
     def __init__(self, context: openmm.Context, bridge: ContextEnergy, recorder: RunRecorder, tolerance: float,
-                 seed: int, options: MinimizerOptions, engine: Any, deadline: Optional[float] = None):
+                 seed: int, options: MinimizerOptions, runners: StageRunners, deadline: Optional[float] = None):
         self.context, self.bridge, self.recorder = context, bridge, recorder
         self.tolerance, self.seed, self.options = tolerance, seed, options
-        self.engine, self.deadline = engine, deadline
+        self.runners, self.deadline = runners, deadline
         self.start: np.ndarray = bridge.current_positions()
         self.stages: List[StageResult] = []
         self.engines_used: Set[str] = set()
@@ -55,13 +58,24 @@ class RunState:
         self.selected = "method"                    # which result was kept: "method" or "baseline"
 
     def add(self, stage: StageResult) -> StageResult:
-        """Record a finished stage (in order); returns it."""
+        """Record a finished stage (in order); returns it. Where it ran (``stage.engine``) goes into
+        ``MinimizationResult.engine`` (OpenMM's own L-BFGS and set-up stages excepted)."""
         self.stages.append(stage)
         return stage
 
     def ran_on(self, engine_name: str) -> None:
-        """Note where a stage's iterations ran ("python", "cpp"), for ``MinimizationResult.engine``."""
+        """Note where iterations ran that no added StageResult names (a custom method's own loop, say
+        "python"), for ``MinimizationResult.engine``."""
         self.engines_used.add(engine_name)
+
+    def engines(self) -> str:
+        """Where the run's own stage iterations ran, for ``MinimizationResult.engine``: the stages' engines
+        (parts of a merged stage split at "+") but OpenMM's L-BFGS, and those noted by :meth:`ran_on`, sorted
+        and joined by "+"; the engine choice when none ran (method lbfgs)."""
+        used = set(self.engines_used)
+        for stage in self.stages:
+            used.update(part for part in stage.engine.split("+") if part and part != OpenMMLBFGS.engine)
+        return "+".join(sorted(used)) or self.runners.engine
 
 
 class Method:

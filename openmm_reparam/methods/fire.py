@@ -1,13 +1,13 @@
 """Method ``fire``: FIRE on the coordinates (Bitzek et al., PRL 97, 170201, 2006, as in ASE's ``FIRE``, with the
 FIRE 2.0 corrections of Guénolé et al., Comput. Mater. Sci. 175, 109584, 2020), constraints by projection, then
-the L-BFGS polish. The iteration runs in an engine (:mod:`openmm_reparam.engines.fire`: Python reference, or
-compiled in the plugin, parity-tested)."""
+the L-BFGS polish. The iteration runs in the run's FIRE runner (:mod:`openmm_reparam.engines.fire`: Python reference, or
+compiled in the plugin, on the host or the device, parity-tested; :mod:`openmm_reparam.engines.runners`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Optional
 
-from ..engines.fire import FireStageSettings, compiled_fire_stage, fire_engine_name, python_fire_stage
+from ..engines.fire import FireStageSettings
 from ..run.options import require, require_ints, require_positive
 from .base import Method, RunState
 
@@ -52,8 +52,4 @@ class FireMethod(Method):
 
     def run(self, state: RunState) -> None:
         settings = state.options.fire.stage_settings(state.deadline)
-        compiled = state.engine.name == "cpp"
-        where = fire_engine_name(state.bridge, state.recorder) if compiled else state.engine.name
-        stage = compiled_fire_stage if compiled else python_fire_stage
-        state.add(stage(state.bridge, state.recorder, state.tolerance, settings))
-        state.ran_on(where)  # "opencl"/"cuda" when the steps ran on the device
+        state.add(state.runners.fire(state.bridge, state.recorder, state.tolerance, settings))

@@ -12,9 +12,9 @@ import openmm
 
 from ..core.bridge import ContextEnergy
 from ..core.platforms import openmm_lbfgs_blocker, require_openmm_lbfgs
-from ..engines import compiled
+from ..engines.openmm_lbfgs import OpenMMLBFGS, default_lbfgs
 from ..engines.precon import PreconSettings, build_preconditioner, precon_stage
-from ..engines.precon_compiled import compiled_precon_stage, precon_engine_name
+from ..engines.runners import PreconRunner, StageRunners, python_runners
 from ..run.options import PolishOptions
 from ..run.profile import SystemProfile
 from ..run.recorder import RunRecorder
@@ -23,45 +23,20 @@ from .auto import SMALL_ATOMS
 from .base import Method, RunState
 
 
-class _ForwardingReporter(openmm.MinimizationReporter):
-    """Passes OpenMM L-BFGS iterations to the run recorder, under the stage's name; asks OpenMM to stop when the
-    run must stop (reporter, Ctrl-C) or at ``deadline`` (a ``time.perf_counter()`` value)."""
-
-    def __init__(self, recorder: RunRecorder, stage: str, deadline: Optional[float] = None):
-        super().__init__()
-        self.recorder, self.stage, self.count, self.deadline = recorder, stage, 0, deadline
-        self.stop_reason = ""
-
-    def report(self, iteration, x, grad, args):
-        args = {str(k): float(args[k]) for k in args.keys()}  # a SWIG map<string,double>
-        energy = args.pop("system energy", math.nan)
-        self.count += 1
-        positions = np.asarray(x, dtype=np.float64).reshape(-1, 3)
-        if not math.isfinite(energy):  # OpenMM's L-BFGS goes on iterating NaNs, without end when it has no cap
-            self.stop_reason = "non-finite"
-        elif self.recorder.record(self.stage, energy, positions, np.asarray(grad), args):
-            self.stop_reason = self.recorder.stop_reason
-        elif self.deadline is not None and time.perf_counter() >= self.deadline:
-            self.stop_reason = "deadline"
-        return bool(self.stop_reason)
-
-
 def lbfgs_stage(name: str, bridge: ContextEnergy, recorder: RunRecorder, tolerance: float,
-                max_iterations: int = 0, deadline: Optional[float] = None) -> StageResult:
+                max_iterations: int = 0, deadline: Optional[float] = None,
+                runner: Optional[OpenMMLBFGS] = None) -> StageResult:
     """OpenMM's LocalEnergyMinimizer (L-BFGS with constraint handling) to ``tolerance`` kJ/mol/nm, for at most
     ``max_iterations`` iterations (0: no limit but the run's cap), until ``deadline`` (a ``time.perf_counter()``
     value; stop reason "deadline"), or until the run must stop (reporter, Ctrl-C).
 
-    Iterations are forwarded to the recorder through a Python reporter only where something needs them: a user's
-    reporter, or the run's iteration cap (``maxIterations``), which must count them. Otherwise the stage gives
-    OpenMM the plugin's C++ reporter (``runLocalEnergyMinimizer``), which only stops it on Ctrl-C or at the
-    deadline and records each iteration's energy (the recorder gets them afterwards). A Python reporter costs
-    Python work at every iteration (a few percent on CPU cases, more with constraints), the C++ one nothing
-    measurable there (benchmarks/RESULTS.md#stopping and benchmarks/RESULTS.md#auto-rules).
-    Where the plugin is not built the Python reporter is used anyway, slower but stoppable. Where the System has a
-    force that runs torch's autograd, OpenMM's minimizer keeps the Python lock while it calls a Python reporter
-    and such a force cannot be evaluated then, so the stage forwards nothing (and, without the plugin, cannot be
-    stopped). Where OpenMM's L-BFGS runs into NaN (a force field that is not finite everywhere, a hydrogen on top
+    ``runner`` (the run's, :class:`~openmm_reparam.engines.openmm_lbfgs.OpenMMLBFGS`; default: the plugin's
+    reporter where built) chooses the reporter: a Python one only where something needs the iterations (a user's
+    reporter, or the run's iteration cap, ``maxIterations``, which must count them), otherwise the plugin's C++
+    reporter (``runLocalEnergyMinimizer``), which only stops it on Ctrl-C or at the deadline and records each
+    iteration's energy (the recorder gets them afterwards). A Python reporter costs Python work at every
+    iteration (a few percent on CPU cases, more with constraints), the C++ one nothing measurable there
+    (benchmarks/RESULTS.md#stopping and benchmarks/RESULTS.md#auto-rules). Where OpenMM's L-BFGS runs into NaN (a force field that is not finite everywhere, a hydrogen on top
     of an acceptor: it then iterates NaN coordinates, without end when it has no iteration cap, or raises
     "Particle coordinate is NaN"), it is stopped at the first non-finite energy and the stage is undone: the
     Context goes back to where the stage began, and the stop reason is "non-finite". OpenMM does not expose
@@ -77,10 +52,11 @@ def lbfgs_stage(name: str, bridge: ContextEnergy, recorder: RunRecorder, toleran
         cap = max_iterations if cap is None else min(cap, max_iterations)
     if cap == 0 or recorder.stopped or (deadline is not None and start >= deadline):
         reason = "cap" if cap == 0 else recorder.stop_reason if recorder.stopped else "deadline"
-        return StageResult(name, 0, 0, 0.0, initial, initial, stop_reason=reason)
+        return StageResult(name, 0, 0, 0.0, initial, initial, stop_reason=reason, engine=OpenMMLBFGS.engine)
     before = bridge.current_positions()
     try:
-        count, reason = _run_openmm_lbfgs(name, bridge, recorder, tolerance, 0 if cap is None else cap, deadline)
+        runner = runner or default_lbfgs()
+        count, reason = runner.run(name, bridge, recorder, tolerance, 0 if cap is None else cap, deadline)
         final = bridge.energy()
     except openmm.OpenMMException as error:  # "Particle coordinate is NaN"
         if "nan" not in str(error).lower():
@@ -92,38 +68,20 @@ def lbfgs_stage(name: str, bridge: ContextEnergy, recorder: RunRecorder, toleran
     recorder.note_best(final, bridge.current_positions())
     if count == 0:  # no per-iteration reports: one history point for the stage
         recorder.record(name, final, None, None)
-    return StageResult(name, count, count, time.perf_counter() - start, initial, final, stop_reason=reason)
-
-
-def _run_openmm_lbfgs(name: str, bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, cap: int,
-                      deadline: Optional[float]) -> Tuple[int, str]:
-    """``LocalEnergyMinimizer.minimize`` with the reporter :func:`lbfgs_stage` chooses; returns (iterations
-    reported, stop reason: "" when OpenMM finished)."""
-    context, autograd = bridge.context, bridge.runs_torch_autograd
-    forwarded = recorder.reporter is not None or recorder.max_iterations > 0
-    if not autograd and (forwarded or not compiled.cpp_available()):
-        forwarding = _ForwardingReporter(recorder, name, deadline)
-        openmm.LocalEnergyMinimizer.minimize(context, tolerance, cap, forwarding)
-        return forwarding.count, forwarding.stop_reason
-    if not compiled.cpp_available():
-        openmm.LocalEnergyMinimizer.minimize(context, tolerance, cap)
-        return 0, ""
-    now = time.perf_counter()
-    limit = -1.0 if deadline is None else max(0.0, deadline - now)
-    outcome = compiled.plugin().runLocalEnergyMinimizer(context, float(tolerance), int(cap), limit)
-    recorder.extend(name, outcome._energies(), outcome._times(), now)
-    return int(outcome.iterations), str(outcome.stopReason)
+    return StageResult(name, count, count, time.perf_counter() - start, initial, final, stop_reason=reason,
+                       engine=OpenMMLBFGS.engine)
 
 
 def polish(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, options: PolishOptions,
-           engine_name: str = "python", deadline: Optional[float] = None) -> StageResult:
+           runners: Optional[StageRunners] = None, deadline: Optional[float] = None) -> StageResult:
     """L-BFGS restarted (fresh curvature memory) up to ``rounds`` times while it still lowers the energy but
     the forces are above the tolerance: in single or mixed precision its line search can stop early. With
     constraints OpenMM's minimizer ends by projecting onto them, which can leave the package's measure (forces
     without their constraint components) above the tolerance however often it is rerun (measured on small TIP3P
     boxes, benchmarks/RESULTS.md#everyday-2026-12-01-goals); then the polish finishes with a projected L-BFGS on
     the coordinates (the ``precon`` iteration with P = μI, ``finish_*`` options), whose iterates stay on the
-    constraints and which stops on that measure; it runs compiled when ``engine_name`` is "cpp".
+    constraints and which stops on that measure. ``runners``: the run's (default: Python's) for OpenMM's L-BFGS
+    and the projected L-BFGS.
 
     A round of OpenMM's L-BFGS that ends higher than it started is undone (measured: from a near-converged
     perturbed SodiumChlorideCrystal its first line search put two ions into contact, reporting no iteration,
@@ -139,20 +97,21 @@ def polish(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, optio
     Where OpenMM's L-BFGS cannot run (OpenCL on a CPU runtime, :mod:`openmm_reparam.core.platforms`) the
     projected L-BFGS is the whole polish. Every part stops at ``deadline`` (a ``time.perf_counter()`` value) and
     when the run must stop; the stage's stop reason is then its last part's ("deadline", "interrupted", ...)."""
+    runners = runners or python_runners()
     if bridge.force_norms()[0] <= tolerance * options.finish_tolerance:
         return StageResult("polish", 0, 0, 0.0, bridge.energy(), bridge.energy(), stop_reason="converged")
     if openmm_lbfgs_blocker(bridge.context) is not None:
-        return projected_finish(bridge, recorder, tolerance, options, engine_name, deadline)
+        return projected_finish(bridge, recorder, tolerance, options, runners.precon, deadline)
     total, rejected = None, False
     for _ in range(max(1, options.polish_rounds)):
         stage, rejected = undone_if_higher(bridge, lbfgs_stage, "polish", bridge, recorder, tolerance,
-                                           options.polish_iterations, deadline)
+                                           options.polish_iterations, deadline, runners.lbfgs)
         total = stage if total is None else _merged(total, stage)
         improved = stage.final_energy < stage.initial_energy - 1e-6 * abs(stage.initial_energy)
         if rejected or bridge.force_norms()[0] <= tolerance or recorder.stopped or not improved or _past(deadline):
             break
     if bridge.force_norms()[0] > tolerance and not recorder.stopped and not _past(deadline):
-        total = _merged(total, projected_finish(bridge, recorder, tolerance, options, engine_name, deadline))
+        total = _merged(total, projected_finish(bridge, recorder, tolerance, options, runners.precon, deadline))
     return total
 
 
@@ -173,27 +132,26 @@ def undone_if_higher(bridge: ContextEnergy, run_stage, *args) -> Tuple[StageResu
 
 
 def projected_finish(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float,
-                     options: PolishOptions, engine_name: str = "python", deadline: Optional[float] = None
-                     ) -> StageResult:
+                     options: PolishOptions, run_precon: PreconRunner = precon_stage,
+                     deadline: Optional[float] = None) -> StageResult:
     """Plain L-BFGS with constraints by projection, to ``finish_tolerance`` × ``tolerance`` (recorded as
-    ``polish``), in the plugin when ``engine_name`` is "cpp", until ``deadline``."""
+    ``polish``), by ``run_precon`` (the run's precon runner; default: Python's), until ``deadline``."""
     return projected_lbfgs("polish", bridge, recorder, tolerance, options.finish_steps, options.finish_memory,
-                           options.finish_max_step, options.finish_tolerance, engine_name, deadline)
+                           options.finish_max_step, options.finish_tolerance, run_precon, deadline)
 
 
 def projected_lbfgs(name: str, bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, steps: int,
-                    memory: int, max_step: float, tolerance_factor: float, engine_name: str = "python",
+                    memory: int, max_step: float, tolerance_factor: float, run_precon: PreconRunner = precon_stage,
                     deadline: Optional[float] = None) -> StageResult:
     """Stage ``name``: at most ``steps`` iterations of plain L-BFGS (P = μI) whose iterates stay on the
     constraints, to ``tolerance_factor`` × ``tolerance``, until ``deadline``; each step moves no atom more than
-    ``max_step`` nm."""
+    ``max_step`` nm; by ``run_precon`` (the run's precon runner; default: Python's)."""
     settings = PreconSettings(max_steps=steps, memory=memory, mu=None, rebuild_distance=math.inf, cutoff=0.0,
                               max_step=max_step, tolerance_factor=tolerance_factor, atoms="all", laplacian=False,
                               matrix="measured", deadline=deadline)
     positions = bridge.current_positions()
     precon, _ = build_preconditioner(bridge, positions, settings, np.zeros(bridge.n_particles, dtype=bool))
-    stage = compiled_precon_stage if engine_name == "cpp" else precon_stage
-    return stage(bridge, recorder, tolerance, settings, precon, name=name)
+    return run_precon(bridge, recorder, tolerance, settings, precon, name=name)
 
 
 def _merged(total: StageResult, stage: StageResult) -> StageResult:
@@ -203,6 +161,8 @@ def _merged(total: StageResult, stage: StageResult) -> StageResult:
     total.wall_time += stage.wall_time
     total.final_energy = stage.final_energy
     total.stop_reason = stage.stop_reason
+    parts = [part for part in (total.engine + "+" + stage.engine).split("+") if part]
+    total.engine = "+".join(dict.fromkeys(parts))  # "openmm+cpp": OpenMM's rounds, then the projected finish
     return total
 
 
@@ -230,7 +190,8 @@ class LBFGSMethod(Method):
 
     def run(self, state: RunState) -> None:
         require_openmm_lbfgs(state.context, "method 'lbfgs'")
-        state.add(lbfgs_stage("lbfgs", state.bridge, state.recorder, state.tolerance, deadline=state.deadline))
+        state.add(lbfgs_stage("lbfgs", state.bridge, state.recorder, state.tolerance, deadline=state.deadline,
+                              runner=state.runners.lbfgs))
 
 
 class FinishedLBFGSMethod(LBFGSMethod):
@@ -243,11 +204,8 @@ class FinishedLBFGSMethod(LBFGSMethod):
         blocked = openmm_lbfgs_blocker(bridge.context) is not None
         if not blocked:  # OpenMM's L-BFGS, with the polish's iteration cap: a default run always ends
             state.add(lbfgs_stage("lbfgs", bridge, state.recorder, state.tolerance,
-                                  state.options.polish.polish_iterations, state.deadline))
+                                  state.options.polish.polish_iterations, state.deadline, state.runners.lbfgs))
         # where OpenMM's L-BFGS cannot run, the polish is the projected L-BFGS alone
         if bridge.force_norms()[0] > state.tolerance and not state.recorder.stopped and not _past(state.deadline):
-            where = precon_engine_name(state.engine.name, bridge, state.recorder)
-            state.add(polish(bridge, state.recorder, state.tolerance, state.options.polish, state.engine.name,
+            state.add(polish(bridge, state.recorder, state.tolerance, state.options.polish, state.runners,
                              state.deadline))
-            if blocked:
-                state.ran_on(where)  # the polish was the projected L-BFGS alone: "opencl"/"cuda" on the device

@@ -11,8 +11,7 @@ from typing import Optional
 import openmm
 
 from ..core.platforms import openmm_lbfgs_blocker
-from ..engines.precon import PreconSettings, precon_setup, precon_stage
-from ..engines.precon_compiled import compiled_precon_stage, precon_engine_name
+from ..engines.precon import PreconSettings, precon_setup
 from ..run.options import require, require_ints, require_positive
 from ..run.profile import SystemProfile
 from ..run.result import StageResult
@@ -68,14 +67,11 @@ def declash_stage(state: RunState, settings: PreconSettings) -> StageResult:
     options, bridge = state.options.precon, state.bridge
     if options.precon_declash_by == "openmm" and openmm_lbfgs_blocker(bridge.context) is None:
         declash, _ = undone_if_higher(bridge, lbfgs_stage, "declash", bridge, state.recorder, state.tolerance,
-                                      options.precon_declash, state.deadline)
+                                      options.precon_declash, state.deadline, state.runners.lbfgs)
         return declash
-    where = precon_engine_name(state.engine.name, bridge, state.recorder)
-    stage = projected_lbfgs("declash", bridge, state.recorder, state.tolerance, options.precon_declash,
-                            options.precon_memory, options.precon_max_step, settings.tolerance_factor,
-                            state.engine.name, state.deadline)
-    state.ran_on(where)  # "opencl"/"cuda" when the declash ran on the device
-    return stage
+    return projected_lbfgs("declash", bridge, state.recorder, state.tolerance, options.precon_declash,
+                           options.precon_memory, options.precon_max_step, settings.tolerance_factor,
+                           state.runners.precon, state.deadline)
 
 
 class PreconMethod(Method):
@@ -107,7 +103,4 @@ class PreconMethod(Method):
                 return  # out of iterations, stopped, or already there (the set-up would cost more than the polish)
         preconditioner, setup = precon_setup(bridge, settings)
         state.add(setup)
-        where = precon_engine_name(state.engine.name, bridge, recorder)
-        stage = compiled_precon_stage if state.engine.name == "cpp" else precon_stage
-        state.add(stage(bridge, recorder, state.tolerance, settings, preconditioner))
-        state.ran_on(where)  # "opencl"/"cuda" when the steps ran on the device
+        state.add(state.runners.precon(bridge, recorder, state.tolerance, settings, preconditioner))

@@ -49,7 +49,7 @@ class ReparametrizedMethod(Method):
                      "coordinates": CoordinateStageOptions, "adam_stage": AdamStageOptions}
 
     def check(self, options: MinimizerOptions) -> None:
-        if options.reparam.reparam_optimizer == "gauss-newton" and options.run.engine == "cpp":
+        if options.reparam.reparam_optimizer == "gauss-newton" and options.run.engine in ("cpp", "device"):
             raise ValueError("reparam_optimizer='gauss-newton' runs on the Python engine only: use engine='auto' "
                              "(the compiled engine then runs the other stages) or engine='python'")
 

@@ -16,7 +16,7 @@ import typing
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Dict, Iterable, Mapping, Optional
 
-ENGINES = ("auto", "python", "cpp")
+ENGINES = ("auto", "python", "cpp", "device")
 
 
 def require(condition: bool, message: str) -> None:
@@ -43,7 +43,11 @@ class RunOptions:
     never_worse: bool = False      # also run plain L-BFGS from the start and keep the lower energy (doubles cost)
     time_budget: Optional[float] = None  # seconds for the whole run, baseline and polish included: every stage
     #                                      stops at the deadline ("deadline"), unconverged (None: no limit)
-    engine: str = "auto"           # "auto" | "python" | "cpp": where the stages' iterations run
+    engine: str = "auto"           # where the stages' iterations run: "python" (the reference), "cpp" (the compiled
+    #                                plugin on the host), "device" (the plugin's device stages on the Context's OpenCL
+    #                                or CUDA device, without a reporter) or "auto" (the device where the platform has
+    #                                the stage and no reporter is given, else cpp where built, else python); a
+    #                                choice the Context or the build cannot honour is an error before the run
     torch_threads: int = 1         # torch threads during the run (the networks are small; restored after)
 
     def __post_init__(self) -> None:

@@ -26,6 +26,11 @@ class StageResult:
     # device stages: evaluations whose forces overflowed the device's fixed-point force sums (a severe clash) and
     # were computed again on the CPU platform, as OpenMM's LocalEnergyMinimizer does (0: none)
     cpu_force_evaluations: int = 0
+    # where the stage's iterations ran: "python" (the reference), "cpp" (the compiled plugin on the host), the
+    # device ("opencl", "cuda"), "openmm" (OpenMM's LocalEnergyMinimizer); parts joined by "+" (a polish of
+    # OpenMM's L-BFGS finished by the projected L-BFGS: "openmm+cpp"); "" for set-up stages (slow_modes, fit,
+    # precon_setup: Python around the Context's evaluations)
+    engine: str = ""
 
 
 @dataclass
@@ -59,6 +64,9 @@ class MinimizationResult:
     history: List[HistoryPoint] = field(default_factory=list)
     baseline_energy: Optional[float] = None
     selected: str = "method"
+    # where the package's own stage iterations ran: the engines of the stages (StageResult.engine) but OpenMM's
+    # L-BFGS, sorted and joined by "+" ("cpp", "opencl", "cpp+python" for a Gauss-Newton reparam stage before a
+    # compiled fine stage); the engine chosen when only OpenMM's L-BFGS ran (method lbfgs)
     engine: str = "python"
     interrupted: bool = False
     options: Dict[str, Any] = field(default_factory=dict)
