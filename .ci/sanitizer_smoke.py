@@ -129,7 +129,7 @@ def run_device(openmm, openmm_reparam, testing) -> None:
             t = time.perf_counter()
             context = openmm.Context(system, openmm.VerletIntegrator(0.001), platform, {"Precision": "single"})
             context.setPositions(start * openmm.unit.nanometer)
-            result = openmm_reparam.minimize(context, method=method, engine="cpp", maxIterations=60)
+            result = openmm_reparam.minimize(context, method=method, engine="device", maxIterations=60)
             assert result.engine == "opencl", result.engine
             log(f"OpenCL {name}: {method} on the device", t)
     _, system, positions = testing.load_peptide("5awl")
@@ -139,7 +139,7 @@ def run_device(openmm, openmm_reparam, testing) -> None:
         t = time.perf_counter()
         context = openmm.Context(system, openmm.VerletIntegrator(0.001), platform, {"Precision": "single"})
         context.setPositions(clash * openmm.unit.nanometer)
-        result = openmm_reparam.minimize(context, method=method, engine="cpp", maxIterations=60)
+        result = openmm_reparam.minimize(context, method=method, engine="device", maxIterations=60)
         assert result.stages[0].cpu_force_evaluations > 0, result.stages[0]
         log(f"OpenCL clash: {method}, {result.stages[0].cpu_force_evaluations} evaluations on the CPU platform", t)
 

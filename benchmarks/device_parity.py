@@ -1,7 +1,7 @@
 """Every method on a device platform against the same method on the CPU platform (the OpenCL goal: the
 methods that need not call OpenMM's L-BFGS run with positions on the device, with the CPU engine's results within
 1e-3 relative). From the same start, each method runs three times: on the device platform with the device stages
-(``result.engine`` says where they ran), on the same platform with ``OPENMM_REPARAM_DEVICE=0`` (the host stages:
+(``engine="auto"``; ``result.engine`` says where they ran), on the same platform with ``engine="cpp"`` (the host stages:
 this separates the device arithmetic from the platform's own rounding) and on the CPU platform. Prints a
 markdown table of final energies and relative gaps; appends it to the device section of RESULTS.md
 (``benchmarks/RESULTS.md#device``) with ``--results``.
@@ -16,7 +16,6 @@ in TIP3P with ions, PME, HBonds; slow on pocl).
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -62,17 +61,9 @@ def _run(system: openmm.System, start: np.ndarray, method: str, platform: str, p
         context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName(platform),
                                  properties)
         context.setPositions(start * unit.nanometer)
-    saved = os.environ.get("OPENMM_REPARAM_DEVICE")
-    os.environ["OPENMM_REPARAM_DEVICE"] = "1" if device else "0"
-    try:
-        began = time.perf_counter()
-        result = openmm_reparam.minimize(context, method=method, seed=1)
-        return result.final_energy, result.engine, result.converged, time.perf_counter() - began
-    finally:
-        if saved is None:
-            del os.environ["OPENMM_REPARAM_DEVICE"]
-        else:
-            os.environ["OPENMM_REPARAM_DEVICE"] = saved
+    began = time.perf_counter()
+    result = openmm_reparam.minimize(context, method=method, seed=1, engine="auto" if device else "cpp")
+    return result.final_energy, result.engine, result.converged, time.perf_counter() - began
 
 
 def measure(cases: Sequence[str], methods: Sequence[str], platform: str, precision: str) -> List[Dict[str, object]]:
@@ -111,7 +102,7 @@ def table(records: Sequence[Dict[str, object]], platform: str, precision: str, c
              f"Machine: {env['cpu_model']}, {env['cpu_count']} CPUs (the device: {_device_name(platform)}). Command: "
              f"`{command}`. Energies in kJ/mol; \"device\" is the run on "
              f"{platform} with the device stages (engine as `result.engine` says), \"host\" the same platform with "
-             "`OPENMM_REPARAM_DEVICE=0`, \"CPU\" the CPU platform; gaps relative.", "",
+             "`engine=\"cpp\"`, \"CPU\" the CPU platform; gaps relative.", "",
              "| case | method | device | engine | host | CPU | device vs host | device vs CPU | converged |",
              "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | --- |"]
     for r in records:

@@ -33,7 +33,7 @@ import openmm
 from openmm import unit
 
 from openmm_reparam.core.bridge import ContextEnergy
-from openmm_reparam.engines import AdamStageSettings, select_engine
+from openmm_reparam.engines import AdamStageSettings, select_runners
 from openmm_reparam.methods.adam import adam_settings
 from openmm_reparam.run.options import MinimizerOptions
 from openmm_reparam.run.recorder import RunRecorder
@@ -63,7 +63,7 @@ def measure_case(name: str, steps: int, rounds: int, warm: int, threads: int) ->
     context = openmm.Context(case.system, openmm.VerletIntegrator(0.001), platform, {"Threads": str(threads)})
     options = MinimizerOptions.from_kwargs(method="gnn", progress_window=0)
     torch.set_num_threads(options.torch_threads)  # as minimize() runs every stage, the fit included
-    engine = select_engine("auto", False, False)
+    engine = select_runners("auto", context).coordinates
     start = case.make_start(0)
     context.setPositions(start * unit.nanometer)
     per_step(engine, context, start, None, "adam", warm, options)  # a relaxed-enough common start

@@ -17,7 +17,7 @@ from openmm import app, unit
 from conftest import load_peptide
 from openmm_reparam.core.bridge import ContextEnergy
 from openmm_reparam.core.errors import NonFiniteEnergyError
-from openmm_reparam.engines import AdamStageSettings, PythonEngine, select_engine
+from openmm_reparam.engines import AdamStageSettings, PythonEngine, select_runners
 from openmm_reparam.engines import compiled
 from openmm_reparam.run.options import MinimizerOptions
 from openmm_reparam.run.recorder import RunRecorder
@@ -243,8 +243,10 @@ def test_minimize_through_both_engines_is_the_same_run(chignolin):
 
 
 def test_auto_selects_the_compiled_engine():
-    assert isinstance(select_engine("auto"), compiled.CompiledEngine)
-    assert isinstance(select_engine("auto", runs_torch_autograd=True, has_reporter=True), PythonEngine)
+    context = _context(*_singular_pair())
+    assert isinstance(select_runners("auto", context).coordinates, compiled.CompiledEngine)
+    python = select_runners("auto", context, runs_torch_autograd=True, has_reporter=True)
+    assert isinstance(python.coordinates, PythonEngine) and python.engine == "python"
 
 
 # -- reporter, cap, deadline, errors ------------------------------------------------------------------------

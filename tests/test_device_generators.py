@@ -167,16 +167,15 @@ def test_the_method_runs_on_the_device_like_the_cpu_engine(near_minimum, kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-def test_restarts_on_the_device_follow_the_host_stages(device_cases, kind, monkeypatch):
+def test_restarts_on_the_device_follow_the_host_stages(device_cases, kind):
     """restarts=2: each restart runs on the device from the re-anchored generator (its parameters after the last
     step, as the host leaves them): the same restarts as the host stages' on the same kind of Context
-    (OPENMM_REPARAM_DEVICE=0), stage by stage (measured: linear within 1e-6 relative; gnn 2e-5, its path from
+    (engine="cpp"), stage by stage (measured: linear within 1e-6 relative; gnn 2e-5, its path from
     the 12,000 kJ/mol start amplifying rounding over 300 steps)."""
     system, start = device_cases["free"]
     options = dict(method=kind, steps=100, restarts=2, seed=1, polish=False, fine_steps=0)
     on_device = openmm_reparam.minimize(opencl_context(system, start, "double"), **options)
-    monkeypatch.setenv("OPENMM_REPARAM_DEVICE", "0")
-    on_cpu = openmm_reparam.minimize(opencl_context(system, start, "double"), **options)
+    on_cpu = openmm_reparam.minimize(opencl_context(system, start, "double"), engine="cpp", **options)
     assert on_cpu.engine == "cpp"
     assert on_device.engine == LABEL and len(on_device.restarts) == len(on_cpu.restarts) == 2
     for device, cpu in zip(on_device.restarts, on_cpu.restarts):

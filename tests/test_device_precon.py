@@ -2,7 +2,7 @@
 OpenCL Contexts (OpenCL, or OPENMM_REPARAM_TEST_PLATFORM: see test_device_stages): the host PreconStage's steps to
 rounding on the same kind of Context (a Laplacian P and P = mu I; free, HBonds, a TIP4P-Ew box), rebuilds of P
 (a new device stage per P, one evaluation more each), fixed particles, methods precon and auto's lbfgs on the
-device with ``result.engine``, and the host stage where a reporter is given or OPENMM_REPARAM_DEVICE=0. Skips
+device with ``result.engine``, and the host stage where a reporter is given or engine="cpp". Skips
 without an OpenCL runtime or without the plugin's OpenCL library."""
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def test_rebuilds_start_a_new_device_stage(device_cases):
         context = opencl_context(system, start, "double")
         bridge, recorder = ContextEnergy(context), RunRecorder(reporter)
         precon, _ = precon_setup(bridge, settings)
-        result = compiled_precon_stage(bridge, recorder, TOLERANCE, settings, precon)
+        result = compiled_precon_stage(bridge, recorder, TOLERANCE, settings, precon, on_device=where == "device")
         runs[where] = result, np.array([point.energy for point in recorder.history]), context, reporter
     device, host = runs["device"], runs["host"]
     rebuilds = max(seen[3] for seen in host[3].seen)
@@ -128,7 +128,7 @@ def test_non_finite_start_raises():
     precon = Preconditioner(scipy.sparse.csc_matrix((2, 2)), 100.0, np.zeros(2, dtype=bool))
     with pytest.raises(NonFiniteEnergyError):
         compiled_precon_stage(ContextEnergy(context), RunRecorder(), TOLERANCE, stage_settings(laplacian=False),
-                              precon)
+                              precon, on_device=True)
 
 
 @pytest.mark.parametrize("precision", ["double", "mixed", "single"])
@@ -167,11 +167,10 @@ def test_auto_lbfgs_runs_its_projected_lbfgs_on_the_device():
     assert result.final_energy <= energy_of(reference) + 1.0
 
 
-def test_a_reporter_or_the_switch_keeps_the_host_stage(device_cases, monkeypatch):
+def test_a_reporter_or_engine_cpp_keeps_the_host_stage(device_cases):
     system, start = device_cases["hbonds"]
     reporter = Collect()
     with_reporter = openmm_reparam.minimize(opencl_context(system, start), method="precon", reporter=reporter)
     assert with_reporter.engine == "cpp" and any(seen[0] == "precon" for seen in reporter.seen)
-    monkeypatch.setenv("OPENMM_REPARAM_DEVICE", "0")
-    switched_off = openmm_reparam.minimize(opencl_context(system, start), method="precon")
+    switched_off = openmm_reparam.minimize(opencl_context(system, start), method="precon", engine="cpp")
     assert switched_off.engine == "cpp" and switched_off.converged
