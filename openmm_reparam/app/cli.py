@@ -47,13 +47,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .run import main as run_main
         return run_main(argv[1:])
     args = build_parser(__version__).parse_args(argv)
-    from ..core.errors import InvalidPositionsError, NonFiniteEnergyError
+    from ..core.errors import EngineUnavailableError, InvalidPositionsError, NonFiniteEnergyError
     from ..core.extras import MissingDependencyError
     from .batch import SchedulerError
     from .md import MDError
     import openmm  # an OpenMM error the run could not recover from (the structure, the platform) is one line too
-    user_errors = (UserError, NonFiniteEnergyError, InvalidPositionsError, MDError, SchedulerError,
-                   MissingDependencyError, openmm.OpenMMException) + _USER_ERRORS
+    user_errors = (UserError, NonFiniteEnergyError, InvalidPositionsError, EngineUnavailableError, MDError,
+                   SchedulerError, MissingDependencyError, openmm.OpenMMException) + _USER_ERRORS
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("default")
         try:

@@ -13,3 +13,8 @@ class InvalidPositionsError(ValueError):
     def __init__(self, message: str, index: Optional[int] = None):
         super().__init__(message)
         self.index = index
+
+
+class EngineUnavailableError(ValueError):
+    """The ``engine`` option asks for stages this run cannot have: the compiled plugin where it is not built,
+    the device stages on a platform without them or with a reporter (:mod:`openmm_reparam.engines.runners`)."""

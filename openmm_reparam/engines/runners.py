@@ -20,6 +20,7 @@ from typing import Callable, List, Protocol
 
 import openmm
 
+from ..core.errors import EngineUnavailableError
 from ..run.options import ENGINES
 from ..run.result import StageResult
 from . import compiled
@@ -85,14 +86,15 @@ def device_kinds(context: openmm.Context) -> frozenset:
 
 def select_runners(requested: str, context: openmm.Context, runs_torch_autograd: bool = False,
                    has_reporter: bool = False) -> StageRunners:
-    """The runners of a run with ``engine=requested`` on ``context``; raises, before anything runs, where the
-    choice cannot be honoured (never a silent fallback):
+    """The runners of a run with ``engine=requested`` on ``context``; raises
+    :class:`~openmm_reparam.core.errors.EngineUnavailableError` (a ValueError, one line), before anything runs,
+    where the choice cannot be honoured (never a silent fallback):
 
-    * ``cpp`` or ``device`` without the compiled plugin: RuntimeError saying why it is not available;
+    * ``cpp`` or ``device`` without the compiled plugin (the message says why it is not available);
     * ``device`` on a Context whose platform has no device stages, or with a reporter (it needs the positions
-      on the host every step): ValueError;
-    * ``cpp`` or ``device`` with a reporter and a force that runs torch's autograd (``openmmtorch.TorchForce``):
-      ValueError, since the plugin calls the reporter back with the Python lock held and such a force cannot be
+      on the host every step);
+    * ``cpp`` or ``device`` with a reporter and a force that runs torch's autograd (``openmmtorch.TorchForce``),
+      since the plugin calls the reporter back with the Python lock held and such a force cannot be
       evaluated then (``auto`` picks the Python engine there, and where the plugin is not built).
     """
     if requested not in ENGINES:
@@ -101,21 +103,23 @@ def select_runners(requested: str, context: openmm.Context, runs_torch_autograd:
     if requested == "python" or (requested == "auto" and (conflict or not compiled.cpp_available())):
         return python_runners()
     if conflict:
-        raise ValueError(f"engine={requested!r} cannot call a Python reporter while the System has a force that runs "
-                         "torch's autograd (openmmtorch.TorchForce); use engine='python' or 'auto', or no reporter")
+        raise EngineUnavailableError(f"engine={requested!r} cannot call a Python reporter while the System has a "
+                                     "force that runs torch's autograd (openmmtorch.TorchForce); use "
+                                     "engine='python' or 'auto', or no reporter")
     if not compiled.cpp_available():
-        raise RuntimeError(f"engine={requested!r} needs the compiled plugin: {compiled.unavailable_reason()}")
+        reason = " ".join(compiled.unavailable_reason().split())
+        raise EngineUnavailableError(f"engine={requested!r} needs the compiled plugin: {reason}")
     if requested == "cpp":
         return compiled_runners(context)
     if requested == "auto":
         return compiled_runners(context, frozenset() if has_reporter else device_kinds(context))
     if has_reporter:
-        raise ValueError("engine='device' cannot call a reporter every step (it needs the positions on the host): "
-                         "use engine='auto' or 'cpp' with a reporter")
+        raise EngineUnavailableError("engine='device' cannot call a reporter every step (it needs the positions "
+                                     "on the host): use engine='auto' or 'cpp' with a reporter")
     missing: List[str] = sorted(set(DEVICE_KINDS) - device_kinds(context))
     if missing:
-        platform = context.getPlatform().getName()
-        raise ValueError(f"engine='device' needs a Context on a platform with the device stages (OpenCL or CUDA, "
-                         f"their plugin library built); the {platform} platform lacks {', '.join(missing)}: "
-                         "use engine='auto' or 'cpp'")
+        raise EngineUnavailableError(f"engine='device' needs a Context on a platform with the device stages "
+                                     f"(OpenCL or CUDA, with their plugin library built); the "
+                                     f"{context.getPlatform().getName()} platform lacks the {', '.join(missing)} "
+                                     "stages: use engine='auto' or 'cpp'")
     return compiled_runners(context, frozenset(DEVICE_KINDS))
