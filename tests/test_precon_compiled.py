@@ -159,7 +159,7 @@ def test_projected_finish_with_p_mu_identity(chignolin):
         context = make_context(chignolin["hbonds"], chignolin["start"], "Reference")
         recorder = RunRecorder()
         result = projected_finish(ContextEnergy(context), recorder, TOLERANCE, PolishOptions(finish_steps=90),
-                                  engine_name=engine)
+                                  run_precon=STAGES[engine])
         runs[engine] = result, recorder, context
     assert runs["python"][0].name == runs["cpp"][0].name == "polish"
     assert len(history(runs["python"][1])) > 50
