@@ -29,7 +29,7 @@ class StageResult:
     # where the stage's iterations ran: "python" (the reference), "cpp" (the compiled plugin on the host), the
     # device ("opencl", "cuda"), "openmm" (OpenMM's LocalEnergyMinimizer); parts joined by "+" (a polish of
     # OpenMM's L-BFGS finished by the projected L-BFGS: "openmm+cpp"); "" for set-up stages (slow_modes, fit,
-    # precon_setup: Python around the Context's evaluations)
+    # precon_setup: Python around the Context's evaluations) and for a polish that had nothing to do
     engine: str = ""
 
 
