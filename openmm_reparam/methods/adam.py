@@ -88,7 +88,8 @@ def run_adam_stage(state: RunState, generator: Optional[torch.nn.Module], settin
         return None
     engine = stage_engine(state.engine, generator, reparam_optimizer)
     stage = state.add(engine.adam_stage(state.bridge, state.recorder, generator, settings))
-    state.ran_on(getattr(engine, "ran_on", engine.name))  # "opencl"/"cuda" when the stage ran on the device
+    stage.engine = getattr(engine, "ran_on", engine.name)  # "opencl"/"cuda" when the stage ran on the device
+    state.ran_on(stage.engine)
     return stage
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import fields
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 ENTRY_POINT_GROUP = "openmm_reparam.methods"
 #: the package's own methods, registered on the first lookup, like the plug-ins (importing them imports torch,
@@ -158,3 +158,46 @@ def _load_entry_points() -> None:
             register_method(point.load())
         except Exception as error:  # one broken plug-in must not break the package
             warnings.warn(f"openmm-reparam: could not load method plug-in {point.name!r}: {error}")
+
+
+# -- generators ---------------------------------------------------------------------------------------------
+# The networks X = G_θ(Z) of the reparametrized methods, by name. A factory takes one
+# :class:`openmm_reparam.reparam.custom.GeneratorInputs` (slow modes, start positions, seed, options) and returns
+# a torch.nn.Module whose forward() gives the positions; the package registers its own (``gnn``, ``linear``)
+# when :mod:`openmm_reparam.reparam` is imported.
+_GENERATORS: Dict[str, Callable[[Any], Any]] = {}
+
+
+def register_generator(name: str, factory: Callable[[Any], Any], *, replace: bool = False) -> Callable[[Any], Any]:
+    """Register ``factory`` as generator ``name`` (what ``minimize(..., generator=name)`` takes); returns it.
+    Re-registering a name needs ``replace=True``."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"a generator needs a name that is an identifier, got {name!r}")
+    if not callable(factory):
+        raise TypeError(f"generator {name!r}: the factory must be callable, got {type(factory).__name__}")
+    if name in _GENERATORS and not replace:
+        raise ValueError(f"generator {name!r} is already registered (pass replace=True to replace it)")
+    _GENERATORS[name] = factory
+    return factory
+
+
+def unregister_generator(name: str) -> None:
+    """Remove generator ``name`` (the package's own included)."""
+    _GENERATORS.pop(name, None)
+
+
+def get_generator(name: str) -> Callable[[Any], Any]:
+    """The factory registered as generator ``name``."""
+    if name not in _GENERATORS:
+        raise ValueError(f"generator must be one of {generator_names()}, got {name!r}")
+    return _GENERATORS[name]
+
+
+def generator_names() -> Tuple[str, ...]:
+    """The registered generator names, in registration order."""
+    return tuple(_GENERATORS)
+
+
+def generator_name_of(factory: Any) -> Optional[str]:
+    """The name ``factory`` is registered under (None when it is not registered)."""
+    return next((name for name, registered in _GENERATORS.items() if registered is factory), None)

@@ -26,6 +26,11 @@ class StageResult:
     # device stages: evaluations whose forces overflowed the device's fixed-point force sums (a severe clash) and
     # were computed again on the CPU platform, as OpenMM's LocalEnergyMinimizer does (0: none)
     cpu_force_evaluations: int = 0
+    # the generator of a reparametrized method's fit, reparam and restart stages ("gnn", "linear", or the name of
+    # the user's generator, :func:`openmm_reparam.register_generator`); "" for the other stages
+    generator: str = ""
+    # where an Adam stage's iterations ran ("python", "cpp", "opencl", "cuda"); "" for the other stages
+    engine: str = ""
 
 
 @dataclass
@@ -80,6 +85,11 @@ class MinimizationResult:
     def energy_evaluations(self) -> int:
         return sum(stage.energy_evaluations for stage in self.stages)
 
+    @property
+    def generator(self) -> str:
+        """The generator the reparametrized stages ran ("" for the methods without one)."""
+        return next((s.generator for s in self.stages if s.generator), "")
+
     def stage(self, name: str) -> Optional[StageResult]:
         return next((s for s in self.stages if s.name == name), None)
 
@@ -92,7 +102,7 @@ class MinimizationResult:
         """A JSON-serializable dict of everything above, plus the totals."""
         data = asdict(self)
         data.update(wall_time=self.wall_time, iterations=self.iterations,
-                    energy_evaluations=self.energy_evaluations)
+                    energy_evaluations=self.energy_evaluations, generator=self.generator)
         return data
 
     def __str__(self) -> str:
