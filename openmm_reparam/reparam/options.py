@@ -13,7 +13,8 @@ from ..run.registry import get_generator
 
 @dataclass
 class GeneratorOptions:
-    """The generator network and its fit to the start (methods gnn, linear)."""
+    """The generator network and its fit to the start (methods gnn, linear); ``generator`` picks another network
+    (docs/guide/own_method.rst)."""
     n_modes: int = 30              # number of slow modes (capped at N - 1)
     hidden: int = 32               # GNN latent width
     layers: int = 2                # GNN graph-convolution layers
@@ -21,8 +22,8 @@ class GeneratorOptions:
     fit_lr: float = 1e-2
     fit_tolerance: float = 1e-4    # nm RMS: stop fitting below this
     reparam_atoms: str = "solute"  # "solute": waters and ions (molecules of <= 4 atoms) move as plain coordinates
-    generator: Any = None          # the network: a registered name, a factory or a torch.nn.Module (None: the
-    #                                method's own, gnn or linear; :func:`openmm_reparam.register_generator`)
+    generator: Any = None          # the network: a name (register_generator), a factory or a torch.nn.Module
+    #                                (None: the method's own, gnn or linear)
 
     def __post_init__(self) -> None:
         require(self.n_modes >= 1 and self.hidden >= 3 and self.layers >= 0,

@@ -6,6 +6,8 @@ A method is an object with a ``name``, its ``option_groups`` ({group name: datac
 theirs by calling :func:`register_method`, or through an ``openmm_reparam.methods`` entry point whose object is a
 Method subclass or instance (loaded the first time a name is looked up), so that the command line finds them
 too. Every method's options are composed with the common groups of :mod:`.options`.
+
+The generators of the reparametrized methods are registered here as well (:func:`register_generator`).
 """
 from __future__ import annotations
 
