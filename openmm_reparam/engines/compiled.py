@@ -209,7 +209,9 @@ class CompiledEngine:
     """Adam stages in the compiled plugin (``runAdamStage``); see :mod:`.settings` for the contract. A stage
     without a reporter, on the coordinates or on a generator (``runDeviceGeneratorStage``: the linear generator
     and the GNN as device kernels), runs on the Context's device where the platform has the kernel
-    (:mod:`.device`); ``ran_on`` then names the device ("opencl", "cuda") instead of "cpp"."""
+    (:mod:`.device`); ``ran_on`` then names the device ("opencl", "cuda") instead of "cpp". A generator
+    the plugin does not have (a user's network, :func:`compiles`) runs its stage on the Python engine, with a
+    RuntimeWarning; ``ran_on`` is then "python"."""
 
     name = "cpp"
     ran_on = "cpp"
