@@ -165,14 +165,26 @@ def _load_entry_points() -> None:
 # -- generators ---------------------------------------------------------------------------------------------
 # The networks X = G_θ(Z) of the reparametrized methods, by name. A factory takes one
 # :class:`openmm_reparam.reparam.custom.GeneratorInputs` (slow modes, start positions, seed, options) and returns
-# a torch.nn.Module whose forward() gives the positions; the package registers its own (``gnn``, ``linear``)
-# when :mod:`openmm_reparam.reparam` is imported.
+# a torch.nn.Module whose forward() gives the positions; the package's own (``gnn``, ``linear``) are registered
+# on the first call here (or when :mod:`openmm_reparam.reparam` is imported), so that a replacement stays in use.
+BUILTIN_GENERATORS = "openmm_reparam.reparam.custom"
 _GENERATORS: Dict[str, Callable[[Any], Any]] = {}
+_builtin_generators_loaded = False
+
+
+def _load_builtin_generators() -> None:
+    """Register the package's own generators, once (their module imports torch)."""
+    global _builtin_generators_loaded
+    if not _builtin_generators_loaded:
+        _builtin_generators_loaded = True
+        from importlib import import_module
+        import_module(BUILTIN_GENERATORS)
 
 
 def register_generator(name: str, factory: Callable[[Any], Any], *, replace: bool = False) -> Callable[[Any], Any]:
     """Register ``factory`` as generator ``name`` (what ``minimize(..., generator=name)`` takes); returns it.
     Re-registering a name needs ``replace=True``."""
+    _load_builtin_generators()
     if not isinstance(name, str) or not name.isidentifier():
         raise ValueError(f"a generator needs a name that is an identifier, got {name!r}")
     if not callable(factory):
@@ -185,11 +197,13 @@ def register_generator(name: str, factory: Callable[[Any], Any], *, replace: boo
 
 def unregister_generator(name: str) -> None:
     """Remove generator ``name`` (the package's own included)."""
+    _load_builtin_generators()
     _GENERATORS.pop(name, None)
 
 
 def get_generator(name: str) -> Callable[[Any], Any]:
     """The factory registered as generator ``name``."""
+    _load_builtin_generators()
     if name not in _GENERATORS:
         raise ValueError(f"generator must be one of {generator_names()}, got {name!r}")
     return _GENERATORS[name]
@@ -197,9 +211,11 @@ def get_generator(name: str) -> Callable[[Any], Any]:
 
 def generator_names() -> Tuple[str, ...]:
     """The registered generator names, in registration order."""
+    _load_builtin_generators()
     return tuple(_GENERATORS)
 
 
 def generator_name_of(factory: Any) -> Optional[str]:
     """The name ``factory`` is registered under (None when it is not registered)."""
+    _load_builtin_generators()
     return next((name for name, registered in _GENERATORS.items() if registered is factory), None)
