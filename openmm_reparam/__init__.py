@@ -29,11 +29,13 @@ _LAZY: _Dict[str, str] = {
     "HistoryPoint": ".run", "MinimizationResult": ".run", "MinimizerOptions": ".run", "StageResult": ".run",
     "get_method": ".run.registry", "method_names": ".run.registry", "register_method": ".run.registry",
     "unregister_method": ".run.registry",
+    "register_generator": ".run.registry", "unregister_generator": ".run.registry",
+    "generator_names": ".run.registry",
     "Method": ".methods", "RunState": ".methods",
     "ReparamIntegrator": ".api", "ReparamMinimizer": ".api", "minimize": ".api", "minimize_simulation": ".api",
     "GNNGenerator": ".reparam", "LinearModeGenerator": ".reparam", "SlowModes": ".reparam",
     "build_generator": ".reparam", "compute_slow_modes": ".reparam", "force_constant_matrix": ".reparam",
-    "graph_laplacian": ".reparam",
+    "graph_laplacian": ".reparam", "GeneratorInputs": ".reparam",
     "PreparationError": ".app.prepare", "PreparedSystem": ".app.prepare", "prepare": ".app.prepare",
     "minimize_many": ".app.batch",
     "relax": ".app.relax",
@@ -63,6 +65,7 @@ __all__ = ["minimize", "minimize_simulation", "ReparamMinimizer", "MinimizationR
            "InvalidPositionsError", "GNNGenerator", "LinearModeGenerator", "build_generator", "SlowModes",
            "compute_slow_modes", "force_constant_matrix", "graph_laplacian", "prepare", "PreparedSystem",
            "PreparationError", "ReparamIntegrator", "cpp_available", "minimize_many", "relax", "stiffness",
-           "StiffnessResult", "patch", "unpatch"]
+           "StiffnessResult", "patch", "unpatch", "register_generator", "unregister_generator", "generator_names",
+           "GeneratorInputs"]
 
 _torch_order.install()

@@ -14,6 +14,7 @@ import dataclasses
 import math
 import os
 import time
+import warnings
 from typing import Any, Mapping, Optional, Tuple
 
 import numpy as np
@@ -81,11 +82,23 @@ def _shape(array: np.ndarray) -> Tuple[int, int]:
     return array.shape[0], int(np.prod(array.shape[1:]))
 
 
+def compiles(generator: torch.nn.Module) -> bool:
+    """Whether the plugin has ``generator``'s function: GNNGenerator, LinearModeGenerator, or a SoluteGenerator
+    around one. Any other network (a user's generator, :mod:`openmm_reparam.reparam.custom`) runs in Python."""
+    from ..reparam.generators import GNNGenerator, LinearModeGenerator
+    from ..reparam.solute import SoluteGenerator
+    inner = generator.inner if isinstance(generator, SoluteGenerator) else generator
+    return isinstance(inner, (GNNGenerator, LinearModeGenerator))
+
+
 def to_cpp_generator(generator_or_state):
     """A ``reparamplugin.ReparamGenerator`` computing the same function as a Python generator (GNNGenerator,
     LinearModeGenerator, or a SoluteGenerator around one) or the dict returned by ``generators.export_state``."""
     from ..reparam.generators import export_state
     from ..reparam.solute import SoluteGenerator
+    if not isinstance(generator_or_state, Mapping) and not compiles(generator_or_state):
+        raise TypeError(f"the compiled plugin runs the gnn and linear generators only, not "
+                        f"{getattr(generator_or_state, 'kind', type(generator_or_state).__name__)!r}")
     if isinstance(generator_or_state, SoluteGenerator):
         return _solute_to_cpp(generator_or_state)
     state = generator_or_state if isinstance(generator_or_state, Mapping) else export_state(generator_or_state)
@@ -197,7 +210,9 @@ class CompiledEngine:
     ``on_device`` a stage on the coordinates (``runDeviceAdamStage``) or on a generator
     (``runDeviceGeneratorStage``: the linear generator and the GNN as device kernels) runs on the Context's
     device: the caller checked that the platform has the kernel and that no reporter is given
-    (:mod:`.runners`); the StageResult then names the device ("opencl", "cuda") instead of "cpp"."""
+    (:mod:`.runners`); the StageResult then names the device ("opencl", "cuda") instead of "cpp". A generator
+    the plugin does not have (a user's network, :func:`compiles`) runs its stage on the Python engine, with a
+    RuntimeWarning; the StageResult then says "python"."""
 
     name = "cpp"
 
@@ -206,6 +221,8 @@ class CompiledEngine:
 
     def adam_stage(self, bridge: ContextEnergy, recorder: RunRecorder, generator: Optional[torch.nn.Module],
                    settings: AdamStageSettings) -> StageResult:
+        if generator is not None and not compiles(generator):
+            return self._in_python(bridge, recorder, generator, settings)
         steps = recorder.capped(settings.max_steps)
         if recorder.stopped and steps > 0:
             return StageResult(settings.name, stop_reason=recorder.stop_reason, engine=self.name)
@@ -234,3 +251,13 @@ class CompiledEngine:
                            float(outcome.wallTime), initial, best, bool(outcome.collapsed),
                            compiled_stop_reason(outcome, recorder), cpu_force_evaluations(settings.name, outcome),
                            engine=device_name(bridge.context) if on_device else self.name)
+
+    def _in_python(self, bridge: ContextEnergy, recorder: RunRecorder, generator: torch.nn.Module,
+                   settings: AdamStageSettings) -> StageResult:
+        """A generator the plugin does not have runs its stage on the Python engine (its StageResult says
+        "python"), and a warning says so; the other stages of the run stay compiled."""
+        from .python import PythonEngine
+        warnings.warn(f"the compiled engine runs the gnn and linear generators only: stage {settings.name!r} of "
+                      f"generator {getattr(generator, 'kind', type(generator).__name__)!r} runs on the Python engine",
+                      RuntimeWarning, stacklevel=4)
+        return PythonEngine().adam_stage(bridge, recorder, generator, settings)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Optional
 
 from ..reparam.build import build_generator
+from ..reparam.custom import generator_label, is_built_in
 from ..reparam.options import GeneratorOptions, SlowModeOptions
 from ..run.options import MinimizerOptions, require, require_ints, require_positive
 from .adam import AdamStageOptions, CoordinateStageOptions, adam_settings, coordinate_settings, run_adam_stage
@@ -42,7 +43,8 @@ class ReparamStageOptions:
 
 
 class ReparametrizedMethod(Method):
-    """The shared stages of ``gnn`` and ``linear`` (``kind`` names the generator)."""
+    """The shared stages of ``gnn`` and ``linear`` (``kind`` names their own generator; the option ``generator``
+    runs another: a registered name, a factory or a torch.nn.Module, :mod:`openmm_reparam.reparam.custom`)."""
 
     kind = ""
     option_groups = {"generator": GeneratorOptions, "modes": SlowModeOptions, "reparam": ReparamStageOptions,
@@ -52,11 +54,17 @@ class ReparametrizedMethod(Method):
         if options.reparam.reparam_optimizer == "gauss-newton" and options.run.engine in ("cpp", "device"):
             raise ValueError("reparam_optimizer='gauss-newton' runs on the Python engine only: use engine='auto' "
                              "(the compiled engine then runs the other stages) or engine='python'")
+        spec = options.generator.generator
+        if options.reparam.restarts > 0 and not is_built_in(spec):
+            raise ValueError(f"restarts perturb the latent of the gnn and linear generators only, not of generator "
+                             f"{generator_label(spec, self.kind)!r}: use restarts=0")
 
     def run(self, state: RunState) -> None:
         options = state.options
-        generator, setup = build_generator(state.context, self.kind, state.seed, options.generator, options.modes,
-                                           state.start)
+        spec = options.generator.generator
+        generator, setup = build_generator(state.context, self.kind if spec is None else spec, state.seed,
+                                           options.generator, options.modes, state.start)
+        label = generator_label(spec, self.kind)
         for stage in setup:
             state.add(stage)
         deadline = _share_of(state.deadline, options.reparam.reparam_share)
@@ -65,7 +73,10 @@ class ReparametrizedMethod(Method):
         def reparam_stage(name, generator_, stage_deadline):
             r = options.reparam
             settings = adam_settings(options, name, r.lr, r.steps, r.patience, stage_deadline)
-            return run_adam_stage(state, generator_, settings, optimizer)
+            stage = run_adam_stage(state, generator_, settings, optimizer)
+            if stage is not None:
+                stage.generator = label
+            return stage
 
         first = reparam_stage("reparam", generator, deadline)
         state.restarts = latent_search(state, generator, first, deadline, reparam_stage)

@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
+
+import torch
 
 from ..run.options import require, require_ints, require_positive
+from ..run.registry import get_generator
 
 
 @dataclass
 class GeneratorOptions:
-    """The generator network and its fit to the start (methods gnn, linear)."""
+    """The generator network and its fit to the start (methods gnn, linear); ``generator`` picks another network
+    (docs/guide/own_method.rst)."""
     n_modes: int = 30              # number of slow modes (capped at N - 1)
     hidden: int = 32               # GNN latent width
     layers: int = 2                # GNN graph-convolution layers
@@ -17,6 +22,8 @@ class GeneratorOptions:
     fit_lr: float = 1e-2
     fit_tolerance: float = 1e-4    # nm RMS: stop fitting below this
     reparam_atoms: str = "solute"  # "solute": waters and ions (molecules of <= 4 atoms) move as plain coordinates
+    generator: Any = None          # the network: a name (register_generator), a factory or a torch.nn.Module
+    #                                (None: the method's own, gnn or linear)
 
     def __post_init__(self) -> None:
         require(self.n_modes >= 1 and self.hidden >= 3 and self.layers >= 0,
@@ -26,6 +33,18 @@ class GeneratorOptions:
         require_positive(self, ("fit_tolerance",), strict=False)
         require(self.reparam_atoms in ("solute", "all"),
                 f"reparam_atoms must be 'solute' or 'all', got {self.reparam_atoms!r}")
+        check_generator_spec(self.generator)
+
+
+def check_generator_spec(spec: Any) -> None:
+    """TypeError unless ``spec`` is None, a name, a factory or a torch.nn.Module; ValueError for an unknown name."""
+    if spec is None or isinstance(spec, torch.nn.Module):
+        return
+    if isinstance(spec, str):
+        get_generator(spec)
+    elif not callable(spec):
+        raise TypeError(f"generator must be a registered name, a factory or a torch.nn.Module, "
+                        f"got {type(spec).__name__}")
 
 
 @dataclass

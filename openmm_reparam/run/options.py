@@ -13,7 +13,7 @@ Lengths in nm, energies in kJ/mol, forces in kJ/mol/nm, times in seconds.
 from __future__ import annotations
 
 import typing
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 from typing import Any, Dict, Iterable, Mapping, Optional
 
 ENGINES = ("auto", "python", "cpp", "device")
@@ -92,6 +92,8 @@ def typed_value(group: type, name: str, value: Any) -> Any:
     """``value`` as the type option ``name`` of dataclass ``group`` declares (int, float, bool, str, or Optional of
     one): a number given as text is converted; ValueError naming the option for anything else."""
     declared = typing.get_type_hints(group)[name]
+    if declared is Any:  # an object option (a generator: a name, a factory or a torch.nn.Module), checked by its group
+        return value
     optional = typing.get_origin(declared) is typing.Union
     kind = next(t for t in typing.get_args(declared) if t is not type(None)) if optional else declared
     if value is None and optional:
@@ -111,6 +113,14 @@ def typed_value(group: type, name: str, value: Any) -> Any:
         return value
     expected = {bool: "true or false", int: "an integer", float: "a number", str: "text"}[kind]
     raise ValueError(f"option {name} must be {expected}{' or none' if optional else ''}, got {value!r}")
+
+
+def _plain(value: Any) -> Any:
+    """An option value as a report stores it: a number, text or None as is, an object (a generator's factory or
+    network) by its name."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    return getattr(value, "__name__", type(value).__name__)
 
 
 COMMON_GROUPS: Dict[str, type] = {"run": RunOptions, "safety": SafetyOptions, "polish": PolishOptions}
@@ -167,7 +177,7 @@ class MinimizerOptions:
 
     def to_dict(self) -> Dict[str, Any]:
         """Flat {name: value}, as the report stores them."""
-        return {name: value for group in self._groups.values() for name, value in asdict(group).items()}
+        return {f.name: _plain(getattr(group, f.name)) for group in self._groups.values() for f in fields(group)}
 
     def __repr__(self) -> str:
         return f"MinimizerOptions(method={self.method!r}, {self.to_dict()})"

@@ -6,12 +6,14 @@ A method is an object with a ``name``, its ``option_groups`` ({group name: datac
 theirs by calling :func:`register_method`, or through an ``openmm_reparam.methods`` entry point whose object is a
 Method subclass or instance (loaded the first time a name is looked up), so that the command line finds them
 too. Every method's options are composed with the common groups of :mod:`.options`.
+
+The generators of the reparametrized methods are registered here as well (:func:`register_generator`).
 """
 from __future__ import annotations
 
 import warnings
 from dataclasses import fields
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Tuple
 
 ENTRY_POINT_GROUP = "openmm_reparam.methods"
 #: the package's own methods, registered on the first lookup, like the plug-ins (importing them imports torch,
@@ -158,3 +160,62 @@ def _load_entry_points() -> None:
             register_method(point.load())
         except Exception as error:  # one broken plug-in must not break the package
             warnings.warn(f"openmm-reparam: could not load method plug-in {point.name!r}: {error}")
+
+
+# -- generators ---------------------------------------------------------------------------------------------
+# The networks X = G_θ(Z) of the reparametrized methods, by name. A factory takes one
+# :class:`openmm_reparam.reparam.custom.GeneratorInputs` (slow modes, start positions, seed, options) and returns
+# a torch.nn.Module whose forward() gives the positions; the package's own (``gnn``, ``linear``) are registered
+# on the first call here (or when :mod:`openmm_reparam.reparam` is imported), so that a replacement stays in use.
+BUILTIN_GENERATORS = "openmm_reparam.reparam.custom"
+_GENERATORS: Dict[str, Callable[[Any], Any]] = {}
+_builtin_generators_loaded = False
+
+
+def _load_builtin_generators() -> None:
+    """Register the package's own generators, once (their module imports torch)."""
+    global _builtin_generators_loaded
+    if not _builtin_generators_loaded:
+        _builtin_generators_loaded = True
+        from importlib import import_module
+        import_module(BUILTIN_GENERATORS)
+
+
+def register_generator(name: str, factory: Callable[[Any], Any], *, replace: bool = False) -> Callable[[Any], Any]:
+    """Register ``factory`` as generator ``name`` (what ``minimize(..., generator=name)`` takes); returns it.
+    Re-registering a name needs ``replace=True``."""
+    _load_builtin_generators()
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"a generator needs a name that is an identifier, got {name!r}")
+    if not callable(factory):
+        raise TypeError(f"generator {name!r}: the factory must be callable, got {type(factory).__name__}")
+    if name in _GENERATORS and not replace:
+        raise ValueError(f"generator {name!r} is already registered (pass replace=True to replace it)")
+    _GENERATORS[name] = factory
+    return factory
+
+
+def unregister_generator(name: str) -> None:
+    """Remove generator ``name`` (the package's own included)."""
+    _load_builtin_generators()
+    _GENERATORS.pop(name, None)
+
+
+def get_generator(name: str) -> Callable[[Any], Any]:
+    """The factory registered as generator ``name``."""
+    _load_builtin_generators()
+    if name not in _GENERATORS:
+        raise ValueError(f"generator must be one of {generator_names()}, got {name!r}")
+    return _GENERATORS[name]
+
+
+def generator_names() -> Tuple[str, ...]:
+    """The registered generator names, in registration order."""
+    _load_builtin_generators()
+    return tuple(_GENERATORS)
+
+
+def generator_name_of(factory: Any) -> Optional[str]:
+    """The name ``factory`` is registered under (None when it is not registered)."""
+    _load_builtin_generators()
+    return next((name for name, registered in _GENERATORS.items() if registered is factory), None)

@@ -26,6 +26,9 @@ class StageResult:
     # device stages: evaluations whose forces overflowed the device's fixed-point force sums (a severe clash) and
     # were computed again on the CPU platform, as OpenMM's LocalEnergyMinimizer does (0: none)
     cpu_force_evaluations: int = 0
+    # the generator of a reparametrized method's fit, reparam and restart stages ("gnn", "linear", or the name of
+    # the user's generator, :func:`openmm_reparam.register_generator`); "" for the other stages
+    generator: str = ""
     # where the stage's iterations ran: "python" (the reference), "cpp" (the compiled plugin on the host), the
     # device ("opencl", "cuda"), "openmm" (OpenMM's LocalEnergyMinimizer); parts joined by "+" (a polish of
     # OpenMM's L-BFGS finished by the projected L-BFGS: "openmm+cpp"); "" for set-up stages (slow_modes, fit,
@@ -88,6 +91,11 @@ class MinimizationResult:
     def energy_evaluations(self) -> int:
         return sum(stage.energy_evaluations for stage in self.stages)
 
+    @property
+    def generator(self) -> str:
+        """The generator the reparametrized stages ran ("" for the methods without one)."""
+        return next((s.generator for s in self.stages if s.generator), "")
+
     def stage(self, name: str) -> Optional[StageResult]:
         return next((s for s in self.stages if s.name == name), None)
 
@@ -100,7 +108,7 @@ class MinimizationResult:
         """A JSON-serializable dict of everything above, plus the totals."""
         data = asdict(self)
         data.update(wall_time=self.wall_time, iterations=self.iterations,
-                    energy_evaluations=self.energy_evaluations)
+                    energy_evaluations=self.energy_evaluations, generator=self.generator)
         return data
 
     def __str__(self) -> str:

@@ -1,0 +1,145 @@
+"""A generator of one's own: any torch.nn.Module reparametrizes the coordinates of the gnn/linear methods.
+
+The network here is a small MLP over the slow modes, X = X0 + V · MLP(z), registered by name, passed as a
+factory or as a ready module, and run on both engines (the compiled engine runs its stage in Python, and says so).
+"""
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import openmm_reparam
+from openmm_reparam import GeneratorInputs, minimize
+
+from conftest import energy_of, load_peptide, make_context, perturbed, positions_of, solvated_enkephalin
+
+TOLERANCE = 10.0
+QUICK = dict(steps=80, fine_steps=80, n_modes=8)
+
+
+class ModeMLP(nn.Module):
+    """X = X0 + V · MLP(z): a latent vector z through two layers onto coefficients of the k slow modes V. The last
+    layer starts at zero, so the network starts exactly at X0."""
+
+    def __init__(self, modes: np.ndarray, x0: np.ndarray, width: int = 16, seed: int = 0):
+        super().__init__()
+        rng = torch.Generator().manual_seed(seed)
+        self.register_buffer("modes", torch.as_tensor(modes, dtype=torch.float64))
+        self.register_buffer("x0", torch.as_tensor(x0, dtype=torch.float64))
+        self.z = nn.Parameter(torch.randn(width, generator=rng, dtype=torch.float64))
+        self.hidden = nn.Linear(width, width, dtype=torch.float64)
+        self.out = nn.Linear(width, 3 * modes.shape[1], dtype=torch.float64)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self) -> torch.Tensor:
+        coefficients = self.out(torch.tanh(self.hidden(self.z))).view(-1, 3)
+        return self.x0 + self.modes @ coefficients
+
+
+class Built:
+    """A factory that remembers the networks it built (to look at their parameters after the run)."""
+
+    def __init__(self):
+        self.networks = []
+
+    def __call__(self, inputs: GeneratorInputs) -> nn.Module:
+        network = ModeMLP(inputs.modes, inputs.positions, seed=inputs.seed)
+        self.networks.append((network, [p.detach().clone() for p in network.parameters()]))
+        return network
+
+
+@pytest.fixture
+def registered():
+    factory = Built()
+    openmm_reparam.register_generator("mode_mlp", factory)
+    yield factory
+    openmm_reparam.unregister_generator("mode_mlp")
+
+
+@pytest.fixture(scope="module")
+def chignolin():
+    _, system, positions = load_peptide("5awl")
+    return system, perturbed(positions, 0.01, seed=1)
+
+
+def _changed(network: nn.Module, before) -> bool:
+    return any(not torch.equal(p.detach(), b) for p, b in zip(network.parameters(), before))
+
+
+def test_a_registered_generator_minimizes_on_each_engine(chignolin, registered, engine):
+    system, start = chignolin
+    context = make_context(system, start)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = minimize(context, TOLERANCE, method="gnn", generator="mode_mlp", engine=engine, **QUICK)
+    reparam = result.stage("reparam")
+    assert "mode_mlp" in openmm_reparam.generator_names()
+    assert reparam.final_energy < reparam.initial_energy and result.final_energy < result.initial_energy
+    assert result.converged and result.rms_force <= TOLERANCE
+    assert result.generator == "mode_mlp" and reparam.generator == "mode_mlp"
+    assert result.stage("fit").iterations == 0  # the network starts at the start: nothing to fit
+    (network, before), = registered.networks
+    assert _changed(network, before)
+    # the compiled plugin has the built-in generators only: this stage ran in Python, the others compiled
+    assert reparam.engine == "python" and result.stage("fine").engine == ("python" if engine == "python" else "cpp")
+    notes = [str(w.message) for w in caught if "runs on the Python engine" in str(w.message)]
+    assert len(notes) == (1 if engine == "cpp" else 0)
+    assert result.engine == ("python" if engine == "python" else "cpp+python")
+
+
+def test_a_ready_network_is_trained_in_place_and_a_factory_is_named(chignolin):
+    system, start = chignolin
+    context = make_context(system, start)
+    directions = np.linalg.qr(np.random.default_rng(0).normal(size=(len(start), 8)))[0]  # any collective moves
+    network = ModeMLP(directions, start, seed=3)
+    before = [p.detach().clone() for p in network.parameters()]
+    result = minimize(context, TOLERANCE, method="linear", generator=network, engine="python", **QUICK)
+    assert _changed(network, before) and result.converged and result.generator == "ModeMLP"
+    assert result.stage("slow_modes") is None  # a ready network needs none
+    assert result.stage("reparam").final_energy < energy_of(make_context(system, start))
+
+    def shifted(inputs: GeneratorInputs) -> nn.Module:  # starts 0.05 nm off: the fit brings it to the start
+        return ModeMLP(inputs.modes, inputs.positions + 0.05)
+
+    context = make_context(system, start)
+    result = minimize(context, TOLERANCE, method="gnn", generator=shifted, engine="python", **QUICK)
+    assert result.generator == "shifted" and result.stage("fit").iterations > 0
+    assert result.stage("reparam").initial_energy == pytest.approx(energy_of(make_context(system, start)), rel=1e-9)
+    assert result.converged
+
+
+def test_bad_generators_are_refused_in_one_line_before_anything_moves(chignolin, registered):
+    system, start = chignolin
+    context = make_context(system, start)
+
+    n = system.getNumParticles()
+    short = ModeMLP(np.eye(n - 1, 4), start[:-1])  # one atom missing
+    with pytest.raises(ValueError, match=rf"generator 'ModeMLP': forward\(\) returned shape \({n - 1}, 3\), "
+                                         rf"expected \({n}, 3\)") as error:
+        minimize(context, method="gnn", generator=short, engine="python")
+    assert "\n" not in str(error.value)
+    np.testing.assert_array_equal(positions_of(context), positions_of(make_context(system, start)))
+    with pytest.raises(TypeError, match="generator must be a registered name, a factory or a torch.nn.Module, got int"):
+        minimize(context, method="gnn", generator=42)
+    with pytest.raises(ValueError, match=r"generator must be one of \('gnn', 'linear', 'mode_mlp'\), got 'nope'"):
+        minimize(context, method="gnn", generator="nope")
+    with pytest.raises(ValueError, match="restarts perturb the latent .* not of generator 'mode_mlp'"):
+        minimize(context, method="gnn", generator="mode_mlp", restarts=2)
+    with pytest.raises(TypeError, match="the factory must return a torch.nn.Module, got ndarray"):
+        minimize(context, method="gnn", generator=lambda inputs: inputs.positions)
+    with pytest.raises(ValueError, match="generator 'mode_mlp' is already registered"):
+        openmm_reparam.register_generator("mode_mlp", registered)
+
+
+def test_a_generator_of_the_solute_leaves_the_constrained_water_to_the_coordinates(registered):
+    system, start = solvated_enkephalin()
+    context = make_context(system, start)
+    result = minimize(context, TOLERANCE, method="gnn", generator="mode_mlp", engine="python", steps=30,
+                      fine_steps=60, n_modes=6)
+    (network, before), = registered.networks
+    assert network.x0.shape == (75, 3)  # the solute only: waters and ions move as plain coordinates
+    assert _changed(network, before) and result.converged and result.generator == "mode_mlp"
+    assert result.stage("reparam").final_energy < result.initial_energy
