@@ -20,9 +20,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..core.adam import Adam
 from ..run.registry import generator_name_of, get_generator, register_generator
-from .generators import DTYPE, GNNGenerator, LinearModeGenerator
+from .generators import DTYPE, GNNGenerator, LinearModeGenerator, fit_to_start
 from .options import GeneratorOptions
 
 BUILT_IN = (GNNGenerator, LinearModeGenerator)
@@ -107,22 +106,7 @@ class CustomGenerator(nn.Module):
     def fit(self, x0: np.ndarray, steps: int, lr: float, tolerance: float) -> float:
         """Adam on the mean squared distance to ``x0`` until the RMS error is below ``tolerance`` nm (none when the
         network already starts there), then the residual makes the start exact; returns the RMS error fitted."""
-        target = torch.as_tensor(np.asarray(x0, dtype=np.float64), dtype=DTYPE)
-        optimizer = Adam(self.ordered_parameters(), lr=lr)
-        self.fit_iterations = 0
-        for _ in range(int(steps)):
-            optimizer.zero_grad()
-            loss = (self.raw() - target).pow(2).sum(dim=1).mean()
-            if float(loss.detach().sqrt()) < tolerance:
-                break
-            loss.backward()
-            optimizer.step()
-            self.fit_iterations += 1
-        with torch.no_grad():
-            raw = self.raw()
-            self.fit_error = float((raw - target).pow(2).sum(dim=1).mean().sqrt())
-            self.residual.copy_(target - raw)
-        return self.fit_error
+        return fit_to_start(self, x0, steps, lr, tolerance)
 
 
 def gnn_factory(inputs: GeneratorInputs) -> GNNGenerator:

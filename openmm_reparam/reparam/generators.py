@@ -112,25 +112,29 @@ class GNNGenerator(nn.Module):
         Stops early once the RMS error is below ``tolerance`` nm. Returns the RMS fit error (nm) before the
         residual correction, which is what the network itself could not represent.
         """
-        target = _as_tensor(x0)
-        optimizer = Adam(self.ordered_parameters(), lr=lr)
-        rms = float("inf")
-        self.fit_iterations = 0
-        for _ in range(int(steps)):
-            optimizer.zero_grad()
-            loss = (self.raw() - target).pow(2).sum(dim=1).mean()
-            rms = float(loss.detach().sqrt())
-            if rms < tolerance:
-                break
-            loss.backward()
-            optimizer.step()
-            self.fit_iterations += 1
-        with torch.no_grad():
-            raw = self.raw()
-            rms = float((raw - target).pow(2).sum(dim=1).mean().sqrt())
-            self.residual.copy_(target - raw)
-        self.fit_error = rms
-        return rms
+        return fit_to_start(self, x0, steps, lr, tolerance)
+
+
+def fit_to_start(generator: nn.Module, x0, steps: int, lr: float, tolerance: float) -> float:
+    """Adam on the mean squared distance between ``generator.raw()`` and ``x0`` (nm) until the RMS error is below
+    ``tolerance`` nm (no step when it already is), then ``generator.residual`` makes the start exact; sets
+    ``fit_iterations`` and ``fit_error`` and returns the RMS error the network itself could not represent."""
+    target = _as_tensor(x0)
+    optimizer = Adam(generator.ordered_parameters(), lr=lr)
+    generator.fit_iterations = 0
+    for _ in range(int(steps)):
+        optimizer.zero_grad()
+        loss = (generator.raw() - target).pow(2).sum(dim=1).mean()
+        if float(loss.detach().sqrt()) < tolerance:
+            break
+        loss.backward()
+        optimizer.step()
+        generator.fit_iterations += 1
+    with torch.no_grad():
+        raw = generator.raw()
+        generator.fit_error = float((raw - target).pow(2).sum(dim=1).mean().sqrt())
+        generator.residual.copy_(target - raw)
+    return generator.fit_error
 
 
 class LinearModeGenerator(nn.Module):
