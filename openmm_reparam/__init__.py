@@ -24,7 +24,8 @@ __version__ = "0.1.0"
 
 #: public name -> the module (relative to this package) that defines it
 _LAZY: _Dict[str, str] = {
-    "ContextEnergy": ".core", "InvalidPositionsError": ".core", "NonFiniteEnergyError": ".core",
+    "ContextEnergy": ".core", "EngineUnavailableError": ".core", "InvalidPositionsError": ".core",
+    "NonFiniteEnergyError": ".core",
     "cpp_available": ".engines.compiled",
     "HistoryPoint": ".run", "MinimizationResult": ".run", "MinimizerOptions": ".run", "StageResult": ".run",
     "get_method": ".run.registry", "method_names": ".run.registry", "register_method": ".run.registry",
@@ -62,8 +63,8 @@ def __dir__() -> _List[str]:
 __all__ = ["minimize", "minimize_simulation", "ReparamMinimizer", "MinimizationResult", "StageResult",
            "HistoryPoint", "MinimizerOptions", "METHODS", "Method", "RunState", "register_method",
            "unregister_method", "get_method", "method_names", "ContextEnergy", "NonFiniteEnergyError",
-           "InvalidPositionsError", "GNNGenerator", "LinearModeGenerator", "build_generator", "SlowModes",
-           "compute_slow_modes", "force_constant_matrix", "graph_laplacian", "prepare", "PreparedSystem",
+           "EngineUnavailableError", "InvalidPositionsError", "GNNGenerator", "LinearModeGenerator", "build_generator",
+           "SlowModes", "compute_slow_modes", "force_constant_matrix", "graph_laplacian", "prepare", "PreparedSystem",
            "PreparationError", "ReparamIntegrator", "cpp_available", "minimize_many", "relax", "stiffness",
            "StiffnessResult", "patch", "unpatch", "register_generator", "unregister_generator", "generator_names",
            "GeneratorInputs"]

@@ -2,7 +2,7 @@
 bridge from torch to an OpenMM Context. Nothing here knows about generators, stages or engines."""
 from typing import Any
 
-from .errors import InvalidPositionsError, NonFiniteEnergyError
+from .errors import EngineUnavailableError, InvalidPositionsError, NonFiniteEnergyError
 
 #: name -> its module; imported on first use, so that the modules that need only the light ones (atoms, errors,
 #: units, obstacles) do not import torch (the bridge's)
@@ -20,5 +20,6 @@ def __getattr__(name: str) -> Any:
     return value
 
 
-__all__ = ["ContextEnergy", "ConstraintProjector", "NonFiniteEnergyError", "InvalidPositionsError", "fixed_mask",
+__all__ = ["ContextEnergy", "ConstraintProjector", "NonFiniteEnergyError", "InvalidPositionsError",
+           "EngineUnavailableError", "fixed_mask",
            "movable_mask", "force_norms", "has_collapsed_contact", "as_force", "as_positions"]
