@@ -25,6 +25,8 @@ import numpy as np
 import openmm
 from openmm import app, unit
 
+from .evaluations import timed
+
 KJ_PER_EV = 96.48533212  # kJ/mol per eV
 NM_PER_ANGSTROM = 0.1
 OPTIMIZERS = ("FIRE", "LBFGS", "PreconLBFGS")
@@ -129,21 +131,24 @@ def run_ase(context: openmm.Context, name: str, tolerance: float, topology: Opti
     atoms.calc = calculator
     factor = KJ_PER_EV / NM_PER_ANGSTROM  # eV/Å -> kJ/mol/nm
     n_movable = max(1, int(measure.movable.sum()))
-    t0 = time.perf_counter()
-    optimizer = _optimizer(name, atoms)
-    rms, largest, steps, stop = math.nan, math.nan, 0, "max_steps"
-    for steps, _ in enumerate(optimizer.irun(fmax=0.0, steps=MAX_STEPS)):
-        forces = atoms.get_forces()  # cached: constraint components removed by FixBondLengths
-        if np.linalg.norm(forces) * factor / math.sqrt(n_movable) <= tolerance:
-            context.setPositions(atoms.positions * NM_PER_ANGSTROM)
-            rms, largest = measure.force_norms()
-            if rms <= tolerance:
-                stop = "tolerance"
+    def descend():
+        t0 = time.perf_counter()
+        optimizer = _optimizer(name, atoms)
+        rms, largest, steps, stop = math.nan, math.nan, 0, "max_steps"
+        for steps, _ in enumerate(optimizer.irun(fmax=0.0, steps=MAX_STEPS)):
+            forces = atoms.get_forces()  # cached: constraint components removed by FixBondLengths
+            if np.linalg.norm(forces) * factor / math.sqrt(n_movable) <= tolerance:
+                context.setPositions(atoms.positions * NM_PER_ANGSTROM)
+                rms, largest = measure.force_norms()
+                if rms <= tolerance:
+                    stop = "tolerance"
+                    break
+            if time.perf_counter() - t0 > time_cap:
+                stop = "time_cap"
                 break
-        if time.perf_counter() - t0 > time_cap:
-            stop = "time_cap"
-            break
-    wall = time.perf_counter() - t0
+        return rms, largest, steps, stop
+
+    (rms, largest, steps, stop), wall, evaluations = timed(descend)
     context.setPositions(atoms.positions * NM_PER_ANGSTROM)
     if stop != "tolerance":
         rms, largest = measure.force_norms()
@@ -151,7 +156,8 @@ def run_ase(context: openmm.Context, name: str, tolerance: float, topology: Opti
             "converged": bool(rms <= tolerance), "tolerance": tolerance, "selected": None, "engine": "ase",
             "stages": [{"name": f"ase_{name.lower()}", "wall_time": wall, "iterations": steps,
                         "energy_evaluations": calculator.evaluations, "stop_reason": stop}],
-            "ase_constraints": context.getSystem().getNumConstraints() > 0, "time_cap": time_cap}
+            "ase_constraints": context.getSystem().getNumConstraints() > 0, "time_cap": time_cap,
+            **({} if evaluations is None else {"force_evaluations": int(evaluations)})}
 
 
 def runner(label: str, topology: Optional[app.Topology]):

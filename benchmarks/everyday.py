@@ -36,6 +36,7 @@ import openmm
 from openmm import unit
 
 from . import everyday_cases
+from .evaluations import EvaluationCounter, counting, timed
 from .runner import context_energy, environment, json_default, make_context
 
 DEFAULT_METHODS: Tuple[str, ...] = ("gnn", "linear", "adam", "lbfgs")
@@ -81,13 +82,17 @@ def run_lem(context: openmm.Context, tolerance: float = TOLERANCE) -> Dict[str, 
     """OpenMM's L-BFGS to ``tolerance``; RMS force measured as the package measures it."""
     from openmm_reparam.core.bridge import ContextEnergy
 
-    t0 = time.perf_counter()
-    openmm.LocalEnergyMinimizer.minimize(context, tolerance, 0)
-    wall = time.perf_counter() - t0
+    _, wall, evaluations = timed(lambda: openmm.LocalEnergyMinimizer.minimize(context, tolerance, 0))
     rms, largest = ContextEnergy(context).force_norms()
     return {"method": "lbfgs (LocalEnergyMinimizer)", "wall_time": wall, "rms_force": float(rms),
             "max_force": float(largest), "converged": bool(rms <= tolerance), "tolerance": tolerance,
-            "stages": [{"name": "lem", "wall_time": wall}], "selected": None, "engine": "openmm"}
+            "stages": [{"name": "lem", "wall_time": wall}], "selected": None, "engine": "openmm",
+            **_evaluations(evaluations)}
+
+
+def _evaluations(count: Optional[int]) -> Dict[str, Any]:
+    """The record field of a counted run (nothing when the run was not counted)."""
+    return {} if count is None else {"force_evaluations": int(count)}
 
 
 def run_ours(context: openmm.Context, label: str, seed: int, tolerance: float = TOLERANCE,
@@ -99,12 +104,11 @@ def run_ours(context: openmm.Context, label: str, seed: int, tolerance: float = 
     from openmm_reparam.run.registry import options_used
 
     run_options = {**METHOD_OPTIONS, **(options or {})}
-    t0 = time.perf_counter()
     if label == "default":
-        result = minimize(context, **(default_options or {}))
+        result, wall, evaluations = timed(lambda: minimize(context, **(default_options or {})))
     else:
-        result = minimize(context, tolerance, method=label, seed=seed, **options_used(label, run_options))
-    wall = time.perf_counter() - t0
+        result, wall, evaluations = timed(lambda: minimize(context, tolerance, method=label, seed=seed,
+                                                           **options_used(label, run_options)))
     stages = [{"name": s.name, "wall_time": s.wall_time, "iterations": s.iterations,
                "energy_evaluations": s.energy_evaluations, "final_energy": s.final_energy,
                "stop_reason": s.stop_reason, "collapsed": s.collapsed} for s in result.stages]
@@ -114,7 +118,8 @@ def run_ours(context: openmm.Context, label: str, seed: int, tolerance: float = 
             "engine": result.engine, "interrupted": bool(result.interrupted),
             "obstacles": [asdict(o) for o in result.obstacles],
             "package_final_energy": float(result.final_energy), "options_given": dict(default_options or {})
-            if label == "default" else run_options, "options": result.options, "history": thin_history(result.history)}
+            if label == "default" else run_options, "options": result.options, "history": thin_history(result.history),
+            **_evaluations(evaluations)}
 
 
 def thin_history(history: Sequence[Any], limit: int = HISTORY_POINTS) -> List[List[Any]]:
@@ -152,7 +157,8 @@ def run_one(context: openmm.Context, case: everyday_cases.EverydayCase, start: n
 
 
 def add_ratios(runs: List[Dict[str, Any]]) -> None:
-    """``time_ratio`` and ``energy_diff`` of every run against the LEM run from the same start."""
+    """``time_ratio``, ``energy_diff`` and (where both were counted) ``evaluation_ratio`` of every run against the
+    LEM run from the same start."""
     lem = {r["start_seed"]: r for r in runs if r["label"] == "lem"}
     for r in runs:
         ref = lem.get(r["start_seed"])
@@ -162,6 +168,9 @@ def add_ratios(runs: List[Dict[str, Any]]) -> None:
         r["lem_wall_time"], r["lem_energy"] = ref["wall_time"], ref["final_energy"]
         r["time_ratio"] = r["wall_time"] / ref["wall_time"]
         r["energy_diff"] = r["final_energy"] - ref["final_energy"]
+        if r.get("force_evaluations") is not None and ref.get("force_evaluations"):
+            r["lem_force_evaluations"] = ref["force_evaluations"]
+            r["evaluation_ratio"] = r["force_evaluations"] / ref["force_evaluations"]
 
 
 def case_record(case: everyday_cases.EverydayCase, runs: List[Dict[str, Any]], complete: bool,
@@ -203,22 +212,26 @@ def run_plan_on_case(case: everyday_cases.EverydayCase, plan: Sequence[Tuple[Any
                      out_dir: Optional[str], options: Optional[Dict[str, Any]], env: Dict[str, Any],
                      prepare_time: float, benchmark: str = BENCHMARK,
                      runners: Optional[Dict[str, Runner]] = None,
-                     extra: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+                     extra: Optional[Dict[str, Any]] = None, count_evaluations: bool = True) -> Dict[str, Any]:
     """Run ``plan`` ((start seed, label, method seed) triples) on one Context of the case's System, with ratios
     to LEM, saving the case record (plus ``extra`` fields) after every run; returns the record. ``runners``:
-    label -> :data:`Runner` for labels that are neither LEM nor a package method."""
+    label -> :data:`Runner` for labels that are neither LEM nor a package method. ``count_evaluations``: count
+    every run's force evaluations (:mod:`benchmarks.evaluations`; the counter is added to the case's System)."""
+    counter = EvaluationCounter(case.system) if count_evaluations else None
     starts: Dict[Any, np.ndarray] = {}
     first = plan[0][0] if plan else 0
     context = make_context(case.system, starts.setdefault(first, case.make_start(first)), "CPU", threads)
     runs: List[Dict[str, Any]] = []
 
     def record(complete: bool) -> Dict[str, Any]:
-        return {**case_record(case, runs, complete, env, threads, prepare_time, benchmark), **(extra or {})}
+        return {**case_record(case, runs, complete, env, threads, prepare_time, benchmark),
+                "evaluations_counted": counter is not None, **(extra or {})}
 
     for start_seed, label, seed in plan:
         start = starts.setdefault(start_seed, case.make_start(start_seed))
-        run = run_one(context, case, start, label, start_seed, seed, TOLERANCE, options,
-                      (runners or {}).get(label), runs)
+        with counting(counter):
+            run = run_one(context, case, start, label, start_seed, seed, TOLERANCE, options,
+                          (runners or {}).get(label), runs)
         runs.append(run)
         add_ratios(runs)
         _log(_run_line(case.name, run, benchmark))
@@ -234,6 +247,8 @@ def _run_line(case: str, r: Dict[str, Any], benchmark: str = BENCHMARK) -> str:
     if r.get("error"):
         return f"[{benchmark}] {case} {r['label']} start {r['start_seed']}: FAILED {r['error']}"
     ratio = f", {r['time_ratio']:.2f}x LEM, E - E_LEM {r['energy_diff']:+.1f}" if r.get("time_ratio") else ""
+    if r.get("force_evaluations") is not None:
+        ratio = f", {r['force_evaluations']} force evaluations" + ratio
     seed = "" if r["seed"] is None else f" seed {r['seed']}"
     return (f"[{benchmark}] {case} {r['label']}{seed} start {r['start_seed']}: E {r['initial_energy']:.6g} -> "
             f"{r['final_energy']:.6g} in {r['wall_time']:.2f} s, RMS F {r['rms_force']:.3g}"

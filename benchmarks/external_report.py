@@ -3,7 +3,8 @@
 or failed. Written to ``OUT/external/RESULTS.md``.
 
 Goals (checked per (case, start) for ``default``): time ≤ LEM's (≤ LEM's + 25 ms where LEM takes under
-0.25 s); final energy ≤ E_LEM + max(1 kJ/mol, 1e-5 |E_LEM|); converged. Over the (case, start) pairs where LEM
+0.25 s); force evaluations ≤ LEM's (≤ half of LEM's where LEM needs more than 300; where both were counted:
+:mod:`benchmarks.evaluations`); final energy ≤ E_LEM + max(1 kJ/mol, 1e-5 |E_LEM|); converged. Over the (case, start) pairs where LEM
 takes more than 1 s, the median time ratio ≤ 0.4. Against ASE (implicit solvent): faster than ASE's best
 optimizer at an energy at or below its (with the same energy slack); ASE's best is its fastest converged run
 (its lowest energy if none converged).
@@ -19,6 +20,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from . import report
+from .evaluations import evaluations_allowed, evaluations_ok
 from .external_cases import ALL_ORDER, GROUP_DESCRIPTIONS
 
 BENCHMARK = "external"
@@ -70,6 +72,8 @@ def _cell(r: Optional[Dict[str, Any]]) -> str:
     if r.get("error"):
         return "n/a" if r["error"].startswith("NotImplementedError") else "**error**"
     ratio = f"{r['time_ratio']:.2f}×" if _ok(r.get("time_ratio")) else f"{r['wall_time']:.2f} s"
+    if _ok(r.get("evaluation_ratio")):
+        ratio += f" {r['evaluation_ratio']:.2f}×e"
     return f"{ratio} {_diff(r.get('energy_diff'))} {'✓' if r.get('converged') else '✗'}"
 
 
@@ -82,7 +86,8 @@ def _start_name(start: Any) -> str:
 
 
 def results_table(cases: List[Dict[str, Any]]) -> str:
-    header = ["case", "group", "start", "atoms", "constr.", "LEM time", "E_LEM", "default (auto →)", *LABELS[1:],
+    header = ["case", "group", "start", "atoms", "constr.", "LEM time", "LEM evals", "E_LEM", "default (auto →)",
+              *LABELS[1:],
               "best ASE"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for case in cases:
@@ -96,6 +101,7 @@ def results_table(cases: List[Dict[str, Any]]) -> str:
             row = [case["case"] + ("" if case.get("complete", True) else " (incomplete)"), case["group"],
                    _start_name(start), str(case["n_atoms"]), str(case["n_constraints"]),
                    (_seconds(lem["wall_time"]) + ("" if lem["converged"] else " ✗")) if lem_ok else "**error**",
+                   str(lem.get("force_evaluations", "-")) if lem_ok else "-",
                    f"{lem['final_energy']:.6g}" if lem_ok else "-",
                    f"{chose}: {_cell(default)}", *[_cell(runs.get(label)) for label in LABELS[1:]],
                    f"{best['label'][4:]}: {_cell(best)}" if best else ""]
@@ -115,6 +121,7 @@ def goal_rows(cases: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
                    "error": default.get("error")}
             if not row["error"]:
                 row.update(time_ok=default["wall_time"] <= time_allowed(lem["wall_time"]),
+                           evaluations_ok=evaluations_ok(default, lem),
                            energy_ok=default["energy_diff"] <= energy_slack(lem["final_energy"]),
                            converged=bool(default["converged"]))
             rows.append(row)
@@ -122,29 +129,45 @@ def goal_rows(cases: List[Dict[str, Any]]) -> List[Dict[str, Any]]:
 
 
 def goals_table(rows: List[Dict[str, Any]]) -> str:
-    header = ["case", "start", "LEM", "default", "allowed", "E − E_LEM", "allowed ΔE", "converged", "met"]
+    header = ["case", "start", "LEM", "default", "allowed", "LEM evals", "default evals", "allowed evals",
+              "E − E_LEM", "allowed ΔE", "converged", "met"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
         lem, d = row["lem"], row["default"]
         if row["error"]:
-            cells = ["-", "-", "-", "-", "-", "**error**"]
+            cells = ["-"] * 8 + ["**error**"]
         else:
-            met = row["time_ok"] and row["energy_ok"] and row["converged"]
+            counted = row["evaluations_ok"] is not None
             cells = [_seconds(d["wall_time"]) + ("" if row["time_ok"] else " **slow**"),
                      _seconds(time_allowed(lem["wall_time"])),
+                     str(lem["force_evaluations"]) if counted else "-",
+                     (str(d["force_evaluations"]) + ("" if row["evaluations_ok"] else " **many**")) if counted
+                     else "-",
+                     f"{evaluations_allowed(lem['force_evaluations']):.0f}" if counted else "-",
                      _diff(d["energy_diff"]) + ("" if row["energy_ok"] else " **high**"),
                      f"{energy_slack(lem['final_energy']):.3g}", "yes" if row["converged"] else "**no**",
-                     "yes" if met else "**no**"]
+                     "yes" if goals_met(row) else "**no**"]
         lines.append("| " + " | ".join([row["case"], _start_name(row["start"]), _seconds(lem["wall_time"]),
                                         *cells]) + " |")
     return "\n".join(lines) + "\n"
 
 
+def goals_met(row: Dict[str, Any]) -> bool:
+    """Every per-case goal of a (case, start) row (evaluations only where both runs were counted)."""
+    return (not row["error"] and row["time_ok"] and row["evaluations_ok"] is not False and row["energy_ok"]
+            and row["converged"])
+
+
 def median_line(rows: List[Dict[str, Any]]) -> str:
     ratios = [r["default"]["time_ratio"] for r in rows if r["lem"]["wall_time"] > MEDIAN_OVER_S
               and not r["error"] and _ok(r["default"].get("time_ratio"))]
-    met = [r for r in rows if not r["error"] and r["time_ok"] and r["energy_ok"] and r["converged"]]
+    met = [r for r in rows if goals_met(r)]
+    counted = [r["default"]["evaluation_ratio"] for r in rows
+               if not r["error"] and _ok(r["default"].get("evaluation_ratio"))]
     text = f"Default meets every per-case goal on {len(met)} of {len(rows)} (case, start) pairs. "
+    if counted:
+        text += (f"Median default evaluations/LEM over the {len(counted)} counted pairs: "
+                 f"{float(np.median(counted)):.2f}. ")
     if not ratios:
         return text + f"No (case, start) pair has LEM above {MEDIAN_OVER_S:g} s.\n"
     median = float(np.median(ratios))
@@ -216,7 +239,8 @@ def summarize(cases: List[Dict[str, Any]]) -> str:
     group_text = "\n".join(f"- `{g}` ({GROUP_DESCRIPTIONS.get(g, '')}): " +
                            ", ".join(c["case"] for c in cases if c["group"] == g) for g in groups)
     return (f"# Benchmark `external`\n\nTolerance 10 kJ/mol/nm; wall times of the minimization call alone. A "
-            f"method cell is `time/LEM ΔE converged` (ΔE = E − E_LEM in kJ/mol; ✓ converged, ✗ not); `default` "
+            f"method cell is `time/LEM evals/LEM×e ΔE converged` (force evaluations counted as in "
+            f"benchmarks/evaluations.py; ΔE = E − E_LEM in kJ/mol; ✓ converged, ✗ not); `default` "
             f"is `openmm_reparam.minimize(context)` as is, with what `auto` chose; the methods run with "
             f"`never_worse=False`. ✗ after LEM's time: LEM did not converge.\n\n"
             f"{report.environment_text(ran or cases)}\nGroups:\n\n{group_text}\n\n{results_table(ran)}\n"

@@ -294,13 +294,14 @@ def results_table(cases: List[Dict[str, Any]]) -> str:
 def goals_table(cases: List[Dict[str, Any]]) -> str:
     """Markdown: per case, the default's worst time/LEM and E - E_LEM against the goal, and whether it is met
     (every run converged, at or below LEM's energy and within the time goal)."""
-    header = ["case", "atoms", "solvent", "goal time/LEM", "default time/LEM (worst)", "E − E_LEM (worst)",
-              "converged", "met"]
+    header = ["case", "atoms", "solvent", "goal time/LEM", "default time/LEM (worst)",
+              "default evals/LEM (worst)", "E − E_LEM (worst)", "converged", "met"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for case in cases:
         runs = [r for r in case["runs"] if r["label"] == "default"]
         ratios = _finite([r.get("time_ratio") for r in runs])
         diffs = _finite([r.get("energy_diff") for r in runs])
+        evaluations = _finite([r.get("evaluation_ratio") for r in runs])
         if not runs or len(ratios) < len(runs) or len(diffs) < len(runs):
             met = "no data"
         else:
@@ -309,7 +310,8 @@ def goals_table(cases: List[Dict[str, Any]]) -> str:
             met = "yes" if ok else "**no**"
         lines.append("| " + " | ".join([
             case["case"], str(case["n_atoms"]), case["kind"], f"{time_goal(case):g}",
-            f"{max(ratios):.2f}" if ratios else "-", f"{max(diffs):+.1f}" if diffs else "-",
+            f"{max(ratios):.2f}" if ratios else "-", f"{max(evaluations):.2f}" if evaluations else "-",
+            f"{max(diffs):+.1f}" if diffs else "-",
             f"{sum(bool(r.get('converged')) for r in runs)}/{len(runs)}", met]) + " |")
     return "\n".join(lines) + "\n"
 

@@ -273,12 +273,19 @@ def test_everyday_suite_smoke_on_the_tiny_case(tmp_path):
         assert np.isclose(r["time_ratio"], r["wall_time"] / lem["wall_time"])
         assert np.isclose(r["energy_diff"], r["final_energy"] - lem["final_energy"])
         assert r["stages"] and all(s["wall_time"] >= 0 for s in r["stages"])
-    assert lem["time_ratio"] == 1.0 and lem["energy_diff"] == 0.0
+        # every run's force evaluations counted during its timed call, LEM's line searches included
+        assert r["force_evaluations"] > 0
+        assert np.isclose(r["evaluation_ratio"], r["force_evaluations"] / lem["force_evaluations"])
+    assert lem["time_ratio"] == 1.0 and lem["energy_diff"] == 0.0 and lem["evaluation_ratio"] == 1.0
+    # the package counts its own evaluations per stage; the Context saw at least those
+    assert runs["adam"]["force_evaluations"] >= sum(s["energy_evaluations"] or 0 for s in runs["adam"]["stages"])
     assert runs["default"]["options_given"] == {} and runs["adam"]["options_given"]["never_worse"] is False
     assert runs["adam"]["method"] == "adam" and runs["lbfgs"]["stages"][0]["name"] == "lbfgs"
     text = (tmp_path / "everyday" / "RESULTS.md").read_text()
     for label in ("lem", f"default ({runs['default']['method']})", "adam", "lbfgs"):
         assert f"| tiny | 372 | {label} | 1 |" in text
+    assert "| force evals | evals/LEM |" in text
+    assert f"| {lem['force_evaluations']} | 1.00 |" in text
     assert "Goals for the default" in text and "openmm " in text
     assert report.write_everyday_report(str(tmp_path)) == text
 
@@ -318,13 +325,13 @@ def test_device_timing_rows_go_into_one_table_in_the_device_section(tmp_path):
 def test_the_evaluation_counter_counts_without_changing_lems_path():
     """LEM on the Reference platform (deterministic) with and without the counter: the same final positions to
     the bit, and every evaluation counted (more than one per reported iteration: the line searches)."""
-    from benchmarks import hard
+    from benchmarks.evaluations import EvaluationCounter
     from openmm_reparam.testing import load_peptide, perturbed
 
     _, system, positions = load_peptide("1plw")
     start = perturbed(positions, 0.02)
     plain = openmm.XmlSerializer.clone(system)
-    counter = hard.EvaluationCounter(system)
+    counter = EvaluationCounter(system)
     finals, iterations = [], []
     for s in (plain, system):
         context = openmm.Context(s, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("Reference"))

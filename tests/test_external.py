@@ -117,12 +117,25 @@ def test_external_suite_smoke_on_three_tiny_systems(tmp_path):
             assert math.isfinite(r["time_ratio"]) and math.isfinite(r["energy_diff"])
             assert r["converged"] == (r["rms_force"] <= everyday.TOLERANCE)
             assert r["final_energy"] <= r["initial_energy"] + 1e-6 * max(1.0, abs(r["initial_energy"]))
+            assert r["force_evaluations"] >= 1  # even from a minimum, LEM and ours evaluate the forces once
         assert all(r["converged"] for r in runs if r["label"] == "lem")
     text = (tmp_path / "external" / "RESULTS.md").read_text()
     assert "| HarmonicOscillator | toy | own | 1 | 0 |" in text
     assert "| AlanineDipeptideVacuum | vacuum | noise 0 |" in text
     assert "Goals for the default" in text and "Default meets every per-case goal on" in text
+    assert "| LEM evals | default evals | allowed evals |" in text and "Median default evaluations/LEM" in text
     assert external_report.write_report(str(tmp_path)) == text
+
+
+def test_the_evaluation_goal_halves_where_lem_needs_many():
+    """At most LEM's evaluations; at most half of them where LEM needs more than 300; no verdict uncounted."""
+    from benchmarks.evaluations import evaluations_allowed, evaluations_ok
+
+    assert evaluations_allowed(300) == 300 and evaluations_allowed(301) == 150.5
+    assert evaluations_ok({"force_evaluations": 300}, {"force_evaluations": 300}) is True
+    assert evaluations_ok({"force_evaluations": 151}, {"force_evaluations": 301}) is False
+    assert evaluations_ok({"force_evaluations": 150}, {"force_evaluations": 301}) is True
+    assert evaluations_ok({}, {"force_evaluations": 301}) is None
 
 
 def test_compare_runs_variants_beside_lem_on_a_named_case():
