@@ -3,11 +3,12 @@
 ``python -m benchmarks compare --variants precon,precon@precon_matrix=measured CASE[:START] ...`` builds each case
 (an external one, :mod:`benchmarks.external_cases`, or an everyday one, :mod:`benchmarks.everyday_cases`), sets
 the start (``own`` or a perturbation/noise seed), counts OpenMM L-BFGS iterations once with a counting reporter,
-times LEM alone (no reporter), then each variant (``method@option=value+option=value``, ``never_worse=False``)
-from the same start on the same Context (CPU platform, 2 threads), and prints one JSON line per case: the start's
-largest and RMS force, LEM's (time s, iterations, energy), and per variant (time / LEM, E - E_LEM, converged,
-the method run, [stage, iterations, seconds]). LEM's results move from run to run on glassy Systems (its path is
-chaotic at rounding level), so compare variants within a line.
+times LEM alone (no reporter) counting its force evaluations (:mod:`benchmarks.evaluations`), then each variant
+(``method@option=value+option=value``, ``never_worse=False``) from the same start on the same Context (CPU
+platform, 2 threads), and prints one JSON line per case: the start's largest and RMS force, LEM's (time s,
+iterations, energy, force evaluations), and per variant (time / LEM, E - E_LEM, converged, the method run,
+[stage, iterations, seconds], force evaluations / LEM's). LEM's results move from run to run on glassy Systems
+(its path is chaotic at rounding level), so compare variants within a line.
 """
 from __future__ import annotations
 
@@ -17,6 +18,8 @@ import time
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
+
+from .evaluations import EvaluationCounter, counting, timed
 
 
 def parse_variant(text: str) -> Tuple[str, Dict[str, Any]]:
@@ -50,6 +53,7 @@ def compare_case(name: str, start: Any, variants: List[str], threads: int = 2) -
     import openmm_reparam
 
     case = build(name)
+    evaluations = EvaluationCounter(case.system)
     context = openmm.Context(case.system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("CPU"),
                              {"Threads": str(threads)})
     x = case.make_start(start)
@@ -70,19 +74,19 @@ def compare_case(name: str, start: Any, variants: List[str], threads: int = 2) -
     counter = Count()
     openmm.LocalEnergyMinimizer.minimize(context, 10.0, 0, counter)
     context.setPositions(x)
-    t0 = time.perf_counter()
-    openmm.LocalEnergyMinimizer.minimize(context, 10.0, 0)
-    lem_time = time.perf_counter() - t0
+    with counting(evaluations):
+        _, lem_time, lem_evaluations = timed(lambda: openmm.LocalEnergyMinimizer.minimize(context, 10.0, 0))
     lem = context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
-    row["lem"] = (round(lem_time, 4), counter.n, round(lem, 2))
+    row["lem"] = (round(lem_time, 4), counter.n, round(lem, 2), lem_evaluations)
     for text in variants:
         method, options = parse_variant(text)
         context.setPositions(x)
-        t0 = time.perf_counter()
-        result = openmm_reparam.minimize(context, method=method, never_worse=False, **options)
-        seconds = time.perf_counter() - t0
+        with counting(evaluations):
+            result, seconds, used = timed(lambda: openmm_reparam.minimize(context, method=method, never_worse=False,
+                                                                          **options))
         row[text] = (round(seconds / lem_time, 2), round(result.final_energy - lem, 2), result.converged,
-                     result.method, [(s.name, s.iterations, round(s.wall_time, 3)) for s in result.stages])
+                     result.method, [(s.name, s.iterations, round(s.wall_time, 3)) for s in result.stages],
+                     round(used / lem_evaluations, 2))
     return row
 
 

@@ -12,6 +12,7 @@ Groups (``--cases`` accepts a group name or letter as well as case names):
 * ``c`` / ``implicit``: amber14 + OBC2, NoCutoff, HBonds: the native structure plus seeded Gaussian noise of
   0.02 nm per coordinate (a new noisy model per seed), and the stored unfolded starts (``*_unfolded.pdb``);
 * ``d`` / ``water``: a 3 nm cube of TIP4P-Ew water (virtual sites, rigid), PME 1 nm;
+* ``max_dna_pad16`` (not in ``all``): the Max-DNA complex in 1.6 nm of TIP3P, above 100,000 atoms (the scale run);
 * ``tiny`` (not in ``all``): met-enkephalin (1PLW) in a 1.73 nm TIP3P box (0.4 nm padding, PME 0.7 nm, 372
   atoms), for the smoke test.
 """
@@ -134,6 +135,9 @@ CASES: Dict[str, Callable[[], EverydayCase]] = {
     "bbl": _solvated("bbl", 1.0, "a", "bbl"),
     "max_dna": lambda: solvated_case("max_dna", "b", pdb_path(LARGE_COMPLEX), 1.0, "Max-DNA complex (1HLO)"),
     "bbl_pad25": _solvated("bbl", 2.5, "b", "bbl_pad25"),
+    # above 100,000 atoms: the scale run (not in ``all``; LEM alone takes most of an hour on 2 cores)
+    "max_dna_pad16": lambda: solvated_case("max_dna_pad16", "scale", pdb_path(LARGE_COMPLEX), 1.6,
+                                           "Max-DNA complex (1HLO)"),
     **{f"{key}_{start}": _implicit(key, start) for start in ("noisy", "unfolded")
        for key in ("enkephalin", "chignolin", "trpcage", "bbl")},
     "tip4pew_box": water_box_case,
