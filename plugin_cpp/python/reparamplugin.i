@@ -158,6 +158,16 @@ public:
     bool hasSolvent() const;
     void validate() const;
     %extend {
+        /** setModule with the bytes torch.jit.save wrote, as a Python bytes object (binary, kept whole). */
+        void _setModule(PyObject* data) {
+            char* buffer = NULL;
+            Py_ssize_t size = 0;
+            if (!PyBytes_Check(data) || PyBytes_AsStringAndSize(data, &buffer, &size) != 0) {
+                PyErr_Clear();
+                throw OpenMM::OpenMMException("ReparamGenerator: setModule takes the bytes torch.jit.save wrote");
+            }
+            self->setModule(std::string(buffer, (size_t) size));
+        }
         /** setSolvent with the indices as numbers (OpenMM's typemaps convert sequences to std::vector<double>). */
         void setSolvent(const std::vector<double>& solute, const std::vector<double>& solvent,
                         const std::vector<double>& coordinates) {
