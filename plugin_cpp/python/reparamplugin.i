@@ -184,10 +184,12 @@ public:
         }
         /** All values of parameter index (row-major) as a tuple. */
         PyObject* _getParameterValues(int index) const {
-            int n = self->getParameterSize(index);
-            PyObject* result = PyTuple_New(n);
-            for (int i = 0; i < n; i++)
-                PyTuple_SET_ITEM(result, i, PyFloat_FromDouble(self->getParameterValue(index, i)));
+            std::vector<double> values;  // one conversion to float64 (the module of a torchscript one may be float32)
+            int rows, cols;
+            self->getParameter(index, values, rows, cols);
+            PyObject* result = PyTuple_New(values.size());
+            for (size_t i = 0; i < values.size(); i++)
+                PyTuple_SET_ITEM(result, i, PyFloat_FromDouble(values[i]));
             return result;
         }
     }
