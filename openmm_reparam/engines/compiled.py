@@ -27,7 +27,7 @@ from ..run.recorder import RunRecorder
 from ..run.result import StageResult
 from .device import cpu_force_evaluations, device_name
 from .settings import AdamStageSettings
-from .torchscript import NotScriptableError, to_cpp_torchscript
+from .torchscript import NotScriptableError, runs_as_torchscript, to_cpp_torchscript
 
 
 _plugin = None
@@ -85,8 +85,9 @@ def _shape(array: np.ndarray) -> Tuple[int, int]:
 
 
 def compiles(generator: torch.nn.Module) -> bool:
-    """Whether the plugin has ``generator``'s function: GNNGenerator, LinearModeGenerator, or a SoluteGenerator
-    around one. Any other network (a user's generator, :mod:`openmm_reparam.reparam.custom`) runs in Python."""
+    """Whether the plugin has ``generator``'s function built in (also as device kernels): GNNGenerator,
+    LinearModeGenerator, or a SoluteGenerator around one. A user's network (:mod:`openmm_reparam.reparam.custom`)
+    runs as its TorchScript on the host (:mod:`.torchscript`), or in Python when TorchScript cannot compile it."""
     from ..reparam.generators import GNNGenerator, LinearModeGenerator
     from ..reparam.solute import SoluteGenerator
     inner = generator.inner if isinstance(generator, SoluteGenerator) else generator
@@ -103,10 +104,9 @@ def to_cpp_generator(generator_or_state):
     from ..reparam.solute import SoluteGenerator
     if isinstance(generator_or_state, CustomGenerator):
         return to_cpp_torchscript(generator_or_state, plugin())
-    inner = generator_or_state.inner if isinstance(generator_or_state, SoluteGenerator) else None
     if not isinstance(generator_or_state, Mapping) and not compiles(generator_or_state) \
-            and not isinstance(inner, CustomGenerator):
-        raise TypeError(f"the compiled plugin runs the gnn and linear generators only, not "
+            and not runs_as_torchscript(generator_or_state):
+        raise TypeError(f"the compiled plugin runs the gnn and linear generators and a CustomGenerator only, not "
                         f"{getattr(generator_or_state, 'kind', type(generator_or_state).__name__)!r}")
     if isinstance(generator_or_state, SoluteGenerator):
         return _solute_to_cpp(generator_or_state)
@@ -231,6 +231,8 @@ class CompiledEngine:
 
     def adam_stage(self, bridge: ContextEnergy, recorder: RunRecorder, generator: Optional[torch.nn.Module],
                    settings: AdamStageSettings) -> StageResult:
+        if generator is not None and not compiles(generator) and not runs_as_torchscript(generator):
+            return self._in_python(bridge, recorder, generator, settings, "not a CustomGenerator")
         try:
             cpp_generator = to_cpp_generator(generator) if generator is not None else None
         except NotScriptableError as why:

@@ -23,6 +23,14 @@ class NotScriptableError(RuntimeError):
     """``torch.jit.script`` could not compile a generator; the message is the first line of its error."""
 
 
+def runs_as_torchscript(generator: torch.nn.Module) -> bool:
+    """Whether ``generator`` is a user's network (a CustomGenerator, or a SoluteGenerator around one), which the
+    compiled engine runs as TorchScript."""
+    from ..reparam.solute import SoluteGenerator
+    inner = generator.inner if isinstance(generator, SoluteGenerator) else generator
+    return isinstance(inner, CustomGenerator)
+
+
 def first_line(error: BaseException) -> str:
     """The first non-empty line of ``error``'s message (TorchScript's go on with the source it points at)."""
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]

@@ -48,8 +48,8 @@ static double expected(int i, int j) {
 
 /** X[i][j] from the generator's current parameter values (w, s, child.b). */
 static double current(const ReparamGenerator& gen, int i, int j) {
-    return std::sin(0.3 * (3 * i + j) + 0.2) + gen.getParameterValue(1, 0) * std::tanh(gen.getParameterValue(0, 3 * i + j)) +
-           2.0 * gen.getParameterValue(2, j);
+    double w = gen.getParameterValue(0, 3 * i + j), s = gen.getParameterValue(1, 0), b = gen.getParameterValue(2, j);
+    return std::sin(0.3 * (3 * i + j) + 0.2) + s * std::tanh(w) + 2.0 * b;
 }
 
 template <class F>

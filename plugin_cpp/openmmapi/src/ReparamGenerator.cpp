@@ -121,7 +121,7 @@ void ReparamGenerator::setScale(double s) {
 
 void ReparamGenerator::addParameter(const std::string& name, const std::vector<double>& values, int rows, int cols) {
     if (kind == "torchscript")
-        throw OpenMMException("ReparamGenerator: the parameters of a torchscript generator are its module's (setModule)");
+        throw OpenMMException("ReparamGenerator: a torchscript generator's parameters are its module's (setModule)");
     if (hasSolvent())
         throw OpenMMException("ReparamGenerator: addParameter after setSolvent (the solvent coordinates come last)");
     params.push_back(fromValues(values, rows, cols, name).requires_grad_(true));
