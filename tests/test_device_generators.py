@@ -198,3 +198,23 @@ def test_a_reporter_keeps_the_host_stage(device_cases):
     result = openmm_reparam.minimize(opencl_context(system, start, "double"), method="linear", steps=20,
                                      fine_steps=20, reporter=Count())
     assert result.engine == "cpp" and Count.calls >= 40
+
+
+def test_a_network_of_ones_own_runs_its_stage_on_the_host_beside_the_device_stages(device_cases):
+    """A user's generator has no device kernels: its TorchScript runs the reparam stage in the host C++ stage on
+    the device's Context (engine "cpp"), the coordinate stage stays on the device, and the trained values come
+    back into the user's module."""
+    from test_generators import ModeMLP
+    system, start = device_cases["free"]
+    networks = []
+
+    def factory(inputs):
+        networks.append(ModeMLP(inputs.modes, inputs.positions))
+        return networks[-1]
+
+    result = openmm_reparam.minimize(opencl_context(system, start, "double"), method="gnn", generator=factory,
+                                     steps=20, fine_steps=20, n_modes=6)
+    reparam, fine = result.stage("reparam"), result.stage("fine")
+    assert reparam.engine == "cpp" and fine.engine == LABEL and result.engine == "+".join(sorted({"cpp", LABEL}))
+    assert reparam.iterations == 20 and reparam.final_energy < reparam.initial_energy
+    assert float(networks[0].out.weight.detach().abs().max()) > 0.0  # trained from zero, in C++

@@ -3,7 +3,8 @@
 The plugin (plugin_cpp/, built by ``pip install`` into ``openmm_reparam/_cpp/``) evaluates the same generators
 with libtorch and takes its weights from :func:`openmm_reparam.reparam.generators.export_state`, so both engines
 compute the same function with the same Adam arithmetic and the same stage rules (:mod:`.python` is the
-reference; the contract is :mod:`.settings`).
+reference; the contract is :mod:`.settings`). A user's generator runs as its TorchScript (:mod:`.torchscript`)
+when ``torch.jit.script`` compiles it, on the Python engine otherwise.
 
     cpp_available()            -> True when the plugin was built and loads
     CompiledEngine().adam_stage(bridge, recorder, generator, settings) -> StageResult
@@ -26,6 +27,7 @@ from ..run.recorder import RunRecorder
 from ..run.result import StageResult
 from .device import cpu_force_evaluations, device_name
 from .settings import AdamStageSettings
+from .torchscript import NotScriptableError, runs_as_torchscript, to_cpp_torchscript
 
 
 _plugin = None
@@ -83,8 +85,9 @@ def _shape(array: np.ndarray) -> Tuple[int, int]:
 
 
 def compiles(generator: torch.nn.Module) -> bool:
-    """Whether the plugin has ``generator``'s function: GNNGenerator, LinearModeGenerator, or a SoluteGenerator
-    around one. Any other network (a user's generator, :mod:`openmm_reparam.reparam.custom`) runs in Python."""
+    """Whether the plugin has ``generator``'s function built in (also as device kernels): GNNGenerator,
+    LinearModeGenerator, or a SoluteGenerator around one. A user's network (:mod:`openmm_reparam.reparam.custom`)
+    runs as its TorchScript on the host (:mod:`.torchscript`), or in Python when TorchScript cannot compile it."""
     from ..reparam.generators import GNNGenerator, LinearModeGenerator
     from ..reparam.solute import SoluteGenerator
     inner = generator.inner if isinstance(generator, SoluteGenerator) else generator
@@ -93,11 +96,17 @@ def compiles(generator: torch.nn.Module) -> bool:
 
 def to_cpp_generator(generator_or_state):
     """A ``reparamplugin.ReparamGenerator`` computing the same function as a Python generator (GNNGenerator,
-    LinearModeGenerator, or a SoluteGenerator around one) or the dict returned by ``generators.export_state``."""
+    LinearModeGenerator, a user's CustomGenerator as its TorchScript, or a SoluteGenerator around one) or the dict
+    returned by ``generators.export_state``. A user's network TorchScript cannot compile raises
+    :class:`.torchscript.NotScriptableError`."""
+    from ..reparam.custom import CustomGenerator
     from ..reparam.generators import export_state
     from ..reparam.solute import SoluteGenerator
-    if not isinstance(generator_or_state, Mapping) and not compiles(generator_or_state):
-        raise TypeError(f"the compiled plugin runs the gnn and linear generators only, not "
+    if isinstance(generator_or_state, CustomGenerator):
+        return to_cpp_torchscript(generator_or_state, plugin())
+    if not isinstance(generator_or_state, Mapping) and not compiles(generator_or_state) \
+            and not runs_as_torchscript(generator_or_state):
+        raise TypeError(f"the compiled plugin runs the gnn and linear generators and a CustomGenerator only, not "
                         f"{getattr(generator_or_state, 'kind', type(generator_or_state).__name__)!r}")
     if isinstance(generator_or_state, SoluteGenerator):
         return _solute_to_cpp(generator_or_state)
@@ -210,9 +219,10 @@ class CompiledEngine:
     ``on_device`` a stage on the coordinates (``runDeviceAdamStage``) or on a generator
     (``runDeviceGeneratorStage``: the linear generator and the GNN as device kernels) runs on the Context's
     device: the caller checked that the platform has the kernel and that no reporter is given
-    (:mod:`.runners`); the StageResult then names the device ("opencl", "cuda") instead of "cpp". A generator
-    the plugin does not have (a user's network, :func:`compiles`) runs its stage on the Python engine, with a
-    RuntimeWarning; the StageResult then says "python"."""
+    (:mod:`.runners`); the StageResult then names the device ("opencl", "cuda") instead of "cpp". A user's
+    network runs as its TorchScript in the host C++ stage (engine "cpp", also on a device Context); one that
+    TorchScript cannot compile runs its stage on the Python engine, with a RuntimeWarning saying why; the
+    StageResult then says "python"."""
 
     name = "cpp"
 
@@ -221,16 +231,20 @@ class CompiledEngine:
 
     def adam_stage(self, bridge: ContextEnergy, recorder: RunRecorder, generator: Optional[torch.nn.Module],
                    settings: AdamStageSettings) -> StageResult:
-        if generator is not None and not compiles(generator):
-            return self._in_python(bridge, recorder, generator, settings)
+        if generator is not None and not compiles(generator) and not runs_as_torchscript(generator):
+            return self._in_python(bridge, recorder, generator, settings, "not a CustomGenerator")
+        try:
+            cpp_generator = to_cpp_generator(generator) if generator is not None else None
+        except NotScriptableError as why:
+            return self._in_python(bridge, recorder, generator, settings, str(why))
         steps = recorder.capped(settings.max_steps)
         if recorder.stopped and steps > 0:
             return StageResult(settings.name, stop_reason=recorder.stop_reason, engine=self.name)
-        cpp_generator = to_cpp_generator(generator) if generator is not None else None
         reporter = _RecordingReporter(recorder, settings.name) if recorder.reporter is not None else None
         stage_start = time.perf_counter()
         cpp_settings = cpp_stage_settings(settings, steps, stage_start)
-        on_device = self.on_device and reporter is None
+        # the device kernels have the built-in generators; a user's network (TorchScript) runs on the host
+        on_device = self.on_device and reporter is None and (generator is None or compiles(generator))
         if on_device and generator is not None:
             outcome = plugin().runDeviceGeneratorStage(bridge.context, cpp_generator, cpp_settings)
         elif on_device:
@@ -253,11 +267,11 @@ class CompiledEngine:
                            engine=device_name(bridge.context) if on_device else self.name)
 
     def _in_python(self, bridge: ContextEnergy, recorder: RunRecorder, generator: torch.nn.Module,
-                   settings: AdamStageSettings) -> StageResult:
-        """A generator the plugin does not have runs its stage on the Python engine (its StageResult says
-        "python"), and a warning says so; the other stages of the run stay compiled."""
+                   settings: AdamStageSettings, why: str) -> StageResult:
+        """A generator TorchScript cannot compile runs its stage on the Python engine (its StageResult says
+        "python"), and a warning says so and why; the other stages of the run stay compiled."""
         from .python import PythonEngine
-        warnings.warn(f"the compiled engine runs the gnn and linear generators only: stage {settings.name!r} of "
-                      f"generator {getattr(generator, 'kind', type(generator).__name__)!r} runs on the Python engine",
-                      RuntimeWarning, stacklevel=4)
+        warnings.warn(f"the compiled engine runs a generator of one's own as TorchScript, which failed for generator "
+                      f"{getattr(generator, 'kind', type(generator).__name__)!r} ({why}): stage {settings.name!r} "
+                      f"runs on the Python engine", RuntimeWarning, stacklevel=4)
         return PythonEngine().adam_stage(bridge, recorder, generator, settings)

@@ -98,7 +98,7 @@ class CustomGenerator(nn.Module):
 
     def raw(self) -> torch.Tensor:
         """The network's output in float64, without the residual."""
-        return self.network().to(DTYPE)
+        return self.network().to(torch.float64)  # a literal dtype: TorchScript compiles this method
 
     def forward(self) -> torch.Tensor:
         return self.raw() + self.residual

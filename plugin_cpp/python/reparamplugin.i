@@ -158,6 +158,16 @@ public:
     bool hasSolvent() const;
     void validate() const;
     %extend {
+        /** setModule with the bytes torch.jit.save wrote, as a Python bytes object (binary, kept whole). */
+        void _setModule(PyObject* data) {
+            char* buffer = NULL;
+            Py_ssize_t size = 0;
+            if (!PyBytes_Check(data) || PyBytes_AsStringAndSize(data, &buffer, &size) != 0) {
+                PyErr_Clear();
+                throw OpenMM::OpenMMException("ReparamGenerator: setModule takes the bytes torch.jit.save wrote");
+            }
+            self->setModule(std::string(buffer, (size_t) size));
+        }
         /** setSolvent with the indices as numbers (OpenMM's typemaps convert sequences to std::vector<double>). */
         void setSolvent(const std::vector<double>& solute, const std::vector<double>& solvent,
                         const std::vector<double>& coordinates) {
@@ -174,10 +184,12 @@ public:
         }
         /** All values of parameter index (row-major) as a tuple. */
         PyObject* _getParameterValues(int index) const {
-            int n = self->getParameterSize(index);
-            PyObject* result = PyTuple_New(n);
-            for (int i = 0; i < n; i++)
-                PyTuple_SET_ITEM(result, i, PyFloat_FromDouble(self->getParameterValue(index, i)));
+            std::vector<double> values;  // one conversion to float64 (the module of a torchscript one may be float32)
+            int rows, cols;
+            self->getParameter(index, values, rows, cols);
+            PyObject* result = PyTuple_New(values.size());
+            for (size_t i = 0; i < values.size(); i++)
+                PyTuple_SET_ITEM(result, i, PyFloat_FromDouble(values[i]));
             return result;
         }
     }

@@ -13,6 +13,9 @@
  *                  parameters: latent, weights.0, self_weights.0, biases.0, ..., w_out, b_out
  *                  buffers:    modes (N,k), center (3), scale (setScale), residual (N,3)
  *   kind "linear" (alias "cg"):  X = x0 + V z;  parameter: z (k,3);  buffers: modes (N,k), x0 (N,3)
+ *   kind "torchscript":  X = the forward() of a TorchScript module (setModule: the bytes torch.jit.save
+ *                  writes), which takes no input and returns (N,3) positions in nm; parameters: the module's
+ *                  parameters that require grad, in named_parameters() order and with its names; no buffers.
  *
  * Optionally (setSolvent, the twin of reparam/solute.py's SoluteGenerator) the generator covers only the
  * solute atoms and the solvent atoms' coordinates are one more parameter, "solvent_coordinates", the last one:
@@ -20,6 +23,7 @@
  */
 
 #include "openmm/Vec3.h"
+#include <memory>
 #include <string>
 #include <vector>
 #ifndef SWIG
@@ -31,11 +35,14 @@ namespace ReparamPlugin {
 
 class ReparamGenerator {
 public:
-    /** Create an empty generator of the given kind ("gnn", "linear" or "cg"); fill it with setBuffer/addParameter. */
+    /**
+     * Create an empty generator of the given kind ("gnn", "linear", "cg" or "torchscript"); fill it with
+     * setBuffer/addParameter, or for "torchscript" with setModule.
+     */
     explicit ReparamGenerator(const std::string& kind);
     ReparamGenerator(const ReparamGenerator& other);
     ReparamGenerator& operator=(const ReparamGenerator& other);
-    /** "gnn" or "linear". */
+    /** "gnn", "linear" or "torchscript". */
     const std::string& getKind() const;
     /**
      * Set a fixed buffer ("modes", "center", "residual", "x0") from row-major float64 values.
@@ -46,6 +53,12 @@ public:
     void setScale(double scale);
     /** Append the next learnable parameter (row-major float64; cols = 0 for 1-D), in the Python order. */
     void addParameter(const std::string& name, const std::vector<double>& values, int rows, int cols);
+    /**
+     * Load the module of a "torchscript" generator from the bytes torch.jit.save wrote (a file's contents) and
+     * take its parameters that require grad as this generator's, in named_parameters() order. Its forward() is
+     * evaluated once to check that it returns an (N,3) tensor. Call it once, before setSolvent.
+     */
+    void setModule(const std::string& moduleBytes);
     int getNumParameters() const;
     const std::string& getParameterName(int index) const;
     /** Number of elements in parameter index. */
@@ -63,7 +76,7 @@ public:
     void setSolvent(const std::vector<int>& solute, const std::vector<int>& solvent,
                     const std::vector<double>& coordinates);
     bool hasSolvent() const { return numSolvent > 0; }
-    /** Number of slow modes k (columns of the modes). */
+    /** Number of slow modes k (columns of the modes; 0 for "torchscript"). */
     int getNumModes() const;
     /** Number of graph-convolution layers of a "gnn" generator (0 for "linear"). */
     int getNumLayers() const { return layers; }
@@ -95,8 +108,12 @@ private:
     double scale;
     std::vector<std::string> parameterNames;
     int numSolvent;
+    int moduleAtoms;
+    struct Script;
+    std::shared_ptr<Script> script;  // the loaded module of a "torchscript" generator (defined in the .cpp)
 #ifndef SWIG
     int numInnerParameters() const;
+    int numInnerAtoms() const;
     at::Tensor innerForward() const;
     at::Tensor modes, center, residual, x0, soluteIndex, solventIndex;
     std::vector<at::Tensor> params;

@@ -38,5 +38,7 @@ AdamStageOutcome ReparamPlugin::runDeviceAdamStage(Context& context, const AdamS
 
 AdamStageOutcome ReparamPlugin::runDeviceGeneratorStage(Context& context, ReparamGenerator& generator,
                                                         const AdamStageSettings& settings) {
+    if (generator.getKind() == "torchscript")
+        throw OpenMMException("runDeviceGeneratorStage: a torchscript generator runs on the host (runAdamStage)");
     return runKernel(context, settings, &generator);
 }

@@ -1,6 +1,8 @@
 /* ReparamGenerator: libtorch evaluation of the slow-mode generators (see ReparamGenerator.h). */
 #include "ReparamGenerator.h"
 #include "openmm/OpenMMException.h"
+#include <torch/csrc/jit/api/module.h>
+#include <torch/csrc/jit/serialization/import.h>
 #include <sstream>
 
 using namespace ReparamPlugin;
@@ -26,15 +28,30 @@ at::Tensor cloneTensor(const at::Tensor& t) {
     return t.defined() ? t.detach().clone() : t;
 }
 
+/** The first line of an exception's message (torch's messages go on with a C++ or TorchScript backtrace). */
+std::string firstLine(const std::exception& e) {
+    std::string message = e.what();
+    return message.substr(0, message.find('\n'));
+}
+
 } // namespace
 
-ReparamGenerator::ReparamGenerator(const std::string& kindName) : layers(0), scale(1.0), numSolvent(0) {
+/** The loaded TorchScript module of a "torchscript" generator; its parameters are the generator's. */
+struct ReparamGenerator::Script {
+    torch::jit::Module module;
+};
+
+ReparamGenerator::ReparamGenerator(const std::string& kindName) : layers(0), scale(1.0), numSolvent(0),
+        moduleAtoms(0) {
     if (kindName == "gnn")
         kind = "gnn";
     else if (kindName == "linear" || kindName == "cg")
         kind = "linear";
+    else if (kindName == "torchscript")
+        kind = "torchscript";
     else
-        throw OpenMMException("ReparamGenerator: unknown kind '" + kindName + "' (expected gnn, linear or cg)");
+        throw OpenMMException("ReparamGenerator: unknown kind '" + kindName +
+                              "' (expected gnn, linear, cg or torchscript)");
 }
 
 ReparamGenerator::ReparamGenerator(const ReparamGenerator& other) {
@@ -55,9 +72,21 @@ ReparamGenerator& ReparamGenerator::operator=(const ReparamGenerator& other) {
     numSolvent = other.numSolvent;
     soluteIndex = cloneTensor(other.soluteIndex);
     solventIndex = cloneTensor(other.solventIndex);
+    moduleAtoms = other.moduleAtoms;
+    script.reset();
     params.clear();
-    for (const at::Tensor& p : other.params)
-        params.push_back(p.detach().clone().requires_grad_(true));
+    if (other.script) {
+        // A module of its own, with the other's current values: saved and loaded again (a deep copy whose
+        // parameters are leaves, as a loaded module's are).
+        std::stringstream bytes;
+        other.script->module.save(bytes);
+        script = std::make_shared<Script>(Script{torch::jit::load(bytes)});
+        for (const auto& named : script->module.named_parameters(true))
+            if (named.value.requires_grad())
+                params.push_back(named.value);
+    }
+    for (size_t i = params.size(); i < other.params.size(); i++)  // all, or the solvent coordinates after a module
+        params.push_back(other.params[i].detach().clone().requires_grad_(true));
     return *this;
 }
 
@@ -66,6 +95,8 @@ const std::string& ReparamGenerator::getKind() const {
 }
 
 void ReparamGenerator::setBuffer(const std::string& name, const std::vector<double>& values, int rows, int cols) {
+    if (kind == "torchscript")
+        throw OpenMMException("ReparamGenerator: a torchscript generator has no buffers (setModule gives it all)");
     at::Tensor t = fromValues(values, rows, cols, name);
     if (name == "modes") {
         if (t.dim() != 2)
@@ -89,12 +120,64 @@ void ReparamGenerator::setScale(double s) {
 }
 
 void ReparamGenerator::addParameter(const std::string& name, const std::vector<double>& values, int rows, int cols) {
+    if (kind == "torchscript")
+        throw OpenMMException("ReparamGenerator: a torchscript generator's parameters are its module's (setModule)");
     if (hasSolvent())
         throw OpenMMException("ReparamGenerator: addParameter after setSolvent (the solvent coordinates come last)");
     params.push_back(fromValues(values, rows, cols, name).requires_grad_(true));
     parameterNames.push_back(name);
     if (kind == "gnn")
         layers = std::max(0, ((int) params.size() - 3) / 3);
+}
+
+void ReparamGenerator::setModule(const std::string& moduleBytes) {
+    if (kind != "torchscript")
+        throw OpenMMException("ReparamGenerator: setModule is for a torchscript generator, not " + kind);
+    if (script || hasSolvent())
+        throw OpenMMException("ReparamGenerator: setModule must be called once, before setSolvent");
+    std::shared_ptr<Script> loaded;
+    try {
+        std::istringstream stream(moduleBytes);
+        loaded = std::make_shared<Script>(Script{torch::jit::load(stream, c10::Device(c10::kCPU))});
+    }
+    catch (const std::exception& e) {
+        throw OpenMMException("ReparamGenerator: not a TorchScript module (torch.jit.save bytes): " + firstLine(e));
+    }
+    at::Tensor x;
+    try {
+        at::NoGradGuard noGrad;
+        c10::IValue out = loaded->module.forward(std::vector<c10::IValue>());
+        if (!out.isTensor())
+            throw OpenMMException("ReparamGenerator: the module's forward() must return a tensor, got " +
+                                  out.tagKind());
+        x = out.toTensor();
+    }
+    catch (const OpenMMException&) {
+        throw;
+    }
+    catch (const std::exception& e) {
+        throw OpenMMException("ReparamGenerator: the module's forward() failed: " + firstLine(e));
+    }
+    if (x.dim() != 2 || x.size(1) != 3 || x.size(0) == 0) {
+        std::stringstream msg;
+        msg << "ReparamGenerator: the module's forward() returned shape " << x.sizes() << ", expected (N, 3)";
+        throw OpenMMException(msg.str());
+    }
+    std::vector<at::Tensor> moduleParams;
+    std::vector<std::string> names;
+    for (const auto& named : loaded->module.named_parameters(true))
+        if (named.value.requires_grad()) {
+            if (!named.value.is_floating_point())
+                throw OpenMMException("ReparamGenerator: parameter " + named.name + " is not floating point");
+            moduleParams.push_back(named.value);
+            names.push_back(named.name);
+        }
+    if (moduleParams.empty())
+        throw OpenMMException("ReparamGenerator: the module has no parameters that require grad");
+    script = loaded;
+    moduleAtoms = (int) x.size(0);
+    params = moduleParams;
+    parameterNames = names;
 }
 
 int ReparamGenerator::getNumParameters() const {
@@ -113,7 +196,7 @@ double ReparamGenerator::getParameterValue(int index, int element) const {
     const at::Tensor& p = params.at(index);
     if (element < 0 || element >= p.numel())
         throw OpenMMException("ReparamGenerator: parameter element out of range");
-    return p.detach().contiguous().data_ptr<double>()[element];
+    return p.detach().to(at::kDouble).contiguous().data_ptr<double>()[element];
 }
 
 void ReparamGenerator::setParameterValues(int index, const std::vector<double>& values) {
@@ -126,8 +209,14 @@ void ReparamGenerator::setParameterValues(int index, const std::vector<double>& 
     p.copy_(cpu);
 }
 
+int ReparamGenerator::numInnerAtoms() const {
+    if (kind == "torchscript")
+        return moduleAtoms;
+    return modes.defined() ? (int) modes.size(0) : 0;
+}
+
 int ReparamGenerator::getNumAtoms() const {
-    return (modes.defined() ? (int) modes.size(0) : 0) + numSolvent;
+    return numInnerAtoms() + numSolvent;
 }
 
 void ReparamGenerator::setSolvent(const std::vector<int>& solute, const std::vector<int>& solvent,
@@ -185,6 +274,13 @@ int ReparamGenerator::getNumModes() const {
 }
 
 void ReparamGenerator::validate() const {
+    if (kind == "torchscript") {
+        if (!script)
+            throw OpenMMException("ReparamGenerator (torchscript): the module is not set (setModule)");
+        if (hasSolvent() && soluteIndex.numel() != moduleAtoms)
+            throw OpenMMException("ReparamGenerator (torchscript): the solute indices must match the module's atoms");
+        return;
+    }
     if (!modes.defined())
         throw OpenMMException("ReparamGenerator: the modes buffer is not set");
     long long n = modes.size(0), k = modes.size(1);
@@ -226,6 +322,12 @@ at::Tensor ReparamGenerator::forward() const {
 }
 
 at::Tensor ReparamGenerator::innerForward() const {
+    if (kind == "torchscript") {
+        at::Tensor x = script->module.forward(std::vector<c10::IValue>()).toTensor();
+        if (x.dim() != 2 || x.size(0) != moduleAtoms || x.size(1) != 3)
+            throw OpenMMException("ReparamGenerator: the module's forward() changed its output shape");
+        return x.to(at::kDouble);
+    }
     if (kind == "linear")
         return x0 + modes.mm(params[0]);
     int inner = numInnerParameters();
@@ -265,7 +367,7 @@ void tensorValues(const at::Tensor& t, std::vector<double>& values, int& rows, i
         cols = 0;
         return;
     }
-    at::Tensor cpu = t.detach().contiguous();
+    at::Tensor cpu = t.detach().to(at::kDouble).contiguous();
     values.assign(cpu.data_ptr<double>(), cpu.data_ptr<double>() + cpu.numel());
     rows = cpu.dim() == 0 ? 1 : (int) cpu.size(0);
     cols = cpu.dim() == 2 ? (int) cpu.size(1) : 0;

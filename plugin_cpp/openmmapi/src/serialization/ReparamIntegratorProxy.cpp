@@ -48,6 +48,8 @@ public:
         const ReparamIntegrator& integrator = *reinterpret_cast<const ReparamIntegrator*>(object);
         const ReparamGenerator& generator = integrator.getGenerator();
         const AdamStageSettings& settings = integrator.getSettings();
+        if (generator.getKind() == "torchscript")
+            throw OpenMMException("ReparamIntegrator: an integrator with a torchscript generator cannot be serialized");
         node.setIntProperty("version", 2);
         node.setDoubleProperty("lr", settings.lr);
         node.setDoubleProperty("clipNorm", settings.clipNorm);
