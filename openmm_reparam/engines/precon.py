@@ -63,6 +63,7 @@ class PreconSettings:
     matrix: str                          # K: "measured" (finite differences of the forces) or "bonded" (read
     #                                      from the bond and angle terms, no evaluation; couples every atom)
     deadline: Optional[float] = None     # time.perf_counter() value
+    mu_floor: float = 1e-3               # the estimated μ is at least this x the mean diagonal of L
 
 
 class Preconditioner:
@@ -138,7 +139,7 @@ def build_preconditioner(bridge: ContextEnergy, positions: np.ndarray, settings:
     bridge.set_positions(positions)
     mu = settings.mu
     if mu is None:
-        mu, extra = estimate_mu(bridge, positions, laplacian, floor=1e-3 * max(scale, 1e-12))
+        mu, extra = estimate_mu(bridge, positions, laplacian, floor=settings.mu_floor * max(scale, 1e-12))
         evaluations += extra
     return Preconditioner(laplacian, mu, coupled), evaluations
 
