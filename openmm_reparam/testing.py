@@ -97,23 +97,24 @@ def _noisy_real_atoms(system: openmm.System, positions: np.ndarray, sigma: float
 
 def drude_water_box(edge_nm: float = 1.4, sigma: float = 0.01) -> Tuple[openmm.System, np.ndarray]:
     """(System, start): polarizable SWM4-NDP water (CHARMM polar 2019: a Drude particle on each oxygen, a virtual
-    site, rigid) in a cubic box, PME 0.6 nm, every particle with mass moved by ``sigma`` nm of seeded noise (the
+    site, rigid) in a cubic box, PME 0.6 nm (at most half the edge), every particle with mass moved by ``sigma`` nm of seeded noise (the
     Drude particles too: their springs start stretched)."""
     forcefield = app.ForceField("charmm_polar_2019.xml")
     modeller = app.Modeller(app.Topology(), [])
     modeller.addSolvent(forcefield, model="swm4ndp", boxSize=openmm.Vec3(edge_nm, edge_nm, edge_nm) * unit.nanometer)
     modeller.addExtraParticles(forcefield)
     system = forcefield.createSystem(modeller.topology, nonbondedMethod=app.PME,
-                                     nonbondedCutoff=0.6 * unit.nanometer)
+                                     nonbondedCutoff=min(0.6, edge_nm / 2) * unit.nanometer)
     return system, _noisy_real_atoms(system, np.array(modeller.positions.value_in_unit(unit.nanometer)), sigma, 0)
 
 
 def amoeba_water_box(edge_nm: float = 1.2, sigma: float = 0.01) -> Tuple[openmm.System, np.ndarray]:
-    """(System, start): AMOEBA 2018 water (flexible, polarizable, mutual induction) in a cubic box, PME 0.5 nm,
+    """(System, start): AMOEBA 2018 water (flexible, polarizable, mutual induction) in a cubic box, PME 0.5 nm (at most half
+    the edge),
     the atoms moved by ``sigma`` nm of seeded noise."""
-    forcefield = app.ForceField("amoeba2018.xml")
+    forcefield, cutoff = app.ForceField("amoeba2018.xml"), min(0.5, edge_nm / 2) * unit.nanometer
     modeller = app.Modeller(app.Topology(), [])
     modeller.addSolvent(forcefield, model="tip3p", boxSize=openmm.Vec3(edge_nm, edge_nm, edge_nm) * unit.nanometer)
-    system = forcefield.createSystem(modeller.topology, nonbondedMethod=app.PME, nonbondedCutoff=0.5 * unit.nanometer,
-                                     vdwCutoff=0.5 * unit.nanometer, polarization="mutual", mutualInducedTargetEpsilon=1e-5)
+    system = forcefield.createSystem(modeller.topology, nonbondedMethod=app.PME, nonbondedCutoff=cutoff,
+                                     vdwCutoff=cutoff, polarization="mutual", mutualInducedTargetEpsilon=1e-5)
     return system, _noisy_real_atoms(system, np.array(modeller.positions.value_in_unit(unit.nanometer)), sigma, 0)
