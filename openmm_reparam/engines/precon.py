@@ -6,7 +6,9 @@ per-atom-pair force-constant norms of :func:`~openmm_reparam.reparam.slow_modes.
 graph Laplacian. P approximates the Hessian's coupling pattern, so P⁻¹ turns the stiff bond-dominated spectrum
 into a nearly flat one and L-BFGS needs far fewer iterations (the idea of ASE's PreconLBFGS, Packwood et al.,
 J. Chem. Phys. 144, 164109, 2016, with a measured K instead of their distance-based one). μ, unless given,
-is estimated as theirs is: the curvature along a long-wavelength sine perturbation minus what L gives it.
+is estimated as theirs is: the curvature along a long-wavelength sine perturbation minus what L gives it, but
+at least ``mu_floor`` × L's mean diagonal (in a liquid the sine sees the bulk's soft long-wavelength response,
+not the contacts that hold each molecule: :data:`~openmm_reparam.methods.precon.BOX_MU_FLOOR`).
 
 With the measured K, L couples only the solute: waters and ions (:func:`~openmm_reparam.core.atoms.solvent_mask`)
 get μ·I, which measured faster (their stiffness is in their constraints, and their force constants cost most).
