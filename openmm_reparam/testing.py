@@ -97,8 +97,8 @@ def _noisy_real_atoms(system: openmm.System, positions: np.ndarray, sigma: float
 
 def drude_water_box(edge_nm: float = 1.4, sigma: float = 0.01) -> Tuple[openmm.System, np.ndarray]:
     """(System, start): polarizable SWM4-NDP water (CHARMM polar 2019: a Drude particle on each oxygen, a virtual
-    site, rigid) in a cubic box, PME 0.6 nm (at most half the edge), every particle with mass moved by ``sigma`` nm of seeded noise (the
-    Drude particles too: their springs start stretched)."""
+    site, rigid) in a cubic box, PME 0.6 nm (at most half the edge), every particle with mass moved by ``sigma``
+    nm of seeded noise (the Drude particles too: their springs start stretched)."""
     forcefield = app.ForceField("charmm_polar_2019.xml")
     modeller = app.Modeller(app.Topology(), [])
     modeller.addSolvent(forcefield, model="swm4ndp", boxSize=openmm.Vec3(edge_nm, edge_nm, edge_nm) * unit.nanometer)
@@ -109,9 +109,8 @@ def drude_water_box(edge_nm: float = 1.4, sigma: float = 0.01) -> Tuple[openmm.S
 
 
 def amoeba_water_box(edge_nm: float = 1.2, sigma: float = 0.01) -> Tuple[openmm.System, np.ndarray]:
-    """(System, start): AMOEBA 2018 water (flexible, polarizable, mutual induction) in a cubic box, PME 0.5 nm (at most half
-    the edge),
-    the atoms moved by ``sigma`` nm of seeded noise."""
+    """(System, start): AMOEBA 2018 water (flexible, polarizable, mutual induction) in a cubic box, PME 0.5 nm (at
+    most half the edge), the atoms moved by ``sigma`` nm of seeded noise."""
     forcefield, cutoff = app.ForceField("amoeba2018.xml"), min(0.5, edge_nm / 2) * unit.nanometer
     modeller = app.Modeller(app.Topology(), [])
     modeller.addSolvent(forcefield, model="tip3p", boxSize=openmm.Vec3(edge_nm, edge_nm, edge_nm) * unit.nanometer)

@@ -54,6 +54,9 @@ def test_mu_floor_is_raised_only_on_periodic_systems_without_constraints(drude_b
     assert PreconOptions().stage_settings(None, flexible).mu_floor == BOX_MU_FLOOR
     assert PreconOptions().stage_settings(None, rigid).mu_floor == MU_FLOOR  # rigid SWM4-NDP water
     assert PreconOptions(precon_mu_floor=0.5).stage_settings(None, flexible).mu_floor == 0.5
+    in_gb = openmm.XmlSerializer.clone(flexible)
+    in_gb.addForce(openmm.GBSAOBCForce())  # implicit solvent in a box: not a liquid, the general floor
+    assert PreconOptions().stage_settings(None, in_gb).mu_floor == MU_FLOOR
     with pytest.raises(ValueError, match="precon_mu_floor must be > 0"):
         PreconOptions(precon_mu_floor=0.0)
 

@@ -13,7 +13,7 @@ import openmm
 from ..core.platforms import openmm_lbfgs_blocker
 from ..engines.precon import PreconSettings, precon_setup
 from ..run.options import require, require_ints, require_positive
-from ..run.profile import SystemProfile
+from ..run.profile import GB_FORCES, SystemProfile
 from ..run.result import StageResult
 from .auto import MACROMOLECULE_ATOMS
 from .base import Method, RunState
@@ -22,10 +22,11 @@ from .lbfgs import lbfgs_stage, projected_lbfgs, undone_if_higher
 MATRICES = ("measured", "bonded")
 #: The estimated μ is at least this x the mean diagonal of the Laplacian, in general ...
 MU_FLOOR = 1e-3
-#: ... and at least this on periodic Systems without constraints: there the sine test measures the liquid's
-#: long-wavelength stiffness (on FlexibleWaterBox ~1e-3 of the O-H bonds' diagonal), far below what holds a
-#: molecule against its neighbours, so P⁻¹ took molecular moves as soft and precon needed 3-18x the
-#: evaluations of OpenMM's L-BFGS; with 0.125 it needs 0.6-2x (benchmarks/RESULTS.md#auto-rules).
+#: ... and at least this on periodic Systems without constraints or implicit solvent (liquids, flexible water):
+#: there the sine test measures the liquid's long-wavelength stiffness (on FlexibleWaterBox below 1e-3 of the
+#: O-H bonds' diagonal), far below what holds a molecule against its neighbours, so P⁻¹ took molecular moves as
+#: soft and precon needed 3-18x the evaluations of OpenMM's L-BFGS; with 0.125 it needs 0.7-1.9x, ending lower
+#: (benchmarks/RESULTS.md#auto-rules).
 BOX_MU_FLOOR = 0.125
 
 
@@ -36,7 +37,8 @@ class PreconOptions:
     precon_memory: int = 10        # L-BFGS (s, y) pairs kept
     precon_mu: Optional[float] = None  # kJ/mol/nm^2, the shift of P = L + mu I (None: estimated, sine test)
     precon_mu_floor: Optional[float] = None  # the estimated mu is at least this x the mean diagonal of L (None:
-    #                                BOX_MU_FLOOR on periodic Systems without constraints, MU_FLOOR elsewhere)
+    #                                BOX_MU_FLOOR on periodic Systems without constraints or implicit solvent,
+    #                                MU_FLOOR elsewhere)
     precon_rebuild_distance: float = 0.5  # nm: rebuild P when an atom moved farther since the last build
     precon_cutoff: float = 0.25    # nm: atom pairs coupled in the force-constant matrix (bonds, angles)
     precon_max_step: float = 0.03  # nm: the largest atom displacement of one step
@@ -69,7 +71,8 @@ class PreconOptions:
         floor = self.precon_mu_floor
         if floor is None:
             flexible_box = (system is not None and system.usesPeriodicBoundaryConditions()
-                            and system.getNumConstraints() == 0)
+                            and system.getNumConstraints() == 0
+                            and not {type(f).__name__ for f in system.getForces()} & GB_FORCES)
             floor = BOX_MU_FLOOR if flexible_box else MU_FLOOR
         return PreconSettings(
             max_steps=self.precon_steps, memory=self.precon_memory, mu=self.precon_mu,

@@ -7,8 +7,9 @@ transverse spring of k_θ / r² at either end). This is the force-field precondi
 Kermode (J. Chem. Phys. 150, 094109, 2019) in the form the slow-mode Laplacian uses, at none of the cost of the
 finite-difference matrix (:func:`~openmm_reparam.reparam.slow_modes.force_constant_matrix`, about 90 force
 evaluations on a 156-atom molecule). A Drude particle's spring to its parent (``DrudeForce``: k = q²/(4πε₀α),
-isotropic, so the Laplacian form is exact for it) is a bond like the others. Torsions, nonbonded contacts and custom or AMOEBA forces add nothing:
-their stiffness is small next to bonds and angles, or not readable from parameters.
+isotropic, so the Laplacian form is exact for it) is a bond like the others. Torsions, nonbonded contacts and
+custom or AMOEBA forces add nothing: their stiffness is small next to bonds and angles, or not readable from
+parameters.
 """
 from __future__ import annotations
 
