@@ -133,7 +133,3 @@ def main(argv: Optional[List[str]] = None) -> int:
         with open(args.json, "w") as handle:
             json.dump(everything, handle, indent=1)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
