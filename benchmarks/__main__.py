@@ -41,6 +41,8 @@ COMMANDS = {
              "a valid structure or exit 2 with one line, never a traceback or a hang"),
     "lbfgs-reporter": ("lbfgs_reporter", "OpenMM's L-BFGS with no reporter, the plugin's C++ stop reporter and a "
                        "Python reporter"),
+    "boxes": ("boxes", "flexible water, dipolar fluids, Drude and AMOEBA water boxes: LEM against the default and "
+              "precon variants, force evaluations counted"),
     "startup": ("startup", "fresh processes: import openmm_reparam, import openmm alone, openmm-reparam --help and "
                 "--version, the first minimize(method=\"precon\") call"),
 }

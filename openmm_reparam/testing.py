@@ -86,3 +86,34 @@ def solvated_enkephalin() -> Tuple[openmm.System, np.ndarray]:
     system = forcefield.createSystem(modeller.topology, nonbondedMethod=app.PME,
                                      nonbondedCutoff=0.7 * unit.nanometer, constraints=app.HBonds)
     return system, perturbed(np.array(modeller.positions.value_in_unit(unit.nanometer)), 0.01, seed=2)
+
+
+def _noisy_real_atoms(system: openmm.System, positions: np.ndarray, sigma: float, seed: int) -> np.ndarray:
+    """``positions`` with seeded noise on the particles that have mass and are not virtual sites."""
+    real = np.array([not system.isVirtualSite(i) and system.getParticleMass(i).value_in_unit(unit.dalton) > 0
+                     for i in range(system.getNumParticles())])
+    return positions + np.where(real[:, None], np.random.default_rng(seed).normal(0, sigma, positions.shape), 0)
+
+
+def drude_water_box(edge_nm: float = 1.4, sigma: float = 0.01) -> Tuple[openmm.System, np.ndarray]:
+    """(System, start): polarizable SWM4-NDP water (CHARMM polar 2019: a Drude particle on each oxygen, a virtual
+    site, rigid) in a cubic box, PME 0.6 nm (at most half the edge), every particle with mass moved by ``sigma``
+    nm of seeded noise (the Drude particles too: their springs start stretched)."""
+    forcefield = app.ForceField("charmm_polar_2019.xml")
+    modeller = app.Modeller(app.Topology(), [])
+    modeller.addSolvent(forcefield, model="swm4ndp", boxSize=openmm.Vec3(edge_nm, edge_nm, edge_nm) * unit.nanometer)
+    modeller.addExtraParticles(forcefield)
+    system = forcefield.createSystem(modeller.topology, nonbondedMethod=app.PME,
+                                     nonbondedCutoff=min(0.6, edge_nm / 2) * unit.nanometer)
+    return system, _noisy_real_atoms(system, np.array(modeller.positions.value_in_unit(unit.nanometer)), sigma, 0)
+
+
+def amoeba_water_box(edge_nm: float = 1.2, sigma: float = 0.01) -> Tuple[openmm.System, np.ndarray]:
+    """(System, start): AMOEBA 2018 water (flexible, polarizable, mutual induction) in a cubic box, PME 0.5 nm (at
+    most half the edge), the atoms moved by ``sigma`` nm of seeded noise."""
+    forcefield, cutoff = app.ForceField("amoeba2018.xml"), min(0.5, edge_nm / 2) * unit.nanometer
+    modeller = app.Modeller(app.Topology(), [])
+    modeller.addSolvent(forcefield, model="tip3p", boxSize=openmm.Vec3(edge_nm, edge_nm, edge_nm) * unit.nanometer)
+    system = forcefield.createSystem(modeller.topology, nonbondedMethod=app.PME, nonbondedCutoff=cutoff,
+                                     vdwCutoff=cutoff, polarization="mutual", mutualInducedTargetEpsilon=1e-5)
+    return system, _noisy_real_atoms(system, np.array(modeller.positions.value_in_unit(unit.nanometer)), sigma, 0)

@@ -17,7 +17,7 @@ from benchmarks import everyday, everyday_cases, loops, proteins, report, suites
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SUBCOMMANDS = ["run", "report", "make-starts", "sweep", "step-cost", "overhead", "throughput", "first-run",
                "precon-engines", "stiffness", "same-path", "compare", "device-timing", "device-parity",
-               "fuzz", "lbfgs-reporter", "startup"]
+               "fuzz", "lbfgs-reporter", "boxes", "startup"]
 
 
 def _energy(system, x, platform="Reference"):

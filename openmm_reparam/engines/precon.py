@@ -6,7 +6,9 @@ per-atom-pair force-constant norms of :func:`~openmm_reparam.reparam.slow_modes.
 graph Laplacian. P approximates the Hessian's coupling pattern, so P⁻¹ turns the stiff bond-dominated spectrum
 into a nearly flat one and L-BFGS needs far fewer iterations (the idea of ASE's PreconLBFGS, Packwood et al.,
 J. Chem. Phys. 144, 164109, 2016, with a measured K instead of their distance-based one). μ, unless given,
-is estimated as theirs is: the curvature along a long-wavelength sine perturbation minus what L gives it.
+is estimated as theirs is: the curvature along a long-wavelength sine perturbation minus what L gives it, but
+at least ``mu_floor`` × L's mean diagonal (in a liquid the sine sees the bulk's soft long-wavelength response,
+not the contacts that hold each molecule: :data:`~openmm_reparam.methods.precon.BOX_MU_FLOOR`).
 
 With the measured K, L couples only the solute: waters and ions (:func:`~openmm_reparam.core.atoms.solvent_mask`)
 get μ·I, which measured faster (their stiffness is in their constraints, and their force constants cost most).
@@ -63,6 +65,7 @@ class PreconSettings:
     matrix: str                          # K: "measured" (finite differences of the forces) or "bonded" (read
     #                                      from the bond and angle terms, no evaluation; couples every atom)
     deadline: Optional[float] = None     # time.perf_counter() value
+    mu_floor: float = 1e-3               # the estimated μ is at least this x the mean diagonal of L
 
 
 class Preconditioner:
@@ -138,7 +141,7 @@ def build_preconditioner(bridge: ContextEnergy, positions: np.ndarray, settings:
     bridge.set_positions(positions)
     mu = settings.mu
     if mu is None:
-        mu, extra = estimate_mu(bridge, positions, laplacian, floor=1e-3 * max(scale, 1e-12))
+        mu, extra = estimate_mu(bridge, positions, laplacian, floor=settings.mu_floor * max(scale, 1e-12))
         evaluations += extra
     return Preconditioner(laplacian, mu, coupled), evaluations
 

@@ -13,13 +13,21 @@ import openmm
 from ..core.platforms import openmm_lbfgs_blocker
 from ..engines.precon import PreconSettings, precon_setup
 from ..run.options import require, require_ints, require_positive
-from ..run.profile import SystemProfile
+from ..run.profile import GB_FORCES, SystemProfile
 from ..run.result import StageResult
 from .auto import MACROMOLECULE_ATOMS
 from .base import Method, RunState
 from .lbfgs import lbfgs_stage, projected_lbfgs, undone_if_higher
 
 MATRICES = ("measured", "bonded")
+#: The estimated μ is at least this x the mean diagonal of the Laplacian, in general ...
+MU_FLOOR = 1e-3
+#: ... and at least this on periodic Systems without constraints or implicit solvent (liquids, flexible water):
+#: there the sine test measures the liquid's long-wavelength stiffness (on FlexibleWaterBox below 1e-3 of the
+#: O-H bonds' diagonal), far below what holds a molecule against its neighbours, so P⁻¹ took molecular moves as
+#: soft and precon needed 3-18x the evaluations of OpenMM's L-BFGS; with 0.125 it needs 0.7-1.9x, ending lower
+#: (benchmarks/RESULTS.md#auto-rules).
+BOX_MU_FLOOR = 0.125
 
 
 @dataclass
@@ -28,6 +36,9 @@ class PreconOptions:
     precon_steps: int = 10000      # max iterations
     precon_memory: int = 10        # L-BFGS (s, y) pairs kept
     precon_mu: Optional[float] = None  # kJ/mol/nm^2, the shift of P = L + mu I (None: estimated, sine test)
+    precon_mu_floor: Optional[float] = None  # the estimated mu is at least this x the mean diagonal of L (None:
+    #                                BOX_MU_FLOOR on periodic Systems without constraints or implicit solvent,
+    #                                MU_FLOOR elsewhere)
     precon_rebuild_distance: float = 0.5  # nm: rebuild P when an atom moved farther since the last build
     precon_cutoff: float = 0.25    # nm: atom pairs coupled in the force-constant matrix (bonds, angles)
     precon_max_step: float = 0.03  # nm: the largest atom displacement of one step
@@ -45,19 +56,29 @@ class PreconOptions:
         require_ints(self, ("precon_memory",), 1)
         require(self.precon_mu is None or float(self.precon_mu) > 0,
                 f"precon_mu must be > 0 or None, got {self.precon_mu}")
-        require_positive(self, ("precon_rebuild_distance", "precon_cutoff", "precon_max_step", "precon_tolerance"))
+        require(self.precon_mu_floor is None or float(self.precon_mu_floor) > 0,
+                f"precon_mu_floor must be > 0 or None, got {self.precon_mu_floor}")
+        require_positive(self, ("precon_rebuild_distance", "precon_cutoff", "precon_max_step",
+                                "precon_tolerance"))
         require(self.precon_declash_by in ("openmm", "projected"), "precon_declash_by must be 'openmm' or "
                 f"'projected', got {self.precon_declash_by!r}")
         require(self.precon_matrix in MATRICES, f"precon_matrix must be one of {', '.join(MATRICES)}, "
                 f"got {self.precon_matrix!r}")
 
-    def stage_settings(self, deadline: Optional[float]) -> PreconSettings:
-        """The preconditioned stage's settings (Laplacian over the solute)."""
+    def stage_settings(self, deadline: Optional[float], system: Optional[openmm.System] = None) -> PreconSettings:
+        """The preconditioned stage's settings (Laplacian over the solute) for ``system`` (which chooses the μ
+        floor when ``precon_mu_floor`` is None; no System: :data:`MU_FLOOR`)."""
+        floor = self.precon_mu_floor
+        if floor is None:
+            flexible_box = (system is not None and system.usesPeriodicBoundaryConditions()
+                            and system.getNumConstraints() == 0
+                            and not {type(f).__name__ for f in system.getForces()} & GB_FORCES)
+            floor = BOX_MU_FLOOR if flexible_box else MU_FLOOR
         return PreconSettings(
             max_steps=self.precon_steps, memory=self.precon_memory, mu=self.precon_mu,
             rebuild_distance=self.precon_rebuild_distance, cutoff=self.precon_cutoff, max_step=self.precon_max_step,
             tolerance_factor=self.precon_tolerance, atoms="solute", laplacian=True, matrix=self.precon_matrix,
-            deadline=deadline)
+            deadline=deadline, mu_floor=float(floor))
 
 
 def declash_stage(state: RunState, settings: PreconSettings) -> StageResult:
@@ -92,7 +113,7 @@ class PreconMethod(Method):
 
     def run(self, state: RunState) -> None:
         options = state.options.precon
-        settings = options.stage_settings(state.deadline)
+        settings = options.stage_settings(state.deadline, state.context.getSystem())
         bridge, recorder = state.bridge, state.recorder
         if recorder.capped(settings.max_steps) <= 0:
             return

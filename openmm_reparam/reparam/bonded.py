@@ -6,8 +6,10 @@ k_θ / (r_ij r_kj) to its outer pair and k_θ / r² to each of its bonds (the st
 transverse spring of k_θ / r² at either end). This is the force-field preconditioner of Makri, Ortner and
 Kermode (J. Chem. Phys. 150, 094109, 2019) in the form the slow-mode Laplacian uses, at none of the cost of the
 finite-difference matrix (:func:`~openmm_reparam.reparam.slow_modes.force_constant_matrix`, about 90 force
-evaluations on a 156-atom molecule). Torsions, nonbonded contacts and custom or AMOEBA forces add nothing:
-their stiffness is small next to bonds and angles, or not readable from parameters.
+evaluations on a 156-atom molecule). A Drude particle's spring to its parent (``DrudeForce``: k = q²/(4πε₀α),
+isotropic, so the Laplacian form is exact for it) is a bond like the others. Torsions, nonbonded contacts and
+custom or AMOEBA forces add nothing: their stiffness is small next to bonds and angles, or not readable from
+parameters.
 """
 from __future__ import annotations
 
@@ -41,6 +43,9 @@ def bonded_force_constants(system: openmm.System, positions: np.ndarray) -> scip
             rows.append(np.stack([i, i, l], axis=1).ravel())
             cols.append(np.stack([l, j, j], axis=1).ravel())
             values.append(np.stack([k / (r_ij * r_lj), k / r_ij ** 2, k / r_lj ** 2], axis=1).ravel())
+        elif type(force).__name__ == "DrudeForce":  # openmm.DrudeForce (the Drude plugin)
+            i, j, k = _drude_terms(force)
+            rows.append(i), cols.append(j), values.append(k)
     if not rows:
         return scipy.sparse.csr_matrix((n, n))
     first, second, k = np.concatenate(rows), np.concatenate(cols), np.concatenate(values)
@@ -65,3 +70,17 @@ def _angle_terms(force: openmm.HarmonicAngleForce) -> Tuple[np.ndarray, np.ndarr
     atoms = np.array([t[:3] for t in terms], dtype=np.int64).reshape(-1, 3)
     return (atoms[:, 0], atoms[:, 1], atoms[:, 2],
             np.array([t[4].value_in_unit(KJ_RAD2) for t in terms], dtype=float))
+
+
+#: 1/(4π ε₀) in kJ/mol nm/e², OpenMM's ONE_4PI_EPS0.
+ONE_4PI_EPS0 = 138.935456
+
+
+def _drude_terms(force) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The Drude particles, their parents and their springs' stiffness q²/(4πε₀α) (kJ/mol/nm²; the anisotropic
+    parts, k₁₂ and k₃₄, left out)."""
+    terms = [force.getParticleParameters(p) for p in range(force.getNumParticles())]
+    charge = np.array([t[5].value_in_unit(unit.elementary_charge) for t in terms], dtype=float)
+    alpha = np.array([t[6].value_in_unit(unit.nanometer ** 3) for t in terms], dtype=float)
+    k = ONE_4PI_EPS0 * charge ** 2 / np.where(alpha > 0, alpha, np.inf)
+    return (np.array([t[0] for t in terms], dtype=np.int64), np.array([t[1] for t in terms], dtype=np.int64), k)
