@@ -18,9 +18,10 @@ namespace ReparamPlugin {
 OpenMM::KernelImpl* createCommonDeviceKernel(const std::string& name, const OpenMM::Platform& platform,
                                              OpenMM::ComputeContext& cc, const std::string& label);
 
-/** Register a factory made by newFactory() for every device stage kernel on the platform called platformName;
- *  1 on success, 0 when the platform is not there (the C entry points' convention). */
-int registerCommonDeviceKernels(const std::string& platformName, OpenMM::KernelFactory* (*newFactory)());
+/** Register a factory made by newFactory() for every device stage kernel on the platform called platformName,
+ *  unless they are registered already; quietly nothing when that platform is not there (a plugin library loaded
+ *  before, or without, its platform). Whether the platform has the kernels afterwards. */
+bool registerCommonDeviceKernels(const std::string& platformName, OpenMM::KernelFactory* (*newFactory)());
 
 } // namespace ReparamPlugin
 

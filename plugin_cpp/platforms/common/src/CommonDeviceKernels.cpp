@@ -4,7 +4,7 @@
 #include "CommonDeviceFireKernel.h"
 #include "CommonDevicePreconKernel.h"
 #include "openmm/OpenMMException.h"
-#include <exception>
+#include <vector>
 
 using namespace ReparamPlugin;
 using namespace OpenMM;
@@ -20,14 +20,17 @@ KernelImpl* ReparamPlugin::createCommonDeviceKernel(const std::string& name, con
     throw OpenMMException("openmm-reparam " + label + ": unknown kernel " + name);
 }
 
-int ReparamPlugin::registerCommonDeviceKernels(const std::string& platformName, KernelFactory* (*newFactory)()) {
-    try {
-        Platform& platform = Platform::getPlatformByName(platformName);
-        for (const std::string& name : {DeviceAdamKernel::Name(), DeviceFireKernel::Name(), DevicePreconKernel::Name()})
-            platform.registerKernelFactory(name, newFactory());
-        return 1;
-    }
-    catch (std::exception& error) {
-        return 0;
-    }
+bool ReparamPlugin::registerCommonDeviceKernels(const std::string& platformName, KernelFactory* (*newFactory)()) {
+    Platform* platform = NULL;
+    for (int i = 0; i < Platform::getNumPlatforms() && platform == NULL; i++)
+        if (Platform::getPlatform(i).getName() == platformName)
+            platform = &Platform::getPlatform(i);
+    if (platform == NULL)
+        return false;
+    std::vector<std::string> names = {DeviceAdamKernel::Name(), DeviceFireKernel::Name(), DevicePreconKernel::Name()};
+    if (platform->supportsKernels(names))  // loaded twice (by hand and by OpenMM's loader, say): keep the first
+        return true;
+    for (const std::string& name : names)
+        platform->registerKernelFactory(name, newFactory());
+    return true;
 }
