@@ -96,3 +96,51 @@ def test_absent_platform_is_quietly_unregistered(recwarn):
     assert device.register_platform("NoSuchPlatform") is False
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
 
+
+def _device_counts():
+    from openmm_reparam.engines import compiled
+    counts = compiled.plugin().getDeviceStageCounts()
+    return counts.kernelsCreated, counts.programsCompiled
+
+
+@needs_opencl_library
+@needs_opencl_platform
+def test_stage_kernels_are_kept_per_context_and_compiled_once():
+    """FIRE twice and precon with rebuilds of P on one Context: one kernel and one program per stage kind; a new
+    Context gets its own."""
+    from test_device_precon import stage_settings
+    from test_device_stages import _device_ready, device_cases, opencl_context  # noqa: F401
+    from openmm_reparam.core.bridge import ContextEnergy
+    from openmm_reparam.engines.precon import precon_setup
+    from openmm_reparam.engines.precon_compiled import compiled_precon_stage
+    from openmm_reparam.run.recorder import RunRecorder
+    from conftest import load_peptide, perturbed
+    if not _device_ready():
+        pytest.skip("no usable OpenCL device")
+    _, system, positions = load_peptide("1plw", constraints=openmm.app.HBonds)
+    start = perturbed(positions, 0.02)
+    context = opencl_context(system, start, "double")
+    before = _device_counts()
+    first = openmm_reparam_minimize(context, "fire")
+    after_first = _device_counts()
+    assert after_first == (before[0] + 1, before[1] + 1) and first.stage("fire").engine == "opencl"
+    context.setPositions(start)
+    openmm_reparam_minimize(context, "fire")
+    assert _device_counts() == after_first
+    settings = stage_settings(rebuild_distance=0.05, max_steps=40, tolerance_factor=1e-4)
+    bridge = ContextEnergy(context)
+    precon, _ = precon_setup(bridge, settings)
+    result = compiled_precon_stage(bridge, RunRecorder(None), 10.0, settings, precon, on_device=True)
+    assert result.iterations == 40 and result.energy_evaluations > 41  # rebuilt P: one evaluation more each
+    assert _device_counts() == (after_first[0] + 1, after_first[1] + 1)  # one precon kernel, compiled once
+    del bridge, context
+    other = opencl_context(system, start, "double")
+    openmm_reparam_minimize(other, "fire")
+    assert _device_counts() == (after_first[0] + 2, after_first[1] + 2)
+
+
+def openmm_reparam_minimize(context, method):
+    import openmm_reparam
+    result = openmm_reparam.minimize(context, method=method, engine="device")
+    assert result.final_energy < result.initial_energy
+    return result

@@ -14,7 +14,8 @@
 namespace ReparamPlugin {
 
 /** The device stage kernel called name on cc ("opencl", "cuda": label, what result.engine says); throws
- *  OpenMMException for an unknown name. */
+ *  OpenMMException for an unknown name. The first call for a cc gives it a listener that frees the kernels
+ *  DeviceKernelCache keeps for its Context when cc is destroyed. */
 OpenMM::KernelImpl* createCommonDeviceKernel(const std::string& name, const OpenMM::Platform& platform,
                                              OpenMM::ComputeContext& cc, const std::string& label);
 

@@ -115,7 +115,7 @@ void CommonDeviceAdamKernel::setup(const ReparamGenerator* generator) {
     std::string source = std::string(DeviceConstraintProjection::kernelSource()) + deviceAdamKernelSource;
     if (generator != NULL)
         source += deviceGeneratorKernelSource;
-    ComputeProgram program = cc.compileProgram(source, defines);
+    ComputeProgram program = compileDeviceProgram(cc, source, defines);
     projection.createKernels(program);
     createKernels(program);
     if (generator != NULL)
@@ -231,6 +231,7 @@ void CommonDeviceAdamKernel::prepare(ContextImpl& context, const AdamStageSettin
         throw OpenMMException("CommonDeviceAdamKernel: a generator stage needs a kernel of its own");
     if (!isSetup)
         setup(generator);
+    cpuForces.startStage();
     setRunArgs(projection.hasConstraints() ? settings.constraintStiffness : 0.0);
     cc.clearBuffer(moment1);
     cc.clearBuffer(moment2);

@@ -41,7 +41,7 @@ void CommonDeviceFireKernel::setup() {
     projection.initialize(cc, system, defines);
     defines["THREAD_BLOCK_SIZE"] = cc.intToString(blockSize);
     defines["NUM_BLOCKS"] = cc.intToString(numBlocks);
-    ComputeProgram program = cc.compileProgram(std::string(DeviceConstraintProjection::kernelSource()) +
+    ComputeProgram program = compileDeviceProgram(cc, std::string(DeviceConstraintProjection::kernelSource()) +
                                                deviceFireKernelSource, defines);
     projection.createKernels(program);
     createKernels(program);
@@ -186,6 +186,7 @@ FireStageOutcome CommonDeviceFireKernel::run(ContextImpl& context, const FireSta
     Clock::time_point start = Clock::now();
     if (!isSetup)
         setup();
+    cpuForces.startStage();
     tol = context.getIntegrator().getConstraintTolerance();
     groups = context.getIntegrator().getIntegrationForceGroups();
     for (ComputeKernel* kernel : {&restoreAcceptedKernel, &restoreBestKernel})
