@@ -4,8 +4,7 @@
 #include "DeviceParticles.h"
 #include "StageClock.h"
 #include "StopRequest.h"
-#include "DeviceAdamKernelSource.h"
-#include "DeviceGeneratorKernelSource.h"
+#include "ReparamKernelSources.h"
 #include "EnergyBridge.h"
 #include "NonFiniteEnergyException.h"
 #include "openmm/Context.h"
@@ -112,9 +111,9 @@ void CommonDeviceAdamKernel::setup(const ReparamGenerator* generator) {
     projection.initialize(cc, cc.getContextImpl()->getSystem(), defines);
     defines["THREAD_BLOCK_SIZE"] = cc.intToString(blockSize);
     defines["NUM_BLOCKS"] = cc.intToString(numBlocks);
-    std::string source = std::string(DeviceConstraintProjection::kernelSource()) + deviceAdamKernelSource;
+    std::string source = std::string(DeviceConstraintProjection::kernelSource()) + ReparamKernelSources::adam;
     if (generator != NULL)
-        source += deviceGeneratorKernelSource;
+        source += ReparamKernelSources::generator;
     ComputeProgram program = compileDeviceProgram(cc, source, defines);
     projection.createKernels(program);
     createKernels(program);

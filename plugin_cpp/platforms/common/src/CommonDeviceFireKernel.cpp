@@ -4,7 +4,7 @@
 #include "DeviceParticles.h"
 #include "StageClock.h"
 #include "StopRequest.h"
-#include "DeviceFireKernelSource.h"
+#include "ReparamKernelSources.h"
 #include "NonFiniteEnergyException.h"
 #include "openmm/Integrator.h"
 #include "openmm/System.h"
@@ -42,7 +42,7 @@ void CommonDeviceFireKernel::setup() {
     defines["THREAD_BLOCK_SIZE"] = cc.intToString(blockSize);
     defines["NUM_BLOCKS"] = cc.intToString(numBlocks);
     ComputeProgram program = compileDeviceProgram(cc, std::string(DeviceConstraintProjection::kernelSource()) +
-                                               deviceFireKernelSource, defines);
+                                               ReparamKernelSources::fire, defines);
     projection.createKernels(program);
     createKernels(program);
     isSetup = true;

@@ -4,7 +4,7 @@
 #include "DeviceParticles.h"
 #include "StageClock.h"
 #include "StopRequest.h"
-#include "DevicePreconKernelSource.h"
+#include "ReparamKernelSources.h"
 #include "NonFiniteEnergyException.h"
 #include "openmm/Integrator.h"
 #include "openmm/OpenMMException.h"
@@ -94,7 +94,7 @@ void CommonDevicePreconKernel::setup(const PreconStageSettings& settings, const 
     defines["NUM_COORDS"] = cc.intToString(3 * numMovable);
     defines["TINY"] = mixedIsDouble ? "1e-300" : "1e-30";
     ComputeProgram program = compileDeviceProgram(cc, std::string(DeviceConstraintProjection::kernelSource()) +
-                                                  devicePreconKernelSource, defines);
+                                                  ReparamKernelSources::precon, defines);
     projection.createKernels(program);
     createKernels(program);
     isSetup = true;
