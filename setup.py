@@ -18,7 +18,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # the pure-Python package is still installed (with a warning), openmm_reparam.cpp_available() returns False and
 # _cpp/BUILD_ERROR.txt says why.
 # Environment: OPENMM_REPARAM_SKIP_CPP=1 skips the plugin; OPENMM_REPARAM_CUDA=ON|OFF|AUTO (default AUTO: the
-# CUDA glue is compiled when nvcc is found); OPENMM_REPARAM_BUILD_DIR overrides the CMake build folder;
+# CUDA device stages are built when OpenMM's CUDA platform library and the CUDA headers are found; no nvcc);
+# OPENMM_REPARAM_BUILD_DIR overrides the CMake build folder;
 # OPENMM_REPARAM_JOBS the parallel jobs (default 2).
 PLUGIN_FILES = (".so", "reparamplugin.py")  # what a build puts into _cpp (beside the committed __init__.py)
 

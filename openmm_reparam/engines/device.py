@@ -5,8 +5,12 @@ the Context's device (OpenCL or CUDA), in the plugin's platform libraries (``plu
 kernel source on OpenMM's common compute API, a kernel factory per platform as openmm-torch registers its own;
 no factory is built for HIP).
 
-The platform libraries are loaded on first use, each only when its OpenMM platform is there (loading the
-OpenCL one needs an OpenCL runtime), and register their kernels with that platform. The compiled engine then
+The platform libraries are OpenMM plugins: each exports ``registerKernelFactories``, which registers its kernels
+with its platform when that platform is loaded (and does nothing otherwise), so a C++ program loads one with
+``Platform::loadPluginLibrary`` (or keeps it in a folder it hands to ``loadPluginsFromDirectory``) and gets the
+device stages with no Python. Here they are loaded on first use, each only when its OpenMM platform is there
+(loading the OpenCL one needs an OpenCL runtime); a library that is missing or does not load where its platform
+is there is reported once with a RuntimeWarning, and its stages run on the host. The compiled engine then
 runs a coordinate or generator Adam stage, :mod:`.fire` a FIRE stage and :mod:`.precon_compiled` a precon
 (or projected L-BFGS) stage, on the device, in any precision, where the run's ``engine`` option asks for it
 (:mod:`.runners`: ``"device"``, or ``"auto"`` when the Context's platform has the kernel and no reporter is
@@ -24,16 +28,17 @@ precision error (benchmarks/RESULTS.md#device). No precision rule is kept.
 """
 from __future__ import annotations
 
-import ctypes
 import os
 import warnings
 from typing import Any, Dict
 
 import openmm
 
-#: OpenMM platform name -> (library in openmm_reparam/_cpp, its registration function, the name in results)
-PLATFORM_LIBRARIES = {"OpenCL": ("libOpenMMReparamOpenCL.so", "registerReparamOpenCLKernels", "opencl"),
-                      "CUDA": ("libOpenMMReparamCUDA.so", "registerReparamCUDAKernels", "cuda")}
+#: OpenMM platform name -> (plugin library in openmm_reparam/_cpp, the name in results)
+PLATFORM_LIBRARIES = {"OpenCL": ("libOpenMMReparamOpenCL.so", "opencl"),
+                      "CUDA": ("libOpenMMReparamCUDA.so", "cuda")}
+#: The kernels a platform library registers (DeviceAdamStage.h, DeviceFireStage.h, DevicePreconStage.h)
+KERNEL_NAMES = ("ReparamDeviceAdamStage", "ReparamDeviceFireStage", "ReparamDevicePreconStage")
 _registered: Dict[str, bool] = {}
 
 
@@ -41,34 +46,48 @@ def _library_dir() -> str:
     return os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "_cpp")
 
 
+def _has_kernels(platform: openmm.Platform) -> bool:
+    return bool(platform.supportsKernels(list(KERNEL_NAMES)))
+
+
+def _unavailable(name: str, library: str, reason: str) -> bool:
+    warnings.warn(f"openmm-reparam: no device stages on the {name} platform: {library} {reason}; "
+                  "those stages run on the host", RuntimeWarning, stacklevel=3)
+    return False
+
+
 def register_platform(name: str) -> bool:
-    """Load the platform library for OpenMM platform ``name`` and register its kernels (once); whether it is
-    registered. False when the library was not built or the platform is not there."""
+    """Load the plugin library for OpenMM platform ``name`` through OpenMM's loader (once), which registers its
+    kernels; whether they are registered. False when the platform is not there, and (with a RuntimeWarning,
+    once) when the library is missing, does not load or registers nothing although the platform is there."""
     if name in _registered:
         return _registered[name]
     _registered[name] = False
     if name not in PLATFORM_LIBRARIES:
         return False
-    library, function, _ = PLATFORM_LIBRARIES[name]
-    path = os.path.join(_library_dir(), library)
     try:
-        openmm.Platform.getPlatformByName(name)
+        platform = openmm.Platform.getPlatformByName(name)
     except openmm.OpenMMException:
         return False
-    if not os.path.exists(path):
-        return False
-    try:
-        handle = ctypes.CDLL(path, mode=ctypes.RTLD_GLOBAL)
-        _registered[name] = bool(getattr(handle, function)())
-    except (OSError, AttributeError):  # a library that does not load, or an older one without the function
-        return False
-    return _registered[name]
+    library = PLATFORM_LIBRARIES[name][0]
+    if not _has_kernels(platform):  # a program may have loaded the plugin already
+        path = os.path.join(_library_dir(), library)
+        if not os.path.exists(path):
+            return _unavailable(name, library, f"was not built (no {path})")
+        try:
+            openmm.Platform.loadPluginLibrary(path)
+        except openmm.OpenMMException as error:
+            return _unavailable(name, library, f"did not load ({error})")
+        if not _has_kernels(platform):
+            return _unavailable(name, library, "loaded but registered no kernels (an older build?)")
+    _registered[name] = True
+    return True
 
 
 def device_name(context: openmm.Context) -> str:
     """What ``result.engine`` calls the device stages of ``context``'s platform ("opencl", "cuda")."""
     name = context.getPlatform().getName()
-    return PLATFORM_LIBRARIES[name][2] if name in PLATFORM_LIBRARIES else name.lower()
+    return PLATFORM_LIBRARIES[name][1] if name in PLATFORM_LIBRARIES else name.lower()
 
 
 def _device_stage_available(context: openmm.Context, plugin, stage: str) -> bool:

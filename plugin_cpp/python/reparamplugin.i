@@ -22,6 +22,7 @@ import openmm  # the OpenMM types this module builds on must be registered first
 #include "AdamStageSettings.h"
 #include "DeviceAdamStage.h"
 #include "DeviceFireStage.h"
+#include "DeviceKernelCache.h"
 #include "DevicePreconStage.h"
 #include "FireStage.h"
 #include "FireStageSettings.h"
@@ -405,6 +406,13 @@ AdamStageOutcome runDeviceGeneratorStage(OpenMM::Context& context, ReparamGenera
                                          const AdamStageSettings& settings);
 
 bool deviceFireAvailable(OpenMM::Context& context);
+
+/** Device stage kernels created and programs compiled in this process (DeviceKernelCache.h). */
+struct DeviceStageCounts {
+    int kernelsCreated;
+    int programsCompiled;
+};
+DeviceStageCounts getDeviceStageCounts();
 
 FireStageOutcome runDeviceFireStage(OpenMM::Context& context, const FireStageSettings& settings, double tolerance);
 

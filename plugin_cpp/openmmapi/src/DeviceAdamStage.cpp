@@ -1,6 +1,7 @@
 /* runDeviceAdamStage: dispatch to the platform's DeviceAdamKernel (see DeviceAdamStage.h). */
 #include "DeviceAdamStage.h"
 #include "ContextAccess.h"
+#include "DeviceKernelCache.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/Platform.h"
 #include <vector>
@@ -28,7 +29,10 @@ static AdamStageOutcome runKernel(Context& context, const AdamStageSettings& set
             throw OpenMMException("the generator and the System have different numbers of atoms");
     }
     ContextImpl& impl = ContextAccess::impl(context);
-    Kernel kernel = context.getPlatform().createKernel(DeviceAdamKernel::Name(), impl);
+    // The coordinate stage's kernel is kept for the Context; a generator stage compiles a program for its
+    // generator's shapes, in a kernel of its own.
+    Kernel kernel = generator == NULL ? cachedDeviceKernel(impl, DeviceAdamKernel::Name())
+                                      : newDeviceKernel(impl, DeviceAdamKernel::Name());
     return kernel.getAs<DeviceAdamKernel>().run(impl, settings, generator);
 }
 

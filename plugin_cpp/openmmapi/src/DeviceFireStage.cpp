@@ -1,6 +1,7 @@
 /* runDeviceFireStage: dispatch to the platform's DeviceFireKernel (see DeviceFireStage.h). */
 #include "DeviceFireStage.h"
 #include "ContextAccess.h"
+#include "DeviceKernelCache.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/Platform.h"
 #include <vector>
@@ -23,6 +24,6 @@ FireStageOutcome ReparamPlugin::runDeviceFireStage(Context& context, const FireS
         throw OpenMMException("no device FIRE stage is registered for the " + context.getPlatform().getName() +
                               " platform");
     ContextImpl& impl = ContextAccess::impl(context);
-    Kernel kernel = context.getPlatform().createKernel(DeviceFireKernel::Name(), impl);
+    Kernel kernel = cachedDeviceKernel(impl, DeviceFireKernel::Name());  // kept for the Context
     return kernel.getAs<DeviceFireKernel>().run(impl, settings, tolerance);
 }

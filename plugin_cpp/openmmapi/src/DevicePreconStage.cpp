@@ -1,6 +1,7 @@
 /* runDevicePreconStage: dispatch to the platform's DevicePreconKernel (see DevicePreconStage.h). */
 #include "DevicePreconStage.h"
 #include "ContextAccess.h"
+#include "DeviceKernelCache.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/Platform.h"
 #include "openmm/System.h"
@@ -35,6 +36,6 @@ PreconStageOutcome ReparamPlugin::runDevicePreconStage(Context& context, const P
         if (i < 0 || i >= system.getNumParticles())
             throw OpenMMException("runDevicePreconStage: coupled particle index out of range");
     ContextImpl& impl = ContextAccess::impl(context);
-    Kernel kernel = context.getPlatform().createKernel(DevicePreconKernel::Name(), impl);
+    Kernel kernel = cachedDeviceKernel(impl, DevicePreconKernel::Name());  // kept for the Context
     return kernel.getAs<DevicePreconKernel>().run(impl, settings, precon, coupled, tolerance);
 }

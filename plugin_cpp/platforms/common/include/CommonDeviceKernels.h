@@ -14,13 +14,15 @@
 namespace ReparamPlugin {
 
 /** The device stage kernel called name on cc ("opencl", "cuda": label, what result.engine says); throws
- *  OpenMMException for an unknown name. */
+ *  OpenMMException for an unknown name. The first call for a cc gives it a listener that frees the kernels
+ *  DeviceKernelCache keeps for its Context when cc is destroyed. */
 OpenMM::KernelImpl* createCommonDeviceKernel(const std::string& name, const OpenMM::Platform& platform,
                                              OpenMM::ComputeContext& cc, const std::string& label);
 
-/** Register a factory made by newFactory() for every device stage kernel on the platform called platformName;
- *  1 on success, 0 when the platform is not there (the C entry points' convention). */
-int registerCommonDeviceKernels(const std::string& platformName, OpenMM::KernelFactory* (*newFactory)());
+/** Register a factory made by newFactory() for every device stage kernel on the platform called platformName,
+ *  unless they are registered already; quietly nothing when that platform is not there (a plugin library loaded
+ *  before, or without, its platform). Whether the platform has the kernels afterwards. */
+bool registerCommonDeviceKernels(const std::string& platformName, OpenMM::KernelFactory* (*newFactory)());
 
 } // namespace ReparamPlugin
 

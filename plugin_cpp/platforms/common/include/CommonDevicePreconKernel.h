@@ -54,7 +54,7 @@ private:
     bool needsRebuild();
     void moveTo(double alpha);
     OpenMM::ComputeContext& cc;
-    bool mixedIsDouble, diagonalOnly;
+    bool isSetup, mixedIsDouble, diagonalOnly;
     int blockSize, numBlocks, numMovable, numCoupled, memory, evaluations, groups;
     double tol, maxStep, rebuildDistance, energy, squaredNorm, trialEnergy, trialSquaredNorm;
     std::deque<Pair> pairs;

@@ -37,7 +37,9 @@ public:
      *  posq row, the stage's force array) get its forces (scaled to SingleForceLimit in single precision);
      *  maxForce: the largest atomic force on a movable particle (kJ/mol/nm), as computed. */
     double evaluate(OpenMM::ContextImpl& context, int groups, OpenMM::ComputeArray& forces, double& maxForce);
-    /** How many evaluations this object has computed on the CPU platform. */
+    /** A new stage starts (the stage kernels are kept per Context): the count of evaluations restarts. */
+    void startStage() { evaluations = 0; }
+    /** How many evaluations this object has computed on the CPU platform since the stage started. */
     int getNumEvaluations() const { return evaluations; }
 private:
     OpenMM::ComputeContext& cc;

@@ -8,7 +8,7 @@
  * host engine's ConstraintProjector, same elimination); groups of more than DeviceMaxConstraintGroup constraints
  * (HAngles, AllBonds) by conjugate gradients, one work item per group (the host's solveIterative).
  *
- * Its kernel source (deviceProjectionKernelSource) is compiled together with the stage's own kernels, which
+ * Its kernel source (kernels/projection.cc) is compiled together with the stage's own kernels, which
  * use its loadPosition, storePosition and minimumImage.
  */
 #include "openmm/System.h"
@@ -28,7 +28,7 @@ public:
     /** Upload the constraint groups of system and add this part's defines (before compiling the program). */
     void initialize(OpenMM::ComputeContext& cc, const OpenMM::System& system,
                     std::map<std::string, std::string>& defines);
-    /** Create the kernels from the compiled program (it contains deviceProjectionKernelSource). */
+    /** Create the kernels from the compiled program (it contains kernels/projection.cc). */
     void createKernels(OpenMM::ComputeProgram& program);
     /** forces = the forces of the last evaluation (rows of posq); whether a component on a movable particle is
      *  beyond 2^30 kJ/mol/nm, where OpenMM's fixed-point sums may have wrapped around (CpuForceFallback). */

@@ -12,7 +12,7 @@
  *   gradient    dtheta = J^T g for the rows' stage gradient g (adamGradient), by the chain rule written out:
  *               the readout, then back through each layer (tanh, W, S, b, and V V^T)
  *
- * All of it is made of six kernels (deviceGeneratorKernelSource): placeRows, rowGradient, and dense products
+ * All of it is made of six kernels (kernels/generator.cc): placeRows, rowGradient, and dense products
  * of small blocks. The particles outside the generator (a solute generator's solvent) have row -1.
  */
 #include "ReparamGenerator.h"

@@ -4,8 +4,7 @@
 #include "DeviceParticles.h"
 #include "StageClock.h"
 #include "StopRequest.h"
-#include "DeviceAdamKernelSource.h"
-#include "DeviceGeneratorKernelSource.h"
+#include "ReparamKernelSources.h"
 #include "EnergyBridge.h"
 #include "NonFiniteEnergyException.h"
 #include "openmm/Context.h"
@@ -112,10 +111,10 @@ void CommonDeviceAdamKernel::setup(const ReparamGenerator* generator) {
     projection.initialize(cc, cc.getContextImpl()->getSystem(), defines);
     defines["THREAD_BLOCK_SIZE"] = cc.intToString(blockSize);
     defines["NUM_BLOCKS"] = cc.intToString(numBlocks);
-    std::string source = std::string(DeviceConstraintProjection::kernelSource()) + deviceAdamKernelSource;
+    std::string source = std::string(DeviceConstraintProjection::kernelSource()) + ReparamKernelSources::adam;
     if (generator != NULL)
-        source += deviceGeneratorKernelSource;
-    ComputeProgram program = cc.compileProgram(source, defines);
+        source += ReparamKernelSources::generator;
+    ComputeProgram program = compileDeviceProgram(cc, source, defines);
     projection.createKernels(program);
     createKernels(program);
     if (generator != NULL)
@@ -231,6 +230,7 @@ void CommonDeviceAdamKernel::prepare(ContextImpl& context, const AdamStageSettin
         throw OpenMMException("CommonDeviceAdamKernel: a generator stage needs a kernel of its own");
     if (!isSetup)
         setup(generator);
+    cpuForces.startStage();
     setRunArgs(projection.hasConstraints() ? settings.constraintStiffness : 0.0);
     cc.clearBuffer(moment1);
     cc.clearBuffer(moment2);

@@ -4,7 +4,7 @@
 #include "DeviceParticles.h"
 #include "StageClock.h"
 #include "StopRequest.h"
-#include "DeviceFireKernelSource.h"
+#include "ReparamKernelSources.h"
 #include "NonFiniteEnergyException.h"
 #include "openmm/Integrator.h"
 #include "openmm/System.h"
@@ -41,8 +41,8 @@ void CommonDeviceFireKernel::setup() {
     projection.initialize(cc, system, defines);
     defines["THREAD_BLOCK_SIZE"] = cc.intToString(blockSize);
     defines["NUM_BLOCKS"] = cc.intToString(numBlocks);
-    ComputeProgram program = cc.compileProgram(std::string(DeviceConstraintProjection::kernelSource()) +
-                                               deviceFireKernelSource, defines);
+    ComputeProgram program = compileDeviceProgram(cc, std::string(DeviceConstraintProjection::kernelSource()) +
+                                               ReparamKernelSources::fire, defines);
     projection.createKernels(program);
     createKernels(program);
     isSetup = true;
@@ -186,6 +186,7 @@ FireStageOutcome CommonDeviceFireKernel::run(ContextImpl& context, const FireSta
     Clock::time_point start = Clock::now();
     if (!isSetup)
         setup();
+    cpuForces.startStage();
     tol = context.getIntegrator().getConstraintTolerance();
     groups = context.getIntegrator().getIntegrationForceGroups();
     for (ComputeKernel* kernel : {&restoreAcceptedKernel, &restoreBestKernel})

@@ -4,7 +4,7 @@
 #include "DeviceParticles.h"
 #include "StageClock.h"
 #include "StopRequest.h"
-#include "DevicePreconKernelSource.h"
+#include "ReparamKernelSources.h"
 #include "NonFiniteEnergyException.h"
 #include "openmm/Integrator.h"
 #include "openmm/OpenMMException.h"
@@ -25,54 +25,79 @@ const int MAX_BACKTRACKS = 12;  // engines.precon.MAX_BACKTRACKS
 
 CommonDevicePreconKernel::CommonDevicePreconKernel(const std::string& name, const Platform& platform,
                                                    ComputeContext& cc) :
-        DevicePreconKernel(name, platform), cc(cc), mixedIsDouble(false), diagonalOnly(true), blockSize(0),
+        DevicePreconKernel(name, platform), cc(cc), isSetup(false), mixedIsDouble(false), diagonalOnly(true), blockSize(0),
         numBlocks(0), numMovable(0), numCoupled(0), memory(0), evaluations(0), groups(0), tol(0.0), maxStep(0.0),
         rebuildDistance(0.0), energy(0.0), squaredNorm(0.0), trialEnergy(0.0), trialSquaredNorm(0.0), cpuForces(cc) {
 }
 
+namespace {
+/** array with size elements: initialized on the first run, resized (contents dropped) where a later run needs
+ *  another size; the kernels it is bound to keep it either way. */
+void sizeArray(ComputeContext& cc, ComputeArray& array, size_t size, int element, const std::string& name) {
+    if (!array.isInitialized())
+        array.initialize(cc, size, element, name);
+    else if (array.getSize() != size)
+        array.resize(size);
+}
+} // namespace
+
 void CommonDevicePreconKernel::setup(const PreconStageSettings& settings, const PreconMatrix& precon,
                                      const std::vector<int>& coupled) {
-    mixedIsDouble = cc.getUseMixedPrecision() || cc.getUseDoublePrecision();
-    int element = mixedIsDouble ? sizeof(double) : sizeof(float);
+    // Once per Context (the kernel is kept for it, DeviceKernelCache.h): what depends on the System alone, the
+    // program and its kernels. Every run: what depends on the settings, P and the coupled particles.
+    cpuForces.startStage();
     int numAtoms = cc.getNumAtoms();
-    const System& system = cc.getContextImpl()->getSystem();
-    std::vector<int> movable(numAtoms, -1);
-    for (int i = 0; i < system.getNumParticles(); i++)
-        if (isMovable(system, i))
-            movable[i] = numMovable++;
+    int element;
+    if (!isSetup) {
+        mixedIsDouble = cc.getUseMixedPrecision() || cc.getUseDoublePrecision();
+        element = mixedIsDouble ? sizeof(double) : sizeof(float);
+        const System& system = cc.getContextImpl()->getSystem();
+        std::vector<int> movable(numAtoms, -1);
+        for (int i = 0; i < system.getNumParticles(); i++)
+            if (isMovable(system, i))
+                movable[i] = numMovable++;
+        int coords = std::max(1, 3 * numMovable);
+        blockSize = std::min(256, cc.getMaxThreadBlockSize());
+        numBlocks = reductionBlocks(cc, std::max(numAtoms, 3 * numMovable), blockSize);
+        movableIndex.initialize<int>(cc, numAtoms, "reparamPreconMovable");
+        movableIndex.upload(movable);
+        x.initialize(cc, 3 * numAtoms, element, "reparamPreconX");
+        ComputeArray* vectors[] = {&gradient, &trialGradient, &directionArray, &solved};
+        const char* names[] = {"reparamPreconG", "reparamPreconTrialG", "reparamPreconD", "reparamPreconSolved"};
+        for (int k = 0; k < 4; k++)
+            vectors[k]->initialize(cc, coords, element, names[k]);
+        partial.initialize(cc, 3 * numBlocks, element, "reparamPreconPartial");
+        stats.initialize(cc, 4, element, "reparamPreconStats");
+    }
+    element = mixedIsDouble ? sizeof(double) : sizeof(float);
+    int coords = std::max(1, 3 * numMovable);
     memory = settings.memory;
     numCoupled = (int) coupled.size();
-    int coords = std::max(1, 3 * numMovable);
-    blockSize = std::min(256, cc.getMaxThreadBlockSize());
-    numBlocks = reductionBlocks(cc, std::max(numAtoms, 3 * numMovable), blockSize);
-    movableIndex.initialize<int>(cc, numAtoms, "reparamPreconMovable");
-    movableIndex.upload(movable);
-    x.initialize(cc, 3 * numAtoms, element, "reparamPreconX");
-    ComputeArray* vectors[] = {&gradient, &trialGradient, &directionArray, &solved};
-    const char* names[] = {"reparamPreconG", "reparamPreconTrialG", "reparamPreconD", "reparamPreconSolved"};
-    for (int k = 0; k < 4; k++)
-        vectors[k]->initialize(cc, coords, element, names[k]);
-    sMemory.initialize(cc, (size_t) (memory + 1) * coords, element, "reparamPreconS");
-    yMemory.initialize(cc, (size_t) (memory + 1) * coords, element, "reparamPreconY");
-    partial.initialize(cc, 3 * numBlocks, element, "reparamPreconPartial");
-    stats.initialize(cc, 4, element, "reparamPreconStats");
-    coefficients.initialize(cc, 2 * (memory + 1) + 1, element, "reparamPreconCoefficients");
-    coupledIndex.initialize<int>(cc, std::max(1, numCoupled), "reparamPreconCoupled");
-    anchor.initialize(cc, 3 * std::max(1, numCoupled), element, "reparamPreconAnchor");
+    sizeArray(cc, sMemory, (size_t) (memory + 1) * coords, element, "reparamPreconS");
+    sizeArray(cc, yMemory, (size_t) (memory + 1) * coords, element, "reparamPreconY");
+    sizeArray(cc, coefficients, 2 * (memory + 1) + 1, element, "reparamPreconCoefficients");
+    sizeArray(cc, coupledIndex, std::max(1, numCoupled), sizeof(int), "reparamPreconCoupled");
+    sizeArray(cc, anchor, 3 * std::max(1, numCoupled), element, "reparamPreconAnchor");
     if (numCoupled > 0)
         coupledIndex.upload(coupled);
     uploadPrecon(precon);
+    if (isSetup) {
+        anchorKernel->setArg(3, numCoupled);
+        distanceKernel->setArg(3, numCoupled);
+        return;
+    }
     std::map<std::string, std::string> defines;
-    projection.initialize(cc, system, defines);
+    projection.initialize(cc, cc.getContextImpl()->getSystem(), defines);
     defines["THREAD_BLOCK_SIZE"] = cc.intToString(blockSize);
     defines["NUM_BLOCKS"] = cc.intToString(numBlocks);
     defines["NUM_MOVABLE"] = cc.intToString(numMovable);
     defines["NUM_COORDS"] = cc.intToString(3 * numMovable);
     defines["TINY"] = mixedIsDouble ? "1e-300" : "1e-30";
-    ComputeProgram program = cc.compileProgram(std::string(DeviceConstraintProjection::kernelSource()) +
-                                               devicePreconKernelSource, defines);
+    ComputeProgram program = compileDeviceProgram(cc, std::string(DeviceConstraintProjection::kernelSource()) +
+                                                  ReparamKernelSources::precon, defines);
     projection.createKernels(program);
     createKernels(program);
+    isSetup = true;
 }
 
 void CommonDevicePreconKernel::uploadPrecon(const PreconMatrix& precon) {
@@ -81,11 +106,11 @@ void CommonDevicePreconKernel::uploadPrecon(const PreconMatrix& precon) {
     std::vector<int> start(precon.getStart().begin(), precon.getStart().end());
     if (precon.getStart().back() > (long) 2147483647)
         throw OpenMMException("runDevicePreconStage: P's envelope is too large for the device solve");
-    envelopeFirst.initialize<int>(cc, n, "reparamPreconFirst");
-    envelopeStart.initialize<int>(cc, n + 1, "reparamPreconStart");
     int element = mixedIsDouble ? sizeof(double) : sizeof(float);
-    envelopeLower.initialize(cc, std::max<long>(1, precon.envelopeSize()), element, "reparamPreconLower");
-    envelopeDiagonal.initialize(cc, n, element, "reparamPreconDiagonal");
+    sizeArray(cc, envelopeFirst, n, sizeof(int), "reparamPreconFirst");
+    sizeArray(cc, envelopeStart, n + 1, sizeof(int), "reparamPreconStart");
+    sizeArray(cc, envelopeLower, std::max<long>(1, precon.envelopeSize()), element, "reparamPreconLower");
+    sizeArray(cc, envelopeDiagonal, n, element, "reparamPreconDiagonal");
     if (precon.size() == 0)
         return;
     envelopeFirst.upload(precon.getFirst());

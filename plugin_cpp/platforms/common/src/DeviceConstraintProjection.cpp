@@ -2,7 +2,7 @@
 #include "DeviceConstraintProjection.h"
 #include "ConstraintProjector.h"
 #include "DeviceAdamStage.h"
-#include "DeviceProjectionKernelSource.h"
+#include "ReparamKernelSources.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/Vec3.h"
 #include "openmm/common/ComputeVectorTypes.h"
@@ -13,7 +13,7 @@ using namespace ReparamPlugin;
 using namespace OpenMM;
 
 const char* DeviceConstraintProjection::kernelSource() {
-    return deviceProjectionKernelSource;
+    return ReparamKernelSources::projection.c_str();
 }
 
 void DeviceConstraintProjection::initialize(ComputeContext& context, const System& system,

@@ -1,12 +1,13 @@
 /* The CUDA platform's factory for the device stages (as openmm-torch's platforms/cuda): it hands the Context's
  * CudaContext (a ComputeContext, so the kernel source is the one the OpenCL platform compiles) to the common
- * kernels (CommonDeviceKernels.h). registerReparamCUDAKernels() is called from Python
- * (openmm_reparam.engines.device) once the CUDA platform (openmm-cuda-12 or -13) is known to load. Compiled
- * against the wheel's openmm/cuda headers and linked against the CUDA platform library; it has never run (no GPU
- * where it was written). */
+ * kernels (CommonDeviceKernels.h). The library is an OpenMM plugin: Platform::loadPluginLibrary (or
+ * loadPluginsFromDirectory) calls registerKernelFactories(), which registers the kernels with the CUDA platform
+ * (openmm-cuda-12 or -13) when that platform is loaded and does nothing otherwise. Compiled against the wheel's
+ * openmm/cuda headers and linked against the CUDA platform library. */
 #include "CommonDeviceKernels.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/internal/ContextImpl.h"
+#include "openmm/internal/windowsExport.h"
 #include "openmm/cuda/CudaContext.h"
 #include "openmm/cuda/CudaPlatform.h"
 
@@ -29,6 +30,6 @@ KernelFactory* newFactory() {
 }
 } // namespace
 
-extern "C" int registerReparamCUDAKernels() {
-    return registerCommonDeviceKernels("CUDA", newFactory);
+extern "C" OPENMM_EXPORT void registerKernelFactories() {
+    registerCommonDeviceKernels("CUDA", newFactory);
 }

@@ -8,7 +8,11 @@ set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
-g++ -std=c++17 -I"$here/../../common/src" "$here/PrintKernelSources.cpp" -o "$work/print"
+# The sources as the build carries them: encoded by the build's own script (cmake in script mode).
+cmake -DKERNEL_DIR="$here/../../common/src/kernels" -DOUTPUT="$work/ReparamKernelSources.cpp" \
+      -P "$here/../../../cmake/EncodeKernelSources.cmake"
+g++ -std=c++17 -I"$here/../../common/src" "$here/PrintKernelSources.cpp" "$work/ReparamKernelSources.cpp" \
+    -o "$work/print"
 for precision in double mixed single; do
   case $precision in
     double) real=double; mixed=double; flag="";;

@@ -1,9 +1,11 @@
 /* The OpenCL platform's factory for the device stages (as openmm-torch's platforms/opencl): it hands the
- * Context's OpenCLContext to the common kernels (CommonDeviceKernels.h). registerReparamOpenCLKernels() is called
- * from Python (openmm_reparam.engines.device) once the OpenCL platform is known to load. */
+ * Context's OpenCLContext to the common kernels (CommonDeviceKernels.h). The library is an OpenMM plugin:
+ * Platform::loadPluginLibrary (or loadPluginsFromDirectory) calls registerKernelFactories(), which registers the
+ * kernels with the OpenCL platform when that platform is loaded and does nothing otherwise. */
 #include "CommonDeviceKernels.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/internal/ContextImpl.h"
+#include "openmm/internal/windowsExport.h"
 #include "openmm/opencl/OpenCLContext.h"
 #include "openmm/opencl/OpenCLPlatform.h"
 
@@ -26,6 +28,6 @@ KernelFactory* newFactory() {
 }
 } // namespace
 
-extern "C" int registerReparamOpenCLKernels() {
-    return registerCommonDeviceKernels("OpenCL", newFactory);
+extern "C" OPENMM_EXPORT void registerKernelFactories() {
+    registerCommonDeviceKernels("OpenCL", newFactory);
 }

@@ -1,10 +1,7 @@
 /* The device FIRE kernels (runFireStage's iteration, FireStage.h), in OpenMM's common kernel language, compiled
- * after deviceProjectionKernelSource. Velocities, the last step, the half step back and the accepted positions
+ * after projection.cc. Velocities, the last step, the half step back and the accepted positions
  * are indexed by original atom (order[i] of posq row i); the forces are the projected forces by posq row.
  * Movable atoms: massive ones (velm.w != 0); every movable atom has mass 1 in FIRE. */
-#ifndef OPENMM_REPARAM_DEVICE_FIRE_KERNEL_SOURCE_H_
-#define OPENMM_REPARAM_DEVICE_FIRE_KERNEL_SOURCE_H_
-static const char* deviceFireKernelSource = R"KERNELS(
 /* Per work group over the movable rows: F.F, F.v and v.v (reduceBuffer: 3 blocks of NUM_BLOCKS). */
 KERNEL void fireStats(GLOBAL const mixed* RESTRICT forces, GLOBAL const mixed* RESTRICT v,
                       GLOBAL const mixed4* RESTRICT velm, GLOBAL const int* RESTRICT order,
@@ -131,5 +128,3 @@ KERNEL void fireMove(GLOBAL real4* RESTRICT posq, GLOBAL real4* RESTRICT correct
         storePosition(posq, correction, i, make_mixed3(t[0], t[1], t[2]));
     }
 }
-)KERNELS";
-#endif

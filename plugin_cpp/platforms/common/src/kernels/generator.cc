@@ -1,13 +1,10 @@
 /* The generator kernels of a reparametrized device stage (DeviceGeneratorKernels), in OpenMM's common kernel
- * language, compiled after deviceProjectionKernelSource and deviceAdamKernelSource (adamGradient). Matrices are
+ * language, compiled after projection.cc and adam.cc (adamGradient). Matrices are
  * row-major mixed arrays addressed as (array, offset): the generator's parameters are one flat array in the
  * host generator's order, and the GNN's layers, its readout and their gradients are products of small dense
  * blocks (reduceRows: A^T B over the rows, one work group per entry; rowsTimes: A B or A B^T, one work item per
  * entry), so one set of kernels serves both kinds. rows[atom] is the generator row of a particle, -1 for one
  * that moves as plain coordinates. */
-#ifndef OPENMM_REPARAM_DEVICE_GENERATOR_KERNEL_SOURCE_H_
-#define OPENMM_REPARAM_DEVICE_GENERATOR_KERNEL_SOURCE_H_
-static const char* deviceGeneratorKernelSource = R"KERNELS(
 /* The rows at offset[r] + scale * (y[r] + bias), each stored as the image nearest its current position (OpenMM
    may have shifted its molecule by a box vector); massless particles stay (virtual sites follow their atoms).
    linear: offset = X0, y = V z, bias 0; gnn: offset = center + residual, y = [H_0|...|H_L] W_out, bias b_out. */
@@ -99,5 +96,3 @@ KERNEL void tanhBack(GLOBAL mixed* RESTRICT d, GLOBAL const mixed* RESTRICT dh, 
         d[entry] = dh[dhOffset + entry] * (1 - value * value);
     }
 }
-)KERNELS";
-#endif

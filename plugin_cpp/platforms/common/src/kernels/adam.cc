@@ -1,15 +1,12 @@
 /* The device Adam kernels, in OpenMM's common kernel language (KERNEL, GLOBAL, mixed, real4, ...): compiled by
- * ComputeContext::compileProgram for CUDA or OpenCL after deviceProjectionKernelSource (loadPosition,
+ * ComputeContext::compileProgram for CUDA or OpenCL after projection.cc (loadPosition,
  * storePosition, minimumImage). Arrays indexed by atom (moments, best, candidate, generatorRow) use the original
  * atom order (order[i] of posq row i), so they survive OpenMM's atom reordering.
  *
  * With HAS_GENERATOR (a reparametrized stage, DeviceGeneratorKernels), the particles with generatorRow[atom] >= 0
- * are the generator's rows, at G(theta) (deviceGeneratorKernelSource): their gradient reaches theta as
+ * are the generator's rows, at G(theta) (generator.cc): their gradient reaches theta as
  * J^T g (parameterGradient) and Adam steps theta (parameterAdamUpdate); the others (generatorRow -1) move as
  * plain coordinates (adamUpdate), clipped together with theta. */
-#ifndef OPENMM_REPARAM_DEVICE_ADAM_KERNEL_SOURCE_H_
-#define OPENMM_REPARAM_DEVICE_ADAM_KERNEL_SOURCE_H_
-static const char* deviceAdamKernelSource = R"KERNELS(
 /* The host stage's gradient of row i (EnergyBridge): -F_perp plus the spring pulling the unconstrained
    candidate of the last step onto the constrained positions x. */
 DEVICE mixed3 adamGradient(GLOBAL const mixed* RESTRICT forces, GLOBAL const real4* RESTRICT posq,
@@ -173,6 +170,4 @@ KERNEL void parameterAdamUpdate(GLOBAL mixed* RESTRICT parameters, GLOBAL mixed*
         parameters[i] -= adamStep(m, v, i, clip * parameterGradient[i], stepSize, beta1, beta2, eps,
                                   biasCorrection2Sqrt);
 }
-#endif
-)KERNELS";
 #endif

@@ -1,13 +1,10 @@
 /* The device precon kernels (PreconStage's iteration, PreconStage.h), in OpenMM's common kernel language,
- * compiled after deviceProjectionKernelSource. Vectors over the movable atoms (g, the trial gradient, the
+ * compiled after projection.cc. Vectors over the movable atoms (g, the trial gradient, the
  * direction d, the memory's s and y, scratch) have 3 entries per movable atom in particle order (3 a + c, a =
  * movable[j] for particle j, -1 for a fixed particle or virtual site), P's order; x (the iterate) has 3 per
  * particle by original index (order[i] of posq row i), so both survive OpenMM's atom reordering. The forces are
  * the projected forces by posq row. Sums and maxima go to partial (slot k of NUM_BLOCKS per work group) and
  * are finished by finishReduction. Offsets select a slot of the memory arrays (OpenCL has no pointer offsets). */
-#ifndef OPENMM_REPARAM_DEVICE_PRECON_KERNEL_SOURCE_H_
-#define OPENMM_REPARAM_DEVICE_PRECON_KERNEL_SOURCE_H_
-static const char* devicePreconKernelSource = R"KERNELS(
 /* The block's sums of value[0 .. count) into partial[k * NUM_BLOCKS + GROUP_ID] (max for k >= numSums). */
 DEVICE void blockReduce(LOCAL_ARG volatile mixed* scratch, mixed* value, int numSums, int count,
                         GLOBAL mixed* RESTRICT partial) {
@@ -245,5 +242,3 @@ KERNEL void anchorDistance(GLOBAL const mixed* RESTRICT x, GLOBAL const int* RES
     }
     blockReduce(scratch, value, 0, 1, partial);
 }
-)KERNELS";
-#endif

@@ -2,9 +2,6 @@
  * forces out of OpenMM's fixed-point buffer, the orthogonal projection onto the constraints' tangent space
  * (ConstraintProjector's, one work item per connected group of constraints) and the periodic minimum image of
  * small displacements (OpenMM's atom reordering may shift whole molecules by box vectors). */
-#ifndef OPENMM_REPARAM_DEVICE_PROJECTION_KERNEL_SOURCE_H_
-#define OPENMM_REPARAM_DEVICE_PROJECTION_KERNEL_SOURCE_H_
-static const char* deviceProjectionKernelSource = R"KERNELS(
 #define FORCE_SCALE ((mixed) 1 / (mixed) 0x100000000)
 
 DEVICE mixed3 loadPosition(GLOBAL const real4* RESTRICT posq, GLOBAL const real4* RESTRICT correction, int i) {
@@ -257,5 +254,3 @@ KERNEL void restoreBest(GLOBAL real4* RESTRICT posq, GLOBAL real4* RESTRICT corr
         storePosition(posq, correction, i, make_mixed3(x.x + d.x, x.y + d.y, x.z + d.z));
     }
 }
-)KERNELS";
-#endif
