@@ -55,7 +55,8 @@ from ..core.errors import NonFiniteEnergyError
 from ..run.recorder import RunRecorder
 from .iterate import CoordinateIterate
 from ..run.result import StageResult
-from .compiled import _RecordingReporter, compiled_stop_reason, fill_cpp_settings, plugin
+from .compiled import compiled_stop_reason, fill_cpp_settings, plugin
+from .recording import RecordingReporter
 from .device import cpu_force_evaluations, device_name
 
 
@@ -210,7 +211,7 @@ def compiled_fire_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance:
     where = device_name(bridge.context) if on_device else "cpp"
     if recorder.stopped:
         return StageResult(settings.name, stop_reason=recorder.stop_reason, engine=where)
-    reporter = _RecordingReporter(recorder, settings.name) if recorder.reporter is not None else None
+    reporter = RecordingReporter(recorder, settings.name) if recorder.reporter is not None else None
     stage_start = time.perf_counter()
     cpp_settings = cpp_fire_settings(settings, recorder.capped(settings.max_steps), stage_start)
     if on_device:

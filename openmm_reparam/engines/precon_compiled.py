@@ -35,7 +35,8 @@ import numpy as np
 from ..core.bridge import ContextEnergy
 from ..run.recorder import RunRecorder
 from ..run.result import StageResult
-from .compiled import _RecordingReporter, compiled_stop_reason, fill_cpp_settings, plugin
+from .compiled import compiled_stop_reason, fill_cpp_settings, plugin
+from .recording import RecordingReporter
 from .device import cpu_force_evaluations, device_name
 from .precon import PreconSettings, Preconditioner, build_preconditioner
 
@@ -120,7 +121,7 @@ def compiled_precon_stage(bridge: ContextEnergy, recorder: RunRecorder, toleranc
     start = time.perf_counter()
     cap = recorder.capped(settings.max_steps)
     cpp_settings = cpp_precon_settings(iteration_settings(settings, name, cap), start)
-    reporter = _RecordingReporter(recorder, name) if recorder.reporter is not None else None
+    reporter = RecordingReporter(recorder, name) if recorder.reporter is not None else None
     coupled = np.flatnonzero(precon.coupled).astype(np.float64)
     stage = plugin().PreconStage(bridge.context, cpp_settings, cpp_precon_matrix(precon), coupled, float(tolerance))
     steps, rebuild_evaluations = 0, 0
