@@ -73,7 +73,7 @@ def everyday_cases_pdb(pdb_id):
 def test_ase_calculator_converts_units_and_ase_runs_to_our_rms_criterion():
     pytest.importorskip("ase")
     from benchmarks import ase_runs
-    from openmm_reparam.core.bridge import ContextEnergy
+    from openmm_reparam.core.bridge import EnergyBridge
 
     case = external_cases.build_case("TolueneImplicit")
     context = openmm.Context(case.system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("CPU"),
@@ -92,7 +92,7 @@ def test_ase_calculator_converts_units_and_ase_runs_to_our_rms_criterion():
     for name in ("FIRE", "LBFGS"):
         context.setPositions(case.make_start(0))
         result = ase_runs.run_ase(context, name, 10.0, case.topology)
-        rms, _ = ContextEnergy(context).force_norms()
+        rms, _ = EnergyBridge(context).force_norms()
         assert result["converged"] and result["rms_force"] == pytest.approx(rms) and rms <= 10.0
         assert result["stages"][0]["stop_reason"] == "tolerance" and result["stages"][0]["energy_evaluations"] > 1
     with pytest.raises(NotImplementedError, match="only FixAtoms"):

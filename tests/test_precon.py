@@ -6,7 +6,7 @@ import pytest
 from openmm import app, unit
 
 from openmm_reparam import minimize
-from openmm_reparam.core.bridge import ContextEnergy
+from openmm_reparam.core.bridge import EnergyBridge
 from openmm_reparam.run.options import MinimizerOptions
 from openmm_reparam.engines.precon import precon_setup, precon_stage, sine_perturbation
 from openmm_reparam.methods.precon import PreconOptions
@@ -53,7 +53,7 @@ def _constraint_errors(system: openmm.System, positions: np.ndarray) -> np.ndarr
 
 def _stage_alone(system, start, laplacian=True, tolerance=10.0):
     context = make_context(system, start)
-    bridge = ContextEnergy(context)
+    bridge = EnergyBridge(context)
     settings = dataclasses.replace(PreconOptions().stage_settings(None), laplacian=laplacian)
     preconditioner, setup = precon_setup(bridge, settings)
     return context, bridge, setup, precon_stage(bridge, RunRecorder(), tolerance, settings, preconditioner)

@@ -29,7 +29,7 @@ import openmm
 import torch
 from openmm import unit
 
-from ..core.bridge import ContextEnergy
+from ..core.bridge import EnergyBridge
 from ..core.obstacles import find_obstacles
 from ..core.platforms import require_openmm_lbfgs
 from ..core.units import as_force
@@ -78,7 +78,7 @@ class ReparamMinimizer:
             raise ValueError(f"tolerance must be > 0 kJ/mol/nm, got {tolerance}")
         method = self.method.resolve(context.getSystem())
         options = self.options_for(method)
-        bridge = ContextEnergy(context, options.safety.constraint_stiffness)
+        bridge = EnergyBridge(context, options.safety.constraint_stiffness)
         original = bridge.current_positions()
         check_positions(original, bridge.periodic, options.safety.far_atom_distance)
         initial_energy = bridge.checked_energy()

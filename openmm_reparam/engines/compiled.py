@@ -22,7 +22,7 @@ import numpy as np
 import openmm
 import torch  # noqa: F401  (libtorch must be loaded before the plugin library)
 
-from ..core.bridge import ContextEnergy
+from ..core.bridge import EnergyBridge
 from ..run.recorder import RunRecorder
 from ..run.result import StageResult
 from .device import cpu_force_evaluations, device_name
@@ -208,7 +208,7 @@ class CompiledEngine:
     def __init__(self, on_device: bool = False):
         self.on_device = on_device
 
-    def adam_stage(self, bridge: ContextEnergy, recorder: RunRecorder, generator: Optional[torch.nn.Module],
+    def adam_stage(self, bridge: EnergyBridge, recorder: RunRecorder, generator: Optional[torch.nn.Module],
                    settings: AdamStageSettings) -> StageResult:
         if generator is not None and not compiles(generator) and not runs_as_torchscript(generator):
             return self._in_python(bridge, recorder, generator, settings, "not a CustomGenerator")
@@ -245,7 +245,7 @@ class CompiledEngine:
                            compiled_stop_reason(outcome, recorder), cpu_force_evaluations(settings.name, outcome),
                            engine=device_name(bridge.context) if on_device else self.name)
 
-    def _in_python(self, bridge: ContextEnergy, recorder: RunRecorder, generator: torch.nn.Module,
+    def _in_python(self, bridge: EnergyBridge, recorder: RunRecorder, generator: torch.nn.Module,
                    settings: AdamStageSettings, why: str) -> StageResult:
         """A generator TorchScript cannot compile runs its stage on the Python engine (its StageResult says
         "python"), and a warning says so and why; the other stages of the run stay compiled."""

@@ -32,7 +32,7 @@ from typing import Optional
 
 import numpy as np
 
-from ..core.bridge import ContextEnergy
+from ..core.bridge import EnergyBridge
 from ..run.recorder import RunRecorder
 from ..run.result import StageResult
 from .compiled import compiled_stop_reason, fill_cpp_settings, plugin
@@ -78,7 +78,7 @@ def cpp_precon_matrix(precon: Preconditioner):
                                  matrix.indices.astype(np.float64), matrix.data.astype(np.float64))
 
 
-def device_precon_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, settings: PreconSettings,
+def device_precon_stage(bridge: EnergyBridge, recorder: RunRecorder, tolerance: float, settings: PreconSettings,
                         precon: Preconditioner, name: str = "precon") -> StageResult:
     """:func:`compiled_precon_stage` on the Context's device: a device stage per preconditioner (each rebuild
     starts a new one at the iterate the last one left in the Context); the steps are recorded afterwards."""
@@ -110,7 +110,7 @@ def device_precon_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance:
                        cpu_force_evaluations=on_cpu, engine=device_name(bridge.context))
 
 
-def compiled_precon_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, settings: PreconSettings,
+def compiled_precon_stage(bridge: EnergyBridge, recorder: RunRecorder, tolerance: float, settings: PreconSettings,
                           precon: Preconditioner, name: str = "precon", on_device: bool = False) -> StageResult:
     """:func:`~openmm_reparam.engines.precon.precon_stage` in the plugin: same contract, same steps (the recorder
     sees them through the reporter when there is one, afterwards otherwise), same stop reasons. On the Context's

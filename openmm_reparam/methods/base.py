@@ -30,7 +30,7 @@ from typing import Any, ClassVar, Dict, List, Optional, Set, Tuple
 import numpy as np
 import openmm
 
-from ..core.bridge import ContextEnergy
+from ..core.bridge import EnergyBridge
 from ..engines.openmm_lbfgs import OpenMMLBFGS
 from ..engines.runners import StageRunners
 from ..run.options import MinimizerOptions
@@ -45,7 +45,7 @@ class RunState:
     runners chosen from the ``engine`` option (:class:`~openmm_reparam.engines.runners.StageRunners`: one per
     stage kind), the deadline of the time budget, and the stages run so far."""
 
-    def __init__(self, context: openmm.Context, bridge: ContextEnergy, recorder: RunRecorder, tolerance: float,
+    def __init__(self, context: openmm.Context, bridge: EnergyBridge, recorder: RunRecorder, tolerance: float,
                  seed: int, options: MinimizerOptions, runners: StageRunners, deadline: Optional[float] = None):
         self.context, self.bridge, self.recorder = context, bridge, recorder
         self.tolerance, self.seed, self.options = tolerance, seed, options

@@ -10,7 +10,7 @@ from typing import Optional, Tuple
 import numpy as np
 import openmm
 
-from ..core.bridge import ContextEnergy
+from ..core.bridge import EnergyBridge
 from ..core.platforms import openmm_lbfgs_blocker, require_openmm_lbfgs
 from ..engines.openmm_lbfgs import OpenMMLBFGS, default_lbfgs
 from ..engines.precon import PreconSettings, build_preconditioner, precon_stage
@@ -23,7 +23,7 @@ from .auto import SMALL_ATOMS
 from .base import Method, RunState
 
 
-def lbfgs_stage(name: str, bridge: ContextEnergy, recorder: RunRecorder, tolerance: float,
+def lbfgs_stage(name: str, bridge: EnergyBridge, recorder: RunRecorder, tolerance: float,
                 max_iterations: int = 0, deadline: Optional[float] = None,
                 runner: Optional[OpenMMLBFGS] = None) -> StageResult:
     """OpenMM's LocalEnergyMinimizer (L-BFGS with constraint handling) to ``tolerance`` kJ/mol/nm, for at most
@@ -72,7 +72,7 @@ def lbfgs_stage(name: str, bridge: ContextEnergy, recorder: RunRecorder, toleran
                        engine=OpenMMLBFGS.engine)
 
 
-def polish(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, options: PolishOptions,
+def polish(bridge: EnergyBridge, recorder: RunRecorder, tolerance: float, options: PolishOptions,
            runners: Optional[StageRunners] = None, deadline: Optional[float] = None) -> StageResult:
     """L-BFGS restarted (fresh curvature memory) up to ``rounds`` times while it still lowers the energy but
     the forces are above the tolerance: in single or mixed precision its line search can stop early. With
@@ -119,7 +119,7 @@ def _past(deadline: Optional[float]) -> bool:
     return deadline is not None and time.perf_counter() >= deadline
 
 
-def undone_if_higher(bridge: ContextEnergy, run_stage, *args) -> Tuple[StageResult, bool]:
+def undone_if_higher(bridge: EnergyBridge, run_stage, *args) -> Tuple[StageResult, bool]:
     """Run ``run_stage(*args)``; if it ended higher than it started (beyond single-precision rounding), put the
     Context back where it was. Returns (the stage, whether it was undone)."""
     start = bridge.current_positions()
@@ -131,7 +131,7 @@ def undone_if_higher(bridge: ContextEnergy, run_stage, *args) -> Tuple[StageResu
     return stage, True
 
 
-def projected_finish(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float,
+def projected_finish(bridge: EnergyBridge, recorder: RunRecorder, tolerance: float,
                      options: PolishOptions, run_precon: PreconRunner = precon_stage,
                      deadline: Optional[float] = None) -> StageResult:
     """Plain L-BFGS with constraints by projection, to ``finish_tolerance`` × ``tolerance`` (recorded as
@@ -140,7 +140,7 @@ def projected_finish(bridge: ContextEnergy, recorder: RunRecorder, tolerance: fl
                            options.finish_max_step, options.finish_tolerance, run_precon, deadline)
 
 
-def projected_lbfgs(name: str, bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, steps: int,
+def projected_lbfgs(name: str, bridge: EnergyBridge, recorder: RunRecorder, tolerance: float, steps: int,
                     memory: int, max_step: float, tolerance_factor: float, run_precon: PreconRunner = precon_stage,
                     deadline: Optional[float] = None) -> StageResult:
     """Stage ``name``: at most ``steps`` iterations of plain L-BFGS (P = μI) whose iterates stay on the
