@@ -1,6 +1,6 @@
 """Method variants side by side with OpenMM's L-BFGS on named cases: what the rules of ``auto`` were chosen from.
 
-``python -m benchmarks compare --variants precon,precon@precon_matrix=measured CASE[:START] ...`` builds each case
+``python -m benchmarks compare --variants precon,precon@precon_matrix=finite-difference CASE[:START] ...`` builds each case
 (an external one, :mod:`benchmarks.external_cases`, or an everyday one, :mod:`benchmarks.everyday_cases`), sets
 the start (``own`` or a perturbation/noise seed), counts OpenMM L-BFGS iterations once with a counting reporter,
 times LEM alone (no reporter) counting its force evaluations (:mod:`benchmarks.evaluations`), then each variant

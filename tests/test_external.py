@@ -141,12 +141,12 @@ def test_the_evaluation_goal_halves_where_lem_needs_many():
 def test_compare_runs_variants_beside_lem_on_a_named_case():
     from benchmarks import compare
 
-    assert compare.parse_variant("precon@precon_matrix=measured+precon_declash=5+fine_lr=1e-3") == (
-        "precon", {"precon_matrix": "measured", "precon_declash": 5, "fine_lr": 1e-3})
-    row = compare.compare_case("LennardJonesCluster", 0, ["lbfgs", "precon@precon_declash_by=openmm"], threads=1)
+    assert compare.parse_variant("precon@precon_matrix=finite-difference+declash_steps=5+fine_lr=1e-3") == (
+        "precon", {"precon_matrix": "finite-difference", "declash_steps": 5, "fine_lr": 1e-3})
+    row = compare.compare_case("LennardJonesCluster", 0, ["lbfgs", "precon@declash_by=openmm"], threads=1)
     assert row["atoms"] == 27 and row["lem"][0] > 0 and row["lem"][1] >= 0 and row["max_force"] > 0
     assert row["lem"][3] >= row["lem"][1]  # LEM's evaluations: at least one per iteration (its line searches)
-    for variant in ("lbfgs", "precon@precon_declash_by=openmm"):
+    for variant in ("lbfgs", "precon@declash_by=openmm"):
         ratio, difference, converged, method, stages, evaluations = row[variant]
         assert converged and method == variant.split("@")[0] and ratio > 0 and stages and evaluations > 0
         assert difference <= 1.0  # a 27-atom cluster from its own lattice: the same minimum as LEM's

@@ -129,7 +129,7 @@ def test_max_iterations_and_reporter_stop(chignolin):
     """The precon stage alone (no declash) obeys the iteration cap and a reporter's stop; with the declash,
     its OpenMM iterations count against the cap too, and a cap they use up leaves no set-up to pay."""
     system, start = chignolin
-    result = minimize(make_context(system, start), method="precon", maxIterations=7, precon_declash=0)
+    result = minimize(make_context(system, start), method="precon", maxIterations=7, declash_steps=0)
     assert len(result.history) == 7 and result.stage("precon").iterations == 7
     assert result.stage("precon").stop_reason == "max_steps"
     result = minimize(make_context(system, start), method="precon", maxIterations=7)
@@ -144,7 +144,7 @@ def test_max_iterations_and_reporter_stop(chignolin):
             return iteration >= 4
 
     reporter = Stopper()
-    result = minimize(make_context(system, start), method="precon", reporter=reporter, precon_declash=0)
+    result = minimize(make_context(system, start), method="precon", reporter=reporter, declash_steps=0)
     assert reporter.stages == ["precon"] * 5 and result.interrupted
     assert result.stage("precon").stop_reason == "reporter"
 

@@ -117,7 +117,8 @@ def test_compiled_stage_takes_the_python_steps(chignolin, kind, laplacian, steps
     assert cpp[0].stop_reason == "max_steps"
 
 
-@pytest.mark.parametrize("kind,matrix,steps", [("obc2", "measured", 100), ("hbonds", "measured", 100),
+@pytest.mark.parametrize("kind,matrix,steps", [("obc2", "finite-difference", 100),
+                                               ("hbonds", "finite-difference", 100),
                                                ("obc2", "bonded", 70), ("hbonds", "bonded", 70)])
 def test_rebuilds_of_p_through_the_reporter(chignolin, kind, matrix, steps):
     """rebuild_distance 0.05 nm: P is rebuilt about every ten steps (Python builds it, C++ runs on); over the
@@ -146,7 +147,7 @@ def test_rebuilds_of_p_through_the_reporter(chignolin, kind, matrix, steps):
 
 
 def test_rebuilds_without_a_reporter(chignolin):
-    settings = precon_settings(rebuild_distance=0.05, max_steps=100, tolerance_factor=1e-4, matrix="measured")
+    settings = precon_settings(rebuild_distance=0.05, max_steps=100, tolerance_factor=1e-4, matrix="finite-difference")
     python, cpp = (run_stage(engine, chignolin["obc2"], chignolin["start"], settings) for engine in STAGES)
     assert cpp[0].energy_evaluations > 101 + 100  # the rebuilds' force constants counted, as in Python
     assert_same_run(python, cpp)
@@ -158,7 +159,7 @@ def test_projected_finish_with_p_mu_identity(chignolin):
     for engine in STAGES:
         context = make_context(chignolin["hbonds"], chignolin["start"], "Reference")
         recorder = RunRecorder()
-        result = projected_finish(EnergyBridge(context), recorder, TOLERANCE, PolishOptions(finish_steps=90),
+        result = projected_finish(EnergyBridge(context), recorder, TOLERANCE, PolishOptions(polish_projected_steps=90),
                                   run_precon=STAGES[engine])
         runs[engine] = result, recorder, context
     assert runs["python"][0].name == runs["cpp"][0].name == "polish"
@@ -218,7 +219,7 @@ def test_non_finite_start_raises():
 
 
 # -- the method --------------------------------------------------------------------------------------------
-MEASURED_K = dict(precon_matrix="measured", precon_declash_by="openmm")  # the method before 2026-12-02
+MEASURED_K = dict(precon_matrix="finite-difference", declash_by="openmm")  # the method before 2026-12-02
 
 
 #: Past the window where the engines agree to rounding, both paths part (at a step that depends on the CPU:

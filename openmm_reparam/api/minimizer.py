@@ -41,6 +41,7 @@ from ..methods.lbfgs import polish
 from ..run.options import MinimizerOptions
 from ..run.recorder import RunRecorder
 from ..run.registry import get_method
+from ..run.renames import current_options
 from ..run.result import MinimizationResult
 from .selection import choose_result, lbfgs_from, leave_best
 
@@ -57,8 +58,9 @@ class ReparamMinimizer:
     def __init__(self, method: Union[str, Method] = "auto", seed: int = 0, **options: Any):
         self.method = get_method(method if isinstance(method, str) else method.name)  # registered methods only
         self.seed = int(seed)
-        self.option_values: Dict[str, Any] = dict(options)
-        self.options = MinimizerOptions.from_kwargs(method=self.method.name, **options)
+        known = MinimizerOptions.known(self.method.name)
+        self.option_values: Dict[str, Any] = current_options(options, known, stacklevel=3)  # former names translated
+        self.options = MinimizerOptions.from_kwargs(method=self.method.name, **self.option_values)
         self.engine_used = "python"
 
     def options_for(self, method: Method) -> MinimizerOptions:

@@ -5,13 +5,13 @@ The preconditioner is P = L(K) + μ·I on the movable atoms, applied to x, y and
 per-atom-pair force-constant norms of :func:`~openmm_reparam.reparam.slow_modes.force_constant_matrix`, L its
 graph Laplacian. P approximates the Hessian's coupling pattern, so P⁻¹ turns the stiff bond-dominated spectrum
 into a nearly flat one and L-BFGS needs far fewer iterations (the idea of ASE's PreconLBFGS, Packwood et al.,
-J. Chem. Phys. 144, 164109, 2016, with a measured K instead of their distance-based one). μ, unless given,
+J. Chem. Phys. 144, 164109, 2016, with a force-constant K instead of their distance-based one). μ, unless given,
 is estimated as theirs is: the curvature along a long-wavelength sine perturbation minus what L gives it, but
 at least ``mu_floor`` × L's mean diagonal (in a liquid the sine sees the bulk's soft long-wavelength response,
 not the contacts that hold each molecule: :data:`~openmm_reparam.methods.precon.BOX_MU_FLOOR`).
 
-With the measured K, L couples only the solute: waters and ions (:func:`~openmm_reparam.core.atoms.solvent_mask`)
-get μ·I, which measured faster (their stiffness is in their constraints, and their force constants cost most).
+With the finite-difference K, L couples only the solute: waters and ions
+(:func:`~openmm_reparam.core.atoms.solvent_mask`) get μ·I, which measured faster (their stiffness is in their constraints, and their force constants cost most).
 With the bonded K (:func:`~openmm_reparam.reparam.bonded.bonded_force_constants`, read from the bond and angle
 terms at no evaluation) L couples every atom: rigid waters have no such terms and get μ·I anyway, flexible ones
 their O-H springs.
@@ -62,8 +62,9 @@ class PreconSettings:
     tolerance_factor: float              # the stage stops at this x the run's tolerance (the polish then is short)
     atoms: str                           # "solute": waters and ions get μ·I only; "all": every movable atom
     laplacian: bool                      # False: P = μ·I, plain L-BFGS with the same code
-    matrix: str                          # K: "measured" (finite differences of the forces) or "bonded" (read
-    #                                      from the bond and angle terms, no evaluation; couples every atom)
+    matrix: str                          # K: "finite-difference" (finite differences of the forces), "bonded"
+    #                                      (read from the bond and angle terms, no evaluation; couples every atom)
+    #                                      or "identity" (no K: P = μ·I, with ``laplacian`` False)
     deadline: Optional[float] = None     # time.perf_counter() value
     mu_floor: float = 1e-3               # the estimated μ is at least this x the mean diagonal of L
 
@@ -115,7 +116,7 @@ def coupled_atoms(bridge: EnergyBridge, settings: PreconSettings) -> np.ndarray:
     L-BFGS needs fewer iterations on water than with the Laplacian, and their force constants cost most)."""
     if not settings.laplacian:
         return np.zeros_like(bridge.movable)
-    if settings.atoms == "solute" and settings.matrix == "measured":
+    if settings.atoms == "solute" and settings.matrix == "finite-difference":
         return bridge.movable & ~solvent_mask(bridge.context.getSystem())
     return bridge.movable.copy()
 

@@ -79,7 +79,7 @@ def polish(bridge: EnergyBridge, recorder: RunRecorder, tolerance: float, option
     constraints OpenMM's minimizer ends by projecting onto them, which can leave the package's measure (forces
     without their constraint components) above the tolerance however often it is rerun (measured on small TIP3P
     boxes, benchmarks/RESULTS.md#everyday-2026-12-01-goals); then the polish finishes with a projected L-BFGS on
-    the coordinates (the ``precon`` iteration with P = μI, ``finish_*`` options), whose iterates stay on the
+    the coordinates (the ``precon`` iteration with P = μI, ``polish_projected_*`` options), whose iterates stay on the
     constraints and which stops on that measure. ``runners``: the run's (default: Python's) for OpenMM's L-BFGS
     and the projected L-BFGS.
 
@@ -90,7 +90,7 @@ def polish(bridge: EnergyBridge, recorder: RunRecorder, tolerance: float, option
     constraints (measured: the GNN's result on openmmtools' CustomGBForceSystem, where OpenMM's line search gives
     up in single precision, benchmarks/RESULTS.md#auto-rules).
 
-    Nothing is run from a point already at ``finish_tolerance`` × the tolerance (where ``precon`` stops): OpenMM's
+    Nothing is run from a point already at ``polish_projected_tolerance`` × the tolerance (where ``precon`` stops): OpenMM's
     L-BFGS would start over on its constraint penalty there (measured on 156-284-atom molecules with HBonds: time
     spent for no change in energy).
 
@@ -98,7 +98,7 @@ def polish(bridge: EnergyBridge, recorder: RunRecorder, tolerance: float, option
     projected L-BFGS is the whole polish. Every part stops at ``deadline`` (a ``time.perf_counter()`` value) and
     when the run must stop; the stage's stop reason is then its last part's ("deadline", "interrupted", ...)."""
     runners = runners or python_runners()
-    if bridge.force_norms()[0] <= tolerance * options.finish_tolerance:
+    if bridge.force_norms()[0] <= tolerance * options.polish_projected_tolerance:
         return StageResult("polish", 0, 0, 0.0, bridge.energy(), bridge.energy(), stop_reason="converged")
     if openmm_lbfgs_blocker(bridge.context) is not None:
         return projected_finish(bridge, recorder, tolerance, options, runners.precon, deadline)
@@ -134,10 +134,11 @@ def undone_if_higher(bridge: EnergyBridge, run_stage, *args) -> Tuple[StageResul
 def projected_finish(bridge: EnergyBridge, recorder: RunRecorder, tolerance: float,
                      options: PolishOptions, run_precon: PreconRunner = precon_stage,
                      deadline: Optional[float] = None) -> StageResult:
-    """Plain L-BFGS with constraints by projection, to ``finish_tolerance`` × ``tolerance`` (recorded as
+    """Plain L-BFGS with constraints by projection, to ``polish_projected_tolerance`` × ``tolerance`` (recorded as
     ``polish``), by ``run_precon`` (the run's precon runner; default: Python's), until ``deadline``."""
-    return projected_lbfgs("polish", bridge, recorder, tolerance, options.finish_steps, options.finish_memory,
-                           options.finish_max_step, options.finish_tolerance, run_precon, deadline)
+    return projected_lbfgs("polish", bridge, recorder, tolerance, options.polish_projected_steps,
+                           options.polish_projected_memory, options.polish_projected_max_step,
+                           options.polish_projected_tolerance, run_precon, deadline)
 
 
 def projected_lbfgs(name: str, bridge: EnergyBridge, recorder: RunRecorder, tolerance: float, steps: int,
@@ -148,7 +149,7 @@ def projected_lbfgs(name: str, bridge: EnergyBridge, recorder: RunRecorder, tole
     ``max_step`` nm; by ``run_precon`` (the run's precon runner; default: Python's)."""
     settings = PreconSettings(max_steps=steps, memory=memory, mu=None, rebuild_distance=math.inf, cutoff=0.0,
                               max_step=max_step, tolerance_factor=tolerance_factor, atoms="all", laplacian=False,
-                              matrix="measured", deadline=deadline)
+                              matrix="identity", deadline=deadline)
     positions = bridge.current_positions()
     precon, _ = build_preconditioner(bridge, positions, settings, np.zeros(bridge.n_particles, dtype=bool))
     return run_precon(bridge, recorder, tolerance, settings, precon, name=name)
