@@ -37,6 +37,7 @@ from ..core.validation import check_positions
 from ..engines import select_runners
 from ..engines.interrupts import InterruptWatch
 from ..methods.base import Method, RunState
+from ..methods.effects import warn_ineffective
 from ..methods.lbfgs import polish
 from ..run.options import MinimizerOptions
 from ..run.recorder import RunRecorder
@@ -80,6 +81,7 @@ class ReparamMinimizer:
             raise ValueError(f"tolerance must be > 0 kJ/mol/nm, got {tolerance}")
         method = self.method.resolve(context.getSystem())
         options = self.options_for(method)
+        warn_ineffective(self.method, method, self.option_values, options, stacklevel=3)
         bridge = EnergyBridge(context, options.safety.constraint_stiffness)
         original = bridge.current_positions()
         check_positions(original, bridge.periodic, options.safety.far_atom_distance)
@@ -186,6 +188,8 @@ def minimize(context: openmm.Context, tolerance: Union[float, unit.Quantity] = D
     KeyboardInterrupt; in another thread than the main one, or where SIGINT has a handler of the user's own, the
     run installs nothing and SIGINT does what it did before (:mod:`openmm_reparam.engines.interrupts`).
     """
+    name = method if isinstance(method, str) else method.name
+    options = current_options(options, MinimizerOptions.known(get_method(name, warn=False).name), stacklevel=3)
     return ReparamMinimizer(method=method, seed=seed, **options).minimize(context, tolerance, maxIterations,
                                                                         reporter)
 

@@ -8,7 +8,7 @@ compiled, or on the device), described by
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional, Tuple
+from typing import Collection, Dict, Optional, Tuple
 
 import openmm
 import torch
@@ -98,6 +98,15 @@ def coordinate_settings(options: MinimizerOptions, name: str, deadline: Optional
     return adam_settings(options, name, lr, steps, patience, deadline, tolerance * stop_at)
 
 
+def progress_ineffective(options: MinimizerOptions, given: Collection[str]) -> Dict[str, str]:
+    """The progress rule of the Adam stages is off while either of its two options is 0."""
+    shared = options.adam_stage
+    if shared.progress_window > 0 and shared.progress_fraction > 0:
+        return {}
+    return {name: "the progress rule needs both progress_window and progress_fraction > 0"
+            for name in ("progress_window", "progress_fraction") if name in given}
+
+
 def run_adam_stage(state: RunState, generator: Optional[torch.nn.Module], settings: AdamStageSettings,
                    reparam_optimizer: str = "adam") -> Optional[StageResult]:
     """Run one Adam stage on the run's runner for its kind (over the coordinates, or over ``generator``'s
@@ -125,6 +134,9 @@ class AdamMethod(Method):
         suits = (profile.periodic and profile.constrained and profile.largest_molecule > MACROMOLECULE_ATOMS
                  and not profile.implicit_solvent)
         return 1.0 if suits else None
+
+    def ineffective(self, options: MinimizerOptions, given: Collection[str]) -> Dict[str, str]:
+        return {**super().ineffective(options, given), **progress_ineffective(options, given)}
 
     def run(self, state: RunState) -> None:
         run_adam_stage(state, None, coordinate_settings(state.options, "adam", state.deadline, state.tolerance))

@@ -25,7 +25,7 @@ and ``minimize(context, method="mine", my_steps=50)``, ``openmm-reparam minimize
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar, Dict, List, Optional, Set, Tuple
+from typing import Any, ClassVar, Collection, Dict, List, Optional, Set, Tuple
 
 import numpy as np
 import openmm
@@ -37,6 +37,11 @@ from ..run.options import MinimizerOptions
 from ..run.profile import SystemProfile
 from ..run.recorder import RunRecorder
 from ..run.result import StageResult
+
+
+#: the options of the polish's projected L-BFGS
+PROJECTED = ("polish_projected_steps", "polish_projected_memory", "polish_projected_max_step",
+             "polish_projected_tolerance")
 
 
 class RunState:
@@ -112,6 +117,19 @@ class Method:
 
     def check(self, options: MinimizerOptions) -> None:
         """Raise ValueError on a combination of option values the method cannot run (across its groups)."""
+
+    def ineffective(self, options: MinimizerOptions, given: Collection[str]) -> Dict[str, str]:
+        """{option: why} for the options among ``given`` (the names the caller passed) that the method accepts
+        but that change nothing with the other values of ``options``; the run warns once for each
+        (:func:`openmm_reparam.methods.effects.warn_ineffective`). A subclass adds its own to these, the common
+        groups' cases."""
+        if not self.polished:
+            return {name: f"method {self.name!r} runs without the polish and the never_worse baseline"
+                    for name in ("never_worse", "polish", "polish_rounds") + PROJECTED if name in given}
+        if not options.polish.polish:
+            return {name: "the polish is off (polish=False)" for name in ("polish_rounds",) + PROJECTED
+                    if name in given}
+        return {}
 
     def __repr__(self) -> str:
         return f"<method {self.name!r}>"

@@ -6,13 +6,13 @@ boxes of small molecules (:mod:`openmm_reparam.methods.auto`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Collection, Dict, Optional
 
 import openmm
 
 from ..core.platforms import openmm_lbfgs_blocker
 from ..engines.precon import PreconSettings, precon_setup
-from ..run.options import require, require_ints, require_positive
+from ..run.options import MinimizerOptions, require, require_ints, require_positive
 from ..run.profile import GB_FORCES, SystemProfile
 from ..run.renames import current_value
 from ..run.result import StageResult
@@ -114,6 +114,16 @@ class PreconMethod(Method):
         if not profile.periodic or profile.implicit_solvent:
             return 1.0
         return 1.0 if profile.constrained and profile.largest_molecule <= MACROMOLECULE_ATOMS else None
+
+    def ineffective(self, options: MinimizerOptions, given: Collection[str]) -> Dict[str, str]:
+        found = super().ineffective(options, given)
+        p = options.precon
+        if "declash_by" in given and p.declash_steps == 0:
+            found["declash_by"] = "the declash is off (declash_steps=0)"
+        if "precon_cutoff" in given and p.precon_matrix == "bonded":
+            found["precon_cutoff"] = ("the bonded K couples the atoms of bond and angle terms; the cutoff sets the "
+                                      "pairs of precon_matrix='finite-difference'")
+        return found
 
     def run(self, state: RunState) -> None:
         options = state.options.precon
