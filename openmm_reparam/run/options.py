@@ -117,7 +117,7 @@ def typed_value(group: type, name: str, value: Any) -> Any:
     raise ValueError(f"option {name} must be {expected}{' or none' if optional else ''}, got {value!r}")
 
 
-def _plain(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
     """An option value as a report stores it: a number, text or None as is, an object (a generator's factory or
     network) by its name."""
     if value is None or isinstance(value, (bool, int, float, str)):
@@ -182,7 +182,7 @@ class MinimizerOptions:
 
     def to_dict(self) -> Dict[str, Any]:
         """Flat {name: value}, as the report stores them."""
-        return {f.name: _plain(getattr(group, f.name)) for group in self._groups.values() for f in fields(group)}
+        return {f.name: plain_value(getattr(group, f.name)) for group in self._groups.values() for f in fields(group)}
 
     def __repr__(self) -> str:
         return f"MinimizerOptions(method={self.method!r}, {self.to_dict()})"
