@@ -287,7 +287,8 @@ def widened(inputs: GeneratorInputs) -> nn.Module:
     return ModeMLP(inputs.modes, inputs.positions, width=8, seed=inputs.seed)
 
 
-def test_minimize_many_runs_a_generator_by_import_path_and_a_pickled_factory(importable, tmp_path):
+def test_minimize_many_runs_a_generator_by_import_path_a_pickled_factory_and_a_registered_name(
+        importable, registered, tmp_path):
     distributed = pytest.importorskip("distributed")
     from openmm_reparam import minimize_many
     inputs = tmp_path / "in"
@@ -299,7 +300,8 @@ def test_minimize_many_runs_a_generator_by_import_path_and_a_pickled_factory(imp
                                   env={"OPENMM_CPU_THREADS": "1", "OMP_NUM_THREADS": "1"}) as cluster, \
             distributed.Client(cluster) as client:
         for out, generator, label in ((tmp_path / "by_path", BY_PATH, BY_PATH),
-                                      (tmp_path / "pickled", widened, "widened")):
+                                      (tmp_path / "pickled", widened, "widened"),
+                                      (tmp_path / "registered", "mode_mlp", "mode_mlp")):  # sent with each job
             row, = minimize_many([inputs / "enkephalin.pdb"], out, client=client, generator=generator, **settings)
             assert row["status"] == "ok", row["error"]
             assert row["energy_after"] < row["energy_before"]
@@ -307,3 +309,4 @@ def test_minimize_many_runs_a_generator_by_import_path_and_a_pickled_factory(imp
             assert report["minimizer_options"]["generator"] == label
             assert report["stages"][[s["name"] for s in report["stages"]].index("reparam")]["iterations"] > 0
     assert "mode_mlp_generator" in sys.modules  # resolved here too: the options are checked before the batch
+    assert registered.networks == []  # the registered factory ran on the worker, on its copy
