@@ -263,7 +263,8 @@ def _cli(*argv):
 def test_the_command_line_takes_a_generator_by_import_path(importable, tmp_path):
     out, report = tmp_path / "out.pdb", tmp_path / "report.json"
     status, _, err = _cli("minimize", os.path.join(DATA, "1PLW_model1.pdb"), "-o", out, "--method", "linear",
-                          "--platform", "CPU", "--option", "engine=python", "--option", "generator=mode_mlp_generator:mode_mlp",
+                          "--platform", "CPU", "--option", "engine=python",
+                          "--option", "generator=mode_mlp_generator:mode_mlp",
                           "--steps", 40, "--fine-steps", 40, "--option", "n_modes=6", "--report", report)
     assert status == 0, err
     data = json.loads(report.read_text())

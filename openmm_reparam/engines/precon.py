@@ -11,7 +11,8 @@ at least ``mu_floor`` × L's mean diagonal (in a liquid the sine sees the bulk's
 not the contacts that hold each molecule: :data:`~openmm_reparam.methods.precon.BOX_MU_FLOOR`).
 
 With the finite-difference K, L couples only the solute: waters and ions
-(:func:`~openmm_reparam.core.atoms.solvent_mask`) get μ·I, which measured faster (their stiffness is in their constraints, and their force constants cost most).
+(:func:`~openmm_reparam.core.atoms.solvent_mask`) get μ·I, which measured faster (their stiffness is in their
+constraints, and their force constants cost most).
 With the bonded K (:func:`~openmm_reparam.reparam.bonded.bonded_force_constants`, read from the bond and angle
 terms at no evaluation) L couples every atom: rigid waters have no such terms and get μ·I anyway, flexible ones
 their O-H springs.

@@ -90,9 +90,9 @@ def polish(bridge: EnergyBridge, recorder: RunRecorder, tolerance: float, option
     constraints (measured: the GNN's result on openmmtools' CustomGBForceSystem, where OpenMM's line search gives
     up in single precision, benchmarks/RESULTS.md#auto-rules).
 
-    Nothing is run from a point already at ``polish_projected_tolerance`` × the tolerance (where ``precon`` stops): OpenMM's
-    L-BFGS would start over on its constraint penalty there (measured on 156-284-atom molecules with HBonds: time
-    spent for no change in energy).
+    Nothing is run from a point already at ``polish_projected_tolerance`` × the tolerance (where ``precon``
+    stops): OpenMM's L-BFGS would start over on its constraint penalty there (measured on 156-284-atom molecules
+    with HBonds: time spent for no change in energy).
 
     Where OpenMM's L-BFGS cannot run (OpenCL on a CPU runtime, :mod:`openmm_reparam.core.platforms`) the
     projected L-BFGS is the whole polish. Every part stops at ``deadline`` (a ``time.perf_counter()`` value) and
