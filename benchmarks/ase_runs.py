@@ -7,7 +7,7 @@ threads as the LEM and package runs): positions Å -> nm, energy kJ/mol -> eV, f
 Stopping rule: ASE's ``fmax`` (largest per-atom force) is not OpenMM's measure, so the optimizer runs with
 ``fmax=0`` (never "converged" by its own test) and is stopped by our check after every step: the RMS force
 ``‖F‖₂/√N`` of the forces ASE works with (constraint components removed by ``FixBondLengths``), in kJ/mol/nm,
-at or below the tolerance, confirmed by the package's own measure (``ContextEnergy.force_norms``, the one LEM's
+at or below the tolerance, confirmed by the package's own measure (``EnergyBridge.force_norms``, the one LEM's
 and the package's runs are reported with). For reference, 10 kJ/mol/nm RMS is 0.0104 eV/Å; an ``fmax`` of that
 value would be a stricter test (the largest atom instead of the RMS).
 
@@ -118,12 +118,12 @@ def run_ase(context: openmm.Context, name: str, tolerance: float, topology: Opti
     """Minimize the Context's positions with ASE's ``name`` until the RMS force is at most ``tolerance``
     (kJ/mol/nm), ``MAX_STEPS`` or ``time_cap`` seconds; returns the run's record fields (the Context holds the
     final positions)."""
-    from openmm_reparam.core.bridge import ContextEnergy
+    from openmm_reparam.core.bridge import EnergyBridge
 
     why = unsupported(context, name)
     if why is not None:
         raise NotImplementedError(f"ASE {name} not run: {why}")
-    measure = ContextEnergy(context)
+    measure = EnergyBridge(context)
     if context.getSystem().getNumConstraints():
         context.applyConstraints(1e-8)
     atoms = make_atoms(context, topology)

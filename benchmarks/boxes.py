@@ -45,10 +45,10 @@ def build(name: str) -> Tuple[openmm.System, np.ndarray]:
 
 def _measure(context: openmm.Context) -> Tuple[float, float, float]:
     """(energy kJ/mol, RMS force, largest force) over the particles with mass."""
-    from openmm_reparam.core.bridge import ContextEnergy
+    from openmm_reparam.core.bridge import EnergyBridge
 
     energy = context.getState(getEnergy=True).getPotentialEnergy().value_in_unit(unit.kilojoule_per_mole)
-    rms, largest = ContextEnergy(context).force_norms()
+    rms, largest = EnergyBridge(context).force_norms()
     return energy, float(rms), float(largest)
 
 

@@ -1,14 +1,14 @@
 """Method variants side by side with OpenMM's L-BFGS on named cases: what the rules of ``auto`` were chosen from.
 
-``python -m benchmarks compare --variants precon,precon@precon_matrix=measured CASE[:START] ...`` builds each case
-(an external one, :mod:`benchmarks.external_cases`, or an everyday one, :mod:`benchmarks.everyday_cases`), sets
-the start (``own`` or a perturbation/noise seed), counts OpenMM L-BFGS iterations once with a counting reporter,
-times LEM alone (no reporter) counting its force evaluations (:mod:`benchmarks.evaluations`), then each variant
-(``method@option=value+option=value``, ``never_worse=False``) from the same start on the same Context (CPU
-platform, 2 threads), and prints one JSON line per case: the start's largest and RMS force, LEM's (time s,
-iterations, energy, force evaluations), and per variant (time / LEM, E - E_LEM, converged, the method run,
-[stage, iterations, seconds], force evaluations / LEM's). LEM's results move from run to run on glassy Systems
-(its path is chaotic at rounding level), so compare variants within a line.
+``python -m benchmarks compare --variants precon,precon@precon_matrix=finite-difference CASE[:START] ...`` builds
+each case (an external one, :mod:`benchmarks.external_cases`, or an everyday one,
+:mod:`benchmarks.everyday_cases`), sets the start (``own`` or a perturbation/noise seed), counts OpenMM L-BFGS
+iterations once with a counting reporter, times LEM alone (no reporter) counting its force evaluations
+(:mod:`benchmarks.evaluations`), then each variant (``method@option=value+option=value``, ``never_worse=False``)
+from the same start on the same Context (CPU platform, 2 threads), and prints one JSON line per case: the start's
+largest and RMS force, LEM's (time s, iterations, energy, force evaluations), and per variant (time / LEM, E -
+E_LEM, converged, the method run, [stage, iterations, seconds], force evaluations / LEM's). LEM's results move from
+run to run on glassy Systems (its path is chaotic at rounding level), so compare variants within a line.
 """
 from __future__ import annotations
 

@@ -11,7 +11,7 @@ System, the same Context and the same start positions:
 
 Recorded per run: wall time of the call alone (preparation, Context creation and the start energy are outside
 it), final energy (kJ/mol, the Context's, evaluated the same way for every run), RMS force as the package
-measures it (``result.rms_force``; for LEM the same ``ContextEnergy.force_norms``), converged flag, per-stage
+measures it (``result.rms_force``; for LEM the same ``EnergyBridge.force_norms``), converged flag, per-stage
 times, and the ratios to the LEM run from the same start: ``time_ratio`` = wall / LEM wall and ``energy_diff``
 = E - E_LEM. No reporter is attached (a Python reporter can change which engine the package picks).
 
@@ -80,10 +80,10 @@ def reset(context: openmm.Context, system: openmm.System, start: np.ndarray) -> 
 
 def run_lem(context: openmm.Context, tolerance: float = TOLERANCE) -> Dict[str, Any]:
     """OpenMM's L-BFGS to ``tolerance``; RMS force measured as the package measures it."""
-    from openmm_reparam.core.bridge import ContextEnergy
+    from openmm_reparam.core.bridge import EnergyBridge
 
     _, wall, evaluations = timed(lambda: openmm.LocalEnergyMinimizer.minimize(context, tolerance, 0))
-    rms, largest = ContextEnergy(context).force_norms()
+    rms, largest = EnergyBridge(context).force_norms()
     return {"method": "lbfgs (LocalEnergyMinimizer)", "wall_time": wall, "rms_force": float(rms),
             "max_force": float(largest), "converged": bool(rms <= tolerance), "tolerance": tolerance,
             "stages": [{"name": "lem", "wall_time": wall}], "selected": None, "engine": "openmm",

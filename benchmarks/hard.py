@@ -57,12 +57,12 @@ def _explained(run, topology: app.Topology):
     """A runner: ``run(context, tolerance)``'s record plus, when it did not converge, ``held_back_by``: the atoms
     that hold it back (force evaluations and their ratio to LEM's are counted for every run of the suite)."""
     def runner(context: openmm.Context, tolerance: float, previous: List[Dict[str, Any]]) -> Dict[str, Any]:
-        from openmm_reparam.core.bridge import ContextEnergy
+        from openmm_reparam.core.bridge import EnergyBridge
         from openmm_reparam.core.obstacles import Obstacle, describe_obstacles, find_obstacles
 
         record = run(context, tolerance)
         if "obstacles" not in record and not record.get("converged", True):  # LEM's: measured here
-            record["obstacles"] = [asdict(o) for o in find_obstacles(ContextEnergy(context))]
+            record["obstacles"] = [asdict(o) for o in find_obstacles(EnergyBridge(context))]
         if record.get("obstacles"):
             record["held_back_by"] = describe_obstacles([Obstacle(**o) for o in record["obstacles"]], topology)
         return record
@@ -71,9 +71,9 @@ def _explained(run, topology: app.Topology):
 
 def _lem(context: openmm.Context, tolerance: float) -> Dict[str, Any]:
     """LEM, with the start's RMS and largest force (measured before the count starts)."""
-    from openmm_reparam.core.bridge import ContextEnergy
+    from openmm_reparam.core.bridge import EnergyBridge
 
-    rms, largest = ContextEnergy(context).force_norms()
+    rms, largest = EnergyBridge(context).force_norms()
     return {**everyday.run_lem(context, tolerance), "start_rms_force": rms, "start_max_force": largest}
 
 
@@ -104,11 +104,11 @@ class _OtherContext:
     def give_back(self, context: openmm.Context, tolerance: float, record: Dict[str, Any]) -> Dict[str, Any]:
         """The CPU Context gets the final positions; RMS force, convergence and (not converged) what holds it back
         measured there (the other Context's own are kept as ``own_*``)."""
-        from openmm_reparam.core.bridge import ContextEnergy
+        from openmm_reparam.core.bridge import EnergyBridge
         from openmm_reparam.core.obstacles import find_obstacles
 
         context.setPositions(self.context.getState(getPositions=True).getPositions(asNumpy=True))
-        bridge = ContextEnergy(context)
+        bridge = EnergyBridge(context)
         rms, largest = bridge.force_norms()
         own = {f"own_{key}": record.get(key) for key in ("rms_force", "max_force", "converged", "obstacles")}
         own["own_final_energy"] = context_energy(self.context)

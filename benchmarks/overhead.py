@@ -37,7 +37,7 @@ import torch  # noqa: F401  (before the plugin)
 import openmm
 from openmm import app, unit
 
-from openmm_reparam.core.bridge import ContextEnergy
+from openmm_reparam.core.bridge import EnergyBridge
 from openmm_reparam.engines import AdamStageSettings, PythonEngine
 from openmm_reparam.methods.adam import adam_settings
 from openmm_reparam.engines import compiled as cpp_engine
@@ -106,7 +106,7 @@ def stage_settings(steps: int) -> AdamStageSettings:
 def time_stage(engine, system, positions, generator, steps: int) -> float:
     """Seconds per step of one reparam stage of ``engine`` on a fresh CPU Context."""
     context = make_context(system, positions)
-    stage = engine.adam_stage(ContextEnergy(context), RunRecorder(), copy.deepcopy(generator), stage_settings(steps))
+    stage = engine.adam_stage(EnergyBridge(context), RunRecorder(), copy.deepcopy(generator), stage_settings(steps))
     return stage.wall_time / stage.iterations
 
 

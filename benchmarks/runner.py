@@ -23,7 +23,8 @@ from openmm import unit
 # counts, so the step caps are raised far above what fits in a budget (early stopping by patience still applies).
 # ``never_worse`` is off so that each method is measured on its own (lbfgs is run as a method of its own); the
 # relax suite turns it on, to measure the guarantee that the result is never worse than L-BFGS's.
-BENCHMARK_OPTIONS: Dict[str, Any] = {"steps": 1_000_000, "fine_steps": 1_000_000, "never_worse": False}
+BENCHMARK_OPTIONS: Dict[str, Any] = {"steps": 1_000_000, "fine_steps": 1_000_000, "adam_steps": 1_000_000,
+                                     "never_worse": False}
 
 
 class HistoryReporter(openmm.MinimizationReporter):

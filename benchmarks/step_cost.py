@@ -32,7 +32,7 @@ import torch  # noqa: F401  (before openmm)
 import openmm
 from openmm import unit
 
-from openmm_reparam.core.bridge import ContextEnergy
+from openmm_reparam.core.bridge import EnergyBridge
 from openmm_reparam.engines import AdamStageSettings, select_runners
 from openmm_reparam.methods.adam import adam_settings
 from openmm_reparam.run.options import MinimizerOptions
@@ -52,7 +52,7 @@ def per_step(engine, context: openmm.Context, start: np.ndarray, generator, name
              options: MinimizerOptions) -> float:
     """Seconds per step of one stage from ``start``."""
     context.setPositions(start * unit.nanometer)
-    bridge = ContextEnergy(context, options.constraint_stiffness)
+    bridge = EnergyBridge(context, options.constraint_stiffness)
     stage = engine.adam_stage(bridge, RunRecorder(), generator, fixed_stage(name, steps, options))
     return stage.wall_time / max(1, stage.iterations)
 

@@ -24,7 +24,7 @@ __version__ = "0.1.0"
 
 #: public name -> the module (relative to this package) that defines it
 _LAZY: _Dict[str, str] = {
-    "ContextEnergy": ".core", "EngineUnavailableError": ".core", "InvalidPositionsError": ".core",
+    "EnergyBridge": ".core", "EngineUnavailableError": ".core", "InvalidPositionsError": ".core",
     "NonFiniteEnergyError": ".core",
     "cpp_available": ".engines.compiled",
     "HistoryPoint": ".run", "MinimizationResult": ".run", "MinimizerOptions": ".run", "StageResult": ".run",
@@ -49,6 +49,9 @@ def __getattr__(name: str) -> _Any:
     if name == "METHODS":  # the registered method names, as of now (methods may be registered later)
         return __getattr__("method_names")()
     if name not in _LAZY:
+        if name == "ContextEnergy":  # the former name of EnergyBridge, with a DeprecationWarning
+            from .core.bridge import deprecated_name
+            return deprecated_name(__name__, name)
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     from importlib import import_module
     value = getattr(import_module(_LAZY[name], __name__), name)
@@ -62,7 +65,7 @@ def __dir__() -> _List[str]:
 
 __all__ = ["minimize", "minimize_simulation", "ReparamMinimizer", "MinimizationResult", "StageResult",
            "HistoryPoint", "MinimizerOptions", "METHODS", "Method", "RunState", "register_method",
-           "unregister_method", "get_method", "method_names", "ContextEnergy", "NonFiniteEnergyError",
+           "unregister_method", "get_method", "method_names", "EnergyBridge", "NonFiniteEnergyError",
            "EngineUnavailableError", "InvalidPositionsError", "GNNGenerator", "LinearModeGenerator", "build_generator",
            "SlowModes", "compute_slow_modes", "force_constant_matrix", "graph_laplacian", "prepare", "PreparedSystem",
            "PreparationError", "ReparamIntegrator", "cpp_available", "minimize_many", "relax", "stiffness",

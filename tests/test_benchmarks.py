@@ -137,10 +137,10 @@ def test_time_to_reach_uses_running_minimum():
 
 def test_command_line_runs_a_tiny_loop(tmp_path):
     assert cli.main(["run", "loop", "--n", "25", "--variants", "pure_lj", "--methods", "adam,lbfgs",
-                     "--seeds", "1", "--budget", "0.3", "--out", str(tmp_path), "--option", "fine_lr=0.01"]) == 0
+                     "--seeds", "1", "--budget", "0.3", "--out", str(tmp_path), "--option", "adam_lr=0.01"]) == 0
     runs = sorted((tmp_path / "loop" / "pure_lj_n25").glob("*.json"))
     assert [p.name for p in runs] == ["adam_seed0.json", "lbfgs_seed0.json"]
-    assert json.load(open(runs[0]))["options"]["fine_lr"] == 0.01
+    assert json.load(open(runs[0]))["options"]["adam_lr"] == 0.01
     assert (tmp_path / "loop" / "RESULTS.md").exists()
 
 

@@ -66,5 +66,5 @@ def test_precon_matrix_and_declash_options_are_checked():
     _, system, positions = load_peptide("1plw")
     with pytest.raises(ValueError, match="precon_matrix"):
         minimize(make_context(system, positions), method="precon", precon_matrix="guessed")
-    with pytest.raises(ValueError, match="precon_declash_by"):
-        minimize(make_context(system, positions), method="precon", precon_declash_by="ase")
+    with pytest.raises(ValueError, match="declash_by"):
+        minimize(make_context(system, positions), method="precon", declash_by="ase")

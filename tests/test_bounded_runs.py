@@ -44,11 +44,11 @@ def test_autos_lbfgs_runs_at_most_polish_iterations():
 
 def test_each_polish_round_runs_at_most_polish_iterations():
     """Adam stopped after 5 steps leaves the polish a long way to go; each OpenMM round is capped, and the
-    projected finish (``finish_steps``) has its own cap."""
+    projected finish (``polish_projected_steps``) has its own cap."""
     _, system, positions = load_peptide("1plw")
     reporter = StageIterations()
     result = minimize(make_context(system, perturbed(positions, 0.02)), reporter=reporter, method="adam",
-                      fine_steps=5, polish_iterations=3, polish_rounds=2, finish_steps=4)
+                      adam_steps=5, polish_iterations=3, polish_rounds=2, polish_projected_steps=4)
     assert result.stage("polish") is not None and not result.converged
     assert 0 < reporter.counts["polish"] <= 2 * 3 + 4
     assert np.isfinite(result.final_energy) and result.obstacles  # it says what holds it back

@@ -7,7 +7,7 @@ import pytest
 from openmm import unit
 
 from openmm_reparam import minimize
-from openmm_reparam.core.bridge import ContextEnergy
+from openmm_reparam.core.bridge import EnergyBridge
 from openmm_reparam.methods.auto import resolve_auto
 from openmm_reparam.methods.precon import BOX_MU_FLOOR, MU_FLOOR, PreconOptions
 from openmm_reparam.reparam.bonded import ONE_4PI_EPS0, bonded_force_constants
@@ -73,7 +73,7 @@ def test_default_converges_on_a_drude_water_box(drude_box):
     # OpenMM's measure counts the Drude particles (they have mass): the package's measure moves them too
     drude = next(f for f in system.getForces() if type(f).__name__ == "DrudeForce")
     shells = [drude.getParticleParameters(p)[0] for p in range(drude.getNumParticles())]
-    assert ContextEnergy(context).movable[shells].all()
+    assert EnergyBridge(context).movable[shells].all()
 
 
 def test_default_converges_on_an_amoeba_water_box():

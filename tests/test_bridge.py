@@ -6,7 +6,7 @@ import pytest
 import torch
 from openmm import unit
 
-from openmm_reparam import ContextEnergy, GNNGenerator, LinearModeGenerator, compute_slow_modes
+from openmm_reparam import EnergyBridge, GNNGenerator, LinearModeGenerator, compute_slow_modes
 from openmm_reparam.reparam.generators import export_state
 
 from conftest import make_context, perturbed
@@ -15,7 +15,7 @@ from conftest import make_context, perturbed
 def test_bridge_energy_and_gradient_match_openmm(plw):
     _, system, positions = plw
     context = make_context(system, perturbed(positions, 0.01), "Reference")
-    bridge = ContextEnergy(context)
+    bridge = EnergyBridge(context)
     x = torch.tensor(perturbed(positions, 0.01), dtype=torch.float64, requires_grad=True)
     energy = bridge(x)
     energy.backward()
@@ -34,7 +34,7 @@ def test_bridge_respects_integrator_force_groups(plw):
     integrator = openmm.VerletIntegrator(0.001)
     integrator.setIntegrationForceGroups({1})
     context = make_context(system, positions, "Reference", integrator)
-    bridge = ContextEnergy(context)
+    bridge = EnergyBridge(context)
     loss, _, energy, _ = bridge.evaluate(positions)
     bonds_only = context.getState(getEnergy=True, groups={1}).getPotentialEnergy()
     assert energy == pytest.approx(bonds_only.value_in_unit(unit.kilojoule_per_mole))
@@ -52,7 +52,7 @@ def test_finite_difference_gradient_through_generator(plw, kind):
         generator.fit(start, steps=50)
     else:
         generator = LinearModeGenerator(modes, start)
-    bridge = ContextEnergy(context)
+    bridge = EnergyBridge(context)
     params = generator.ordered_parameters()
     loss = bridge(generator())
     loss.backward()

@@ -15,7 +15,7 @@ import torch
 from openmm import app, unit
 
 from conftest import load_peptide
-from openmm_reparam.core.bridge import ContextEnergy
+from openmm_reparam.core.bridge import EnergyBridge
 from openmm_reparam.core.errors import NonFiniteEnergyError
 from openmm_reparam.engines import AdamStageSettings, PythonEngine, select_runners
 from openmm_reparam.engines import compiled
@@ -92,7 +92,7 @@ def _positions(context) -> np.ndarray:
 def _run(engine, system, positions, generator, settings, reporter=None, max_iterations=0, recorder=None):
     """(StageResult, recorder, context) of one stage of ``engine`` on a fresh Reference Context."""
     context = _context(system, positions)
-    bridge = ContextEnergy(context, settings.constraint_stiffness)
+    bridge = EnergyBridge(context, settings.constraint_stiffness)
     recorder = recorder or RunRecorder(reporter, max_iterations)
     return engine.adam_stage(bridge, recorder, generator, settings), recorder, context
 

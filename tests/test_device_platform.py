@@ -71,7 +71,7 @@ def test_default_and_methods_converge_on_cpu_opencl(constrained, method):
     result = openmm_reparam.minimize(context, method=method)
     assert result.converged and result.final_energy < result.initial_energy
     if "declash" in [stage.name for stage in result.stages]:  # precon's declash is the projected L-BFGS there
-        assert result.options["precon_declash_by"] == "projected" and result.stage("declash").iterations > 0
+        assert result.options["declash_by"] == "projected" and result.stage("declash").iterations > 0
     reference = make_context(system, start, "CPU")
     openmm.LocalEnergyMinimizer.minimize(reference, 10.0, 0)
     assert result.final_energy < energy_of(reference) + 0.05 * abs(energy_of(reference))

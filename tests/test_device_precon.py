@@ -15,7 +15,7 @@ import pytest
 import scipy.sparse
 
 import openmm_reparam
-from openmm_reparam.core.bridge import ContextEnergy
+from openmm_reparam.core.bridge import EnergyBridge
 from openmm_reparam.core.errors import NonFiniteEnergyError
 from openmm_reparam.core.platforms import openmm_lbfgs_blocker
 from openmm_reparam.engines import compiled
@@ -44,7 +44,7 @@ def both_stages(system, start, settings, precision="double"):
     """(device outcome, host outcome, device Context, host Context): one stage each from ``start``, on two
     Contexts of the same kind, with the same P (built at ``start``)."""
     device, host = opencl_context(system, start, precision), opencl_context(system, start, precision)
-    precon, _ = precon_setup(ContextEnergy(device), settings)
+    precon, _ = precon_setup(EnergyBridge(device), settings)
     cpp = cpp_precon_settings(iteration_settings(settings, "precon", settings.max_steps), time.perf_counter())
     matrix, coupled = cpp_precon_matrix(precon), np.flatnonzero(precon.coupled).astype(np.float64)
     first = compiled.plugin().runDevicePreconStage(device, cpp, matrix, coupled, TOLERANCE)
@@ -78,7 +78,7 @@ def test_steps_match_the_host_stage(device_cases, case, laplacian):
 def test_a_laplacian_p_is_a_real_envelope_and_mu_i_is_diagonal(device_cases):
     """What the two P's above exercise on the device: the envelope solve and the division."""
     system, start = device_cases["hbonds"]
-    bridge = ContextEnergy(opencl_context(system, start, "double"))
+    bridge = EnergyBridge(opencl_context(system, start, "double"))
     laplacian, _ = precon_setup(bridge, stage_settings())
     identity, _ = precon_setup(bridge, stage_settings(laplacian=False))
     assert cpp_precon_matrix(laplacian).envelopeSize() > 100 and cpp_precon_matrix(identity).envelopeSize() == 0
@@ -94,7 +94,7 @@ def test_rebuilds_start_a_new_device_stage(device_cases):
     runs = {}
     for where, reporter in (("device", None), ("host", Collect())):
         context = opencl_context(system, start, "double")
-        bridge, recorder = ContextEnergy(context), RunRecorder(reporter)
+        bridge, recorder = EnergyBridge(context), RunRecorder(reporter)
         precon, _ = precon_setup(bridge, settings)
         result = compiled_precon_stage(bridge, recorder, TOLERANCE, settings, precon, on_device=where == "device")
         runs[where] = result, np.array([point.energy for point in recorder.history]), context, reporter
@@ -127,7 +127,7 @@ def test_non_finite_start_raises():
     context = opencl_context(singular_pair(), np.array([[0.0, 0.0, 0.0], [0.01, 0.0, 0.0]]), "double")
     precon = Preconditioner(scipy.sparse.csc_matrix((2, 2)), 100.0, np.zeros(2, dtype=bool))
     with pytest.raises(NonFiniteEnergyError):
-        compiled_precon_stage(ContextEnergy(context), RunRecorder(), TOLERANCE, stage_settings(laplacian=False),
+        compiled_precon_stage(EnergyBridge(context), RunRecorder(), TOLERANCE, stage_settings(laplacian=False),
                               precon, on_device=True)
 
 

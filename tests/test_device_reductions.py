@@ -14,7 +14,7 @@ import time
 import numpy as np
 import pytest
 
-from openmm_reparam.core.bridge import ContextEnergy
+from openmm_reparam.core.bridge import EnergyBridge
 from openmm_reparam.engines import compiled
 from openmm_reparam.engines.fire import cpp_fire_settings
 from openmm_reparam.engines.precon import precon_setup
@@ -84,7 +84,7 @@ def test_precon_steps_match_the_host_stage(water_box):
     settings = dataclasses.replace(PreconOptions().stage_settings(None), laplacian=False, rebuild_distance=np.inf,
                                    max_steps=STEPS)
     device_context, host_context = opencl_context(system, start, "double"), opencl_context(system, start, "double")
-    precon, _ = precon_setup(ContextEnergy(device_context), settings)
+    precon, _ = precon_setup(EnergyBridge(device_context), settings)
     cpp = cpp_precon_settings(iteration_settings(settings, "precon", STEPS), time.perf_counter())
     matrix, coupled = cpp_precon_matrix(precon), np.flatnonzero(precon.coupled).astype(np.float64)
     device = compiled.plugin().runDevicePreconStage(device_context, cpp, matrix, coupled, TOLERANCE)

@@ -272,7 +272,7 @@ def test_a_reporter_keeps_the_host_stage(enkephalin):
 @pytest.mark.parametrize("case", ["free", "hbonds"])
 @pytest.mark.parametrize("tolerance", [300.0, 100.0])
 def test_force_tolerance_stops_where_the_host_stage_stops(device_cases, case, tolerance):
-    """forceTolerance (fine_stop_at > 0): the RMS projected force over the movable particles comes back with the
+    """forceTolerance (adam_stop_at > 0): the RMS projected force over the movable particles comes back with the
     step's other scalars, and the device stage stops at the host stage's step, at its best point (measured: 32-86
     steps, energies equal to 1e-10 relative)."""
     system, start = device_cases[case]
@@ -285,6 +285,6 @@ def test_force_tolerance_stops_where_the_host_stage_stops(device_cases, case, to
     assert first.bestEnergy == pytest.approx(second.bestEnergy, rel=1e-9)
     assert energy_of(device) == pytest.approx(energy_of(host), rel=1e-9)
     context = opencl_context(system, start, "double")
-    result = openmm_reparam.minimize(context, method="adam", fine_stop_at=tolerance / 10.0)
+    result = openmm_reparam.minimize(context, method="adam", adam_stop_at=tolerance / 10.0)
     adam = {stage.name: stage for stage in result.stages}["adam"]
     assert result.engine == LABEL and adam.stop_reason == "converged"

@@ -25,7 +25,7 @@ needs_device = pytest.mark.skipif(not _device_ready(), reason="no OpenCL runtime
 #: Each method and the stages it runs (set-up stages "", OpenMM's L-BFGS "openmm", the others the engine's).
 METHODS = {"adam": ["adam"], "fire": ["fire"], "precon": ["declash", "precon"], "linear": ["reparam", "fine"]}
 SET_UP = {"precon_setup", "slow_modes", "fit"}
-FAST = dict(steps=30, fine_steps=30, fire_steps=40, precon_steps=40, polish=False)
+FAST = dict(steps=30, fine_steps=30, adam_steps=30, fire_steps=40, precon_steps=40, polish=False)
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,7 @@ def test_lbfgs_stages_name_openmm_and_the_run_names_the_choice(peptide):
 
 def test_a_polish_by_openmm_and_the_projected_finish_names_both(peptide):
     """OpenMM's L-BFGS rounds, then the projected L-BFGS on the engine chosen: one polish stage, both named."""
-    result = openmm_reparam.minimize(make_context(*peptide, "CPU"), method="adam", engine="python", fine_steps=20,
+    result = openmm_reparam.minimize(make_context(*peptide, "CPU"), method="adam", engine="python", adam_steps=20,
                                      polish_rounds=1, polish_iterations=5)
     polish = result.stage("polish")
     assert polish.engine == "openmm+python" and result.engine == "python"

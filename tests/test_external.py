@@ -73,7 +73,7 @@ def everyday_cases_pdb(pdb_id):
 def test_ase_calculator_converts_units_and_ase_runs_to_our_rms_criterion():
     pytest.importorskip("ase")
     from benchmarks import ase_runs
-    from openmm_reparam.core.bridge import ContextEnergy
+    from openmm_reparam.core.bridge import EnergyBridge
 
     case = external_cases.build_case("TolueneImplicit")
     context = openmm.Context(case.system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("CPU"),
@@ -92,7 +92,7 @@ def test_ase_calculator_converts_units_and_ase_runs_to_our_rms_criterion():
     for name in ("FIRE", "LBFGS"):
         context.setPositions(case.make_start(0))
         result = ase_runs.run_ase(context, name, 10.0, case.topology)
-        rms, _ = ContextEnergy(context).force_norms()
+        rms, _ = EnergyBridge(context).force_norms()
         assert result["converged"] and result["rms_force"] == pytest.approx(rms) and rms <= 10.0
         assert result["stages"][0]["stop_reason"] == "tolerance" and result["stages"][0]["energy_evaluations"] > 1
     with pytest.raises(NotImplementedError, match="only FixAtoms"):
@@ -141,12 +141,12 @@ def test_the_evaluation_goal_halves_where_lem_needs_many():
 def test_compare_runs_variants_beside_lem_on_a_named_case():
     from benchmarks import compare
 
-    assert compare.parse_variant("precon@precon_matrix=measured+precon_declash=5+fine_lr=1e-3") == (
-        "precon", {"precon_matrix": "measured", "precon_declash": 5, "fine_lr": 1e-3})
-    row = compare.compare_case("LennardJonesCluster", 0, ["lbfgs", "precon@precon_declash_by=openmm"], threads=1)
+    assert compare.parse_variant("precon@precon_matrix=finite-difference+declash_steps=5+fine_lr=1e-3") == (
+        "precon", {"precon_matrix": "finite-difference", "declash_steps": 5, "fine_lr": 1e-3})
+    row = compare.compare_case("LennardJonesCluster", 0, ["lbfgs", "precon@declash_by=openmm"], threads=1)
     assert row["atoms"] == 27 and row["lem"][0] > 0 and row["lem"][1] >= 0 and row["max_force"] > 0
     assert row["lem"][3] >= row["lem"][1]  # LEM's evaluations: at least one per iteration (its line searches)
-    for variant in ("lbfgs", "precon@precon_declash_by=openmm"):
+    for variant in ("lbfgs", "precon@declash_by=openmm"):
         ratio, difference, converged, method, stages, evaluations = row[variant]
         assert converged and method == variant.split("@")[0] and ratio > 0 and stages and evaluations > 0
         assert difference <= 1.0  # a 27-atom cluster from its own lattice: the same minimum as LEM's

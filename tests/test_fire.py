@@ -12,7 +12,7 @@ import pytest
 from openmm import app, unit
 
 from conftest import energy_of, load_peptide, make_context, perturbed, positions_of
-from openmm_reparam.core.bridge import ContextEnergy
+from openmm_reparam.core.bridge import EnergyBridge
 from openmm_reparam.engines import AdamStageSettings
 from openmm_reparam.engines import compiled
 from openmm_reparam.engines.fire import FireStageSettings, compiled_fire_stage, python_fire_stage
@@ -54,7 +54,7 @@ def water_box():
 def run_stage(engine, system, start, settings, platform="Reference", reporter=None, max_iterations=0):
     """(StageResult, recorder, context, bridge) of one fire stage on a fresh Context."""
     context = make_context(system, start, platform)
-    bridge = ContextEnergy(context)
+    bridge = EnergyBridge(context)
     recorder = RunRecorder(reporter, max_iterations)
     return STAGES[engine](bridge, recorder, TOLERANCE, settings), recorder, context, bridge
 

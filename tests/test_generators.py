@@ -3,8 +3,15 @@
 The network here is a small MLP over the slow modes, X = X0 + V · MLP(z), registered by name, passed as a
 factory or as a ready module, and run on both engines: the compiled engine runs it as TorchScript (the same
 steps as the Python engine), or its stage in Python with a warning saying why when TorchScript cannot compile it.
+Its twin in tests/data/mode_mlp_generator.py is named by import path on the command line and in Dask batches.
 """
+import contextlib
+import io
+import json
+import os
 import re
+import shutil
+import sys
 import warnings
 
 import numpy as np
@@ -152,7 +159,9 @@ def test_a_ready_network_is_trained_in_place_and_a_factory_is_named(chignolin):
     directions = np.linalg.qr(np.random.default_rng(0).normal(size=(len(start), 8)))[0]  # any collective moves
     network = ModeMLP(directions, start, seed=3)
     before = [p.detach().clone() for p in network.parameters()]
-    result = minimize(context, TOLERANCE, method="linear", generator=network, engine="python", **QUICK)
+    with pytest.warns(RuntimeWarning, match="option 'n_modes' has no effect in this run: generator 'ModeMLP' is a "
+                                            "ready network: it needs no slow modes"):
+        result = minimize(context, TOLERANCE, method="linear", generator=network, engine="python", **QUICK)
     assert _changed(network, before) and result.converged and result.generator == "ModeMLP"
     assert result.stage("slow_modes") is None  # a ready network needs none
     assert result.stage("reparam").final_energy < energy_of(make_context(system, start))
@@ -193,7 +202,8 @@ def test_bad_generators_are_refused_in_one_line_before_anything_moves(chignolin,
     np.testing.assert_array_equal(positions_of(context), positions_of(make_context(system, start)))
     with pytest.raises(TypeError, match="generator must be a registered name, a factory or a torch.nn.Module, got int"):
         minimize(context, method="gnn", generator=42)
-    with pytest.raises(ValueError, match=r"generator must be one of \('gnn', 'linear', 'mode_mlp'\), got 'nope'"):
+    with pytest.raises(ValueError, match=r"generator must be one of \('gnn', 'linear', 'mode_mlp'\) or an import path "
+                                         r"package.module:Name, got 'nope'"):
         minimize(context, method="gnn", generator="nope")
     with pytest.raises(ValueError, match="restarts perturb the latent .* not of generator 'mode_mlp'"):
         minimize(context, method="gnn", generator="mode_mlp", restarts=2)
@@ -213,3 +223,91 @@ def test_a_generator_of_the_solute_leaves_the_constrained_water_to_the_coordinat
     assert _changed(network, before) and result.converged and result.generator == "mode_mlp"
     assert result.stage("reparam").final_energy < result.initial_energy
     assert result.stage("reparam").engine == engine  # compiled: the network's TorchScript beside the solvent
+
+
+# ---- by import path: the command line and Dask batches ---------------------------------------------------------
+DATA = os.path.join(os.path.dirname(__file__), "data")
+BY_PATH = "mode_mlp_generator:ModeMLPGenerator"  # tests/data/mode_mlp_generator.py, a class that is its own factory
+
+
+@pytest.fixture
+def importable(monkeypatch):
+    """tests/data importable, here and in the processes started from here (Dask's workers)."""
+    monkeypatch.syspath_prepend(DATA)
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([DATA, os.environ.get("PYTHONPATH", "")]))
+
+
+def test_a_generator_by_import_path_minimizes_on_each_engine(chignolin, importable, engine):
+    system, start = chignolin
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = minimize(make_context(system, start), TOLERANCE, method="gnn", generator=BY_PATH, engine=engine,
+                          **QUICK)
+    reparam = result.stage("reparam")
+    assert reparam.final_energy < reparam.initial_energy and result.converged
+    assert result.generator == BY_PATH and result.options["generator"] == BY_PATH
+    assert result.stage("fit").iterations == 0  # the class starts at the start
+    # resolved where the run is, then as any network: TorchScript on the compiled engine, no fallback
+    assert reparam.engine == engine and result.stage("fine").engine == engine
+    assert not [w for w in caught if "runs on the Python engine" in str(w.message)]
+
+
+def _cli(*argv):
+    from openmm_reparam.app.cli import main
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main([str(a) for a in argv])
+    return status, out.getvalue(), err.getvalue()
+
+
+def test_the_command_line_takes_a_generator_by_import_path(importable, tmp_path):
+    out, report = tmp_path / "out.pdb", tmp_path / "report.json"
+    status, _, err = _cli("minimize", os.path.join(DATA, "1PLW_model1.pdb"), "-o", out, "--method", "linear",
+                          "--platform", "CPU", "--option", "engine=python",
+                          "--option", "generator=mode_mlp_generator:mode_mlp",
+                          "--steps", 40, "--fine-steps", 40, "--option", "n_modes=6", "--report", report)
+    assert status == 0, err
+    data = json.loads(report.read_text())
+    assert data["energy_after"]["total"] < data["energy_before"]["total"] and data["converged"]
+    assert data["minimizer_options"]["generator"] == "mode_mlp_generator:mode_mlp"
+    assert {s["name"] for s in data["stages"]} >= {"fit", "reparam", "fine"}
+    for spec, message in (("no_such_module:Net", "cannot import module 'no_such_module'"),
+                          ("mode_mlp_generator:Nope", "module 'mode_mlp_generator' has no 'Nope'"),
+                          ("mode_mlp_generator:NOT_A_GENERATOR", "'NOT_A_GENERATOR' must be a factory or a "
+                                                                 "torch.nn.Module class, got int")):
+        status, _, err = _cli("minimize", os.path.join(DATA, "1PLW_model1.pdb"), "-o", tmp_path / "bad.pdb",
+                              "--method", "gnn", "--option", f"generator={spec}")
+        assert status == 2 and err.count("\n") == 1
+        assert err == f"openmm-reparam: error: bad minimizer option: generator {spec!r}: {message}" + \
+            err[err.index(message) + len(message):]
+        assert not (tmp_path / "bad.pdb").exists()
+
+
+def widened(inputs: GeneratorInputs) -> nn.Module:
+    """A factory of this file: it reaches the batch's workers by pickling."""
+    return ModeMLP(inputs.modes, inputs.positions, width=8, seed=inputs.seed)
+
+
+def test_minimize_many_runs_a_generator_by_import_path_a_pickled_factory_and_a_registered_name(
+        importable, registered, tmp_path):
+    distributed = pytest.importorskip("distributed")
+    from openmm_reparam import minimize_many
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    shutil.copy(os.path.join(DATA, "1PLW_model1.pdb"), inputs / "enkephalin.pdb")
+    settings = dict(method="gnn", platform="CPU", solvent="none", engine="python", steps=40, fine_steps=40,
+                    n_modes=6, never_worse=False, progress=False)
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  env={"OPENMM_CPU_THREADS": "1", "OMP_NUM_THREADS": "1"}) as cluster, \
+            distributed.Client(cluster) as client:
+        for out, generator, label in ((tmp_path / "by_path", BY_PATH, BY_PATH),
+                                      (tmp_path / "pickled", widened, "widened"),
+                                      (tmp_path / "registered", "mode_mlp", "mode_mlp")):  # sent with each job
+            row, = minimize_many([inputs / "enkephalin.pdb"], out, client=client, generator=generator, **settings)
+            assert row["status"] == "ok", row["error"]
+            assert row["energy_after"] < row["energy_before"]
+            report = json.load(open(row["report"]))
+            assert report["minimizer_options"]["generator"] == label
+            assert report["stages"][[s["name"] for s in report["stages"]].index("reparam")]["iterations"] > 0
+    assert "mode_mlp_generator" in sys.modules  # resolved here too: the options are checked before the batch
+    assert registered.networks == []  # the registered factory ran on the worker, on its copy

@@ -189,7 +189,7 @@ def test_a_writer_killed_before_writing_leaves_nothing_and_leftovers_are_cleared
 # --- errors -----------------------------------------------------------------------------------------------
 
 @pytest.mark.parametrize("extra,expected", [
-    (["--option", "finish_steps=abc"], "option finish_steps must be an integer, got 'abc'"),
+    (["--option", "polish_projected_steps=abc"], "option polish_projected_steps must be an integer, got 'abc'"),
     (["--option", "never_worse=maybe"], "option never_worse must be true or false"),
 ])
 def test_bad_option_values_are_one_line(tmp_path, extra, expected):

@@ -37,16 +37,16 @@ BIG = 10 ** 6
 # Each stage kind set to run far longer than the test waits (the tolerances unreachable, the step caps huge).
 KINDS = {
     "adam": dict(method="adam", system="5awl", platform="CPU", tolerance=10.0, stage="adam",
-                 options={"fine_steps": BIG, "fine_patience": BIG}),
+                 options={"adam_steps": BIG, "adam_patience": BIG}),
     "generator": dict(method="linear", system="1plw", platform="CPU", tolerance=10.0, stage="reparam",
                       options={"steps": BIG, "patience": BIG, "n_modes": 8}),
     "fire": dict(method="fire", system="5awl", platform="CPU", tolerance=1e-6, stage="fire",
                  options={"fire_steps": BIG, "fire_max_uphill": BIG}),
     "precon": dict(method="precon", system="5awl", platform="Reference", tolerance=1e-6, stage="precon",
-                   options={"precon_steps": BIG, "precon_declash": 0}),
+                   options={"precon_steps": BIG, "declash_steps": 0}),
     # OpenMM's L-BFGS polish (the reporter counts only its iterations: those with a restraint strength)
     "polish": dict(method="adam", system="5awl", platform="Reference", tolerance=1e-3, stage="polish",
-                   options={"fine_steps": 5}, openmm_only=True),
+                   options={"adam_steps": 5}, openmm_only=True),
 }
 CPP = compiled.cpp_available()
 DEVICE = OPENCL and CPP and register_platform("OpenCL")
@@ -163,7 +163,7 @@ def test_handlers_are_put_back_after_an_interrupted_run(plw, engine):
     context = make_context(system, perturbed(positions, 0.02))
     reporter = SignalAt(10)
     with pytest.raises(KeyboardInterrupt):
-        minimize(context, reporter=reporter, method="adam", engine=engine, fine_steps=BIG, fine_patience=BIG)
+        minimize(context, reporter=reporter, method="adam", engine=engine, adam_steps=BIG, adam_patience=BIG)
     assert reporter.handler is not signal.default_int_handler and reporter.calls == 11
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     assert not CPP or compiled.plugin().interruptWatchCount() == 0
@@ -179,7 +179,7 @@ def test_a_users_own_handler_and_other_threads_are_left_alone(plw):
     try:
         reporter = SignalAt(5)
         result = minimize(make_context(system, perturbed(positions, 0.02)), reporter=reporter, method="adam",
-                          fine_steps=30, fine_patience=BIG, polish=False)
+                          adam_steps=30, adam_patience=BIG, polish=False)
         assert caught == [signal.SIGINT] and result.stage("adam").iterations == 30
         assert signal.getsignal(signal.SIGINT) is not signal.default_int_handler
     finally:
@@ -214,7 +214,7 @@ def test_command_line_ctrl_c_exits_130_with_one_line_and_no_output(tmp_path):
             "sys.exit(main(sys.argv[1:]))\n")
     command = [sys.executable, "-c", code, "minimize", str(ROOT / "tests" / "data" / "5AWL.pdb"), "-o", str(out),
                "--platform", "Reference", "--method", "adam", "--fine-steps", str(BIG), "--option",
-               f"fine_patience={BIG}"]
+               f"adam_patience={BIG}"]
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
@@ -240,7 +240,7 @@ def test_time_budget_bounds_the_whole_run(awl, method):
     _, system, positions = awl
     context = make_context(system, perturbed(positions, 0.02), "Reference")
     budget = 1.0
-    result = minimize(context, 1e-3, method=method, fine_steps=5, time_budget=budget) if method == "adam" else \
+    result = minimize(context, 1e-3, method=method, adam_steps=5, time_budget=budget) if method == "adam" else \
         minimize(context, 1e-3, method=method, time_budget=budget)
     stage = result.stages[-1]
     assert stage.name == ("polish" if method == "adam" else "lbfgs") and stage.stop_reason == "deadline"

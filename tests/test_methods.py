@@ -93,12 +93,16 @@ def _small():
     return system, perturbed(positions, 0.02)
 
 
-def test_auto_resolves_through_the_registry_and_drops_options_the_choice_does_not_use():
+def test_auto_resolves_through_the_registry_and_warns_of_options_the_choice_does_not_use():
     import openmm
     system, start = _small()
-    result = minimize(make_context(system, start), method="auto", fine_lr=2e-3, precon_declash=5)
+    with pytest.warns(RuntimeWarning, match="option 'adam_lr' has no effect in this run: auto chose method "
+                                            "'precon' for this System, which does not use it") as caught:
+        result = minimize(make_context(system, start), method="auto", adam_lr=2e-3, declash_steps=5)
+    assert [str(w.message) for w in caught if w.category is RuntimeWarning and "no effect" in str(w.message)] \
+        == [str(caught[0].message)]  # one, for adam_lr: declash_steps is precon's
     assert result.method == "precon" and result.requested_method == "auto"
-    assert result.options["precon_declash"] == 5 and "fine_lr" not in result.options
+    assert result.options["declash_steps"] == 5 and "adam_lr" not in result.options
     periodic = openmm.System()
     periodic.setDefaultPeriodicBoxVectors(*(openmm.Vec3(*row) for row in np.eye(3) * 2.0))
     periodic.addParticle(1.0)

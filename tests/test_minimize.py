@@ -63,7 +63,7 @@ def test_quantities_and_simulation_one_liner(plw):
                                 openmm.Platform.getPlatformByName("CPU"))
     simulation.context.setPositions(perturbed(positions, 0.01) * unit.nanometer)
     result = openmm_reparam.minimize_simulation(simulation, tolerance=5 * unit.kilojoule_per_mole / unit.angstrom,
-                                                method="adam", fine_steps=200)
+                                                method="adam", adam_steps=200)
     assert result.tolerance == pytest.approx(50.0)
     assert result.rms_force <= 50.0
     simulation.step(50)  # the script carries on with MD in the same Context
@@ -94,7 +94,7 @@ def test_hbond_constraints_without_polish(plw):
     _, system, positions = load_peptide("1plw", constraints=app.HBonds)
     context = make_context(system, perturbed(positions, 0.01))
     before = energy_of(context)
-    minimize(context, method="adam", polish=False, never_worse=False, fine_steps=200)
+    minimize(context, method="adam", polish=False, never_worse=False, adam_steps=200)
     assert energy_of(context) < before
     final = positions_of(context)
     for i in range(system.getNumConstraints()):
@@ -207,7 +207,7 @@ def test_reporter_sees_polish_iterations(plw):
             return False
 
     context = make_context(system, perturbed(positions, 0.02))
-    minimize(context, method="adam", reporter=Recorder(), never_worse=True, fine_steps=50)
+    minimize(context, method="adam", reporter=Recorder(), never_worse=True, adam_steps=50)
     stages = [s for _, s in seen]
     assert stages[0] == "baseline" and "adam" in stages and stages[-1] == "polish"
     assert [i for i, _ in seen] == list(range(len(seen)))

@@ -104,9 +104,9 @@ def test_periodic_distances_use_the_minimum_image():
     system.addForce(force)
     system.addForce(box)
     context = make_context(system, np.array([[0.1, 1.0, 1.0], [2.9, 1.0, 1.0], [1.5, 2.0, 1.0]]))
-    from openmm_reparam.core.bridge import ContextEnergy
+    from openmm_reparam.core.bridge import EnergyBridge
     from openmm_reparam.core.obstacles import find_obstacles
-    obstacles = find_obstacles(ContextEnergy(context))
+    obstacles = find_obstacles(EnergyBridge(context))
     assert [(o.atom, o.neighbor) for o in obstacles] == [(0, 1), (1, 0), (2, 0)]
     assert obstacles[0].distance == pytest.approx(0.2, abs=1e-6) and obstacles[0].force == pytest.approx(100.0)
 

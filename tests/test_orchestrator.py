@@ -119,7 +119,7 @@ def test_default_on_a_minimized_start_skips_the_preconditioner(plw):
 def test_never_worse_selects_the_lower_result(plw):
     _, system, positions = plw
     start = perturbed(positions, 0.02, seed=5)
-    for settings in (dict(method="adam", fine_steps=3, polish=False), dict(method="adam", fine_steps=400)):
+    for settings in (dict(method="adam", adam_steps=3, polish=False), dict(method="adam", adam_steps=400)):
         context = make_context(system, start)
         result = minimize(context, never_worse=True, **settings)
         assert result.stages[0].name == "baseline"
@@ -130,7 +130,7 @@ def test_never_worse_selects_the_lower_result(plw):
         else:
             assert result.selected == "method"
     # three unpolished Adam steps cannot beat L-BFGS; 400 steps and the polish do
-    first = minimize(make_context(system, start), never_worse=True, method="adam", fine_steps=3, polish=False)
+    first = minimize(make_context(system, start), never_worse=True, method="adam", adam_steps=3, polish=False)
     assert first.selected == "baseline"
 
 
@@ -138,7 +138,7 @@ def test_time_budget_is_honoured_within_one_step(plw, engine):
     _, system, positions = plw
     context = make_context(system, perturbed(positions, 0.02))
     budget = 1.0
-    result = minimize(context, method="adam", engine=engine, fine_steps=10 ** 6, fine_patience=10 ** 6,
+    result = minimize(context, method="adam", engine=engine, adam_steps=10 ** 6, adam_patience=10 ** 6,
                       time_budget=budget, polish=False)
     stage = result.stage("adam")
     assert stage.stop_reason == "deadline"
@@ -172,7 +172,7 @@ def test_every_option_is_settable_through_minimize_and_validated(plw):
             MinimizerOptions.from_kwargs(**{name: bad})
     _, system, positions = plw
     context = make_context(system, perturbed(positions, 0.02))
-    result = minimize(context, method="adam", fine_steps=50, polish_rounds=1, spike_factor=10.0,
+    result = minimize(context, method="adam", adam_steps=50, polish_rounds=1, spike_factor=10.0,
                       progress_window=10, progress_fraction=0.01)
     assert result.options["polish_rounds"] == 1 and result.options["spike_factor"] == 10.0
 
@@ -180,7 +180,7 @@ def test_every_option_is_settable_through_minimize_and_validated(plw):
 def test_progress_rule_ends_a_stalled_stage(plw, engine):
     _, system, positions = plw
     context = make_context(system, perturbed(positions, 0.02), "Reference")
-    result = minimize(context, method="adam", engine=engine, fine_steps=5000, fine_patience=10 ** 6,
+    result = minimize(context, method="adam", engine=engine, adam_steps=5000, adam_patience=10 ** 6,
                       progress_window=20, progress_fraction=0.5, polish=False)
     stage = result.stage("adam")
     assert stage.stop_reason == "stalled" and stage.iterations < 5000
@@ -209,7 +209,7 @@ def test_torchforce_with_a_reporter_runs_on_the_python_engine(plw):
             return False
 
     context = make_context(system, perturbed(positions, 0.02))
-    result = minimize(context, method="adam", fine_steps=30, reporter=Reporter())
+    result = minimize(context, method="adam", adam_steps=30, reporter=Reporter())
     assert result.engine == "python" and "adam" in seen and result.converged
     if openmm_reparam.cpp_available():
         with pytest.raises(ValueError, match="TorchForce"):
@@ -224,7 +224,7 @@ def test_polish_meets_the_tolerance_on_rigid_tip4p_water():
     system, start = tip4pew_water_box(2.0)
     start = start + np.random.default_rng(0).normal(0, 0.002, start.shape)
     context = make_context(system, start)
-    result = minimize(context, method="adam", fine_steps=50)
+    result = minimize(context, method="adam", adam_steps=50)
     assert result.converged and result.rms_force <= 10.0
     assert result.stages[-1].name == "polish" and {p.stage for p in result.history} >= {"adam", "polish"}
     final = positions_of(context)
@@ -253,13 +253,13 @@ def test_an_lbfgs_polish_round_that_ends_higher_is_undone():
 
 
 def test_adam_stops_at_the_force_tolerance_when_asked(water_box, engine):
-    """fine_stop_at=0.9: the Adam stage ends ("converged") at the first step whose RMS force (projected off the
+    """adam_stop_at=0.9: the Adam stage ends ("converged") at the first step whose RMS force (projected off the
     constraints) is at most 0.9 x the tolerance, which then needs no polish; the same rule in both engines."""
     system, start = water_box
     context = make_context(system, start)
-    result = minimize(context, method="adam", engine=engine, fine_stop_at=0.9)
+    result = minimize(context, method="adam", engine=engine, adam_stop_at=0.9)
     adam = result.stage("adam")
     assert adam.stop_reason == "converged" and adam.iterations < 2000
     assert result.stage("polish").iterations == 0 and result.converged and result.rms_force <= 9.0
-    with pytest.raises(ValueError, match="fine_stop_at"):
-        minimize(make_context(system, start), method="adam", fine_stop_at=-1.0)
+    with pytest.raises(ValueError, match="adam_stop_at"):
+        minimize(make_context(system, start), method="adam", adam_stop_at=-1.0)

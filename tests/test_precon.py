@@ -6,7 +6,7 @@ import pytest
 from openmm import app, unit
 
 from openmm_reparam import minimize
-from openmm_reparam.core.bridge import ContextEnergy
+from openmm_reparam.core.bridge import EnergyBridge
 from openmm_reparam.run.options import MinimizerOptions
 from openmm_reparam.engines.precon import precon_setup, precon_stage, sine_perturbation
 from openmm_reparam.methods.precon import PreconOptions
@@ -53,7 +53,7 @@ def _constraint_errors(system: openmm.System, positions: np.ndarray) -> np.ndarr
 
 def _stage_alone(system, start, laplacian=True, tolerance=10.0):
     context = make_context(system, start)
-    bridge = ContextEnergy(context)
+    bridge = EnergyBridge(context)
     settings = dataclasses.replace(PreconOptions().stage_settings(None), laplacian=laplacian)
     preconditioner, setup = precon_setup(bridge, settings)
     return context, bridge, setup, precon_stage(bridge, RunRecorder(), tolerance, settings, preconditioner)
@@ -129,7 +129,7 @@ def test_max_iterations_and_reporter_stop(chignolin):
     """The precon stage alone (no declash) obeys the iteration cap and a reporter's stop; with the declash,
     its OpenMM iterations count against the cap too, and a cap they use up leaves no set-up to pay."""
     system, start = chignolin
-    result = minimize(make_context(system, start), method="precon", maxIterations=7, precon_declash=0)
+    result = minimize(make_context(system, start), method="precon", maxIterations=7, declash_steps=0)
     assert len(result.history) == 7 and result.stage("precon").iterations == 7
     assert result.stage("precon").stop_reason == "max_steps"
     result = minimize(make_context(system, start), method="precon", maxIterations=7)
@@ -144,7 +144,7 @@ def test_max_iterations_and_reporter_stop(chignolin):
             return iteration >= 4
 
     reporter = Stopper()
-    result = minimize(make_context(system, start), method="precon", reporter=reporter, precon_declash=0)
+    result = minimize(make_context(system, start), method="precon", reporter=reporter, declash_steps=0)
     assert reporter.stages == ["precon"] * 5 and result.interrupted
     assert result.stage("precon").stop_reason == "reporter"
 

@@ -14,7 +14,7 @@ import scipy.sparse
 from openmm import app
 
 from conftest import energy_of, load_peptide, make_context, perturbed, positions_of
-from openmm_reparam.core.bridge import ContextEnergy
+from openmm_reparam.core.bridge import EnergyBridge
 from openmm_reparam.core.errors import NonFiniteEnergyError
 from openmm_reparam.engines import compiled
 from openmm_reparam.engines.precon import Preconditioner, precon_setup, precon_stage
@@ -60,7 +60,7 @@ class Collect(openmm.MinimizationReporter):
 def run_stage(engine, system, start, settings, reporter=None, max_iterations=0):
     """(StageResult, recorder, context) of precon_setup + one precon stage on a fresh Reference Context."""
     context = make_context(system, start, "Reference")
-    bridge = ContextEnergy(context)
+    bridge = EnergyBridge(context)
     recorder = RunRecorder(reporter, max_iterations)
     precon, _ = precon_setup(bridge, settings)
     return STAGES[engine](bridge, recorder, TOLERANCE, settings, precon), recorder, context
@@ -86,7 +86,7 @@ def assert_same_run(python, cpp, rtol=RTOL):
 def test_solve_agrees_with_scipys_lu(chignolin, laplacian):
     """P⁻¹v from the envelope L D Lᵀ equals scipy's sparse LU to 1e-10 (P = μI: to the last bit)."""
     context = make_context(chignolin["hbonds"], chignolin["start"], "Reference")
-    precon, _ = precon_setup(ContextEnergy(context), precon_settings(laplacian=laplacian))
+    precon, _ = precon_setup(EnergyBridge(context), precon_settings(laplacian=laplacian))
     v = np.random.default_rng(0).normal(size=(precon.matrix.shape[0], 3))
     expected = precon.solve(v)
     solved = np.array(cpp_precon_matrix(precon)._solve(v.ravel())).reshape(-1, 3)
@@ -117,7 +117,8 @@ def test_compiled_stage_takes_the_python_steps(chignolin, kind, laplacian, steps
     assert cpp[0].stop_reason == "max_steps"
 
 
-@pytest.mark.parametrize("kind,matrix,steps", [("obc2", "measured", 100), ("hbonds", "measured", 100),
+@pytest.mark.parametrize("kind,matrix,steps", [("obc2", "finite-difference", 100),
+                                               ("hbonds", "finite-difference", 100),
                                                ("obc2", "bonded", 70), ("hbonds", "bonded", 70)])
 def test_rebuilds_of_p_through_the_reporter(chignolin, kind, matrix, steps):
     """rebuild_distance 0.05 nm: P is rebuilt about every ten steps (Python builds it, C++ runs on); over the
@@ -146,7 +147,7 @@ def test_rebuilds_of_p_through_the_reporter(chignolin, kind, matrix, steps):
 
 
 def test_rebuilds_without_a_reporter(chignolin):
-    settings = precon_settings(rebuild_distance=0.05, max_steps=100, tolerance_factor=1e-4, matrix="measured")
+    settings = precon_settings(rebuild_distance=0.05, max_steps=100, tolerance_factor=1e-4, matrix="finite-difference")
     python, cpp = (run_stage(engine, chignolin["obc2"], chignolin["start"], settings) for engine in STAGES)
     assert cpp[0].energy_evaluations > 101 + 100  # the rebuilds' force constants counted, as in Python
     assert_same_run(python, cpp)
@@ -158,7 +159,7 @@ def test_projected_finish_with_p_mu_identity(chignolin):
     for engine in STAGES:
         context = make_context(chignolin["hbonds"], chignolin["start"], "Reference")
         recorder = RunRecorder()
-        result = projected_finish(ContextEnergy(context), recorder, TOLERANCE, PolishOptions(finish_steps=90),
+        result = projected_finish(EnergyBridge(context), recorder, TOLERANCE, PolishOptions(polish_projected_steps=90),
                                   run_precon=STAGES[engine])
         runs[engine] = result, recorder, context
     assert runs["python"][0].name == runs["cpp"][0].name == "polish"
@@ -213,12 +214,12 @@ def test_non_finite_start_raises():
     context = make_context(singular_pair(), np.array([[0.0, 0.0, 0.0], [0.01, 0.0, 0.0]]), "Reference")
     precon = Preconditioner(scipy.sparse.csc_matrix((2, 2)), 100.0, np.zeros(2, dtype=bool))
     with pytest.raises(NonFiniteEnergyError):
-        compiled_precon_stage(ContextEnergy(context), RunRecorder(), TOLERANCE, precon_settings(laplacian=False),
+        compiled_precon_stage(EnergyBridge(context), RunRecorder(), TOLERANCE, precon_settings(laplacian=False),
                               precon)
 
 
 # -- the method --------------------------------------------------------------------------------------------
-MEASURED_K = dict(precon_matrix="measured", precon_declash_by="openmm")  # the method before 2026-12-02
+MEASURED_K = dict(precon_matrix="finite-difference", declash_by="openmm")  # the method before 2026-12-02
 
 
 #: Past the window where the engines agree to rounding, both paths part (at a step that depends on the CPU:

@@ -13,7 +13,7 @@ from openmm_reparam.run.registry import options_used
 from conftest import load_peptide, make_context, perturbed
 
 OPENMM_KEYS = ("system energy", "restraint energy", "restraint strength", "max constraint error")
-FAST = dict(steps=40, fine_steps=40, n_modes=6, hidden=8, fit_steps=100, precon_declash=5, never_worse=True)
+FAST = dict(steps=40, fine_steps=40, n_modes=6, hidden=8, fit_steps=100, declash_steps=5, never_worse=True)
 EXPECTED_STAGES = {"gnn": {"baseline", "reparam", "fine", "polish"}, "linear": {"baseline", "reparam", "fine", "polish"},
                    "adam": {"baseline", "adam", "polish"}, "lbfgs": {"lbfgs"},
                    "precon": {"baseline", "declash", "precon"}, "fire": {"baseline", "fire"}}

@@ -118,7 +118,25 @@ def reference_lines() -> List[str]:
             users = list(by_method)
             variants = {m: c for m, c in by_method.items() if c is not base}
         lines += group_lines(group, base, users, variants)
-    return lines
+    return lines + former_names_lines()
+
+
+def former_names_lines() -> List[str]:
+    """The former option names and values, still accepted with a FutureWarning (:mod:`openmm_reparam.run.renames`)."""
+    from openmm_reparam.run.renames import OPTION_RENAMES, VALUE_RENAMES
+
+    lines = title("Former names", "-")
+    lines += ["These names and values are still accepted, by ``minimize`` and ``--option`` alike, with a "
+              "``FutureWarning`` naming the current one, and will be removed in a later release. "
+              "``result.options`` and the reports record the current names. A former name that is still the "
+              "current name of another method's option (``fine_steps``) is translated only for the methods that "
+              "lack it (``adam``, and ``auto``, whose candidates include adam but not gnn).", "",
+              ".. list-table::", "   :header-rows: 1", "", "   * - former", "     - current"]
+    for old, new in OPTION_RENAMES.items():
+        lines += [f"   * - ``{old}``", f"     - ``{new}``"]
+    for (option, old), new in VALUE_RENAMES.items():
+        lines += [f"   * - ``{option}={old!r}``", f"     - ``{option}={new!r}``"]
+    return lines + [""]
 
 
 class MinimizerOptionsDirective(SphinxDirective):
@@ -127,7 +145,7 @@ class MinimizerOptionsDirective(SphinxDirective):
     has_content = False
 
     def run(self):
-        for module in ("openmm_reparam.run.options", "openmm_reparam.run.registry"):
+        for module in ("openmm_reparam.run.options", "openmm_reparam.run.registry", "openmm_reparam.run.renames"):
             self.env.note_dependency(inspect.getsourcefile(__import__(module, fromlist=["_"])))
         node = nested_parse_source(self, reference_lines())
         return node.children

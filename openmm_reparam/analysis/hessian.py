@@ -4,7 +4,7 @@ Both functions return H over the *movable* atoms only (3·m × 3·m, m movable a
 3·a + d), symmetrized, in kJ/mol/nm². Fixed particles (massless particles, virtual sites; see
 :mod:`openmm_reparam.core.atoms`) are never moved; virtual sites follow their parents and OpenMM hands their forces
 to the parents, so H is the Hessian with respect to the real atoms. Forces come from
-:meth:`ContextEnergy.raw_forces` (integration force groups, no constraints applied).
+:meth:`EnergyBridge.raw_forces` (integration force groups, no constraints applied).
 
 Central differences, H[:, (j,d)] = −(F(x + h e_jd) − F(x − h e_jd)) / 2h, have an O(h²) error. With the default
 h = 1e-3 nm it is about (h / bond length)² ≈ 1e-4 relative for bond stretches, and k·h²/(2r²) ≈ 20 kJ/mol/nm² across
@@ -28,11 +28,11 @@ import numpy as np
 import scipy.sparse
 from scipy.spatial import cKDTree
 
-from ..core.bridge import ContextEnergy
+from ..core.bridge import EnergyBridge
 from ..core.atoms import colour_atoms
 
 
-def _force_change(probe: ContextEnergy, positions: np.ndarray, atoms, direction: int, step: float) -> np.ndarray:
+def _force_change(probe: EnergyBridge, positions: np.ndarray, atoms, direction: int, step: float) -> np.ndarray:
     """−dF/dx for a displacement of ``atoms`` along ``direction``, central differences: (N, 3) kJ/mol/nm²."""
     plus = positions.copy()
     plus[atoms, direction] += step
@@ -41,7 +41,7 @@ def _force_change(probe: ContextEnergy, positions: np.ndarray, atoms, direction:
     return -(probe.raw_forces(plus) - probe.raw_forces(minus)) / (2.0 * step)
 
 
-def dense_hessian(probe: ContextEnergy, positions: np.ndarray, movable: np.ndarray, step: float) -> np.ndarray:
+def dense_hessian(probe: EnergyBridge, positions: np.ndarray, movable: np.ndarray, step: float) -> np.ndarray:
     """The full Hessian over the movable atoms (see the module docstring); 6·m force evaluations."""
     index = np.flatnonzero(movable)
     size = 3 * len(index)
@@ -59,7 +59,7 @@ def neighbour_pairs(positions: np.ndarray, cutoff: float, boxsize: Optional[np.n
     return np.concatenate([pairs, pairs[:, ::-1], self_pairs]).astype(np.int64)
 
 
-def sparse_hessian(probe: ContextEnergy, positions: np.ndarray, movable: np.ndarray, step: float, cutoff: float,
+def sparse_hessian(probe: EnergyBridge, positions: np.ndarray, movable: np.ndarray, step: float, cutoff: float,
                    boxsize: Optional[np.ndarray] = None) -> scipy.sparse.csr_matrix:
     """The Hessian over the movable atoms restricted to pairs within ``cutoff`` (see the module docstring).
 

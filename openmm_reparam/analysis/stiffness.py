@@ -36,7 +36,7 @@ import openmm
 import scipy.sparse
 from openmm import unit
 
-from ..core.bridge import ContextEnergy
+from ..core.bridge import EnergyBridge
 from ..core.units import as_positions
 from .hessian import dense_hessian, sparse_hessian
 from .modes import lowest_dense, lowest_sparse
@@ -140,7 +140,7 @@ def stiffness(context: openmm.Context, n_modes: int = 10, *, method: str = "auto
     system = context.getSystem()
     saved = context.getState(getPositions=True).getPositions(asNumpy=True)
     positions = as_positions(saved)
-    probe = ContextEnergy(context)
+    probe = EnergyBridge(context)
     index = np.flatnonzero(probe.movable)
     if len(index) == 0:
         raise ValueError("the System has no movable particles (all are massless or virtual sites)")

@@ -29,7 +29,7 @@ import openmm
 import torch
 from openmm import unit
 
-from ..core.bridge import ContextEnergy
+from ..core.bridge import EnergyBridge
 from ..core.obstacles import find_obstacles
 from ..core.platforms import require_openmm_lbfgs
 from ..core.units import as_force
@@ -37,10 +37,12 @@ from ..core.validation import check_positions
 from ..engines import select_runners
 from ..engines.interrupts import InterruptWatch
 from ..methods.base import Method, RunState
+from ..methods.effects import warn_ineffective
 from ..methods.lbfgs import polish
 from ..run.options import MinimizerOptions
 from ..run.recorder import RunRecorder
 from ..run.registry import get_method
+from ..run.renames import current_options
 from ..run.result import MinimizationResult
 from .selection import choose_result, lbfgs_from, leave_best
 
@@ -57,8 +59,9 @@ class ReparamMinimizer:
     def __init__(self, method: Union[str, Method] = "auto", seed: int = 0, **options: Any):
         self.method = get_method(method if isinstance(method, str) else method.name)  # registered methods only
         self.seed = int(seed)
-        self.option_values: Dict[str, Any] = dict(options)
-        self.options = MinimizerOptions.from_kwargs(method=self.method.name, **options)
+        known = MinimizerOptions.known(self.method.name)
+        self.option_values: Dict[str, Any] = current_options(options, known, stacklevel=3)  # former names translated
+        self.options = MinimizerOptions.from_kwargs(method=self.method.name, **self.option_values)
         self.engine_used = "python"
 
     def options_for(self, method: Method) -> MinimizerOptions:
@@ -78,7 +81,8 @@ class ReparamMinimizer:
             raise ValueError(f"tolerance must be > 0 kJ/mol/nm, got {tolerance}")
         method = self.method.resolve(context.getSystem())
         options = self.options_for(method)
-        bridge = ContextEnergy(context, options.safety.constraint_stiffness)
+        warn_ineffective(self.method, method, self.option_values, options, stacklevel=3)
+        bridge = EnergyBridge(context, options.safety.constraint_stiffness)
         original = bridge.current_positions()
         check_positions(original, bridge.periodic, options.safety.far_atom_distance)
         initial_energy = bridge.checked_energy()
@@ -184,6 +188,8 @@ def minimize(context: openmm.Context, tolerance: Union[float, unit.Quantity] = D
     KeyboardInterrupt; in another thread than the main one, or where SIGINT has a handler of the user's own, the
     run installs nothing and SIGINT does what it did before (:mod:`openmm_reparam.engines.interrupts`).
     """
+    name = method if isinstance(method, str) else method.name
+    options = current_options(options, MinimizerOptions.known(get_method(name, warn=False).name), stacklevel=3)
     return ReparamMinimizer(method=method, seed=seed, **options).minimize(context, tolerance, maxIterations,
                                                                         reporter)
 

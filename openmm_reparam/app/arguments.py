@@ -103,7 +103,8 @@ def _add_minimizer(parser: argparse.ArgumentParser, default_method: str, seed_he
     run.add_argument("--steps", type=nonnegative_int, default=None,
                      help="max steps of the reparametrized stage (gnn, linear)")
     run.add_argument("--fine-steps", type=nonnegative_int, default=None,
-                     help="max steps of the coordinate Adam stage: gnn's and linear's fine stage, the whole of adam")
+                     help="max steps of the coordinate Adam stage: gnn's and linear's fine stage (fine_steps), the "
+                     "whole of adam (adam_steps)")
     run.add_argument("--time-budget", type=positive_float, default=None,
                      help="seconds for the whole minimization, the L-BFGS polish included")
     run.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",

@@ -17,7 +17,7 @@ import logging
 import os
 import sys
 from contextlib import contextmanager
-from typing import Any, Dict, Iterable, Iterator, List, Optional, Union
+from typing import Any, Dict, Iterable, Iterator, List, Optional, Tuple, Union
 
 from ..core.extras import require
 from .inputs import InputError, expand_inputs, output_names
@@ -115,14 +115,14 @@ def plan_jobs(inputs: Union[PathLike, Iterable[PathLike]], out_dir: PathLike, *,
                              "--overwrite)")
     for _, folder in folders:
         os.makedirs(folder, exist_ok=True)
-    jobs, plugin = [], method_plugin(parsed.method)
+    jobs, plugin, generator = [], method_plugin(parsed.method), generator_plugin(parsed.options)
     for path, name in zip(paths, output_names(paths)):
         pdbx = without_gzip_suffix(path).lower().endswith(PDBX_EXTENSIONS)
         extension = "." + (output_format or ("cif" if pdbx else "pdb"))
         jobs.append(Job(protocol=protocol, input=os.path.abspath(path), name=name,
                         output=os.path.abspath(os.path.join(out_dir, name + extension)),
                         report=os.path.abspath(os.path.join(out_dir, name + ".json")), settings=parsed,
-                        threads=int(threads), method_plugin=plugin,
+                        threads=int(threads), method_plugin=plugin, generator_plugin=generator,
                         prepared=None if prepared_dir is None else
                         os.path.abspath(os.path.join(prepared_dir, name + "_prepared" + extension))))
     _check_distinct(jobs)
@@ -149,6 +149,18 @@ def method_plugin(name: str) -> Any:
     from ..run.registry import get_method
     method = get_method(name, warn=False)
     return None if type(method).__module__.startswith("openmm_reparam.") else method
+
+
+def generator_plugin(options: Dict[str, Any]) -> Optional[Tuple[str, Any]]:
+    """(name, factory) when option ``generator`` names a generator registered in this process from outside the
+    package, to be sent with each job and registered on the worker (a name is known only where it was
+    registered); None otherwise (the package's own, an import path, an object, no generator)."""
+    from ..run.registry import get_generator
+    name = options.get("generator")
+    if not isinstance(name, str) or ":" in name:
+        return None
+    factory = get_generator(name)
+    return None if getattr(factory, "__module__", "").startswith("openmm_reparam.") else (name, factory)
 
 
 def _settings(protocol: str, settings: Dict[str, Any]) -> Any:

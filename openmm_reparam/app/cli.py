@@ -270,7 +270,14 @@ def _minimizer_options(args: argparse.Namespace) -> Dict[str, Any]:
     """The dedicated flags, then every ``--option KEY=VALUE``, checked here so that a typo is a one-line user
     error rather than a traceback."""
     from ..run.options import MinimizerOptions
-    options = {"steps": args.steps, "fine_steps": args.fine_steps, "time_budget": args.time_budget}
+    from ..run.renames import current_options
+    try:
+        known = MinimizerOptions.known(args.method)
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    # --fine-steps: the coordinate Adam stage, gnn's and linear's fine stage or the whole of method adam
+    coordinate_steps = "fine_steps" if "fine_steps" in known or "adam_steps" not in known else "adam_steps"
+    options = {"steps": args.steps, coordinate_steps: args.fine_steps, "time_budget": args.time_budget}
     options = {key: value for key, value in options.items() if value is not None}
     for item in args.option:
         key, separator, text = item.partition("=")
@@ -278,6 +285,7 @@ def _minimizer_options(args: argparse.Namespace) -> Dict[str, Any]:
             raise UserError(f"--option needs KEY=VALUE, got {item!r}")
         options[key.strip().replace("-", "_")] = option_value(text.strip())
     try:
+        options = current_options(options, known)  # former names: the current ones, with a FutureWarning
         MinimizerOptions.from_kwargs(method=args.method, **options)
     except (TypeError, ValueError) as error:
         raise UserError(f"bad minimizer option: {error}") from None

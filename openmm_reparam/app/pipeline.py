@@ -79,6 +79,7 @@ def settings_from_kwargs(cls: type, kwargs: Dict[str, Any]) -> Any:
     """``cls(**fields)`` with every minimizer-option keyword moved into ``options`` and checked."""
     from ..run.options import MinimizerOptions
     from ..run.registry import deprecated_names, method_names
+    from ..run.renames import current_options
 
     names = {f.name for f in fields(cls)}
     own = {k: v for k, v in kwargs.items() if k in names}
@@ -88,7 +89,8 @@ def settings_from_kwargs(cls: type, kwargs: Dict[str, Any]) -> Any:
     if settings.method not in method_names() + deprecated_names():
         raise SettingsError(f"method must be one of {method_names()}, got {settings.method!r}")
     try:
-        MinimizerOptions.from_kwargs(method=settings.method, **options)
+        settings.options = current_options(options, MinimizerOptions.known(settings.method), stacklevel=4)
+        MinimizerOptions.from_kwargs(method=settings.method, **settings.options)
     except (TypeError, ValueError) as error:
         raise SettingsError(f"bad setting: {error}") from None
     return settings
@@ -96,8 +98,12 @@ def settings_from_kwargs(cls: type, kwargs: Dict[str, Any]) -> Any:
 
 
 def result_settings(settings: Any) -> Dict[str, Any]:
-    """The settings as plain JSON values (what a report records and a resumed batch compares)."""
-    return asdict(settings)
+    """The settings as plain JSON values (what a report records and a resumed batch compares): an option that is
+    an object (a generator's factory or network) by its name, as ``result.options`` records it."""
+    from ..run.options import plain_value
+    data = asdict(settings)
+    data["options"] = {name: plain_value(value) for name, value in settings.options.items()}
+    return data
 
 
 def make_platform(name: Optional[str], threads: Optional[int] = None, quiet: bool = False

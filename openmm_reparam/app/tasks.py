@@ -34,6 +34,7 @@ class Job:
     settings: Any                 # MinimizeSettings or RelaxSettings
     threads: int = 1
     method_plugin: Any = None     # a method registered from outside the package, registered again on the worker
+    generator_plugin: Any = None  # (name, factory): a generator registered so, registered again on the worker
     prepared: Optional[str] = None  # where the prepared structure goes (before minimization), if anywhere
 
     def fingerprint(self) -> Dict[str, Any]:
@@ -61,6 +62,9 @@ def run_job(job: Job) -> Dict[str, Any]:
     if job.method_plugin is not None:
         from ..run.registry import register_method
         register_method(job.method_plugin, replace=True)
+    if job.generator_plugin is not None:
+        from ..run.registry import register_generator
+        register_generator(*job.generator_plugin, replace=True)
     start, worker = time.perf_counter(), worker_name()
     try:
         with atomic_path(job.output) as temporary:

@@ -1,6 +1,6 @@
 """The energy bridge: a differentiable torch function of positions evaluated by an OpenMM Context.
 
-``ContextEnergy(context)(x)`` takes an (N, 3) float64 tensor of positions in nm and returns the potential
+``EnergyBridge(context)(x)`` takes an (N, 3) float64 tensor of positions in nm and returns the potential
 energy in kJ/mol as a 0-d tensor whose gradient is −F, with F the Context's forces. Everything OpenMM can
 compute works: any force field, implicit or explicit solvent, Custom*Force, ``openmmtorch.TorchForce``.
 
@@ -13,13 +13,15 @@ It also
   −F⊥(P(x)) + k_c (x − P(x));
 * counts evaluations and remembers the lowest-energy positions seen (used when a run is interrupted).
 
-The compiled engine's EnergyBridge (plugin_cpp/) computes the same loss and gradient.
+The compiled engine's EnergyBridge (plugin_cpp/), of the same name, computes the same loss and gradient. The former
+name ``ContextEnergy`` still imports, with a DeprecationWarning, for one release.
 """
 from __future__ import annotations
 
 import math
 import sys
-from typing import Optional, Tuple
+import warnings
+from typing import Any, Optional, Tuple
 
 import numpy as np
 import openmm
@@ -35,7 +37,7 @@ _KJ = unit.kilojoule_per_mole
 _FORCE = _KJ / _NM
 
 
-class ContextEnergy:
+class EnergyBridge:
     """Energy and forces of ``context`` as a torch function; see the module docstring."""
 
     def __init__(self, context: openmm.Context, constraint_stiffness: float = 1e4):
@@ -168,7 +170,7 @@ class ContextEnergy:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Differentiable loss (the energy, plus the constraint spring when constraints exist)."""
-        return _ContextEnergyFunction.apply(x, self)
+        return _EnergyBridgeFunction.apply(x, self)
 
 
 def _may_run_torch_autograd(force: openmm.Force) -> bool:
@@ -180,9 +182,9 @@ def _may_run_torch_autograd(force: openmm.Force) -> bool:
     return type(force) is openmm.Force or (torch_force is not None and isinstance(force, torch_force))
 
 
-class _ContextEnergyFunction(torch.autograd.Function):
+class _EnergyBridgeFunction(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x: torch.Tensor, bridge: ContextEnergy) -> torch.Tensor:
+    def forward(ctx, x: torch.Tensor, bridge: EnergyBridge) -> torch.Tensor:
         # autograd turns grad mode off inside forward(); an openmmtorch.TorchForce in the System runs its
         # own backward pass in this thread and needs it on.
         with torch.enable_grad():
@@ -194,3 +196,22 @@ class _ContextEnergyFunction(torch.autograd.Function):
     def backward(ctx, grad_output: torch.Tensor):
         (gradient,) = ctx.saved_tensors
         return grad_output * gradient, None
+
+
+#: former names -> current ones: still importable, with a DeprecationWarning, for one release
+DEPRECATED_NAMES = {"ContextEnergy": "EnergyBridge"}
+
+
+def deprecated_name(module: str, name: str) -> Any:
+    """The object a former public name of ``module`` stands for, with a DeprecationWarning naming the new one;
+    AttributeError for any other name (what a module ``__getattr__`` raises)."""
+    if name not in DEPRECATED_NAMES:
+        raise AttributeError(f"module {module!r} has no attribute {name!r}")
+    new = DEPRECATED_NAMES[name]
+    warnings.warn(f"{name} is deprecated, use {new} (the same class, renamed after the C++ EnergyBridge it "
+                  f"mirrors)", DeprecationWarning, stacklevel=3)
+    return globals()[new]
+
+
+def __getattr__(name: str) -> Any:
+    return deprecated_name(__name__, name)

@@ -20,7 +20,7 @@ import openmm
 from openmm import app, unit
 
 if TYPE_CHECKING:  # torch is imported where an energy is evaluated, not here
-    from .bridge import ContextEnergy
+    from .bridge import EnergyBridge
 
 #: How many atoms a result names (the largest residual forces).
 DEFAULT_COUNT = 5
@@ -41,7 +41,7 @@ class Obstacle:
     distance: Optional[float]
 
 
-def residual_forces(bridge: ContextEnergy) -> np.ndarray:
+def residual_forces(bridge: EnergyBridge) -> np.ndarray:
     """(N,) |F_i| at the Context's positions: projected off the constraints, 0 on fixed particles."""
     state = bridge.context.getState(getForces=True, getPositions=bridge.has_constraints, groups=bridge.groups)
     forces = np.array(state.getForces(asNumpy=True).value_in_unit(unit.kilojoule_per_mole / unit.nanometer),
@@ -87,7 +87,7 @@ def _nearest(positions: np.ndarray, atom: int, excluded: Set[int], box: Optional
     return (None, None) if not np.isfinite(distance[nearest]) else (nearest, float(distance[nearest]))
 
 
-def find_obstacles(bridge: ContextEnergy, count: int = DEFAULT_COUNT) -> List[Obstacle]:
+def find_obstacles(bridge: EnergyBridge, count: int = DEFAULT_COUNT) -> List[Obstacle]:
     """The ``count`` movable atoms with the largest residual forces at the Context's positions, largest first,
     each with its nearest non-bonded atom."""
     forces = residual_forces(bridge)

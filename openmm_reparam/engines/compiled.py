@@ -22,10 +22,11 @@ import numpy as np
 import openmm
 import torch  # noqa: F401  (libtorch must be loaded before the plugin library)
 
-from ..core.bridge import ContextEnergy
+from ..core.bridge import EnergyBridge
 from ..run.recorder import RunRecorder
 from ..run.result import StageResult
 from .device import cpu_force_evaluations, device_name
+from .recording import RecordingReporter
 from .settings import AdamStageSettings
 from .torchscript import NotScriptableError, runs_as_torchscript, to_cpp_torchscript
 
@@ -192,28 +193,6 @@ def compiled_stop_reason(outcome, recorder: RunRecorder) -> str:
     return recorder.stop_reason if reason == "reporter" else reason
 
 
-class _RecordingReporter(openmm.MinimizationReporter):
-    """The reporter the C++ stage calls every step: it passes the step to ``recorder.record`` (history, the
-    user's reporter with the stage name and the stage's other args, best positions). An exception from the user's
-    reporter (KeyboardInterrupt included) stops the stage and is kept, to be re-raised once the C++ call has
-    returned (instead of becoming a SWIG director error)."""
-
-    def __init__(self, recorder: RunRecorder, stage: str):
-        super().__init__()
-        self.recorder, self.stage = recorder, stage
-        self.error: Optional[BaseException] = None
-
-    def report(self, iteration, x, grad, args):
-        try:
-            extra = {str(key): float(args[key]) for key in args.keys() if str(key) != "system energy"}
-            return bool(self.recorder.record(self.stage, float(args["system energy"]),
-                                             np.asarray(x, dtype=np.float64).reshape(-1, 3),
-                                             np.asarray(grad, dtype=np.float64).reshape(-1, 3), extra or None))
-        except BaseException as error:  # noqa: B902 - re-raised by CompiledEngine.adam_stage
-            self.error = error
-            return True
-
-
 class CompiledEngine:
     """Adam stages in the compiled plugin (``runAdamStage``); see :mod:`.settings` for the contract. With
     ``on_device`` a stage on the coordinates (``runDeviceAdamStage``) or on a generator
@@ -229,7 +208,7 @@ class CompiledEngine:
     def __init__(self, on_device: bool = False):
         self.on_device = on_device
 
-    def adam_stage(self, bridge: ContextEnergy, recorder: RunRecorder, generator: Optional[torch.nn.Module],
+    def adam_stage(self, bridge: EnergyBridge, recorder: RunRecorder, generator: Optional[torch.nn.Module],
                    settings: AdamStageSettings) -> StageResult:
         if generator is not None and not compiles(generator) and not runs_as_torchscript(generator):
             return self._in_python(bridge, recorder, generator, settings, "not a CustomGenerator")
@@ -240,7 +219,7 @@ class CompiledEngine:
         steps = recorder.capped(settings.max_steps)
         if recorder.stopped and steps > 0:
             return StageResult(settings.name, stop_reason=recorder.stop_reason, engine=self.name)
-        reporter = _RecordingReporter(recorder, settings.name) if recorder.reporter is not None else None
+        reporter = RecordingReporter(recorder, settings.name) if recorder.reporter is not None else None
         stage_start = time.perf_counter()
         cpp_settings = cpp_stage_settings(settings, steps, stage_start)
         # the device kernels have the built-in generators; a user's network (TorchScript) runs on the host
@@ -266,7 +245,7 @@ class CompiledEngine:
                            compiled_stop_reason(outcome, recorder), cpu_force_evaluations(settings.name, outcome),
                            engine=device_name(bridge.context) if on_device else self.name)
 
-    def _in_python(self, bridge: ContextEnergy, recorder: RunRecorder, generator: torch.nn.Module,
+    def _in_python(self, bridge: EnergyBridge, recorder: RunRecorder, generator: torch.nn.Module,
                    settings: AdamStageSettings, why: str) -> StageResult:
         """A generator TorchScript cannot compile runs its stage on the Python engine (its StageResult says
         "python"), and a warning says so and why; the other stages of the run stay compiled."""

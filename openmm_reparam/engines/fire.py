@@ -2,7 +2,7 @@
 with the FIRE 2.0 corrections (Guénolé et al., Comput. Mater. Sci. 175, 109584, 2020), unit masses.
 
 The state is x (all particles, on the constraints), E, F (= F⊥, the force on the movable atoms with its
-constraint components removed, :meth:`~openmm_reparam.core.bridge.ContextEnergy.evaluate_projected`), v (movable atoms,
+constraint components removed, :meth:`~openmm_reparam.core.bridge.EnergyBridge.evaluate_projected`), v (movable atoms,
 starts at 0), dt = ``dt``, α = ``alpha_start``, N+ = N− = 0, the last step Δ = 0. Each iteration i = 0, 1, …
 (at most ``max_steps``, the run's iteration cap applied) does, in this order (the C++ twin ``runFireStage``
 follows it to the letter):
@@ -50,12 +50,13 @@ from typing import Optional
 
 import numpy as np
 
-from ..core.bridge import ContextEnergy
+from ..core.bridge import EnergyBridge
 from ..core.errors import NonFiniteEnergyError
 from ..run.recorder import RunRecorder
 from .iterate import CoordinateIterate
 from ..run.result import StageResult
-from .compiled import _RecordingReporter, compiled_stop_reason, fill_cpp_settings, plugin
+from .compiled import compiled_stop_reason, fill_cpp_settings, plugin
+from .recording import RecordingReporter
 from .device import cpu_force_evaluations, device_name
 
 
@@ -83,7 +84,7 @@ class FireStageSettings:
 class FireState(CoordinateIterate):
     """The FIRE iterate on the movable atoms and its update rules (see the module docstring, steps 2-6)."""
 
-    def __init__(self, bridge: ContextEnergy, settings: FireStageSettings):
+    def __init__(self, bridge: EnergyBridge, settings: FireStageSettings):
         self.bridge, self.settings = bridge, settings
         self.energy, self.x, self.gradient = bridge.evaluate_projected(bridge.current_positions())
         self.v = np.zeros_like(self.gradient)
@@ -154,7 +155,7 @@ class FireState(CoordinateIterate):
         return True
 
 
-def python_fire_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float,
+def python_fire_stage(bridge: EnergyBridge, recorder: RunRecorder, tolerance: float,
                       settings: FireStageSettings) -> StageResult:
     """Stage ``fire`` (reference implementation): FIRE 2.0 on the coordinates until the RMS force is at most
     ``settings.tolerance_factor`` × ``tolerance``; see the module docstring for the exact iteration."""
@@ -201,7 +202,7 @@ def cpp_fire_settings(settings: FireStageSettings, max_steps: int, now: float):
     return cpp
 
 
-def compiled_fire_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float,
+def compiled_fire_stage(bridge: EnergyBridge, recorder: RunRecorder, tolerance: float,
                         settings: FireStageSettings, on_device: bool = False) -> StageResult:
     """Stage ``fire`` in the compiled plugin (``runFireStage``, the same iteration without Python in the loop; on
     the Context's device, ``runDeviceFireStage``, with ``on_device``: the caller checked that the platform has
@@ -210,7 +211,7 @@ def compiled_fire_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance:
     where = device_name(bridge.context) if on_device else "cpp"
     if recorder.stopped:
         return StageResult(settings.name, stop_reason=recorder.stop_reason, engine=where)
-    reporter = _RecordingReporter(recorder, settings.name) if recorder.reporter is not None else None
+    reporter = RecordingReporter(recorder, settings.name) if recorder.reporter is not None else None
     stage_start = time.perf_counter()
     cpp_settings = cpp_fire_settings(settings, recorder.capped(settings.max_steps), stage_start)
     if on_device:

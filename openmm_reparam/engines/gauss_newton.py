@@ -25,7 +25,7 @@ from typing import List, Optional, Tuple
 
 import torch
 
-from ..core.bridge import ContextEnergy
+from ..core.bridge import EnergyBridge
 from ..run.recorder import RunRecorder
 from ..run.result import StageResult
 from .python import StageTracker, finish_stage, observe_step
@@ -88,7 +88,7 @@ class GaussNewtonEngine:
 
     name = "python"
 
-    def adam_stage(self, bridge: ContextEnergy, recorder: RunRecorder, generator: Optional[torch.nn.Module],
+    def adam_stage(self, bridge: EnergyBridge, recorder: RunRecorder, generator: Optional[torch.nn.Module],
                    settings: AdamStageSettings) -> StageResult:
         if generator is None:
             raise ValueError("the Gauss-Newton step needs a generator (methods gnn, linear)")
@@ -115,7 +115,7 @@ class GaussNewtonEngine:
 class _Stepper:
     """The state between steps: the loss at the current parameters and the trust length."""
 
-    def __init__(self, bridge: ContextEnergy, generator: torch.nn.Module):
+    def __init__(self, bridge: EnergyBridge, generator: torch.nn.Module):
         self.bridge, self.generator = bridge, generator
         self.parameters = generator.ordered_parameters()
         self.after = getattr(generator, "after_evaluation", None)

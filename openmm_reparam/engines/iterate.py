@@ -9,7 +9,7 @@ import numpy as np
 
 class CoordinateIterate:
     """An iterate with ``x`` (all particles' positions), ``gradient`` (−F⊥ on the movable atoms) and ``bridge``
-    (its ContextEnergy, for the movable mask)."""
+    (its EnergyBridge, for the movable mask)."""
 
     x: np.ndarray
     gradient: np.ndarray

@@ -10,7 +10,7 @@ from typing import Optional, Tuple
 import numpy as np
 import openmm
 
-from ..core.bridge import ContextEnergy
+from ..core.bridge import EnergyBridge
 from ..run.recorder import RunRecorder
 from . import compiled
 
@@ -51,7 +51,7 @@ class OpenMMLBFGS:
     def __init__(self, plugin_reporter: bool):
         self.plugin_reporter = plugin_reporter
 
-    def run(self, name: str, bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, cap: int,
+    def run(self, name: str, bridge: EnergyBridge, recorder: RunRecorder, tolerance: float, cap: int,
             deadline: Optional[float]) -> Tuple[int, str]:
         """Minimize ``bridge``'s Context to ``tolerance`` in at most ``cap`` iterations (0: no limit); returns
         (iterations reported, stop reason: "" when OpenMM finished)."""

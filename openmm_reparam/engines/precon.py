@@ -5,13 +5,14 @@ The preconditioner is P = L(K) + μ·I on the movable atoms, applied to x, y and
 per-atom-pair force-constant norms of :func:`~openmm_reparam.reparam.slow_modes.force_constant_matrix`, L its
 graph Laplacian. P approximates the Hessian's coupling pattern, so P⁻¹ turns the stiff bond-dominated spectrum
 into a nearly flat one and L-BFGS needs far fewer iterations (the idea of ASE's PreconLBFGS, Packwood et al.,
-J. Chem. Phys. 144, 164109, 2016, with a measured K instead of their distance-based one). μ, unless given,
+J. Chem. Phys. 144, 164109, 2016, with a force-constant K instead of their distance-based one). μ, unless given,
 is estimated as theirs is: the curvature along a long-wavelength sine perturbation minus what L gives it, but
 at least ``mu_floor`` × L's mean diagonal (in a liquid the sine sees the bulk's soft long-wavelength response,
 not the contacts that hold each molecule: :data:`~openmm_reparam.methods.precon.BOX_MU_FLOOR`).
 
-With the measured K, L couples only the solute: waters and ions (:func:`~openmm_reparam.core.atoms.solvent_mask`)
-get μ·I, which measured faster (their stiffness is in their constraints, and their force constants cost most).
+With the finite-difference K, L couples only the solute: waters and ions
+(:func:`~openmm_reparam.core.atoms.solvent_mask`) get μ·I, which measured faster (their stiffness is in their
+constraints, and their force constants cost most).
 With the bonded K (:func:`~openmm_reparam.reparam.bonded.bonded_force_constants`, read from the bond and angle
 terms at no evaluation) L couples every atom: rigid waters have no such terms and get μ·I anyway, flexible ones
 their O-H springs.
@@ -20,7 +21,7 @@ reset, when a coupled atom has moved more than ``rebuild_distance`` since the la
 standard two-loop L-BFGS with H₀ = γ·P⁻¹ (γ = sᵀy / yᵀP⁻¹y, 1 before the first pair) and a backtracking
 Armijo line search. With constraints, every trial point is put back on them by the bridge
 (``Context.applyConstraints``), the iterate is the constrained point and the gradient is −F with its
-constraint components removed (``ContextEnergy.evaluate_projected``), as in the Python engine's projected Adam.
+constraint components removed (``EnergyBridge.evaluate_projected``), as in the Python engine's projected Adam.
 Fixed particles never move.
 """
 from __future__ import annotations
@@ -35,7 +36,7 @@ import scipy.sparse
 import scipy.sparse.linalg
 
 from ..core.atoms import solvent_mask
-from ..core.bridge import ContextEnergy
+from ..core.bridge import EnergyBridge
 from ..core.errors import NonFiniteEnergyError
 from ..reparam.bonded import bonded_force_constants
 from ..reparam.slow_modes import force_constant_matrix, graph_laplacian
@@ -62,8 +63,9 @@ class PreconSettings:
     tolerance_factor: float              # the stage stops at this x the run's tolerance (the polish then is short)
     atoms: str                           # "solute": waters and ions get μ·I only; "all": every movable atom
     laplacian: bool                      # False: P = μ·I, plain L-BFGS with the same code
-    matrix: str                          # K: "measured" (finite differences of the forces) or "bonded" (read
-    #                                      from the bond and angle terms, no evaluation; couples every atom)
+    matrix: str                          # K: "finite-difference" (finite differences of the forces), "bonded"
+    #                                      (read from the bond and angle terms, no evaluation; couples every atom)
+    #                                      or "identity" (no K: P = μ·I, with ``laplacian`` False)
     deadline: Optional[float] = None     # time.perf_counter() value
     mu_floor: float = 1e-3               # the estimated μ is at least this x the mean diagonal of L
 
@@ -93,7 +95,7 @@ def sine_perturbation(positions: np.ndarray, amplitude: float = SINE_AMPLITUDE) 
     return amplitude * np.repeat(field[:, None], 3, axis=1)
 
 
-def estimate_mu(bridge: ContextEnergy, positions: np.ndarray, laplacian, floor: float) -> Tuple[float, int]:
+def estimate_mu(bridge: EnergyBridge, positions: np.ndarray, laplacian, floor: float) -> Tuple[float, int]:
     """μ such that vᵀ(L + μI)v equals the measured curvature vᵀHv along the sine perturbation v (two force
     evaluations, forward difference), at least ``floor``. Returns (μ, evaluations)."""
     movable = bridge.movable
@@ -109,18 +111,18 @@ def estimate_mu(bridge: ContextEnergy, positions: np.ndarray, laplacian, floor: 
     return (mu if math.isfinite(mu) and mu > floor else floor), 2
 
 
-def coupled_atoms(bridge: ContextEnergy, settings: PreconSettings) -> np.ndarray:
+def coupled_atoms(bridge: EnergyBridge, settings: PreconSettings) -> np.ndarray:
     """(N,) mask of the atoms the Laplacian couples: the movable ones, less waters and ions for "solute"
     (rigid waters are stiff only along their constraints, which the projection handles; measured: plain
     L-BFGS needs fewer iterations on water than with the Laplacian, and their force constants cost most)."""
     if not settings.laplacian:
         return np.zeros_like(bridge.movable)
-    if settings.atoms == "solute" and settings.matrix == "measured":
+    if settings.atoms == "solute" and settings.matrix == "finite-difference":
         return bridge.movable & ~solvent_mask(bridge.context.getSystem())
     return bridge.movable.copy()
 
 
-def build_preconditioner(bridge: ContextEnergy, positions: np.ndarray, settings: PreconSettings,
+def build_preconditioner(bridge: EnergyBridge, positions: np.ndarray, settings: PreconSettings,
                          coupled: np.ndarray) -> Tuple[Preconditioner, int]:
     """The factorized P at ``positions``, L over the ``coupled`` atoms (the Context is left at ``positions``).
     Returns (P, force evaluations)."""
@@ -180,7 +182,7 @@ class LBFGSMemory:
         return -z
 
 
-def line_search(bridge: ContextEnergy, x: np.ndarray, energy: float, gradient: np.ndarray, direction: np.ndarray,
+def line_search(bridge: EnergyBridge, x: np.ndarray, energy: float, gradient: np.ndarray, direction: np.ndarray,
                 max_step: float) -> Tuple[Optional[Tuple[float, np.ndarray, np.ndarray]], int]:
     """Backtracking (quadratic interpolation, Armijo condition) along ``direction`` from ``x``, the first trial
     step capped at ``max_step`` nm per atom. Returns ((energy, positions, gradient) or None, evaluations)."""
@@ -209,7 +211,7 @@ class PreconLBFGS(CoordinateIterate):
     """The iterate (positions of all particles, energy, −F⊥ on the movable atoms) and one iteration of the
     preconditioned L-BFGS."""
 
-    def __init__(self, bridge: ContextEnergy, settings: PreconSettings, precon: Preconditioner):
+    def __init__(self, bridge: EnergyBridge, settings: PreconSettings, precon: Preconditioner):
         self.bridge, self.settings, self.precon = bridge, settings, precon
         self.memory = LBFGSMemory(settings.memory)
         self.energy, self.x, self.gradient = bridge.evaluate_projected(bridge.current_positions())
@@ -248,7 +250,7 @@ class PreconLBFGS(CoordinateIterate):
         self.anchor = self.x[self.precon.coupled].copy()
 
 
-def precon_setup(bridge: ContextEnergy, settings: PreconSettings) -> Tuple[Preconditioner, StageResult]:
+def precon_setup(bridge: EnergyBridge, settings: PreconSettings) -> Tuple[Preconditioner, StageResult]:
     """Stage ``precon_setup``: the force constants, μ and the factorization at the Context's positions."""
     start, energy = time.perf_counter(), bridge.energy()
     precon, evaluations = build_preconditioner(bridge, bridge.current_positions(), settings,
@@ -256,7 +258,7 @@ def precon_setup(bridge: ContextEnergy, settings: PreconSettings) -> Tuple[Preco
     return precon, StageResult("precon_setup", 0, evaluations, time.perf_counter() - start, energy, energy)
 
 
-def precon_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, settings: PreconSettings,
+def precon_stage(bridge: EnergyBridge, recorder: RunRecorder, tolerance: float, settings: PreconSettings,
                  precon: Preconditioner, name: str = "precon") -> StageResult:
     """Stage ``precon``: iterate until the RMS force is at most ``tolerance``, the step or iteration cap, the
     deadline, a reporter's stop, or no lowering step (stuck). Leaves the last (lowest) iterate in the Context.

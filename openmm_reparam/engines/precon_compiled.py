@@ -32,10 +32,11 @@ from typing import Optional
 
 import numpy as np
 
-from ..core.bridge import ContextEnergy
+from ..core.bridge import EnergyBridge
 from ..run.recorder import RunRecorder
 from ..run.result import StageResult
-from .compiled import _RecordingReporter, compiled_stop_reason, fill_cpp_settings, plugin
+from .compiled import compiled_stop_reason, fill_cpp_settings, plugin
+from .recording import RecordingReporter
 from .device import cpu_force_evaluations, device_name
 from .precon import PreconSettings, Preconditioner, build_preconditioner
 
@@ -77,7 +78,7 @@ def cpp_precon_matrix(precon: Preconditioner):
                                  matrix.indices.astype(np.float64), matrix.data.astype(np.float64))
 
 
-def device_precon_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, settings: PreconSettings,
+def device_precon_stage(bridge: EnergyBridge, recorder: RunRecorder, tolerance: float, settings: PreconSettings,
                         precon: Preconditioner, name: str = "precon") -> StageResult:
     """:func:`compiled_precon_stage` on the Context's device: a device stage per preconditioner (each rebuild
     starts a new one at the iterate the last one left in the Context); the steps are recorded afterwards."""
@@ -109,7 +110,7 @@ def device_precon_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance:
                        cpu_force_evaluations=on_cpu, engine=device_name(bridge.context))
 
 
-def compiled_precon_stage(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, settings: PreconSettings,
+def compiled_precon_stage(bridge: EnergyBridge, recorder: RunRecorder, tolerance: float, settings: PreconSettings,
                           precon: Preconditioner, name: str = "precon", on_device: bool = False) -> StageResult:
     """:func:`~openmm_reparam.engines.precon.precon_stage` in the plugin: same contract, same steps (the recorder
     sees them through the reporter when there is one, afterwards otherwise), same stop reasons. On the Context's
@@ -120,7 +121,7 @@ def compiled_precon_stage(bridge: ContextEnergy, recorder: RunRecorder, toleranc
     start = time.perf_counter()
     cap = recorder.capped(settings.max_steps)
     cpp_settings = cpp_precon_settings(iteration_settings(settings, name, cap), start)
-    reporter = _RecordingReporter(recorder, name) if recorder.reporter is not None else None
+    reporter = RecordingReporter(recorder, name) if recorder.reporter is not None else None
     coupled = np.flatnonzero(precon.coupled).astype(np.float64)
     stage = plugin().PreconStage(bridge.context, cpp_settings, cpp_precon_matrix(precon), coupled, float(tolerance))
     steps, rebuild_evaluations = 0, 0

@@ -14,7 +14,7 @@ import torch
 
 from ..core.adam import Adam
 from ..core.atoms import has_collapsed_contact
-from ..core.bridge import ContextEnergy
+from ..core.bridge import EnergyBridge
 from ..run.recorder import RunRecorder
 from ..run.result import StageResult
 from .settings import AdamStageSettings
@@ -66,11 +66,11 @@ class StageTracker:
 
 
 class PythonEngine:
-    """Adam stages (torch.optim.Adam's update, :class:`~..core.adam.Adam`) over :class:`ContextEnergy`."""
+    """Adam stages (torch.optim.Adam's update, :class:`~..core.adam.Adam`) over :class:`EnergyBridge`."""
 
     name = "python"
 
-    def adam_stage(self, bridge: ContextEnergy, recorder: RunRecorder, generator: Optional[torch.nn.Module],
+    def adam_stage(self, bridge: EnergyBridge, recorder: RunRecorder, generator: Optional[torch.nn.Module],
                    settings: AdamStageSettings) -> StageResult:
         start, evaluations = time.perf_counter(), bridge.evaluations
         parameters, positions, after_evaluation = _variables(bridge, generator)
@@ -97,7 +97,7 @@ class PythonEngine:
         return finish_stage(bridge, tracker, settings.name, steps, evaluations, start, reason)
 
 
-def observe_step(bridge: ContextEnergy, recorder: RunRecorder, tracker: StageTracker, name: str) -> Optional[str]:
+def observe_step(bridge: EnergyBridge, recorder: RunRecorder, tracker: StageTracker, name: str) -> Optional[str]:
     """Record the step just evaluated; returns why the stage must stop ("collapse" before recording, then
     "reporter" or "interrupted", then the tracker's reason), or None."""
     stop = tracker.observe(bridge.last_energy, bridge.last_max_force, bridge.last_positions, bridge.last_rms_force)
@@ -108,7 +108,7 @@ def observe_step(bridge: ContextEnergy, recorder: RunRecorder, tracker: StageTra
     return stop
 
 
-def finish_stage(bridge: ContextEnergy, tracker: StageTracker, name: str, steps: int, evaluations: int,
+def finish_stage(bridge: EnergyBridge, tracker: StageTracker, name: str, steps: int, evaluations: int,
                  start: float, reason: str) -> StageResult:
     """Leave the Context at the stage's best point and describe the stage."""
     if tracker.best_positions is not None:
@@ -118,7 +118,7 @@ def finish_stage(bridge: ContextEnergy, tracker: StageTracker, name: str, steps:
                        reason == "collapse", reason, engine="python")
 
 
-def _variables(bridge: ContextEnergy, generator: Optional[torch.nn.Module]
+def _variables(bridge: EnergyBridge, generator: Optional[torch.nn.Module]
                ) -> Tuple[list, Callable[[], torch.Tensor], Callable[[], None]]:
     """(parameters Adam updates, the positions they give, what to do after each evaluation)."""
     if generator is not None:

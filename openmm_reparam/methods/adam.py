@@ -8,7 +8,7 @@ compiled, or on the device), described by
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Collection, Dict, Optional, Tuple
 
 import openmm
 import torch
@@ -51,12 +51,29 @@ class CoordinateStageOptions:
         require_positive(self, ("fine_lr",))
         require_positive(self, ("fine_stop_at",), strict=False)
 
+    def stage_values(self) -> Tuple[float, int, int, float]:
+        """(lr, steps, patience, stop_at) of the stage."""
+        return self.fine_lr, self.fine_steps, self.fine_patience, self.fine_stop_at
+
 
 @dataclass
-class AdamCoordinateOptions(CoordinateStageOptions):
-    """``adam``: the whole of method adam is one coordinate stage, so it may run as long as gnn's reparametrized
-    and fine stages together (2 x 1000 steps)."""
-    fine_steps: int = 2000
+class AdamCoordinateOptions:
+    """``adam``: the whole of method adam is one coordinate stage (recorded as ``adam``), so it may run as long as
+    gnn's reparametrized and fine stages together (2 x 1000 steps). Their former names for method adam,
+    ``fine_steps``, ``fine_lr``, ``fine_patience`` and ``fine_stop_at``, are still accepted, with a FutureWarning."""
+    adam_steps: int = 2000
+    adam_lr: float = 1e-3          # nm per step, roughly: Adam's steps are about lr in size
+    adam_patience: int = 50        # early stopping: steps without relative improvement rel_tol
+    adam_stop_at: float = 0.0      # stop once the RMS force is at most this x the tolerance (0: off)
+
+    def __post_init__(self) -> None:
+        require_ints(self, ("adam_steps", "adam_patience"))
+        require_positive(self, ("adam_lr",))
+        require_positive(self, ("adam_stop_at",), strict=False)
+
+    def stage_values(self) -> Tuple[float, int, int, float]:
+        """(lr, steps, patience, stop_at) of the stage."""
+        return self.adam_lr, self.adam_steps, self.adam_patience, self.adam_stop_at
 
 
 def adam_settings(options: MinimizerOptions, name: str, lr: float, max_steps: int, patience: int,
@@ -74,11 +91,20 @@ def adam_settings(options: MinimizerOptions, name: str, lr: float, max_steps: in
 
 def coordinate_settings(options: MinimizerOptions, name: str, deadline: Optional[float],
                         tolerance: float) -> AdamStageSettings:
-    """Settings of the coordinate stage ``name`` ("adam" or "fine") from the ``coordinates`` group; with
-    ``fine_stop_at`` > 0 it stops once the RMS force is at most that x the run's ``tolerance``."""
-    c = options.coordinates
-    return adam_settings(options, name, c.fine_lr, c.fine_steps, c.fine_patience, deadline,
-                         tolerance * c.fine_stop_at)
+    """Settings of the coordinate stage ``name``: "adam" from the ``adam`` group (``adam_*``), "fine" from the
+    ``coordinates`` group (``fine_*``); with ``adam_stop_at`` / ``fine_stop_at`` > 0 it stops once the RMS force
+    is at most that x the run's ``tolerance``."""
+    lr, steps, patience, stop_at = (options.adam if name == "adam" else options.coordinates).stage_values()
+    return adam_settings(options, name, lr, steps, patience, deadline, tolerance * stop_at)
+
+
+def progress_ineffective(options: MinimizerOptions, given: Collection[str]) -> Dict[str, str]:
+    """The progress rule of the Adam stages is off while either of its two options is 0."""
+    shared = options.adam_stage
+    if shared.progress_window > 0 and shared.progress_fraction > 0:
+        return {}
+    return {name: "the progress rule needs both progress_window and progress_fraction > 0"
+            for name in ("progress_window", "progress_fraction") if name in given}
 
 
 def run_adam_stage(state: RunState, generator: Optional[torch.nn.Module], settings: AdamStageSettings,
@@ -98,7 +124,7 @@ class AdamMethod(Method):
 
     name = "adam"
     summary = "Adam on the coordinates, then the L-BFGS polish"
-    option_groups = {"adam_stage": AdamStageOptions, "coordinates": AdamCoordinateOptions}
+    option_groups = {"adam_stage": AdamStageOptions, "adam": AdamCoordinateOptions}
     auto_candidate = True
 
     def auto_rank(self, profile: SystemProfile) -> Optional[float]:
@@ -108,6 +134,9 @@ class AdamMethod(Method):
         suits = (profile.periodic and profile.constrained and profile.largest_molecule > MACROMOLECULE_ATOMS
                  and not profile.implicit_solvent)
         return 1.0 if suits else None
+
+    def ineffective(self, options: MinimizerOptions, given: Collection[str]) -> Dict[str, str]:
+        return {**super().ineffective(options, given), **progress_ineffective(options, given)}
 
     def run(self, state: RunState) -> None:
         run_adam_stage(state, None, coordinate_settings(state.options, "adam", state.deadline, state.tolerance))

@@ -4,7 +4,8 @@
 ``auto_rank(profile)`` (a :class:`~openmm_reparam.run.profile.SystemProfile`: size, constraints, box, force
 types), whether it suits the System and how well (lower is better); ``auto`` runs the best one (``result.method``
 says which). Options passed with ``auto`` may be those of any candidate: the ones the chosen method does not use
-are left out of its run (and of ``result.options``).
+are left out of its run (and of ``result.options``), each with a RuntimeWarning naming it and the method chosen
+(:mod:`.effects`).
 
 What the package's candidates claim, each from a measured class (benchmarks/RESULTS.md#auto-rules;
 the classes' runs: benchmarks/RESULTS.md#everyday and benchmarks/RESULTS.md#external-suite):

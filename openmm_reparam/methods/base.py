@@ -25,12 +25,12 @@ and ``minimize(context, method="mine", my_steps=50)``, ``openmm-reparam minimize
 """
 from __future__ import annotations
 
-from typing import Any, ClassVar, Dict, List, Optional, Set, Tuple
+from typing import Any, ClassVar, Collection, Dict, List, Optional, Set, Tuple
 
 import numpy as np
 import openmm
 
-from ..core.bridge import ContextEnergy
+from ..core.bridge import EnergyBridge
 from ..engines.openmm_lbfgs import OpenMMLBFGS
 from ..engines.runners import StageRunners
 from ..run.options import MinimizerOptions
@@ -39,13 +39,18 @@ from ..run.recorder import RunRecorder
 from ..run.result import StageResult
 
 
+#: the options of the polish's projected L-BFGS
+PROJECTED = ("polish_projected_steps", "polish_projected_memory", "polish_projected_max_step",
+             "polish_projected_tolerance")
+
+
 class RunState:
     """What the stages of one run share: the Context and its energy bridge, the recorder (iteration cap,
     reporter, history), the run's tolerance, seed and options (those of the method that runs), the stage
     runners chosen from the ``engine`` option (:class:`~openmm_reparam.engines.runners.StageRunners`: one per
     stage kind), the deadline of the time budget, and the stages run so far."""
 
-    def __init__(self, context: openmm.Context, bridge: ContextEnergy, recorder: RunRecorder, tolerance: float,
+    def __init__(self, context: openmm.Context, bridge: EnergyBridge, recorder: RunRecorder, tolerance: float,
                  seed: int, options: MinimizerOptions, runners: StageRunners, deadline: Optional[float] = None):
         self.context, self.bridge, self.recorder = context, bridge, recorder
         self.tolerance, self.seed, self.options = tolerance, seed, options
@@ -112,6 +117,19 @@ class Method:
 
     def check(self, options: MinimizerOptions) -> None:
         """Raise ValueError on a combination of option values the method cannot run (across its groups)."""
+
+    def ineffective(self, options: MinimizerOptions, given: Collection[str]) -> Dict[str, str]:
+        """{option: why} for the options among ``given`` (the names the caller passed) that the method accepts
+        but that change nothing with the other values of ``options``; the run warns once for each
+        (:func:`openmm_reparam.methods.effects.warn_ineffective`). A subclass adds its own to these, the common
+        groups' cases."""
+        if not self.polished:
+            return {name: f"method {self.name!r} runs without the polish and the never_worse baseline"
+                    for name in ("never_worse", "polish", "polish_rounds") + PROJECTED if name in given}
+        if not options.polish.polish:
+            return {name: "the polish is off (polish=False)" for name in ("polish_rounds",) + PROJECTED
+                    if name in given}
+        return {}
 
     def __repr__(self) -> str:
         return f"<method {self.name!r}>"

@@ -5,17 +5,17 @@ from __future__ import annotations
 import math
 import time
 
-from typing import Optional, Tuple
+from typing import Collection, Dict, Optional, Tuple
 
 import numpy as np
 import openmm
 
-from ..core.bridge import ContextEnergy
+from ..core.bridge import EnergyBridge
 from ..core.platforms import openmm_lbfgs_blocker, require_openmm_lbfgs
 from ..engines.openmm_lbfgs import OpenMMLBFGS, default_lbfgs
 from ..engines.precon import PreconSettings, build_preconditioner, precon_stage
 from ..engines.runners import PreconRunner, StageRunners, python_runners
-from ..run.options import PolishOptions
+from ..run.options import MinimizerOptions, PolishOptions
 from ..run.profile import SystemProfile
 from ..run.recorder import RunRecorder
 from ..run.result import StageResult
@@ -23,7 +23,7 @@ from .auto import SMALL_ATOMS
 from .base import Method, RunState
 
 
-def lbfgs_stage(name: str, bridge: ContextEnergy, recorder: RunRecorder, tolerance: float,
+def lbfgs_stage(name: str, bridge: EnergyBridge, recorder: RunRecorder, tolerance: float,
                 max_iterations: int = 0, deadline: Optional[float] = None,
                 runner: Optional[OpenMMLBFGS] = None) -> StageResult:
     """OpenMM's LocalEnergyMinimizer (L-BFGS with constraint handling) to ``tolerance`` kJ/mol/nm, for at most
@@ -72,14 +72,14 @@ def lbfgs_stage(name: str, bridge: ContextEnergy, recorder: RunRecorder, toleran
                        engine=OpenMMLBFGS.engine)
 
 
-def polish(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, options: PolishOptions,
+def polish(bridge: EnergyBridge, recorder: RunRecorder, tolerance: float, options: PolishOptions,
            runners: Optional[StageRunners] = None, deadline: Optional[float] = None) -> StageResult:
     """L-BFGS restarted (fresh curvature memory) up to ``rounds`` times while it still lowers the energy but
     the forces are above the tolerance: in single or mixed precision its line search can stop early. With
     constraints OpenMM's minimizer ends by projecting onto them, which can leave the package's measure (forces
     without their constraint components) above the tolerance however often it is rerun (measured on small TIP3P
     boxes, benchmarks/RESULTS.md#everyday-2026-12-01-goals); then the polish finishes with a projected L-BFGS on
-    the coordinates (the ``precon`` iteration with P = μI, ``finish_*`` options), whose iterates stay on the
+    the coordinates (the ``precon`` iteration with P = μI, ``polish_projected_*`` options), whose iterates stay on the
     constraints and which stops on that measure. ``runners``: the run's (default: Python's) for OpenMM's L-BFGS
     and the projected L-BFGS.
 
@@ -90,15 +90,15 @@ def polish(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, optio
     constraints (measured: the GNN's result on openmmtools' CustomGBForceSystem, where OpenMM's line search gives
     up in single precision, benchmarks/RESULTS.md#auto-rules).
 
-    Nothing is run from a point already at ``finish_tolerance`` × the tolerance (where ``precon`` stops): OpenMM's
-    L-BFGS would start over on its constraint penalty there (measured on 156-284-atom molecules with HBonds: time
-    spent for no change in energy).
+    Nothing is run from a point already at ``polish_projected_tolerance`` × the tolerance (where ``precon``
+    stops): OpenMM's L-BFGS would start over on its constraint penalty there (measured on 156-284-atom molecules
+    with HBonds: time spent for no change in energy).
 
     Where OpenMM's L-BFGS cannot run (OpenCL on a CPU runtime, :mod:`openmm_reparam.core.platforms`) the
     projected L-BFGS is the whole polish. Every part stops at ``deadline`` (a ``time.perf_counter()`` value) and
     when the run must stop; the stage's stop reason is then its last part's ("deadline", "interrupted", ...)."""
     runners = runners or python_runners()
-    if bridge.force_norms()[0] <= tolerance * options.finish_tolerance:
+    if bridge.force_norms()[0] <= tolerance * options.polish_projected_tolerance:
         return StageResult("polish", 0, 0, 0.0, bridge.energy(), bridge.energy(), stop_reason="converged")
     if openmm_lbfgs_blocker(bridge.context) is not None:
         return projected_finish(bridge, recorder, tolerance, options, runners.precon, deadline)
@@ -119,7 +119,7 @@ def _past(deadline: Optional[float]) -> bool:
     return deadline is not None and time.perf_counter() >= deadline
 
 
-def undone_if_higher(bridge: ContextEnergy, run_stage, *args) -> Tuple[StageResult, bool]:
+def undone_if_higher(bridge: EnergyBridge, run_stage, *args) -> Tuple[StageResult, bool]:
     """Run ``run_stage(*args)``; if it ended higher than it started (beyond single-precision rounding), put the
     Context back where it was. Returns (the stage, whether it was undone)."""
     start = bridge.current_positions()
@@ -131,16 +131,17 @@ def undone_if_higher(bridge: ContextEnergy, run_stage, *args) -> Tuple[StageResu
     return stage, True
 
 
-def projected_finish(bridge: ContextEnergy, recorder: RunRecorder, tolerance: float,
+def projected_finish(bridge: EnergyBridge, recorder: RunRecorder, tolerance: float,
                      options: PolishOptions, run_precon: PreconRunner = precon_stage,
                      deadline: Optional[float] = None) -> StageResult:
-    """Plain L-BFGS with constraints by projection, to ``finish_tolerance`` × ``tolerance`` (recorded as
+    """Plain L-BFGS with constraints by projection, to ``polish_projected_tolerance`` × ``tolerance`` (recorded as
     ``polish``), by ``run_precon`` (the run's precon runner; default: Python's), until ``deadline``."""
-    return projected_lbfgs("polish", bridge, recorder, tolerance, options.finish_steps, options.finish_memory,
-                           options.finish_max_step, options.finish_tolerance, run_precon, deadline)
+    return projected_lbfgs("polish", bridge, recorder, tolerance, options.polish_projected_steps,
+                           options.polish_projected_memory, options.polish_projected_max_step,
+                           options.polish_projected_tolerance, run_precon, deadline)
 
 
-def projected_lbfgs(name: str, bridge: ContextEnergy, recorder: RunRecorder, tolerance: float, steps: int,
+def projected_lbfgs(name: str, bridge: EnergyBridge, recorder: RunRecorder, tolerance: float, steps: int,
                     memory: int, max_step: float, tolerance_factor: float, run_precon: PreconRunner = precon_stage,
                     deadline: Optional[float] = None) -> StageResult:
     """Stage ``name``: at most ``steps`` iterations of plain L-BFGS (P = μI) whose iterates stay on the
@@ -148,7 +149,7 @@ def projected_lbfgs(name: str, bridge: ContextEnergy, recorder: RunRecorder, tol
     ``max_step`` nm; by ``run_precon`` (the run's precon runner; default: Python's)."""
     settings = PreconSettings(max_steps=steps, memory=memory, mu=None, rebuild_distance=math.inf, cutoff=0.0,
                               max_step=max_step, tolerance_factor=tolerance_factor, atoms="all", laplacian=False,
-                              matrix="measured", deadline=deadline)
+                              matrix="identity", deadline=deadline)
     positions = bridge.current_positions()
     precon, _ = build_preconditioner(bridge, positions, settings, np.zeros(bridge.n_particles, dtype=bool))
     return run_precon(bridge, recorder, tolerance, settings, precon, name=name)
@@ -198,6 +199,11 @@ class FinishedLBFGSMethod(LBFGSMethod):
     """What ``auto`` runs as ``lbfgs``: OpenMM's L-BFGS, then the polish only where its final constraint
     projection left the forces above the tolerance (measured on HostGuestVacuum and HostGuestImplicitGBn in
     benchmarks/RESULTS.md#external-suite): converged by the package's measure, at no cost where OpenMM got there."""
+
+    def ineffective(self, options: MinimizerOptions, given: Collection[str]) -> Dict[str, str]:
+        """Only ``never_worse``: this run's polish goes by the forces, not by the ``polish`` option."""
+        return {"never_worse": "auto's lbfgs is OpenMM's L-BFGS itself, the baseline never_worse compares with"}\
+            if "never_worse" in given else {}
 
     def run(self, state: RunState) -> None:
         bridge = state.bridge

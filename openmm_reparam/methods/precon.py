@@ -1,25 +1,27 @@
 """Method ``precon``: a few L-BFGS iterations out of the start's clashes (``declash``: by default the projected
-L-BFGS with the stage's step cap, or OpenMM's with ``precon_declash_by="openmm"``), then L-BFGS on the coordinates
+L-BFGS with the stage's memory and step cap, or OpenMM's with ``declash_by="openmm"``), then L-BFGS on the coordinates
 preconditioned by the force-constant graph Laplacian (:mod:`openmm_reparam.engines.precon`), then the polish.
 What ``auto`` runs for non-periodic Systems (vacuum, implicit solvent), implicit solvent in a box and constrained
 boxes of small molecules (:mod:`openmm_reparam.methods.auto`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Collection, Dict, Optional
 
 import openmm
 
 from ..core.platforms import openmm_lbfgs_blocker
 from ..engines.precon import PreconSettings, precon_setup
-from ..run.options import require, require_ints, require_positive
+from ..run.options import MinimizerOptions, require, require_ints, require_positive
 from ..run.profile import GB_FORCES, SystemProfile
+from ..run.renames import current_value
 from ..run.result import StageResult
 from .auto import MACROMOLECULE_ATOMS
 from .base import Method, RunState
 from .lbfgs import lbfgs_stage, projected_lbfgs, undone_if_higher
 
-MATRICES = ("measured", "bonded")
+#: what K, the force-constant matrix of P = L(K) + mu I, is built from
+MATRICES = ("finite-difference", "bonded")
 #: The estimated μ is at least this x the mean diagonal of the Laplacian, in general ...
 MU_FLOOR = 1e-3
 #: ... and at least this on periodic Systems without constraints or implicit solvent (liquids, flexible water):
@@ -43,16 +45,17 @@ class PreconOptions:
     precon_cutoff: float = 0.25    # nm: atom pairs coupled in the force-constant matrix (bonds, angles)
     precon_max_step: float = 0.03  # nm: the largest atom displacement of one step
     precon_tolerance: float = 0.5  # the stage stops at this x the tolerance, leaving the polish little to do
-    precon_declash: int = 20       # L-BFGS iterations first ("declash"; 0: none): from a clash-laden start
+    precon_matrix: str = "bonded"  # K: "bonded" (bond and angle terms, no evaluation) or "finite-difference"
+    #                                (finite differences of the forces, pairs within precon_cutoff; formerly
+    #                                "measured"; slower, benchmarks/RESULTS.md#auto-rules)
+    declash_steps: int = 20        # L-BFGS iterations first (stage "declash"; 0: none): from a clash-laden start
     #                                the long preconditioned steps can push a planar group through its plane
-    precon_declash_by: str = "projected"  # "projected" (plain L-BFGS on the constraint surface, the stage's step
-    #                                cap; runs on every platform) or "openmm" (OpenMM's L-BFGS: with
+    declash_by: str = "projected"  # "projected" (the projected L-BFGS of the polish, with precon_memory and
+    #                                precon_max_step; runs on every platform) or "openmm" (OpenMM's L-BFGS: with
     #                                constraints it repeats the capped pass per penalty tightening, 60+ iterations)
-    precon_matrix: str = "bonded"  # K: "bonded" (bond and angle terms, no evaluation) or "measured" (finite
-    #                                differences of the forces; measured slower, benchmarks/RESULTS.md#auto-rules)
 
     def __post_init__(self) -> None:
-        require_ints(self, ("precon_steps", "precon_declash"))
+        require_ints(self, ("precon_steps", "declash_steps"))
         require_ints(self, ("precon_memory",), 1)
         require(self.precon_mu is None or float(self.precon_mu) > 0,
                 f"precon_mu must be > 0 or None, got {self.precon_mu}")
@@ -60,8 +63,9 @@ class PreconOptions:
                 f"precon_mu_floor must be > 0 or None, got {self.precon_mu_floor}")
         require_positive(self, ("precon_rebuild_distance", "precon_cutoff", "precon_max_step",
                                 "precon_tolerance"))
-        require(self.precon_declash_by in ("openmm", "projected"), "precon_declash_by must be 'openmm' or "
-                f"'projected', got {self.precon_declash_by!r}")
+        require(self.declash_by in ("openmm", "projected"), "declash_by must be 'openmm' or "
+                f"'projected', got {self.declash_by!r}")
+        self.precon_matrix = current_value("precon_matrix", self.precon_matrix, stacklevel=4)  # "measured": former
         require(self.precon_matrix in MATRICES, f"precon_matrix must be one of {', '.join(MATRICES)}, "
                 f"got {self.precon_matrix!r}")
 
@@ -82,15 +86,15 @@ class PreconOptions:
 
 
 def declash_stage(state: RunState, settings: PreconSettings) -> StageResult:
-    """``precon_declash`` iterations out of the start's clashes: by the plain projected L-BFGS with the stage's
-    step cap (``precon_declash_by="projected"``, the default, and wherever OpenMM's L-BFGS cannot run), or by
+    """``declash_steps`` iterations out of the start's clashes: by the plain projected L-BFGS with the stage's
+    memory and step cap (``declash_by="projected"``, the default, and wherever OpenMM's L-BFGS cannot run), or by
     OpenMM's L-BFGS (``"openmm"``)."""
     options, bridge = state.options.precon, state.bridge
-    if options.precon_declash_by == "openmm" and openmm_lbfgs_blocker(bridge.context) is None:
+    if options.declash_by == "openmm" and openmm_lbfgs_blocker(bridge.context) is None:
         declash, _ = undone_if_higher(bridge, lbfgs_stage, "declash", bridge, state.recorder, state.tolerance,
-                                      options.precon_declash, state.deadline, state.runners.lbfgs)
+                                      options.declash_steps, state.deadline, state.runners.lbfgs)
         return declash
-    return projected_lbfgs("declash", bridge, state.recorder, state.tolerance, options.precon_declash,
+    return projected_lbfgs("declash", bridge, state.recorder, state.tolerance, options.declash_steps,
                            options.precon_memory, options.precon_max_step, settings.tolerance_factor,
                            state.runners.precon, state.deadline)
 
@@ -111,13 +115,23 @@ class PreconMethod(Method):
             return 1.0
         return 1.0 if profile.constrained and profile.largest_molecule <= MACROMOLECULE_ATOMS else None
 
+    def ineffective(self, options: MinimizerOptions, given: Collection[str]) -> Dict[str, str]:
+        found = super().ineffective(options, given)
+        p = options.precon
+        if "declash_by" in given and p.declash_steps == 0:
+            found["declash_by"] = "the declash is off (declash_steps=0)"
+        if "precon_cutoff" in given and p.precon_matrix == "bonded":
+            found["precon_cutoff"] = ("the bonded K couples the atoms of bond and angle terms; the cutoff sets the "
+                                      "pairs of precon_matrix='finite-difference'")
+        return found
+
     def run(self, state: RunState) -> None:
         options = state.options.precon
         settings = options.stage_settings(state.deadline, state.context.getSystem())
         bridge, recorder = state.bridge, state.recorder
         if recorder.capped(settings.max_steps) <= 0:
             return
-        if options.precon_declash > 0:
+        if options.declash_steps > 0:
             state.add(declash_stage(state, settings))
             if (recorder.capped(settings.max_steps) <= 0 or recorder.stopped
                     or bridge.force_norms()[0] <= state.tolerance * settings.tolerance_factor):

@@ -10,17 +10,24 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Optional
+from typing import Collection, Dict, Optional
+
+import torch
 
 from ..reparam.build import build_generator
 from ..reparam.custom import generator_label, is_built_in
 from ..reparam.options import GeneratorOptions, SlowModeOptions
 from ..run.options import MinimizerOptions, require, require_ints, require_positive
-from .adam import AdamStageOptions, CoordinateStageOptions, adam_settings, coordinate_settings, run_adam_stage
+from .adam import (AdamStageOptions, CoordinateStageOptions, adam_settings, coordinate_settings,
+                   progress_ineffective, run_adam_stage)
 from .base import Method, RunState
 from .restarts import latent_search
 
 OPTIMIZERS = ("adam", "gauss-newton")
+#: generator options without effect for a ready torch.nn.Module (no slow modes, its own layers) ...
+READY_UNUSED = ("n_modes", "hidden", "layers", "slow_modes", "hessian_samples", "hessian_perturbation")
+#: ... and for the linear generator (no layers, no fit)
+LINEAR_UNUSED = ("hidden", "layers", "fit_steps", "fit_lr", "fit_tolerance")
 
 
 @dataclass
@@ -58,6 +65,21 @@ class ReparametrizedMethod(Method):
         if options.reparam.restarts > 0 and not is_built_in(spec):
             raise ValueError(f"restarts perturb the latent of the gnn and linear generators only, not of generator "
                              f"{generator_label(spec, self.kind)!r}: use restarts=0")
+
+    def ineffective(self, options: MinimizerOptions, given: Collection[str]) -> Dict[str, str]:
+        found = {**super().ineffective(options, given), **progress_ineffective(options, given)}
+        if "reparam_share" in given and options.run.time_budget is None:
+            found["reparam_share"] = "there is no time_budget to share"
+        if "restart_noise" in given and options.reparam.restarts == 0:
+            found["restart_noise"] = "there are no restarts (restarts=0)"
+        spec = options.generator.generator
+        if isinstance(spec, torch.nn.Module):
+            found.update({name: f"generator {type(spec).__name__!r} is a ready network: it needs no slow modes "
+                          "and has its own layers" for name in READY_UNUSED if name in given})
+        elif (spec is None and self.kind == "linear") or spec == "linear":
+            found.update({name: "the linear generator has no network layers and no fit (X = X0 + V z starts at "
+                          "the start)" for name in LINEAR_UNUSED if name in given})
+        return found
 
     def run(self, state: RunState) -> None:
         options = state.options

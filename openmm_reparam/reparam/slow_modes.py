@@ -33,7 +33,7 @@ from openmm import unit
 from scipy.spatial import cKDTree
 
 from ..core.atoms import colour_atoms
-from ..core.bridge import ContextEnergy
+from ..core.bridge import EnergyBridge
 from ..core.subsystem import restricted_context
 from ..core.units import as_positions
 
@@ -74,7 +74,7 @@ def lowest_modes(laplacian, n_modes: int):
     return values[order], vectors[:, order]
 
 
-def _exact_block_norms_sq(probe: ContextEnergy, positions: np.ndarray, movable: np.ndarray, step: float):
+def _exact_block_norms_sq(probe: EnergyBridge, positions: np.ndarray, movable: np.ndarray, step: float):
     """Σ over the 3×3 block entries of H_ij², for all pairs, by perturbing one coordinate at a time."""
     n = len(positions)
     norms_sq = np.zeros((n, n))
@@ -88,7 +88,7 @@ def _exact_block_norms_sq(probe: ContextEnergy, positions: np.ndarray, movable: 
     return norms_sq
 
 
-def _sparse_block_norms_sq(probe: ContextEnergy, positions: np.ndarray, movable: np.ndarray, step: float,
+def _sparse_block_norms_sq(probe: EnergyBridge, positions: np.ndarray, movable: np.ndarray, step: float,
                            cutoff: float):
     """Block norms for pairs within ``cutoff`` only, by perturbing whole colour classes at once."""
     n = len(positions)
@@ -126,10 +126,10 @@ class _Probe:
         if restrict and chosen is not None and not chosen.all():
             self.restricted = restricted_context(context, chosen)
         if self.restricted is not None:
-            self.bridge, self.cover = ContextEnergy(self.restricted), np.flatnonzero(chosen)
+            self.bridge, self.cover = EnergyBridge(self.restricted), np.flatnonzero(chosen)
             self.movable = self.bridge.movable
         else:
-            self.bridge, self.cover = ContextEnergy(context), np.arange(self.n)
+            self.bridge, self.cover = EnergyBridge(context), np.arange(self.n)
             self.movable = self.bridge.movable if chosen is None else self.bridge.movable & chosen
 
     def block_norms(self, positions: np.ndarray, method: str, step: float, cutoff: float):

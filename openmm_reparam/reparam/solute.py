@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..core.bridge import ContextEnergy
+from ..core.bridge import EnergyBridge
 
 
 class SoluteGenerator(nn.Module):
@@ -38,7 +38,7 @@ class SoluteGenerator(nn.Module):
         x = torch.zeros(self.n_atoms, 3, dtype=inner.dtype)
         return x.index_copy(0, self.solute_index, inner).index_copy(0, self.solvent_index, self.solvent_coordinates)
 
-    def after_evaluation(self, bridge: ContextEnergy) -> None:
+    def after_evaluation(self, bridge: EnergyBridge) -> None:
         """Put the solvent coordinates onto the constraints (projected gradient descent, as the fine stage)."""
         if bridge.has_constraints:
             with torch.no_grad():

@@ -3,10 +3,11 @@ checks its own values, composed into :class:`MinimizerOptions`.
 
 The groups every run has are here (``run``, ``safety``, ``polish``); each method declares its own groups next to
 its code (``Method.option_groups``, see :mod:`openmm_reparam.methods`), and the registry
-(:mod:`.registry`) says which method uses which. ``MinimizerOptions.from_kwargs(method="adam", fine_lr=2e-3)``
+(:mod:`.registry`) says which method uses which. ``MinimizerOptions.from_kwargs(method="adam", adam_lr=2e-3)``
 builds the groups of one method from the flat names, which are unique across all groups and are the keyword
 arguments of :func:`openmm_reparam.minimize`; a name that the method does not use raises TypeError naming the
-methods that do. ``options.fine_lr`` reads a flat name, ``options.coordinates`` a group.
+methods that do; a former name (:mod:`.renames`) is translated with a FutureWarning. ``options.adam_lr`` reads a
+flat name, ``options.coordinates`` a group.
 
 Lengths in nm, energies in kJ/mol, forces in kJ/mol/nm, times in seconds.
 """
@@ -71,21 +72,22 @@ class SafetyOptions:
 
 @dataclass
 class PolishOptions:
-    """``polish``: OpenMM's L-BFGS to the tolerance after the method, finished by a projected L-BFGS where
-    constraints keep OpenMM's above it (:func:`openmm_reparam.methods.lbfgs.polish`)."""
+    """``polish``: OpenMM's L-BFGS to the tolerance after the method (``polish_rounds``, ``polish_iterations``),
+    finished by a projected L-BFGS where constraints keep OpenMM's above it (``polish_projected_*``; formerly
+    ``finish_*``, still accepted with a FutureWarning; :func:`openmm_reparam.methods.lbfgs.polish`)."""
     polish: bool = True            # finish with OpenMM's L-BFGS to reach the tolerance
     polish_rounds: int = 3         # L-BFGS restarts at most while above the tolerance and still improving
     polish_iterations: int = 10000  # OpenMM L-BFGS iterations per call at most (each polish round, auto's lbfgs,
     #                                the collapse fallback): OpenMM's own minimizer has no limit by default
-    finish_steps: int = 2000       # max iterations of the projected finish
-    finish_memory: int = 10        # its L-BFGS (s, y) pairs
-    finish_max_step: float = 0.03  # nm: its largest atom displacement of one step
-    finish_tolerance: float = 0.9  # it stops at this x the tolerance, for a margin
+    polish_projected_steps: int = 2000  # max iterations of the projected L-BFGS that finishes the polish
+    polish_projected_memory: int = 10  # its L-BFGS (s, y) pairs
+    polish_projected_max_step: float = 0.03  # nm: its largest atom displacement of one step
+    polish_projected_tolerance: float = 0.9  # it stops at this x the tolerance, for a margin
 
     def __post_init__(self) -> None:
-        require_ints(self, ("polish_rounds", "finish_steps"))
-        require_ints(self, ("finish_memory", "polish_iterations"), 1)
-        require_positive(self, ("finish_max_step", "finish_tolerance"))
+        require_ints(self, ("polish_rounds", "polish_projected_steps"))
+        require_ints(self, ("polish_projected_memory", "polish_iterations"), 1)
+        require_positive(self, ("polish_projected_max_step", "polish_projected_tolerance"))
 
 
 def typed_value(group: type, name: str, value: Any) -> Any:
@@ -115,7 +117,7 @@ def typed_value(group: type, name: str, value: Any) -> Any:
     raise ValueError(f"option {name} must be {expected}{' or none' if optional else ''}, got {value!r}")
 
 
-def _plain(value: Any) -> Any:
+def plain_value(value: Any) -> Any:
     """An option value as a report stores it: a number, text or None as is, an object (a generator's factory or
     network) by its name."""
     if value is None or isinstance(value, (bool, int, float, str)):
@@ -143,9 +145,12 @@ class MinimizerOptions:
 
     @classmethod
     def from_kwargs(cls, method: Optional[str] = None, **kwargs: Any) -> "MinimizerOptions":
-        """Options from flat keyword arguments (the ``minimize(context, fine_lr=...)`` form)."""
+        """Options from flat keyword arguments (the ``minimize(context, adam_lr=...)`` form); former names and values
+        are translated with a FutureWarning (:mod:`.renames`)."""
         from .registry import group_classes, option_group, reject_unused
+        from .renames import current_options
         classes = group_classes(method)
+        kwargs = current_options(kwargs, {f.name for group in classes.values() for f in fields(group)}, stacklevel=4)
         reject_unused(method, kwargs, classes)
         grouped: Dict[str, Dict[str, Any]] = {}
         for name, value in kwargs.items():
@@ -177,7 +182,7 @@ class MinimizerOptions:
 
     def to_dict(self) -> Dict[str, Any]:
         """Flat {name: value}, as the report stores them."""
-        return {f.name: _plain(getattr(group, f.name)) for group in self._groups.values() for f in fields(group)}
+        return {f.name: plain_value(getattr(group, f.name)) for group in self._groups.values() for f in fields(group)}
 
     def __repr__(self) -> str:
         return f"MinimizerOptions(method={self.method!r}, {self.to_dict()})"

@@ -107,9 +107,11 @@ def option_users(name: str) -> List[str]:
 
 def options_used(method: str, options: Mapping[str, Any]) -> Dict[str, Any]:
     """The entries of ``options`` (flat names) that ``method`` uses: for scripts that pass one set of options to
-    several methods (benchmarks, comparisons)."""
+    several methods (benchmarks, comparisons). A former name the method has a current name for is translated, with
+    a FutureWarning (:mod:`.renames`)."""
+    from .renames import current_options
     known = {f.name for cls in group_classes(method).values() for f in fields(cls)}
-    return {name: value for name, value in options.items() if name in known}
+    return {name: value for name, value in current_options(options, known).items() if name in known}
 
 
 def reject_unused(method: Optional[str], kwargs: Mapping[str, Any], classes: Mapping[str, type]) -> None:
@@ -202,11 +204,38 @@ def unregister_generator(name: str) -> None:
 
 
 def get_generator(name: str) -> Callable[[Any], Any]:
-    """The factory registered as generator ``name``."""
+    """The factory registered as generator ``name``, or the one an import path ``"package.module:Name"`` names (a
+    factory, or a torch.nn.Module class whose constructor takes the
+    :class:`~openmm_reparam.reparam.custom.GeneratorInputs`): what the command
+    line's ``--option generator=...`` and a batch's workers resolve, each in its own process."""
     _load_builtin_generators()
+    if ":" in name:
+        return import_generator(name)
     if name not in _GENERATORS:
-        raise ValueError(f"generator must be one of {generator_names()}, got {name!r}")
+        raise ValueError(f"generator must be one of {generator_names()} or an import path package.module:Name, "
+                         f"got {name!r}")
     return _GENERATORS[name]
+
+
+def import_generator(path: str) -> Callable[[Any], Any]:
+    """The callable at ``path``, ``"package.module:Name"`` (``Name`` may be dotted: a class attribute); ValueError
+    in one line when the module or the name is missing or the object is not callable."""
+    from importlib import import_module
+    module_name, _, attribute = path.partition(":")
+    if not module_name or not attribute:
+        raise ValueError(f"generator {path!r}: an import path is package.module:Name")
+    try:
+        target: Any = import_module(module_name)
+    except ImportError as error:
+        raise ValueError(f"generator {path!r}: cannot import module {module_name!r} ({error})") from None
+    for part in attribute.split("."):
+        if not hasattr(target, part):
+            raise ValueError(f"generator {path!r}: module {module_name!r} has no {attribute!r}") from None
+        target = getattr(target, part)
+    if not callable(target):
+        raise ValueError(f"generator {path!r}: {attribute!r} must be a factory or a torch.nn.Module class, got "
+                         f"{type(target).__name__}")
+    return target
 
 
 def generator_names() -> Tuple[str, ...]:
