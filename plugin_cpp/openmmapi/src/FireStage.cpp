@@ -1,5 +1,6 @@
 /* runFireStage: one FIRE 2.0 stage on the coordinates (see FireStage.h and openmm_reparam/engines/fire.py). */
 #include "FireStage.h"
+#include "MovableParticles.h"
 #include "StageClock.h"
 #include "StopRequest.h"
 #include "ConstraintProjector.h"
@@ -33,9 +34,7 @@ public:
                    context.getIntegrator().getIntegrationForceGroups(), 0.0),
             projector(context.getSystem()), n(context.getSystem().getNumParticles()) {
         const System& system = context.getSystem();
-        for (int i = 0; i < n; i++)
-            if (!system.isVirtualSite(i) && system.getParticleMass(i) != 0.0)
-                movable.push_back(i);
+        movable = movableIndices(system);
         buffer.resize(3 * n);
         at::Tensor start = bridge.currentPositions();
         std::copy(start.data_ptr<double>(), start.data_ptr<double>() + 3 * n, buffer.begin());

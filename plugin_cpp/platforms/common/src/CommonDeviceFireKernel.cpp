@@ -1,7 +1,7 @@
 /* CommonDeviceFireKernel: the device FIRE stage on the common compute API (see CommonDeviceFireKernel.h). */
 #include "CommonDeviceFireKernel.h"
 #include "DeviceKernelArgs.h"
-#include "DeviceParticles.h"
+#include "MovableParticles.h"
 #include "StageClock.h"
 #include "StopRequest.h"
 #include "DeviceFireKernelSource.h"
@@ -102,14 +102,8 @@ bool CommonDeviceFireKernel::evaluate(ContextImpl& context, State& state) {
     statsKernel->execute(numBlocks * blockSize, blockSize);
     finishKernel->setArg(2, 0);
     finishKernel->execute(blockSize, blockSize);
-    double values[4];
-    if (mixedIsDouble)
-        stats.download(values);
-    else {
-        float single[4];
-        stats.download(single);
-        std::copy(single, single + 4, values);
-    }
+    std::vector<double> values;
+    stats.download(values, true);  // float -> double in single precision
     if (!std::isfinite(energy) || !std::isfinite(values[0]) || !std::isfinite(values[1]))
         return false;
     state.energy = energy;
