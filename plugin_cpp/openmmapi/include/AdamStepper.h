@@ -14,6 +14,7 @@
 #include "AdamStageSettings.h"
 #include "EnergyBridge.h"
 #include "ReparamGenerator.h"
+#include "StageStopRules.h"
 #include "openmm/Context.h"
 #include "openmm/Vec3.h"
 #include <memory>
@@ -21,18 +22,10 @@
 
 namespace ReparamPlugin {
 
-/** What a step says about the stage: go on, or the rule that ends it. */
-enum class StepVerdict { Continue, Collapse, Stalled, Patience, Converged };
-
-/** "collapse", "stalled", "patience", "converged" ("" for Continue): the stop reasons of openmm_reparam's
- * StageResult. */
-const char* verdictName(StepVerdict verdict);
-
 /**
  * Best point, early stopping and collapse guard of one stage (StageTracker in engines/python.py, same order of
- * checks): the calmest max-force so far; suspect = maxForce > spikeFactor x calmest; a suspect step with a
- * contact closer than collapseDistance is a collapse (checked before the step counts); otherwise a non-suspect
- * step below best - relTol |best| becomes the best; then the progress rule, then patience.
+ * checks): StageStopRules, plus the best positions and the collapse check on a suspect step (a contact closer
+ * than collapseDistance is a collapse, checked before the step counts).
  */
 class StageTracker {
 public:
@@ -43,19 +36,16 @@ public:
      * higher than the best) becomes the best and the verdict is Converged; otherwise ``verdict`` unchanged. */
     StepVerdict converged(StepVerdict verdict, double energy, double rmsForce,
                           const std::vector<OpenMM::Vec3>& positions);
-    bool hasBest() const { return haveBest; }
-    double getBestEnergy() const { return bestEnergy; }
+    bool hasBest() const { return rules.hasBest(); }
+    double getBestEnergy() const { return rules.getBestEnergy(); }
     const std::vector<OpenMM::Vec3>& getBestPositions() const { return bestPositions; }
     /** Energy of the first observed step (NaN before it). */
     double getFirstEnergy() const { return firstEnergy; }
-    int getStepsSinceImprovement() const { return waited; }
+    int getStepsSinceImprovement() const { return rules.getStepsSinceImprovement(); }
 private:
-    bool stalled();
-    const AdamStageSettings settings;
-    bool haveBest;
-    double bestEnergy, firstEnergy, calmest, largestDrop;
-    int waited;
-    std::vector<double> lowest;  // the lowest non-suspect energy after each step
+    const double collapseDistance;
+    StageStopRules rules;
+    double firstEnergy;
     std::vector<OpenMM::Vec3> bestPositions;
 };
 

@@ -8,66 +8,30 @@
 using namespace ReparamPlugin;
 using namespace OpenMM;
 
-const char* ReparamPlugin::verdictName(StepVerdict verdict) {
-    switch (verdict) {
-        case StepVerdict::Collapse: return "collapse";
-        case StepVerdict::Stalled: return "stalled";
-        case StepVerdict::Patience: return "patience";
-        case StepVerdict::Converged: return "converged";
-        default: return "";
-    }
-}
-
-StageTracker::StageTracker(const AdamStageSettings& settings) : settings(settings), haveBest(false),
-        bestEnergy(std::numeric_limits<double>::infinity()), firstEnergy(std::nan("")),
-        calmest(std::numeric_limits<double>::infinity()), largestDrop(0.0), waited(0) {
+StageTracker::StageTracker(const AdamStageSettings& settings) : collapseDistance(settings.collapseDistance),
+        rules(settings), firstEnergy(std::nan("")) {
 }
 
 StepVerdict StageTracker::observe(double energy, double maxForce, const std::vector<Vec3>& positions,
                                   const EnergyBridge& bridge) {
     if (std::isnan(firstEnergy))
         firstEnergy = energy;
-    calmest = std::min(calmest, maxForce);
-    bool suspect = maxForce > settings.spikeFactor * calmest;
-    if (suspect && bridge.hasCollapsedContact(positions, settings.collapseDistance))
+    bool suspect = rules.suspect(maxForce);
+    if (suspect && bridge.hasCollapsedContact(positions, collapseDistance))
         return StepVerdict::Collapse;
-    if (!suspect && (!haveBest || energy < bestEnergy - settings.relTol * std::fabs(bestEnergy))) {
-        bestEnergy = energy;
+    if (rules.improves(energy, suspect))
         bestPositions = positions;
-        haveBest = true;
-        waited = 0;
-    }
-    else
-        waited++;
-    double previous = lowest.empty() ? std::numeric_limits<double>::infinity() : lowest.back();
-    lowest.push_back(suspect ? previous : std::min(previous, energy));
-    if (stalled())
-        return StepVerdict::Stalled;
-    return waited >= settings.patience ? StepVerdict::Patience : StepVerdict::Continue;
+    return rules.verdict();
 }
 
 StepVerdict StageTracker::converged(StepVerdict verdict, double energy, double rmsForce,
                                     const std::vector<Vec3>& positions) {
-    if (verdict == StepVerdict::Collapse || !(settings.forceTolerance > 0) || rmsForce > settings.forceTolerance)
+    bool isBest;
+    if (verdict == StepVerdict::Collapse || !rules.converged(energy, rmsForce, isBest))
         return verdict;
-    if (!haveBest || energy <= bestEnergy) {
-        bestEnergy = energy;
+    if (isBest)
         bestPositions = positions;
-        haveBest = true;
-    }
     return StepVerdict::Converged;
-}
-
-bool StageTracker::stalled() {
-    int window = settings.progressWindow;
-    if (window <= 0 || (int) lowest.size() <= window)
-        return false;
-    double before = lowest[lowest.size() - window - 1];
-    if (!std::isfinite(before))
-        return false;
-    double drop = before - lowest.back();
-    largestDrop = std::max(largestDrop, drop);
-    return drop < settings.progressFraction * largestDrop;
 }
 
 AdamStepper::AdamStepper(Context& context, ReparamGenerator* generator, const AdamStageSettings& settings) :

@@ -2,6 +2,7 @@
 #include "DevicePreconStage.h"
 #include "ContextAccess.h"
 #include "DeviceKernelCache.h"
+#include "MovableParticles.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/Platform.h"
 #include "openmm/System.h"
@@ -27,10 +28,7 @@ PreconStageOutcome ReparamPlugin::runDevicePreconStage(Context& context, const P
         throw OpenMMException("no device precon stage is registered for the " + context.getPlatform().getName() +
                               " platform");
     const System& system = context.getSystem();
-    int movable = 0;
-    for (int i = 0; i < system.getNumParticles(); i++)
-        movable += !system.isVirtualSite(i) && system.getParticleMass(i) != 0.0;
-    if (precon.size() != movable)
+    if (precon.size() != countMovable(system))
         throw OpenMMException("runDevicePreconStage: P must have one row per movable particle");
     for (int i : coupled)
         if (i < 0 || i >= system.getNumParticles())

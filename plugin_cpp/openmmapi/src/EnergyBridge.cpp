@@ -1,5 +1,6 @@
 /* EnergyBridge: force-field loss and gradient of candidate positions (see EnergyBridge.h). */
 #include "EnergyBridge.h"
+#include "MovableParticles.h"
 #include "ContextAccess.h"
 #include "NonFiniteEnergyException.h"
 #include "openmm/OpenMMException.h"
@@ -22,9 +23,8 @@ EnergyBridge::EnergyBridge(Context& context, double constraintTol, int groups, d
     anyFixed = false;
     fixed.resize(numParticles);
     for (int i = 0; i < numParticles; i++) {
-        bool site = system.isVirtualSite(i);
-        hasVirtualSites |= site;
-        fixed[i] = site || system.getParticleMass(i) == 0.0;
+        hasVirtualSites |= system.isVirtualSite(i);
+        fixed[i] = !isMovable(system, i);
         anyFixed |= fixed[i];
     }
     candidate.resize(numParticles);

@@ -1,5 +1,7 @@
 /* PreconStage: the precon stage's preconditioned L-BFGS (see PreconStage.h and openmm_reparam/engines/precon.py). */
 #include "PreconStage.h"
+#include "ArmijoRule.h"
+#include "MovableParticles.h"
 #include "StageClock.h"
 #include "StopRequest.h"
 #include "NonFiniteEnergyException.h"
@@ -13,9 +15,6 @@ using namespace ReparamPlugin;
 using namespace OpenMM;
 
 namespace {
-
-const double ARMIJO = 1e-4;     // engines.precon.ARMIJO
-const int MAX_BACKTRACKS = 12;  // engines.precon.MAX_BACKTRACKS
 
 double secondsSince(Clock::time_point t) {
     return std::chrono::duration<double>(Clock::now() - t).count();
@@ -84,9 +83,7 @@ PreconStage::PreconStage(Context& context, const PreconStageSettings& settings, 
     settings.validate();
     const System& system = context.getSystem();
     numParticles = system.getNumParticles();
-    for (int i = 0; i < numParticles; i++)
-        if (!system.isVirtualSite(i) && system.getParticleMass(i) != 0.0)
-            movable.push_back(i);
+    movable = movableIndices(system);
     if (precon.size() != (int) movable.size())
         throw OpenMMException("PreconStage: P must have one row per movable particle");
     for (int i : coupled)
@@ -176,10 +173,9 @@ void PreconStage::direction(std::vector<double>& z) const {
 
 bool PreconStage::lineSearch(const std::vector<double>& d) {
     double slope = dot(gradient, d);
-    double longest = longestRow(d);
-    if (!(slope < 0) || longest == 0)
+    double alpha = armijoFirstStep(slope, longestRow(d), settings.maxStep);
+    if (alpha == 0)
         return false;
-    double alpha = std::min(1.0, settings.maxStep / longest);
     std::vector<double> moved(x.size());
     for (int trial = 1; trial <= MAX_BACKTRACKS; trial++) {
         moved = x;
@@ -187,15 +183,9 @@ bool PreconStage::lineSearch(const std::vector<double>& d) {
             for (int c = 0; c < 3; c++)
                 moved[3 * movable[a] + c] += alpha * d[3 * a + c];
         evaluations++;
-        if (!evaluate(moved)) {
-            alpha *= 0.1;
-            continue;
-        }
-        double rise = trialEnergy - energy;
-        if (rise <= ARMIJO * alpha * slope)
+        bool finite = evaluate(moved);
+        if (armijoAccepts(finite, finite ? trialEnergy - energy : 0.0, slope, alpha))
             return true;
-        double interpolated = -slope * alpha * alpha / (2.0 * (rise - slope * alpha));
-        alpha = std::min(std::max(interpolated, 0.1 * alpha), 0.5 * alpha);
     }
     return false;
 }

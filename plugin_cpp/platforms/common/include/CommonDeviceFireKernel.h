@@ -7,6 +7,7 @@
 #include "CpuForceFallback.h"
 #include "DeviceConstraintProjection.h"
 #include "DeviceFireStage.h"
+#include "FireDriver.h"
 #include "openmm/common/ComputeArray.h"
 #include "openmm/common/ComputeContext.h"
 #include "openmm/common/ComputeKernel.h"
@@ -14,27 +15,34 @@
 
 namespace ReparamPlugin {
 
-class CommonDeviceFireKernel : public DeviceFireKernel {
+/** The device's FireVectorOps: F (the projected forces), v, D, B, the accepted and the best positions in
+ *  ComputeArrays, moved by the FIRE kernels; runFireDriver holds the loop and the scalar rules. */
+class CommonDeviceFireKernel : public DeviceFireKernel, private FireVectorOps {
 public:
     CommonDeviceFireKernel(const std::string& name, const OpenMM::Platform& platform, OpenMM::ComputeContext& cc);
     FireStageOutcome run(OpenMM::ContextImpl& context, const FireStageSettings& settings, double tolerance) override;
 private:
-    /** The host-side scalars of the iteration (FireIterate in FireStage.cpp). */
-    struct State {
-        double energy, bestEnergy, dt, alpha, ff, fv, vv;
-        int nPositive, nNegative, evaluations;
-    };
     void setup();
     void createKernels(OpenMM::ComputeProgram& program);
+    int getNumMovable() const override { return numMovable; }
     /** Constraints, forces (on the CPU platform where the device's overflowed: CpuForceFallback), projected
-     *  forces and velocities, the sums; false if the energy or forces are not finite. */
-    bool evaluate(OpenMM::ContextImpl& context, State& state);
-    bool adapt(const FireStageSettings& s, State& state, int iteration);
-    bool advance(OpenMM::ContextImpl& context, const FireStageSettings& s, State& state);
+     *  forces and velocities, the sums F.F, F.v, v.v; false (sums untouched) if not finite. */
+    bool evaluate(double& energy) override;
+    double forceSquared() const override { return ff; }
+    double power() const override { return fv; }
+    bool velocityIsZero() const override { return vv == 0.0; }
+    void resetVelocity() override;
+    /** |v| after the velocity step comes from the sums (v.v + 2 dt F.v + dt^2 F.F), not summed again. */
+    void move(double dt, double alpha, double maxStep) override;
+    void reject() override;
+    void accept() override {}  // v was projected in evaluate, D is kept in lastStep
+    void saveBest() override;
+    void finish(bool atLast) override;
     OpenMM::ComputeContext& cc;
+    OpenMM::ContextImpl* context;
     bool isSetup, mixedIsDouble;
     int blockSize, numBlocks, numMovable;
-    double tol;
+    double tol, ff, fv, vv;
     int groups;
     DeviceConstraintProjection projection;
     CpuForceFallback cpuForces;

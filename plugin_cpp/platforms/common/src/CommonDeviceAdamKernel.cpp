@@ -1,7 +1,8 @@
 /* CommonDeviceAdamKernel: the device Adam stage on the common compute API (see CommonDeviceAdamKernel.h). */
 #include "CommonDeviceAdamKernel.h"
 #include "DeviceKernelArgs.h"
-#include "DeviceParticles.h"
+#include "MovableParticles.h"
+#include "StageStopRules.h"
 #include "StageClock.h"
 #include "StopRequest.h"
 #include "ReparamKernelSources.h"
@@ -19,63 +20,6 @@
 
 using namespace ReparamPlugin;
 using namespace OpenMM;
-
-namespace {
-
-/** The stop rules of StageTracker (AdamStepper.h) on the energies and largest forces alone. */
-class ScalarTracker {
-public:
-    explicit ScalarTracker(const AdamStageSettings& s) : s(s), haveBest(false), best(INFINITY), calmest(INFINITY),
-            largestDrop(0.0), waited(0) {}
-    bool suspect(double maxForce) {
-        calmest = std::min(calmest, maxForce);
-        return maxForce > s.spikeFactor * calmest;
-    }
-    /** Whether this (non-suspect) energy is the new best. */
-    bool improves(double energy, bool isSuspect) {
-        bool better = !isSuspect && (!haveBest || energy < best - s.relTol * std::fabs(best));
-        if (better) {
-            best = energy;
-            haveBest = true;
-            waited = 0;
-        }
-        else
-            waited++;
-        double previous = lowest.empty() ? INFINITY : lowest.back();
-        lowest.push_back(isSuspect ? previous : std::min(previous, energy));
-        return better;
-    }
-    /** The host's force-tolerance stop (StageTracker::converged): at most forceTolerance ends the stage, this
-     *  point becoming the best unless a lower one was seen. */
-    bool converged(double energy, double rmsForce) {
-        if (!(s.forceTolerance > 0) || rmsForce > s.forceTolerance)
-            return false;
-        if (!haveBest || energy <= best) {
-            best = energy;
-            haveBest = true;
-        }
-        return true;
-    }
-    const char* verdict() {
-        int window = s.progressWindow;
-        if (window > 0 && (int) lowest.size() > window) {
-            double before = lowest[lowest.size() - window - 1];
-            if (std::isfinite(before)) {
-                double drop = before - lowest.back();
-                largestDrop = std::max(largestDrop, drop);
-                if (drop < s.progressFraction * largestDrop)
-                    return "stalled";
-            }
-        }
-        return waited >= s.patience ? "patience" : "";
-    }
-    const AdamStageSettings& s;
-    bool haveBest;
-    double best, calmest, largestDrop;
-    int waited;
-    std::vector<double> lowest;
-};
-} // namespace
 
 CommonDeviceAdamKernel::CommonDeviceAdamKernel(const std::string& name, const Platform& platform, ComputeContext& cc,
                                                const std::string& platformLabel) :
@@ -279,7 +223,7 @@ AdamStageOutcome CommonDeviceAdamKernel::run(ContextImpl& context, const AdamSta
     const Integrator& integrator = context.getIntegrator();
     double tol = integrator.getConstraintTolerance();
     int groups = integrator.getIntegrationForceGroups();
-    ScalarTracker tracker(settings);
+    StageStopRules rules(settings);
     AdamStageOutcome outcome;
     outcome.initialEnergy = NAN;
     int steps = 0;
@@ -296,34 +240,34 @@ AdamStageOutcome CommonDeviceAdamKernel::run(ContextImpl& context, const AdamSta
         steps++;
         if (std::isnan(outcome.initialEnergy))
             outcome.initialEnergy = energy;
-        bool suspect = tracker.suspect(maxForce);
+        bool suspect = rules.suspect(maxForce);
         if (suspect && collapsed(context, settings, tol, groups)) {
-            outcome.stopReason = "collapse";
+            outcome.stopReason = verdictName(StepVerdict::Collapse);
             break;
         }
         outcome.energies.push_back(energy);
         outcome.times.push_back(secondsSince(start));
-        bool improved = tracker.improves(energy, suspect);
-        bool converged = tracker.converged(energy, rmsForce);  // may make this point the best
-        if (improved || (converged && tracker.best == energy))
+        bool improved = rules.improves(energy, suspect), convergedIsBest;
+        bool converged = rules.converged(energy, rmsForce, convergedIsBest);  // may make this point the best
+        if (improved || convergedIsBest)
             saveKernel->execute(cc.getNumAtoms());
         // The update comes before the verdict, as in the host stage: a generator stage hands back the parameters
         // after its last step (the coordinates are restored to the best point either way).
         adamUpdate(settings, i + 1);
-        std::string verdict = converged ? "converged" : tracker.verdict();
-        if (!verdict.empty()) {
-            outcome.stopReason = verdict;
+        StepVerdict verdict = converged ? StepVerdict::Converged : rules.verdict();
+        if (verdict != StepVerdict::Continue) {
+            outcome.stopReason = verdictName(verdict);
             break;
         }
     }
-    if (tracker.haveBest) {
+    if (rules.hasBest()) {
         restoreKernel->execute(cc.getNumAtoms());
         context.applyConstraints(tol);
     }
     if (generator != NULL)
         finishGenerator(context, *generator);
     outcome.iterations = outcome.energyEvaluations = steps;
-    outcome.bestEnergy = tracker.haveBest ? tracker.best : NAN;
+    outcome.bestEnergy = rules.hasBest() ? rules.getBestEnergy() : NAN;
     outcome.collapsed = outcome.stopReason == "collapse";
     outcome.cpuForceEvaluations = cpuForces.getNumEvaluations();
     outcome.wallTime = secondsSince(start);

@@ -1,7 +1,7 @@
 /* CommonDeviceFireKernel: the device FIRE stage on the common compute API (see CommonDeviceFireKernel.h). */
 #include "CommonDeviceFireKernel.h"
 #include "DeviceKernelArgs.h"
-#include "DeviceParticles.h"
+#include "MovableParticles.h"
 #include "StageClock.h"
 #include "StopRequest.h"
 #include "ReparamKernelSources.h"
@@ -18,8 +18,8 @@ using namespace ReparamPlugin;
 using namespace OpenMM;
 
 CommonDeviceFireKernel::CommonDeviceFireKernel(const std::string& name, const Platform& platform, ComputeContext& cc) :
-        DeviceFireKernel(name, platform), cc(cc), isSetup(false), mixedIsDouble(false), blockSize(0), numBlocks(0),
-        numMovable(0), tol(0.0), groups(0), cpuForces(cc) {
+        DeviceFireKernel(name, platform), cc(cc), context(NULL), isSetup(false), mixedIsDouble(false), blockSize(0),
+        numBlocks(0), numMovable(0), tol(0.0), ff(0.0), fv(0.0), vv(0.0), groups(0), cpuForces(cc) {
 }
 
 void CommonDeviceFireKernel::setup() {
@@ -90,95 +90,67 @@ void CommonDeviceFireKernel::createKernels(ComputeProgram& program) {
     }
 }
 
-bool CommonDeviceFireKernel::evaluate(ContextImpl& context, State& state) {
-    context.applyConstraints(tol);
-    double energy = context.calcForcesAndEnergy(true, true, groups);
+bool CommonDeviceFireKernel::evaluate(double& energy) {
+    context->applyConstraints(tol);
+    double e = context->calcForcesAndEnergy(true, true, groups);
     if (projection.loadForces()) {  // beyond the device's fixed-point range: the CPU platform's energy and forces
         double maxForce;
-        energy = cpuForces.evaluate(context, groups, projection.getForces(), maxForce);
+        e = cpuForces.evaluate(*context, groups, projection.getForces(), maxForce);
     }
     projection.project(projection.getForces(), false);
     projection.project(v, true);  // step 6: v onto the tangent space at the new point (v = 0 at the start)
     statsKernel->execute(numBlocks * blockSize, blockSize);
     finishKernel->setArg(2, 0);
     finishKernel->execute(blockSize, blockSize);
-    double values[4];
-    if (mixedIsDouble)
-        stats.download(values);
-    else {
-        float single[4];
-        stats.download(single);
-        std::copy(single, single + 4, values);
-    }
-    if (!std::isfinite(energy) || !std::isfinite(values[0]) || !std::isfinite(values[1]))
+    std::vector<double> values;
+    stats.download(values, true);  // float -> double in single precision
+    if (!std::isfinite(e) || !std::isfinite(values[0]) || !std::isfinite(values[1]))
         return false;
-    state.energy = energy;
-    state.ff = values[0];
-    state.fv = values[1];
-    state.vv = values[2];
+    energy = e;
+    ff = values[0];
+    fv = values[1];
+    vv = values[2];
     return true;
 }
 
-bool CommonDeviceFireKernel::adapt(const FireStageSettings& s, State& state, int iteration) {
-    if (state.vv == 0.0)
-        return true;
-    if (state.fv > 0) {
-        state.nPositive++;
-        state.nNegative = 0;
-        if (state.nPositive > s.nDelay) {
-            state.dt = std::min(state.dt * s.fInc, s.dtMax);
-            state.alpha = state.alpha * s.fAlpha;
-        }
-        return true;
-    }
-    state.nPositive = 0;
-    state.nNegative++;
-    if (state.nNegative > s.maxUphill)
-        return false;
-    if (!(s.initialDelay == 1 && iteration < s.nDelay)) {
-        state.dt = std::max(state.dt * s.fDec, s.dtMin);
-        state.alpha = s.alphaStart;
-    }
+void CommonDeviceFireKernel::resetVelocity() {
     resetKernel->execute(3 * cc.getNumAtoms());
-    state.fv = state.vv = 0.0;
-    return true;
+    fv = vv = 0.0;
 }
 
-bool CommonDeviceFireKernel::advance(ContextImpl& context, const FireStageSettings& s, State& state) {
-    double forceNorm = std::sqrt(state.ff);
-    double vv = state.vv + 2.0 * state.dt * state.fv + state.dt * state.dt * state.ff;  // |v + dt F|^2
+void CommonDeviceFireKernel::move(double dt, double alpha, double maxStep) {
+    double forceNorm = std::sqrt(ff);
+    double vNext = vv + 2.0 * dt * fv + dt * dt * ff;  // |v + dt F|^2
     bool mixing = forceNorm > 0;
-    setMixedArg(velocityKernel, 6, state.dt, mixedIsDouble);
+    setMixedArg(velocityKernel, 6, dt, mixedIsDouble);
     velocityKernel->setArg(7, (int) mixing);
-    setMixedArg(velocityKernel, 8, 1.0 - state.alpha, mixedIsDouble);
-    double mixWeight = mixing ? state.alpha * std::sqrt(std::max(vv, 0.0)) / forceNorm : 0.0;
+    setMixedArg(velocityKernel, 8, 1.0 - alpha, mixedIsDouble);
+    double mixWeight = mixing ? alpha * std::sqrt(std::max(vNext, 0.0)) / forceNorm : 0.0;
     setMixedArg(velocityKernel, 9, mixWeight, mixedIsDouble);
     velocityKernel->execute(numBlocks * blockSize, blockSize);
     finishKernel->setArg(2, 1);
     finishKernel->execute(blockSize, blockSize);
-    setMixedArg(moveKernel, 8, s.maxStep, mixedIsDouble);
+    setMixedArg(moveKernel, 8, maxStep, mixedIsDouble);
     moveKernel->execute(cc.getNumAtoms());
     projection.getForces().copyTo(forceBackup);
-    state.evaluations++;
-    State next = state;
-    if (!evaluate(context, next)) {  // step 5's non-finite branch: back to the accepted point
-        restoreAcceptedKernel->execute(cc.getNumAtoms());
-        forceBackup.copyTo(projection.getForces());
-        cc.clearBuffer(v);
-        cc.clearBuffer(lastStep);
-        state.fv = state.vv = 0.0;
-        state.alpha = s.alphaStart;
-        state.dt = state.dt * s.fDec;
-        state.nPositive = 0;
-        state.nNegative++;
-        return false;
-    }
-    state = next;
-    if (state.energy < state.bestEnergy) {
-        state.bestEnergy = state.energy;
-        saveKernel->execute(cc.getNumAtoms());
-    }
-    return true;
+}
+
+void CommonDeviceFireKernel::reject() {
+    restoreAcceptedKernel->execute(cc.getNumAtoms());
+    forceBackup.copyTo(projection.getForces());
+    cc.clearBuffer(v);
+    cc.clearBuffer(lastStep);
+    fv = vv = 0.0;
+}
+
+void CommonDeviceFireKernel::saveBest() {
+    saveKernel->execute(cc.getNumAtoms());
+}
+
+void CommonDeviceFireKernel::finish(bool atLast) {
+    if (!atLast)
+        restoreBestKernel->execute(cc.getNumAtoms());
+    context->computeVirtualSites();
 }
 
 FireStageOutcome CommonDeviceFireKernel::run(ContextImpl& context, const FireStageSettings& settings, double tolerance) {
@@ -187,63 +159,15 @@ FireStageOutcome CommonDeviceFireKernel::run(ContextImpl& context, const FireSta
     if (!isSetup)
         setup();
     cpuForces.startStage();
+    this->context = &context;
     tol = context.getIntegrator().getConstraintTolerance();
     groups = context.getIntegrator().getIntegrationForceGroups();
     for (ComputeKernel* kernel : {&restoreAcceptedKernel, &restoreBestKernel})
         projection.setBoxArgs(*kernel, 4);
     for (ComputeArray* array : {&v, &lastStep, &back})
         cc.clearBuffer(*array);
-    State state;
-    if (!evaluate(context, state))
-        throw NonFiniteEnergyException("runFireStage: the starting point has a non-finite energy or forces");
-    saveKernel->execute(cc.getNumAtoms());
-    state.bestEnergy = state.energy;
-    state.dt = settings.dt;
-    state.alpha = settings.alphaStart;
-    state.nPositive = state.nNegative = 0;
-    state.evaluations = 1;
-    FireStageOutcome outcome;
-    outcome.initialEnergy = state.energy;
-    double target = tolerance * settings.toleranceFactor;
-    auto rmsForce = [&]() { return numMovable == 0 ? 0.0 : std::sqrt(state.ff / numMovable); };
-    for (int i = 0; i < settings.maxSteps; i++) {
-        if (rmsForce() <= target) {
-            outcome.stopReason = "converged";
-            break;
-        }
-        if (stopRequested()) {
-            outcome.stopReason = "interrupted";
-            break;
-        }
-        if (settings.timeLimit >= 0 && secondsSince(start) >= settings.timeLimit) {
-            outcome.stopReason = "deadline";
-            break;
-        }
-        if (!adapt(settings, state, i)) {
-            outcome.stopReason = "stuck";
-            break;
-        }
-        if (!advance(context, settings, state)) {
-            if (state.nNegative > settings.maxUphill) {
-                outcome.stopReason = "stuck";
-                break;
-            }
-            continue;
-        }
-        outcome.energies.push_back(state.energy);
-        outcome.times.push_back(secondsSince(start));
-    }
-    if (outcome.stopReason == "max_steps" && rmsForce() <= target)
-        outcome.stopReason = "converged";
-    bool converged = outcome.stopReason == "converged";
-    outcome.finalRmsForce = rmsForce();
-    if (!converged)
-        restoreBestKernel->execute(cc.getNumAtoms());
-    context.computeVirtualSites();
-    outcome.finalEnergy = converged ? state.energy : state.bestEnergy;
-    outcome.iterations = (int) outcome.energies.size();
-    outcome.energyEvaluations = state.evaluations;
-    outcome.wallTime = secondsSince(start);
+    ff = fv = vv = 0.0;
+    FireStageOutcome outcome = runFireDriver(*this, settings, tolerance, start);
     outcome.cpuForceEvaluations = cpuForces.getNumEvaluations();
     return outcome;
 }

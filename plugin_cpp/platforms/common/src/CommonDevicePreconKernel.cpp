@@ -1,7 +1,8 @@
 /* CommonDevicePreconKernel: the device precon stage on the common compute API (see CommonDevicePreconKernel.h). */
 #include "CommonDevicePreconKernel.h"
+#include "ArmijoRule.h"
 #include "DeviceKernelArgs.h"
-#include "DeviceParticles.h"
+#include "MovableParticles.h"
 #include "StageClock.h"
 #include "StopRequest.h"
 #include "ReparamKernelSources.h"
@@ -17,11 +18,6 @@
 
 using namespace ReparamPlugin;
 using namespace OpenMM;
-
-namespace {
-const double ARMIJO = 1e-4;     // PreconStage's (engines.precon.ARMIJO)
-const int MAX_BACKTRACKS = 12;  // engines.precon.MAX_BACKTRACKS
-} // namespace
 
 CommonDevicePreconKernel::CommonDevicePreconKernel(const std::string& name, const Platform& platform,
                                                    ComputeContext& cc) :
@@ -229,14 +225,8 @@ void CommonDevicePreconKernel::dot(ComputeArray& a, int aOffset, ComputeArray& b
 }
 
 std::vector<double> CommonDevicePreconKernel::downloadStats(int count) {
-    std::vector<double> values(4);
-    if (mixedIsDouble)
-        stats.download(values.data());
-    else {
-        float single[4];
-        stats.download(single);
-        std::copy(single, single + 4, values.begin());
-    }
+    std::vector<double> values;
+    stats.download(values, true);  // float -> double in single precision
     values.resize(count);
     return values;
 }
@@ -309,26 +299,19 @@ void CommonDevicePreconKernel::moveTo(double alpha) {
 bool CommonDevicePreconKernel::lineSearch(ContextImpl& context) {
     reduce(lineSearchKernel, 1, 1, stats, 0);
     std::vector<double> values = downloadStats(2);
-    double slope = values[0], longest = std::sqrt(values[1]);
-    if (!(slope < 0) || longest == 0)
+    double slope = values[0], alpha = armijoFirstStep(slope, std::sqrt(values[1]), maxStep);
+    if (alpha == 0)
         return false;
-    double alpha = std::min(1.0, maxStep / longest);
     for (int trial = 1; trial <= MAX_BACKTRACKS; trial++) {
         moveTo(alpha);
         evaluations++;
         double e, norm;
-        if (!evaluate(context, e, norm)) {
-            alpha *= 0.1;
-            continue;
-        }
-        double rise = e - energy;
-        if (rise <= ARMIJO * alpha * slope) {
+        bool finite = evaluate(context, e, norm);
+        if (armijoAccepts(finite, finite ? e - energy : 0.0, slope, alpha)) {
             trialEnergy = e;
             trialSquaredNorm = norm;
             return true;
         }
-        double interpolated = -slope * alpha * alpha / (2.0 * (rise - slope * alpha));
-        alpha = std::min(std::max(interpolated, 0.1 * alpha), 0.5 * alpha);
     }
     return false;
 }

@@ -1,6 +1,6 @@
 /* CpuForceFallback: an overflowed evaluation again on the CPU platform (see CpuForceFallback.h). */
 #include "CpuForceFallback.h"
-#include "DeviceParticles.h"
+#include "MovableParticles.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/Platform.h"
 #include "openmm/State.h"

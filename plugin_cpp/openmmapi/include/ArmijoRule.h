@@ -1,0 +1,37 @@
+#ifndef OPENMM_REPARAM_ARMIJO_RULE_H_
+#define OPENMM_REPARAM_ARMIJO_RULE_H_
+/* The precon stage's backtracking line search rule (engines.precon: ARMIJO, MAX_BACKTRACKS), one copy for the
+ * host stage (PreconStage.cpp) and the device stage (CommonDevicePreconKernel.cpp). */
+#include <algorithm>
+
+namespace ReparamPlugin {
+
+const double ARMIJO = 1e-4;     // engines.precon.ARMIJO: the sufficient-decrease factor
+const int MAX_BACKTRACKS = 12;  // engines.precon.MAX_BACKTRACKS: trial steps per search
+
+/** The first trial step along d, alpha = min(1, maxStep / longest row of d); 0 when d is no descent direction
+ *  (slope = g.d not negative, or NaN) or is zero, and there is nothing to search. */
+inline double armijoFirstStep(double slope, double longest, double maxStep) {
+    if (!(slope < 0) || longest == 0)
+        return 0.0;
+    return std::min(1.0, maxStep / longest);
+}
+
+/** Whether the trial at step alpha is accepted: finite, and its rise E(x + alpha d) - E(x) at most
+ *  ARMIJO alpha slope. Otherwise alpha becomes the next trial step: a tenth of it after a non-finite energy, the
+ *  minimum of the quadratic through E(x), the slope and the rise, kept within [0.1 alpha, 0.5 alpha]. */
+inline bool armijoAccepts(bool finite, double rise, double slope, double& alpha) {
+    if (!finite) {
+        alpha *= 0.1;
+        return false;
+    }
+    if (rise <= ARMIJO * alpha * slope)
+        return true;
+    double interpolated = -slope * alpha * alpha / (2.0 * (rise - slope * alpha));
+    alpha = std::min(std::max(interpolated, 0.1 * alpha), 0.5 * alpha);
+    return false;
+}
+
+} // namespace ReparamPlugin
+
+#endif
