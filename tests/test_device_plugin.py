@@ -110,7 +110,7 @@ def test_stage_kernels_are_kept_per_context_and_compiled_once():
     Context gets its own."""
     from test_device_precon import stage_settings
     from test_device_stages import _device_ready, device_cases, opencl_context  # noqa: F401
-    from openmm_reparam.core.bridge import ContextEnergy
+    from openmm_reparam.core.bridge import EnergyBridge
     from openmm_reparam.engines.precon import precon_setup
     from openmm_reparam.engines.precon_compiled import compiled_precon_stage
     from openmm_reparam.run.recorder import RunRecorder
@@ -128,7 +128,7 @@ def test_stage_kernels_are_kept_per_context_and_compiled_once():
     openmm_reparam_minimize(context, "fire")
     assert _device_counts() == after_first
     settings = stage_settings(rebuild_distance=0.05, max_steps=40, tolerance_factor=1e-4)
-    bridge = ContextEnergy(context)
+    bridge = EnergyBridge(context)
     precon, _ = precon_setup(bridge, settings)
     result = compiled_precon_stage(bridge, RunRecorder(None), 10.0, settings, precon, on_device=True)
     assert result.iterations == 40 and result.energy_evaluations > 41  # rebuilt P: one evaluation more each

@@ -11,7 +11,9 @@ It also
   their components along the constraints (:class:`.ConstraintProjector`), and a spring of stiffness ``k_c``
   pulls the unprojected input onto the projection, so the loss is E(P(x)) + ½ k_c |x − P(x)|² with gradient
   −F⊥(P(x)) + k_c (x − P(x));
-* counts evaluations and remembers the lowest-energy positions seen (used when a run is interrupted).
+* counts evaluations and remembers the lowest-energy positions seen (used when a run is interrupted);
+* measures a state once: the energy, the start check and the convergence measure of the same positions (and box)
+  come from one force evaluation, whoever asks (force evaluations are what a minimization costs on a device).
 
 The compiled engine's EnergyBridge (plugin_cpp/), of the same name, computes the same loss and gradient. The former
 name ``ContextEnergy`` still imports, with a DeprecationWarning, for one release.
@@ -21,7 +23,7 @@ from __future__ import annotations
 import math
 import sys
 import warnings
-from typing import Any, Optional, Tuple
+from typing import Any, NamedTuple, Optional, Tuple
 
 import numpy as np
 import openmm
@@ -64,6 +66,7 @@ class EnergyBridge:
         self.last_forces: Optional[np.ndarray] = None
         self.last_max_force = math.nan
         self.last_rms_force = math.nan  # of the forces projected off the constraints, over the movable atoms
+        self._measured: Optional[_Measurement] = None
 
     # -- the Context's current state -------------------------------------------------------------------
     def current_positions(self) -> np.ndarray:
@@ -82,30 +85,44 @@ class EnergyBridge:
         if self.has_constraints:
             self.context.applyConstraints(self.constraint_tolerance)
 
+    def measure(self) -> "_Measurement":
+        """Energy and forces of the Context's current positions and box (integration force groups): one force
+        evaluation per distinct state, reused while the positions and box stay exactly as they were."""
+        state = self.context.getState(getPositions=True)
+        positions = state.getPositions(asNumpy=True).value_in_unit(_NM)
+        box = state.getPeriodicBoxVectors(asNumpy=True).value_in_unit(_NM) if self.periodic else None
+        known = self._measured
+        if known is not None and np.array_equal(known.positions, positions) and \
+                (box is None or np.array_equal(known.box, box)):
+            return known
+        state = self.context.getState(getEnergy=True, getForces=True, groups=self.groups)
+        self._measured = _Measurement(np.array(positions, dtype=np.float64), None if box is None else np.array(box),
+                                      state.getPotentialEnergy().value_in_unit(_KJ),
+                                      np.array(state.getForces(asNumpy=True).value_in_unit(_FORCE), dtype=np.float64))
+        return self._measured
+
     def energy(self) -> float:
         """Potential energy (kJ/mol) of the Context's current positions, integration force groups."""
-        state = self.context.getState(getEnergy=True, groups=self.groups)
-        return state.getPotentialEnergy().value_in_unit(_KJ)
+        return self.measure().energy
 
     def checked_energy(self) -> float:
         """The current energy; raises :class:`NonFiniteEnergyError` (Context untouched) if it or a force is not
         finite."""
-        state = self.context.getState(getEnergy=True, getForces=True, groups=self.groups)
-        energy = state.getPotentialEnergy().value_in_unit(_KJ)
-        if not math.isfinite(energy) or not np.isfinite(state.getForces(asNumpy=True).value_in_unit(_FORCE)).all():
+        measured = self.measure()
+        if not math.isfinite(measured.energy) or not np.isfinite(measured.forces).all():
             raise NonFiniteEnergyError(
-                f"the starting structure has a non-finite energy ({energy}) or non-finite forces; "
+                f"the starting structure has a non-finite energy ({measured.energy}) or non-finite forces; "
                 "check for overlapping or coincident atoms, NaN coordinates or missing parameters. "
                 "The Context was left unchanged.")
-        return energy
+        return measured.energy
 
     def force_norms(self) -> Tuple[float, float]:
         """(‖F‖₂/√N, max |F_i|) at the current positions over movable particles, constraint components
         removed: OpenMM's convergence measure."""
-        state = self.context.getState(getForces=True, getPositions=self.has_constraints, groups=self.groups)
-        forces = np.array(state.getForces(asNumpy=True).value_in_unit(_FORCE), dtype=np.float64)
+        measured = self.measure()
+        forces = measured.forces
         if self.has_constraints:
-            forces = self.project(forces, np.array(state.getPositions(asNumpy=True).value_in_unit(_NM), dtype=np.float64))
+            forces = self.project(forces, measured.positions)
         return force_norms(forces, self.movable)
 
     def raw_forces(self, positions: np.ndarray) -> np.ndarray:
@@ -171,6 +188,14 @@ class EnergyBridge:
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """Differentiable loss (the energy, plus the constraint spring when constraints exist)."""
         return _EnergyBridgeFunction.apply(x, self)
+
+
+class _Measurement(NamedTuple):
+    """One evaluated state: positions and box (nm), energy (kJ/mol), forces (kJ/mol/nm)."""
+    positions: np.ndarray
+    box: Optional[np.ndarray]
+    energy: float
+    forces: np.ndarray
 
 
 def _may_run_torch_autograd(force: openmm.Force) -> bool:

@@ -53,6 +53,11 @@ def lbfgs_stage(name: str, bridge: EnergyBridge, recorder: RunRecorder, toleranc
     if cap == 0 or recorder.stopped or (deadline is not None and start >= deadline):
         reason = "cap" if cap == 0 else recorder.stop_reason if recorder.stopped else "deadline"
         return StageResult(name, 0, 0, 0.0, initial, initial, stop_reason=reason, engine=OpenMMLBFGS.engine)
+    if not bridge.has_constraints and bridge.force_norms()[0] <= tolerance:
+        # already converged (by a measure at least as strict as OpenMM's): OpenMM's L-BFGS would stop after
+        # evaluating this same state again; the measurement above already did
+        recorder.record(name, initial, None, None)
+        return StageResult(name, 0, 0, time.perf_counter() - start, initial, initial, stop_reason="converged")
     before = bridge.current_positions()
     try:
         runner = runner or default_lbfgs()
