@@ -12,8 +12,9 @@ System, the same Context and the same start positions:
 Recorded per run: wall time of the call alone (preparation, Context creation and the start energy are outside
 it), final energy (kJ/mol, the Context's, evaluated the same way for every run), RMS force as the package
 measures it (``result.rms_force``; for LEM the same ``EnergyBridge.force_norms``), converged flag, per-stage
-times, and the ratios to the LEM run from the same start: ``time_ratio`` = wall / LEM wall and ``energy_diff``
-= E - E_LEM. No reporter is attached (a Python reporter can change which engine the package picks).
+times, the force evaluations of the call (:mod:`benchmarks.evaluations`, LEM's line searches included), and the
+ratios to the LEM run from the same start: ``time_ratio`` = wall / LEM wall, ``evaluation_ratio`` and
+``energy_diff`` = E - E_LEM. No reporter is attached (a Python reporter can change which engine the package picks).
 
 Seeds: a noisy-model case makes a new start per seed (noise seed k) and runs every method once on it with
 ``seed=k``; a case with one start runs LEM and the default once, the seeded methods (gnn, linear) with seeds
