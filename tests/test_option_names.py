@@ -185,3 +185,13 @@ def test_adam_stage_and_reparametrized_options_that_change_nothing_warn(plw):
     _, caught, _ = _run(plw, method="gnn", steps=5, fine_steps=5, n_modes=4, hidden=8, fit_steps=20, engine="python",
                         time_budget=60.0, reparam_share=0.5)
     assert _about(caught, RuntimeWarning, "no effect") == []
+
+
+def test_a_shared_option_set_keeps_each_methods_current_name():
+    """Scripts that pass one set to several methods (benchmarks) give gnn's ``fine_steps`` beside adam's
+    ``adam_steps``: each method takes its own, and no former name is translated over a current one."""
+    shared = {"fine_steps": 5, "adam_steps": 7, "never_worse": False}
+    assert options_used("adam", shared) == {"adam_steps": 7, "never_worse": False}
+    assert options_used("gnn", shared)["fine_steps"] == 5 and "adam_steps" not in options_used("gnn", shared)
+    with pytest.warns(FutureWarning, match="option 'fine_steps' is deprecated, use 'adam_steps'"):
+        assert options_used("adam", {"fine_steps": 5}) == {"adam_steps": 5}

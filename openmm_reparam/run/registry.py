@@ -108,10 +108,13 @@ def option_users(name: str) -> List[str]:
 def options_used(method: str, options: Mapping[str, Any]) -> Dict[str, Any]:
     """The entries of ``options`` (flat names) that ``method`` uses: for scripts that pass one set of options to
     several methods (benchmarks, comparisons). A former name the method has a current name for is translated, with
-    a FutureWarning (:mod:`.renames`)."""
-    from .renames import current_options
+    a FutureWarning (:mod:`.renames`), unless the set also gives the current name: then the former name is another
+    method's option there (``fine_steps`` for gnn beside ``adam_steps`` for adam) and is left out."""
+    from .renames import OPTION_RENAMES, current_options
     known = {f.name for cls in group_classes(method).values() for f in fields(cls)}
-    return {name: value for name, value in current_options(options, known).items() if name in known}
+    shared = {name: value for name, value in options.items()
+              if name in known or OPTION_RENAMES.get(name) not in known or OPTION_RENAMES[name] not in options}
+    return {name: value for name, value in current_options(shared, known).items() if name in known}
 
 
 def reject_unused(method: Optional[str], kwargs: Mapping[str, Any], classes: Mapping[str, type]) -> None:
