@@ -47,12 +47,8 @@ AdamStageOutcome ReparamPlugin::runAdamStage(Context& context, ReparamGenerator*
     AdamStageOutcome outcome;
     std::vector<double> x, g;
     for (int i = 0; i < settings.maxSteps; i++) {
-        if (stopRequested()) {
-            outcome.stopReason = "interrupted";
-            break;
-        }
-        if (settings.timeLimit >= 0 && secondsSince(start) >= settings.timeLimit) {
-            outcome.stopReason = "deadline";
+        if (const char* reason = stopBeforeStep(settings.timeLimit, start)) {
+            outcome.stopReason = reason;
             break;
         }
         StepVerdict verdict = stepper.step();

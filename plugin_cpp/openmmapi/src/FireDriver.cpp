@@ -1,7 +1,7 @@
 /* runFireDriver: FIRE 2.0's loop and scalar rules over FireVectorOps (see FireDriver.h and FireStage.h). */
 #include "FireDriver.h"
 #include "NonFiniteEnergyException.h"
-#include "StopRequest.h"
+#include "StageClock.h"
 #include <algorithm>
 #include <cmath>
 
@@ -87,12 +87,8 @@ FireStageOutcome ReparamPlugin::runFireDriver(FireVectorOps& ops, const FireStag
             outcome.stopReason = "converged";
             break;
         }
-        if (stopRequested()) {
-            outcome.stopReason = "interrupted";
-            break;
-        }
-        if (settings.timeLimit >= 0 && secondsSince(start) >= settings.timeLimit) {
-            outcome.stopReason = "deadline";
+        if (const char* reason = stopBeforeStep(settings.timeLimit, start)) {
+            outcome.stopReason = reason;
             break;
         }
         if (!state.adapt(i)) {

@@ -16,10 +16,6 @@ using namespace OpenMM;
 
 namespace {
 
-double secondsSince(Clock::time_point t) {
-    return std::chrono::duration<double>(Clock::now() - t).count();
-}
-
 /** numpy's pairwise summation (numpy/_core/src/umath/loops_utils.h.src), so sums round as ndarray.sum() does. */
 double pairwiseSum(const double* a, long n) {
     if (n < 8) {
@@ -256,12 +252,11 @@ PreconStageOutcome PreconStage::run(int maxSteps, bool stopped, MinimizationRepo
             outcome.stopReason = "converged";
             break;
         }
-        if (stopRequested()) {
-            outcome.stopReason = "interrupted";
-            break;
-        }
-        if (stopped || (settings.timeLimit >= 0 && secondsSince(clock) >= settings.timeLimit)) {
-            outcome.stopReason = stopped ? "reporter" : "deadline";
+        const char* reason = stopRequested() ? "interrupted"
+                             : stopped       ? "reporter"
+                                             : stopBeforeStep(settings.timeLimit, clock);
+        if (reason != nullptr) {
+            outcome.stopReason = reason;
             break;
         }
         if (!step()) {

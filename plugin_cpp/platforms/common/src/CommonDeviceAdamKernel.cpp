@@ -228,12 +228,8 @@ AdamStageOutcome CommonDeviceAdamKernel::run(ContextImpl& context, const AdamSta
     outcome.initialEnergy = NAN;
     int steps = 0;
     for (int i = 0; i < settings.maxSteps; i++) {
-        if (stopRequested()) {
-            outcome.stopReason = "interrupted";
-            break;
-        }
-        if (settings.timeLimit >= 0 && secondsSince(start) >= settings.timeLimit) {
-            outcome.stopReason = "deadline";
+        if (const char* reason = stopBeforeStep(settings.timeLimit, start)) {
+            outcome.stopReason = reason;
             break;
         }
         double maxForce, rmsForce, energy = evaluate(context, tol, groups, maxForce, rmsForce);

@@ -378,12 +378,8 @@ PreconStageOutcome CommonDevicePreconKernel::run(ContextImpl& context, const Pre
             outcome.stopReason = "converged";
             break;
         }
-        if (stopRequested()) {
-            outcome.stopReason = "interrupted";
-            break;
-        }
-        if (settings.timeLimit >= 0 && secondsSince(start) >= settings.timeLimit) {
-            outcome.stopReason = "deadline";
+        if (const char* reason = stopBeforeStep(settings.timeLimit, start)) {
+            outcome.stopReason = reason;
             break;
         }
         if (!step(context)) {
