@@ -2,6 +2,8 @@
 
 What every run does around its method's stages (the method is a plug-in, :mod:`openmm_reparam.methods`):
 
+    start       the start's energy and forces, one force evaluation; the default (``auto``) first applies the
+                constraints, as OpenMM's minimizer does, and stops there if that start is already converged
     baseline    (never_worse) OpenMM L-BFGS from the start, remembered, positions reset
     ...         the method's stages (``Method.run``)
     polish      OpenMM L-BFGS to the tolerance (constraints satisfied on exit), finished by a projected L-BFGS
@@ -43,7 +45,7 @@ from ..run.options import MinimizerOptions
 from ..run.recorder import RunRecorder
 from ..run.registry import get_method
 from ..run.renames import current_options
-from ..run.result import MinimizationResult
+from ..run.result import MinimizationResult, StageResult
 from .selection import choose_result, lbfgs_from, leave_best
 
 DEFAULT_TOLERANCE = 10.0 * unit.kilojoule_per_mole / unit.nanometer
@@ -85,26 +87,44 @@ class ReparamMinimizer:
         bridge = EnergyBridge(context, options.safety.constraint_stiffness)
         original = bridge.current_positions()
         check_positions(original, bridge.periodic, options.safety.far_atom_distance)
-        initial_energy = bridge.checked_energy()
+        like_openmm = self.method.stops_at_converged_start
+        initial_energy = _start_energy(bridge, original, like_openmm)
         watch = InterruptWatch()
         recorder = RunRecorder(reporter, maxIterations, bridge.project.max_error if bridge.has_constraints else None,
                                stop_requested=watch.requested)
         runners = select_runners(options.run.engine, context, bridge.runs_torch_autograd, reporter is not None)
         state = RunState(context, bridge, recorder, tolerance, self.seed, options, runners)
-        _execute(method, state, original, watch)
+        converged_start = like_openmm and bridge.force_norms()[0] <= tolerance
+        _execute(method, state, original, watch, converged_start)
         result = _result(method, self.method, state, initial_energy)
         self.engine_used = result.engine
         return result
 
 
-def _execute(method: Method, state: RunState, original, watch: InterruptWatch) -> None:
-    """The run around the method's stages, with its safety rules (module docstring), watching for Ctrl-C."""
+def _start_energy(bridge: EnergyBridge, original, constrained: bool) -> float:
+    """The start's energy, checked (:meth:`EnergyBridge.checked_energy`): one force evaluation. ``constrained``:
+    the constraints are applied first, as OpenMM's minimizer starts (the energy is then that of the constrained
+    start); on a non-finite energy the Context gets ``original`` back before the error is raised."""
+    if not constrained or not bridge.has_constraints:
+        return bridge.checked_energy()
+    try:
+        bridge.apply_constraints()
+        return bridge.checked_energy()
+    except BaseException:
+        bridge.context.setPositions(original)
+        raise
+
+
+def _execute(method: Method, state: RunState, original, watch: InterruptWatch,
+             converged_start: bool = False) -> None:
+    """The run around the method's stages, with its safety rules (module docstring), watching for Ctrl-C;
+    ``converged_start``: nothing to run (:func:`_stages`)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(state.options.run.torch_threads)
     try:
         with watch:
             try:
-                _stages(method, state)
+                _stages(method, state, converged_start)
                 _stop_if_interrupted(state)
             except BaseException as error:
                 _after_error(state, original, error)
@@ -131,7 +151,14 @@ def _stop_if_interrupted(state: RunState) -> None:
         raise KeyboardInterrupt
 
 
-def _stages(method: Method, state: RunState) -> None:
+def _stages(method: Method, state: RunState, converged_start: bool = False) -> None:
+    """The stages of the run. ``converged_start``: the start is already converged (``stops_at_converged_start``):
+    one stage "start" with no iteration, and the Context as it is, like OpenMM's minimizer there."""
+    if converged_start:
+        energy = state.bridge.energy()
+        state.recorder.record("start", energy, None, None)
+        state.add(StageResult("start", 0, 0, 0.0, energy, energy, stop_reason="converged"))
+        return
     run = state.options.run
     if run.time_budget is not None:
         state.deadline = time.perf_counter() + run.time_budget

@@ -50,6 +50,7 @@ class AutoMethod(Method):
     name = "auto"
     summary = "the candidate that measured best for the System's class (result.method says which)"
     polished = False
+    stops_at_converged_start = True
 
     @property
     def option_groups(self):  # type: ignore[override]

@@ -90,7 +90,7 @@ class Method:
     help. ``option_groups``: {group name: dataclass} of its own options (the common groups ``run``, ``safety``
     and ``polish`` come with every method). ``polished``: whether the run ends with the L-BFGS polish and may
     be compared with the ``never_worse`` baseline (False only for OpenMM's L-BFGS itself). ``auto_candidate``:
-    whether ``auto`` may pick it, by :meth:`auto_rank`.
+    whether ``auto`` may pick it, by :meth:`auto_rank`. ``stops_at_converged_start``: see the attribute.
     """
 
     name: ClassVar[str] = ""
@@ -98,6 +98,10 @@ class Method:
     option_groups: ClassVar[Dict[str, type]] = {}
     polished: ClassVar[bool] = True
     auto_candidate: ClassVar[bool] = False
+    #: whether a run starts as OpenMM's minimizer does, constraints applied to the start, and stops right there
+    #: when that start is already converged by the package's measure: one force evaluation, as
+    #: ``LocalEnergyMinimizer`` (the default, ``auto``)
+    stops_at_converged_start: ClassVar[bool] = False
 
     def run(self, state: RunState) -> None:
         """Add this method's stages to the run: move the Context's positions toward a minimum."""

@@ -10,7 +10,8 @@ from ..core.obstacles import Obstacle, describe_obstacles
 @dataclass
 class StageResult:
     """One stage of a run (e.g. "slow_modes", "fit", "reparam", "restart1", "fine", "adam", "declash",
-    "precon_setup", "precon", "fire", "polish", "baseline", "lbfgs")."""
+    "precon_setup", "precon", "fire", "polish", "baseline", "lbfgs"; "start": the default left a converged start
+    as it was)."""
     name: str
     iterations: int = 0
     energy_evaluations: int = 0
