@@ -11,6 +11,7 @@ from benchmarks.evaluations import EvaluationCounter
 from conftest import energy_of, positions_of
 from openmm_reparam import NonFiniteEnergyError, minimize
 from openmm_reparam.core.bridge import EnergyBridge
+from openmm_reparam.engines import compiled
 
 
 def _counted(system: openmm.System, positions) -> tuple:
@@ -110,3 +111,50 @@ def test_non_finite_start_with_constraints_leaves_the_context_as_given():
     with pytest.raises(NonFiniteEnergyError, match="non-finite energy"):
         minimize(context)
     assert np.array_equal(positions_of(context), start)
+
+
+class _Quiet(openmm.MinimizationReporter):
+    """A user's reporter that never stops the run."""
+
+    def report(self, iteration, x, grad, args):
+        return False
+
+
+@pytest.mark.parametrize("name", ["HarmonicOscillator", "Diatom", "LennardJonesCluster"])
+def test_openmm_lbfgs_default_adds_only_the_start_check_where_openmm_reports_to_python(name):
+    """Small unconstrained Systems, perturbed, with a user's reporter (OpenMM's L-BFGS then reports to Python): the
+    final energy and RMS force come from OpenMM's last report, the state it left, so only the start's measurement
+    is added to LEM's count; without one, the plugin's reporter passes no report on and the final state is
+    measured once more. Either way the result is LEM's to the bit, with the energy and RMS force of a fresh
+    evaluation."""
+    test = getattr(testsystems, name)()
+    start = test.positions.value_in_unit(unit.nanometer) + \
+        np.random.default_rng(1).normal(0.0, 0.05, (test.system.getNumParticles(), 3))
+    lem_calls, lem_energy, lem_positions = _lem(test.system, start)
+    assert lem_calls > 1
+    for reporter, added in ((_Quiet(), 1), (None, 2 if compiled.cpp_available() else 1)):
+        context, counter = _counted(openmm.XmlSerializer.clone(test.system), start)
+        result = minimize(context, reporter=reporter)
+        assert result.method == "lbfgs" and result.stages[0].iterations > 0
+        assert counter.calls == lem_calls + added
+        assert np.array_equal(positions_of(context), lem_positions) and result.final_energy == lem_energy
+        fresh = EnergyBridge(context)
+        assert result.final_energy == fresh.energy() and result.converged
+        assert (result.rms_force, result.max_force) == pytest.approx(fresh.force_norms(), rel=1e-12, abs=1e-12)
+
+
+def test_a_remembered_measurement_stands_only_for_its_own_positions():
+    """EnergyBridge.remember: measure() returns it, without evaluating, while the Context holds exactly those
+    positions; one coordinate moved by 1e-12 nm and the Context is evaluated again."""
+    test = testsystems.LennardJonesCluster()
+    context, counter = _counted(test.system, test.positions)
+    bridge = EnergyBridge(context)
+    here = bridge.current_positions()
+    bridge.remember(here, 123.0, np.ones_like(here))
+    assert bridge.energy() == 123.0 and bridge.force_norms()[0] == pytest.approx(np.sqrt(3.0))
+    assert counter.calls == 0
+    moved = here.copy()
+    moved[0, 0] += 1e-12
+    context.setPositions(moved)
+    measured = bridge.energy()
+    assert counter.calls == 1 and measured == pytest.approx(energy_of(context), rel=1e-12) and measured != 123.0

@@ -101,6 +101,16 @@ class EnergyBridge:
                                       np.array(state.getForces(asNumpy=True).value_in_unit(_FORCE), dtype=np.float64))
         return self._measured
 
+    def remember(self, positions: np.ndarray, energy: float, forces: np.ndarray) -> None:
+        """Take ``energy`` (kJ/mol) and ``forces`` (kJ/mol/nm, integration force groups), evaluated elsewhere at
+        ``positions`` (nm) in the Context's current box, as that state's measurement: :meth:`measure` returns them
+        while the Context holds exactly those positions and box, and evaluates again as soon as it does not (used
+        for OpenMM's L-BFGS, whose last report is its last evaluation when it leaves that iterate in the Context)."""
+        box = self.context.getState().getPeriodicBoxVectors(asNumpy=True).value_in_unit(_NM) if self.periodic else None
+        self._measured = _Measurement(np.array(positions, dtype=np.float64).reshape(-1, 3),
+                                      None if box is None else np.array(box), float(energy),
+                                      np.array(forces, dtype=np.float64).reshape(-1, 3))
+
     def energy(self) -> float:
         """Potential energy (kJ/mol) of the Context's current positions, integration force groups."""
         return self.measure().energy

@@ -23,11 +23,13 @@ class ForwardingReporter(openmm.MinimizationReporter):
         super().__init__()
         self.recorder, self.stage, self.count, self.deadline = recorder, stage, 0, deadline
         self.stop_reason = ""
+        self.last: Optional[tuple] = None  # (x, grad, system energy) of the last report, as OpenMM passed them
 
     def report(self, iteration, x, grad, args):
         args = {str(k): float(args[k]) for k in args.keys()}  # a SWIG map<string,double>
         energy = args.pop("system energy", math.nan)
         self.count += 1
+        self.last = (x, grad, energy)
         positions = np.asarray(x, dtype=np.float64).reshape(-1, 3)
         if not math.isfinite(energy):  # OpenMM's L-BFGS goes on iterating NaNs, without end when it has no cap
             self.stop_reason = "non-finite"
@@ -60,6 +62,7 @@ class OpenMMLBFGS:
         if not autograd and (forwarded or not self.plugin_reporter):
             forwarding = ForwardingReporter(recorder, name, deadline)
             openmm.LocalEnergyMinimizer.minimize(context, tolerance, cap, forwarding)
+            remember_last_report(bridge, forwarding.last)
             return forwarding.count, forwarding.stop_reason
         if not self.plugin_reporter:
             openmm.LocalEnergyMinimizer.minimize(context, tolerance, cap)
@@ -69,6 +72,26 @@ class OpenMMLBFGS:
         outcome = compiled.plugin().runLocalEnergyMinimizer(context, float(tolerance), int(cap), limit)
         recorder.extend(name, outcome._energies(), outcome._times(), now)
         return int(outcome.iterations), str(outcome.stopReason)
+
+
+def remember_last_report(bridge: EnergyBridge, last: Optional[tuple]) -> None:
+    """Give ``bridge`` OpenMM's last report (x, gradient, system energy) as the measurement of its iterate, so
+    that the stage's final energy and the result's RMS force need no force evaluation of their own, where that
+    report can be the state OpenMM left: no constraints (OpenMM's reported gradient then holds its constraint
+    penalty, and it ends by projecting the positions onto the constraints), no massless particles or virtual sites
+    (it reports no force for them and places virtual sites after its iterate), a finite energy; and, checked by
+    every later measurement (:meth:`EnergyBridge.remember`), the Context holding exactly the reported positions:
+    where its line search fails OpenMM's L-BFGS leaves its last trial in the Context, not the reported iterate.
+
+    Only runs with a Python reporter have the report (a user's reporter, an iteration cap, no plugin); the
+    plugin's reporter does not pass it on, and a Python reporter where none is needed costs more than the
+    evaluation it saves: on a 22-atom molecule without constraints (CPU platform, one thread, a loaded machine) one
+    that only keeps the report took 14% longer than the plugin's, 12-19 µs per iteration against 57 µs per
+    evaluation."""
+    if last is None or bridge.has_constraints or bridge.fixed.any() or not math.isfinite(last[2]):
+        return
+    x, grad, energy = last
+    bridge.remember(np.asarray(x, dtype=np.float64), energy, -np.asarray(grad, dtype=np.float64))
 
 
 def default_lbfgs() -> OpenMMLBFGS:
