@@ -7,6 +7,10 @@ says which). Options passed with ``auto`` may be those of any candidate: the one
 are left out of its run (and of ``result.options``), each with a RuntimeWarning naming it and the method chosen
 (:mod:`.effects`).
 
+Before any candidate runs, ``auto`` applies the constraints to the start, as OpenMM's minimizer does, and where
+that start is already converged by the package's measure it stops there (one stage "start" and one force
+evaluation, as ``LocalEnergyMinimizer``; ``Method.stops_at_converged_start``), whichever candidate it picked.
+
 What the package's candidates claim, each from a measured class (benchmarks/RESULTS.md#auto-rules;
 the classes' runs: benchmarks/RESULTS.md#everyday and benchmarks/RESULTS.md#external-suite):
 
