@@ -7,41 +7,16 @@
 #include "NonFiniteEnergyException.h"
 #include "ReparamIntegrator.h"
 #include "TestChain.h"
+#include "TestGenerators.h"
 #include "TestStageSettings.h"
 #include "TestUtilities.h"
 #include "OpenMM.h"
-#include "openmm/serialization/XmlSerializer.h"
-#include <sstream>
 #include <iostream>
 #include <memory>
 #include <vector>
 
 using namespace ReparamPlugin;
 using namespace OpenMM;
-
-static const int N = ChainLength;
-
-/** Linear generator X = x0 + V z with V the k lowest cosine modes of the chain (orthonormal). */
-static ReparamGenerator linearGenerator(const std::vector<Vec3>& x0, int k) {
-    std::vector<double> modes(N * k), flat;
-    for (int m = 0; m < k; m++) {
-        double norm = 0.0;
-        for (int i = 0; i < N; i++) {
-            modes[i * k + m] = std::cos(M_PI * m * (i + 0.5) / N);
-            norm += modes[i * k + m] * modes[i * k + m];
-        }
-        for (int i = 0; i < N; i++)
-            modes[i * k + m] /= std::sqrt(norm);
-    }
-    for (const Vec3& p : x0)
-        for (int j = 0; j < 3; j++)
-            flat.push_back(p[j]);
-    ReparamGenerator gen("linear");
-    gen.setBuffer("modes", modes, N, k);
-    gen.setBuffer("x0", flat, N, 3);
-    gen.addParameter("z", std::vector<double>(k * 3, 0.0), k, 3);
-    return gen;
-}
 
 template <class F>
 static bool throwsOpenMMException(F f) {
@@ -259,33 +234,6 @@ static void testNonFiniteEnergy() {
     REPARAM_ASSERT(threw);
 }
 
-/** XmlSerializer round trip: same settings, same weights (after training). */
-static void testSerialization() {
-    std::unique_ptr<System> system(createChainSystem(false));
-    std::vector<Vec3> x0 = chainStartPositions();
-    AdamStageSettings settings = adamStepSettings(0.02, 0.07);
-    settings.clipNorm = 50.0;
-    settings.collapseDistance = 0.05;
-    ReparamIntegrator integrator(linearGenerator(x0, 5), settings);
-    integrator.setIntegrationForceGroups(3);
-    Context context(*system, integrator, Platform::getPlatformByName("Reference"));
-    context.setPositions(x0);
-    integrator.step(10);
-    std::stringstream buffer;
-    XmlSerializer::serialize<Integrator>(&integrator, "Integrator", buffer);
-    std::unique_ptr<Integrator> copy(XmlSerializer::deserialize<Integrator>(buffer));
-    ReparamIntegrator* restored = dynamic_cast<ReparamIntegrator*>(copy.get());
-    REPARAM_ASSERT(restored != NULL);
-    const AdamStageSettings& s = restored->getSettings();
-    REPARAM_ASSERT(s.lr == 0.02 && s.clipNorm == 50.0 && s.collapseDistance == 0.05 && s.spikeFactor == 3.0);
-    REPARAM_ASSERT(s.relTol == 1e-5 && s.constraintStiffness == 1e4 && s.torchThreads == 1);
-    REPARAM_ASSERT(restored->getIntegrationForceGroups() == 3);
-    std::vector<double> a = integrator.getGenerator().computePositions(), b = restored->getGenerator().computePositions();
-    REPARAM_ASSERT(a.size() == b.size());
-    for (size_t i = 0; i < a.size(); i++)
-        REPARAM_ASSERT(a[i] == b[i]);
-}
-
 int main() {
     try {
         testSettingsMustBeSet();
@@ -295,7 +243,6 @@ int main() {
         testCoordinateStage();
         testCollapseGuard();
         testNonFiniteEnergy();
-        testSerialization();
     }
     catch (const std::exception& e) {
         std::cout << "FAIL: " << e.what() << std::endl;

@@ -59,6 +59,8 @@ public:
      * evaluated once to check that it returns an (N,3) tensor. Call it once, before setSolvent.
      */
     void setModule(const std::string& moduleBytes);
+    /** A "torchscript" generator's module with its current parameter values, as bytes setModule loads. */
+    std::string getModuleBytes() const;
     int getNumParameters() const;
     const std::string& getParameterName(int index) const;
     /** Number of elements in parameter index. */

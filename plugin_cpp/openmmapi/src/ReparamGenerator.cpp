@@ -180,6 +180,14 @@ void ReparamGenerator::setModule(const std::string& moduleBytes) {
     parameterNames = names;
 }
 
+std::string ReparamGenerator::getModuleBytes() const {
+    if (!script)
+        throw OpenMMException("ReparamGenerator: getModuleBytes is for a torchscript generator with its module set");
+    std::ostringstream bytes;
+    script->module.save(bytes);
+    return bytes.str();
+}
+
 int ReparamGenerator::getNumParameters() const {
     return (int) params.size();
 }

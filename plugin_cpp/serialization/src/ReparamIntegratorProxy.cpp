@@ -1,13 +1,16 @@
 /*
- * XmlSerializer support for ReparamIntegrator: the generator (kind, buffers, current weights) and the step
- * fields of its AdamStageSettings. The Adam moments and the best point are not stored: a deserialized
- * integrator continues from the saved weights with a fresh optimizer. Arrays are stored as strings of round-trip exact ("%.17g") numbers.
+ * XmlSerializer support for ReparamIntegrator: the generator (kind, buffers, current weights; a "torchscript"
+ * generator's module, saved with its current parameters, as base64 text) and the step fields of its
+ * AdamStageSettings. The Adam moments and the best point are not stored: a deserialized integrator continues
+ * from the saved weights with a fresh optimizer. Arrays are stored as strings of round-trip exact ("%.17g")
+ * numbers.
  */
 #include "ReparamIntegrator.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/serialization/SerializationNode.h"
 #include "openmm/serialization/SerializationProxy.h"
 #include <cstdio>
+#include <cstring>
 #include <sstream>
 
 using namespace ReparamPlugin;
@@ -34,6 +37,46 @@ std::vector<double> decode(const std::string& text) {
     return values;
 }
 
+const char BASE64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+/** Binary bytes as base64 text (RFC 4648, with padding), which an XML attribute can hold. */
+std::string toBase64(const std::string& bytes) {
+    std::string text;
+    text.reserve(4 * ((bytes.size() + 2) / 3));
+    for (size_t i = 0; i < bytes.size(); i += 3) {
+        unsigned int chunk = (unsigned char) bytes[i] << 16;
+        if (i + 1 < bytes.size())
+            chunk |= (unsigned char) bytes[i + 1] << 8;
+        if (i + 2 < bytes.size())
+            chunk |= (unsigned char) bytes[i + 2];
+        text += BASE64[(chunk >> 18) & 63];
+        text += BASE64[(chunk >> 12) & 63];
+        text += i + 1 < bytes.size() ? BASE64[(chunk >> 6) & 63] : '=';
+        text += i + 2 < bytes.size() ? BASE64[chunk & 63] : '=';
+    }
+    return text;
+}
+
+std::string fromBase64(const std::string& text) {
+    std::string bytes;
+    unsigned int chunk = 0;
+    int bits = 0;
+    for (char c : text) {
+        if (c == '=')
+            break;
+        const char* at = std::strchr(BASE64, c);
+        if (c == '\0' || at == NULL)
+            throw OpenMMException("ReparamIntegrator: the torchscript module's text is not base64");
+        chunk = (chunk << 6) | (unsigned int) (at - BASE64);
+        bits += 6;
+        if (bits >= 8) {
+            bits -= 8;
+            bytes += (char) ((chunk >> bits) & 255);
+        }
+    }
+    return bytes;
+}
+
 void writeArray(SerializationNode& parent, const std::string& tag, const std::string& name,
                 const std::vector<double>& values, int rows, int cols) {
     parent.createChildNode(tag).setStringProperty("name", name).setIntProperty("rows", rows)
@@ -48,8 +91,6 @@ public:
         const ReparamIntegrator& integrator = *reinterpret_cast<const ReparamIntegrator*>(object);
         const ReparamGenerator& generator = integrator.getGenerator();
         const AdamStageSettings& settings = integrator.getSettings();
-        if (generator.getKind() == "torchscript")
-            throw OpenMMException("ReparamIntegrator: an integrator with a torchscript generator cannot be serialized");
         node.setIntProperty("version", 2);
         node.setDoubleProperty("lr", settings.lr);
         node.setDoubleProperty("clipNorm", settings.clipNorm);
@@ -71,7 +112,9 @@ public:
                 writeArray(gen, "Buffer", name, values, rows, cols);
         }
         int numParameters = generator.getNumParameters() - (generator.hasSolvent() ? 1 : 0);
-        for (int i = 0; i < numParameters; i++) {
+        if (generator.getKind() == "torchscript")
+            gen.setStringProperty("module", toBase64(generator.getModuleBytes()));
+        for (int i = 0; i < numParameters && generator.getKind() != "torchscript"; i++) {
             generator.getParameter(i, values, rows, cols);
             writeArray(gen, "Parameter", generator.getParameterName(i), values, rows, cols);
         }
@@ -91,6 +134,8 @@ public:
         const SerializationNode& gen = node.getChildNode("Generator");
         ReparamGenerator generator(gen.getStringProperty("kind"));
         generator.setScale(gen.getDoubleProperty("scale"));
+        if (gen.hasProperty("module"))
+            generator.setModule(fromBase64(gen.getStringProperty("module")));
         for (const SerializationNode& child : gen.getChildren()) {
             if (child.getName() == "Solvent")
                 continue;
