@@ -433,6 +433,14 @@ public:
         PyObject* _times() const {
             return reparamTuple(self->times);
         }
+        /** The last report's positions (nm) and gradient (kJ/mol/nm), 3N values each, as tuples (empty without
+         *  a report). */
+        PyObject* _lastPositions() const {
+            return reparamTuple(self->lastPositions);
+        }
+        PyObject* _lastGradient() const {
+            return reparamTuple(self->lastGradient);
+        }
     }
 };
 

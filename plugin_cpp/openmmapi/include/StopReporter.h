@@ -36,11 +36,14 @@ public:
     const std::vector<double>& getEnergies() const { return energies; }
     /** Seconds from construction to each report. */
     const std::vector<double>& getTimes() const { return times; }
+    /** The last report's positions and gradient (3N values each; empty before any report). */
+    const std::vector<double>& getLastPositions() const { return lastPositions; }
+    const std::vector<double>& getLastGradient() const { return lastGradient; }
 private:
     Clock::time_point start;
     double timeLimit, bestEnergy;
     std::string stopReason;
-    std::vector<double> bestPositions, energies, times;
+    std::vector<double> bestPositions, energies, times, lastPositions, lastGradient;
 };
 
 /** What one runLocalEnergyMinimizer call did. */
@@ -52,8 +55,11 @@ public:
     std::string stopReason;  ///< "" (OpenMM finished), "interrupted" or "deadline"
     int getHistorySize() const { return (int) energies.size(); }
 #ifndef SWIG
-    std::vector<double> energies;  ///< "system energy" of each iteration
-    std::vector<double> times;     ///< seconds from the call to each iteration
+    std::vector<double> energies;       ///< "system energy" of each iteration
+    std::vector<double> times;          ///< seconds from the call to each iteration
+    std::vector<double> lastPositions;  ///< the last report's positions (3N, nm; empty without a report), which
+                                        ///< the caller may take as the final state's where the Context holds them
+    std::vector<double> lastGradient;   ///< and its gradient (kJ/mol/nm; the restraint's included with constraints)
 #endif
 };
 

@@ -20,6 +20,8 @@ bool StopReporter::report(int iteration, const std::vector<double>& x, const std
     double seconds = secondsSince(start);
     energies.push_back(energy);
     times.push_back(seconds);
+    lastPositions = x;
+    lastGradient = grad;
     if (energy < bestEnergy) {
         bestEnergy = energy;
         bestPositions = x;
@@ -88,6 +90,8 @@ LocalMinimizerOutcome ReparamPlugin::runLocalEnergyMinimizer(Context& context, d
     outcome.iterations = reporter.getIterations();
     outcome.energies = reporter.getEnergies();
     outcome.times = reporter.getTimes();
+    outcome.lastPositions = reporter.getLastPositions();
+    outcome.lastGradient = reporter.getLastGradient();
     outcome.wallTime = secondsSince(start);
     return outcome;
 }
