@@ -32,7 +32,7 @@
 #include "PreconStageSettings.h"
 #include "openmm/Context.h"
 #include "openmm/LocalEnergyMinimizer.h"
-#include <chrono>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -60,6 +60,11 @@ public:
 #endif
 };
 
+class HostPreconOps;
+class PreconDriver;
+
+/** The host stage: PreconDriver over HostPreconOps (std::vector<double>, numpy's pairwise sums, the Context
+ *  through EnergyBridge). */
 class PreconStage {
 public:
     /**
@@ -68,6 +73,7 @@ public:
      */
     PreconStage(OpenMM::Context& context, const PreconStageSettings& settings, const PreconMatrix& precon,
                 const std::vector<int>& coupled, double tolerance);
+    ~PreconStage();
     /** Iterate at most maxSteps steps; stopped: the run was already stopped by its reporter. */
     PreconStageOutcome run(int maxSteps, bool stopped, OpenMM::MinimizationReporter* reporter);
     /** A new P (built at the current iterate): the memory is forgotten, the rebuild anchor moves to x. */
@@ -76,29 +82,12 @@ public:
     void leaveContext();
     /** The current iterate x, all particles (3N values). */
     std::vector<double> getPositions() const;
-    double getEnergy() const { return energy; }
+    double getEnergy() const;
 private:
-    struct Pair {
-        std::vector<double> s, y;
-        double rho;
-    };
-    bool step();
-    bool lineSearch(const std::vector<double>& direction);
-    void direction(std::vector<double>& d) const;
-    bool evaluate(const std::vector<double>& positions);
-    bool needsRebuild() const;
-    bool report(OpenMM::MinimizationReporter& reporter, int iteration, int rebuildsShown);
-    double rmsForce() const;
-    PreconStageSettings settings;
-    PreconMatrix precon;
-    EnergyBridge bridge;
-    std::chrono::steady_clock::time_point clock;
-    std::vector<int> movable, coupled;
-    std::vector<double> x, gradient, anchor, trialX, trialGradient;
-    std::vector<Pair> pairs;
-    double energy, trialEnergy, target, initialEnergy;
-    int evaluations, rebuilds, numParticles;
-    at::Tensor buffer, grad;
+    PreconStage(const PreconStage&) = delete;
+    PreconStage& operator=(const PreconStage&) = delete;
+    std::unique_ptr<HostPreconOps> ops;
+    std::unique_ptr<PreconDriver> driver;
 };
 
 /** One stage without rebuilds in between: create, run(settings.maxSteps), leave the iterate in the Context. */

@@ -1,10 +1,9 @@
-/* PreconStage: the precon stage's preconditioned L-BFGS (see PreconStage.h and openmm_reparam/engines/precon.py). */
+/* PreconStage: the precon stage's preconditioned L-BFGS on the host: PreconDriver over HostPreconOps (see
+ * PreconStage.h, PreconDriver.h and openmm_reparam/engines/precon.py). */
 #include "PreconStage.h"
-#include "ArmijoRule.h"
 #include "MovableParticles.h"
-#include "StageClock.h"
-#include "StopRequest.h"
 #include "NonFiniteEnergyException.h"
+#include "PreconDriver.h"
 #include "openmm/Integrator.h"
 #include "openmm/System.h"
 #include <algorithm>
@@ -70,235 +69,223 @@ PreconStageOutcome::PreconStageOutcome() : iterations(0), energyEvaluations(0), 
         cpuForceEvaluations(0) {
 }
 
-PreconStage::PreconStage(Context& context, const PreconStageSettings& settings, const PreconMatrix& precon,
-                         const std::vector<int>& coupled, double tolerance) : settings(settings), precon(precon),
-        bridge(context, context.getIntegrator().getConstraintTolerance(),
-               context.getIntegrator().getIntegrationForceGroups(), 0.0),
-        clock(Clock::now()), coupled(coupled), target(tolerance * settings.toleranceFactor), evaluations(1),
-        rebuilds(0) {
-    settings.validate();
-    const System& system = context.getSystem();
-    numParticles = system.getNumParticles();
-    movable = movableIndices(system);
-    if (precon.size() != (int) movable.size())
-        throw OpenMMException("PreconStage: P must have one row per movable particle");
-    for (int i : coupled)
-        if (i < 0 || i >= numParticles)
-            throw OpenMMException("PreconStage: coupled particle index out of range");
-    buffer = at::empty({numParticles, 3}, at::TensorOptions().dtype(at::kDouble));
-    at::Tensor start = bridge.currentPositions();
-    if (!evaluate(std::vector<double>(start.data_ptr<double>(), start.data_ptr<double>() + 3 * numParticles)))
-        throw NonFiniteEnergyException("the force field returned a non-finite energy or forces at the start of "
-                                       "the precon stage");
-    energy = trialEnergy;
-    x.swap(trialX);
-    gradient.swap(trialGradient);
-    initialEnergy = energy;
-    setPreconditioner(precon);
-    rebuilds = 0;
-}
+namespace ReparamPlugin {
 
-void PreconStage::setPreconditioner(const PreconMatrix& matrix) {
-    if (matrix.size() != (int) movable.size())
-        throw OpenMMException("PreconStage: P must have one row per movable particle");
-    precon = matrix;
-    pairs.clear();
-    anchor.resize(3 * coupled.size());
-    for (size_t a = 0; a < coupled.size(); a++)
-        for (int c = 0; c < 3; c++)
-            anchor[3 * a + c] = x[3 * coupled[a] + c];
-    rebuilds++;
-}
-
-bool PreconStage::evaluate(const std::vector<double>& positions) {
-    std::copy(positions.begin(), positions.end(), buffer.data_ptr<double>());
-    double e;
-    try {
-        bridge.evaluate(buffer, grad, e);
+/** The host's PreconVectorOps: x on all particles, g and the (s, y) slots on the movable coordinates, the
+ *  arithmetic of engines.precon (sums are numpy's pairwise sums), energies and forces through EnergyBridge. */
+class HostPreconOps : public PreconVectorOps {
+public:
+    HostPreconOps(Context& context, const PreconStageSettings& settings, const PreconMatrix& precon,
+                  const std::vector<int>& coupled) : precon(precon),
+            bridge(context, context.getIntegrator().getConstraintTolerance(),
+                   context.getIntegrator().getIntegrationForceGroups(), 0.0),
+            reporter(NULL), coupled(coupled) {
+        settings.validate();
+        const System& system = context.getSystem();
+        numParticles = system.getNumParticles();
+        movable = movableIndices(system);
+        setPrecon(precon);
+        for (int i : coupled)
+            if (i < 0 || i >= numParticles)
+                throw OpenMMException("PreconStage: coupled particle index out of range");
+        s.assign(settings.memory + 1, std::vector<double>(3 * movable.size()));
+        y.assign(settings.memory + 1, std::vector<double>(3 * movable.size()));
+        alphas.resize(settings.memory);
+        buffer = at::empty({numParticles, 3}, at::TensorOptions().dtype(at::kDouble));
     }
-    catch (NonFiniteEnergyException&) {
-        return false;
+    void setPrecon(const PreconMatrix& matrix) {
+        if (matrix.size() != (int) movable.size())
+            throw OpenMMException("PreconStage: P must have one row per movable particle");
+        precon = matrix;
     }
-    trialEnergy = e;
-    const std::vector<Vec3>& evaluated = bridge.getPositions();
-    trialX.resize(3 * numParticles);
-    for (int i = 0; i < numParticles; i++)
-        for (int c = 0; c < 3; c++)
-            trialX[3 * i + c] = evaluated[i][c];
-    const double* g = grad.data_ptr<double>();
-    trialGradient.resize(3 * movable.size());
-    for (size_t a = 0; a < movable.size(); a++)
-        for (int c = 0; c < 3; c++)
-            trialGradient[3 * a + c] = g[3 * movable[a] + c];
-    return true;
-}
-
-double PreconStage::rmsForce() const {
-    size_t n = movable.size();
-    return n == 0 ? 0.0 : std::sqrt(dot(gradient, gradient) / (double) n);
-}
-
-void PreconStage::direction(std::vector<double>& z) const {
-    std::vector<double> q = gradient, alphas;
-    for (size_t k = pairs.size(); k-- > 0;) {
-        const Pair& p = pairs[k];
-        double a = p.rho * dot(p.s, q);
-        for (size_t i = 0; i < q.size(); i++)
-            q[i] -= a * p.y[i];
-        alphas.push_back(a);
+    void setReporter(MinimizationReporter* r) {
+        reporter = r;
     }
-    z = q;
-    precon.solve(z);
-    if (!pairs.empty()) {
-        const Pair& p = pairs.back();
-        std::vector<double> solved = p.y;
+    const std::vector<double>& getPositions() const {
+        return x;
+    }
+    void leaveContext() {
+        std::vector<Vec3> positions(numParticles);
+        for (int i = 0; i < numParticles; i++)
+            positions[i] = Vec3(x[3 * i], x[3 * i + 1], x[3 * i + 2]);
+        bridge.setContextPositions(positions);
+    }
+
+    int getNumMovable() const override {
+        return (int) movable.size();
+    }
+    int getNumCoupled() const override {
+        return (int) coupled.size();
+    }
+    bool evaluateStart(double& energy) override {
+        at::Tensor start = bridge.currentPositions();
+        if (!evaluate(std::vector<double>(start.data_ptr<double>(), start.data_ptr<double>() + 3 * numParticles),
+                      energy))
+            return false;
+        x.swap(trialX);
+        gradient.swap(trialGradient);
+        return true;
+    }
+    std::string startFailure() const override {
+        return "the force field returned a non-finite energy or forces at the start of the precon stage";
+    }
+    double gradientSquared() override {
+        return dot(gradient, gradient);
+    }
+    void startDirection() override {
+        d = gradient;
+    }
+    void firstLoop(int slot, double rho, int index) override {
+        double a = rho * dot(s[slot], d);
+        for (size_t i = 0; i < d.size(); i++)
+            d[i] -= a * y[slot][i];
+        alphas[index] = a;
+    }
+    void applyInversePreconditioner() override {
+        precon.solve(d);
+    }
+    void scaleDirection(int slot, double numerator) override {
+        std::vector<double> solved = y[slot];
         precon.solve(solved);
-        double scale = (1.0 / p.rho) / std::max(dot(p.y, solved), 1e-300);
-        for (double& value : z)
+        double scale = numerator / std::max(dot(y[slot], solved), 1e-300);
+        for (double& value : d)
             value *= scale;
     }
-    for (size_t k = 0; k < pairs.size(); k++) {
-        const Pair& p = pairs[k];
-        double b = alphas[pairs.size() - 1 - k] - p.rho * dot(p.y, z);
-        for (size_t i = 0; i < z.size(); i++)
-            z[i] += p.s[i] * b;
+    void secondLoop(int slot, double rho, int index) override {
+        double b = alphas[index] - rho * dot(y[slot], d);
+        for (size_t i = 0; i < d.size(); i++)
+            d[i] += s[slot][i] * b;
     }
-    for (double& value : z)
-        value = -value;
-}
-
-bool PreconStage::lineSearch(const std::vector<double>& d) {
-    double slope = dot(gradient, d);
-    double alpha = armijoFirstStep(slope, longestRow(d), settings.maxStep);
-    if (alpha == 0)
-        return false;
-    std::vector<double> moved(x.size());
-    for (int trial = 1; trial <= MAX_BACKTRACKS; trial++) {
+    void negateDirection() override {
+        for (double& value : d)
+            value = -value;
+    }
+    void searchStart(double& slope, double& longest) override {
+        slope = dot(gradient, d);
+        longest = longestRow(d);
+    }
+    bool evaluateTrial(double alpha, double& energy) override {
         moved = x;
         for (size_t a = 0; a < movable.size(); a++)
             for (int c = 0; c < 3; c++)
                 moved[3 * movable[a] + c] += alpha * d[3 * a + c];
-        evaluations++;
-        bool finite = evaluate(moved);
-        if (armijoAccepts(finite, finite ? trialEnergy - energy : 0.0, slope, alpha))
-            return true;
+        return evaluate(moved, energy);
     }
-    return false;
-}
-
-bool PreconStage::step() {
-    std::vector<double> d;
-    direction(d);
-    bool found = lineSearch(d);
-    if (!found && !pairs.empty()) {
-        pairs.clear();
-        direction(d);
-        found = lineSearch(d);
+    void accept(int slot, double& sy, double& ss, double& yy) override {
+        std::vector<double>& sk = s[slot];
+        std::vector<double>& yk = y[slot];
+        for (size_t a = 0; a < movable.size(); a++)
+            for (int c = 0; c < 3; c++) {
+                int i = 3 * movable[a] + c;
+                sk[3 * a + c] = trialX[i] - x[i];
+            }
+        for (size_t i = 0; i < gradient.size(); i++)
+            yk[i] = trialGradient[i] - gradient[i];
+        sy = dot(sk, yk);
+        ss = dot(sk, sk);
+        yy = dot(yk, yk);
+        x.swap(trialX);
+        gradient.swap(trialGradient);
     }
-    if (!found)
-        return false;
-    Pair pair;
-    pair.s.resize(gradient.size());
-    pair.y.resize(gradient.size());
-    for (size_t a = 0; a < movable.size(); a++)
-        for (int c = 0; c < 3; c++) {
-            int i = 3 * movable[a] + c;
-            pair.s[3 * a + c] = trialX[i] - x[i];
+    void setAnchor() override {
+        anchor.resize(3 * coupled.size());
+        for (size_t a = 0; a < coupled.size(); a++)
+            for (int c = 0; c < 3; c++)
+                anchor[3 * a + c] = x[3 * coupled[a] + c];
+    }
+    double anchorDistance() override {
+        double farthest = 0.0;
+        for (size_t a = 0; a < coupled.size(); a++) {
+            double sum = 0.0;
+            for (int c = 0; c < 3; c++) {
+                double delta = x[3 * coupled[a] + c] - anchor[3 * a + c];
+                sum += delta * delta;
+            }
+            farthest = std::max(farthest, std::sqrt(sum));
         }
-    for (size_t i = 0; i < gradient.size(); i++)
-        pair.y[i] = trialGradient[i] - gradient[i];
-    double sy = dot(pair.s, pair.y);
-    if (sy > 1e-12 * std::sqrt(dot(pair.s, pair.s) * dot(pair.y, pair.y)) && sy > 0) {
-        pair.rho = 1.0 / sy;
-        pairs.push_back(pair);
-        if ((int) pairs.size() > settings.memory)
-            pairs.erase(pairs.begin(), pairs.end() - settings.memory);
+        return farthest;
     }
-    energy = trialEnergy;
-    x.swap(trialX);
-    gradient.swap(trialGradient);
-    return true;
-}
-
-bool PreconStage::needsRebuild() const {
-    double moved = 0.0;
-    for (size_t a = 0; a < coupled.size(); a++) {
-        double sum = 0.0;
-        for (int c = 0; c < 3; c++) {
-            double delta = x[3 * coupled[a] + c] - anchor[3 * a + c];
-            sum += delta * delta;
+    bool hasReporter() const override {
+        return reporter != NULL;
+    }
+    bool report(int iteration, double energy, double rmsForce, int rebuilds) override {
+        std::vector<double> gs(3 * numParticles, 0.0);
+        for (size_t a = 0; a < movable.size(); a++)
+            for (int c = 0; c < 3; c++)
+                gs[3 * movable[a] + c] = gradient[3 * a + c];
+        std::map<std::string, double> args;
+        args["system energy"] = energy;
+        args["rms force"] = rmsForce;
+        args["rebuilds"] = rebuilds;
+        return reporter->report(iteration, x, gs, args);
+    }
+private:
+    /** Energy, the evaluated (constrained) positions into trialX and g into trialGradient; false if not
+     *  finite. */
+    bool evaluate(const std::vector<double>& positions, double& energy) {
+        std::copy(positions.begin(), positions.end(), buffer.data_ptr<double>());
+        try {
+            bridge.evaluate(buffer, grad, energy);
         }
-        moved = std::max(moved, std::sqrt(sum));
+        catch (NonFiniteEnergyException&) {
+            return false;
+        }
+        const std::vector<Vec3>& evaluated = bridge.getPositions();
+        trialX.resize(3 * numParticles);
+        for (int i = 0; i < numParticles; i++)
+            for (int c = 0; c < 3; c++)
+                trialX[3 * i + c] = evaluated[i][c];
+        const double* g = grad.data_ptr<double>();
+        trialGradient.resize(3 * movable.size());
+        for (size_t a = 0; a < movable.size(); a++)
+            for (int c = 0; c < 3; c++)
+                trialGradient[3 * a + c] = g[3 * movable[a] + c];
+        return true;
     }
-    return !coupled.empty() && moved > settings.rebuildDistance;
+    PreconMatrix precon;
+    EnergyBridge bridge;
+    MinimizationReporter* reporter;
+    int numParticles;
+    std::vector<int> movable, coupled;
+    std::vector<double> x, gradient, anchor, trialX, trialGradient, d, moved, alphas;
+    std::vector<std::vector<double> > s, y;  // the (s, y) pairs, one per slot
+    at::Tensor buffer, grad;
+};
+
+} // namespace ReparamPlugin
+
+PreconStage::PreconStage(Context& context, const PreconStageSettings& settings, const PreconMatrix& precon,
+                         const std::vector<int>& coupled, double tolerance) {
+    Clock::time_point start = Clock::now();
+    ops.reset(new HostPreconOps(context, settings, precon, coupled));
+    driver.reset(new PreconDriver(*ops, settings, tolerance, start));
 }
 
-bool PreconStage::report(MinimizationReporter& reporter, int iteration, int rebuildsShown) {
-    std::vector<double> gs(3 * numParticles, 0.0);
-    for (size_t a = 0; a < movable.size(); a++)
-        for (int c = 0; c < 3; c++)
-            gs[3 * movable[a] + c] = gradient[3 * a + c];
-    std::map<std::string, double> args;
-    args["system energy"] = energy;
-    args["rms force"] = rmsForce();
-    args["rebuilds"] = rebuildsShown;
-    return reporter.report(iteration, x, gs, args);
+PreconStage::~PreconStage() {
+}
+
+void PreconStage::setPreconditioner(const PreconMatrix& matrix) {
+    ops->setPrecon(matrix);
+    driver->rebuilt();
 }
 
 PreconStageOutcome PreconStage::run(int maxSteps, bool stopped, MinimizationReporter* reporter) {
-    PreconStageOutcome outcome;
-    for (int i = 0; i < maxSteps; i++) {
-        if (rmsForce() <= target) {
-            outcome.stopReason = "converged";
-            break;
-        }
-        const char* reason = stopRequested() ? "interrupted"
-                             : stopped       ? "reporter"
-                                             : stopBeforeStep(settings.timeLimit, clock);
-        if (reason != nullptr) {
-            outcome.stopReason = reason;
-            break;
-        }
-        if (!step()) {
-            outcome.stopReason = "stuck";
-            break;
-        }
-        outcome.energies.push_back(energy);
-        outcome.times.push_back(secondsSince(clock));
-        bool rebuild = needsRebuild();
-        if (reporter != NULL)
-            stopped = report(*reporter, (int) outcome.energies.size() - 1, rebuilds + (rebuild ? 1 : 0));
-        if (rebuild) {
-            outcome.stopReason = "rebuild";
-            outcome.reporterStopped = stopped;
-            break;
-        }
-        if (stopped) {
-            outcome.stopReason = "reporter";
-            break;
-        }
-    }
-    if (outcome.stopReason == "max_steps" && rmsForce() <= target)
-        outcome.stopReason = "converged";
-    outcome.iterations = (int) outcome.energies.size();
-    outcome.energyEvaluations = evaluations;
-    outcome.wallTime = secondsSince(clock);
-    outcome.initialEnergy = initialEnergy;
-    outcome.finalEnergy = energy;
-    outcome.finalRmsForce = rmsForce();
-    outcome.rebuilds = rebuilds;
+    ops->setReporter(reporter);
+    PreconStageOutcome outcome = driver->run(maxSteps, stopped);
+    ops->setReporter(NULL);
     return outcome;
 }
 
 void PreconStage::leaveContext() {
-    std::vector<Vec3> positions(numParticles);
-    for (int i = 0; i < numParticles; i++)
-        positions[i] = Vec3(x[3 * i], x[3 * i + 1], x[3 * i + 2]);
-    bridge.setContextPositions(positions);
+    ops->leaveContext();
 }
 
 std::vector<double> PreconStage::getPositions() const {
-    return x;
+    return ops->getPositions();
+}
+
+double PreconStage::getEnergy() const {
+    return driver->getEnergy();
 }
 
 PreconStageOutcome ReparamPlugin::runPreconStage(Context& context, const PreconStageSettings& settings,

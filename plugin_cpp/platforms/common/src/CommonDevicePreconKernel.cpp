@@ -1,10 +1,8 @@
 /* CommonDevicePreconKernel: the device precon stage on the common compute API (see CommonDevicePreconKernel.h). */
 #include "CommonDevicePreconKernel.h"
-#include "ArmijoRule.h"
 #include "DeviceKernelArgs.h"
 #include "MovableParticles.h"
 #include "StageClock.h"
-#include "StopRequest.h"
 #include "ReparamKernelSources.h"
 #include "NonFiniteEnergyException.h"
 #include "openmm/Integrator.h"
@@ -12,7 +10,6 @@
 #include "openmm/System.h"
 #include "openmm/common/ContextSelector.h"
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <map>
 
@@ -21,9 +18,9 @@ using namespace OpenMM;
 
 CommonDevicePreconKernel::CommonDevicePreconKernel(const std::string& name, const Platform& platform,
                                                    ComputeContext& cc) :
-        DevicePreconKernel(name, platform), cc(cc), isSetup(false), mixedIsDouble(false), diagonalOnly(true), blockSize(0),
-        numBlocks(0), numMovable(0), numCoupled(0), memory(0), evaluations(0), groups(0), tol(0.0), maxStep(0.0),
-        rebuildDistance(0.0), energy(0.0), squaredNorm(0.0), trialEnergy(0.0), trialSquaredNorm(0.0), cpuForces(cc) {
+        DevicePreconKernel(name, platform), cc(cc), context(NULL), isSetup(false), mixedIsDouble(false),
+        diagonalOnly(true), blockSize(0), numBlocks(0), numMovable(0), numCoupled(0), memory(0), groups(0), tol(0.0),
+        squaredNorm(0.0), trialSquaredNorm(0.0), cpuForces(cc) {
 }
 
 namespace {
@@ -231,12 +228,12 @@ std::vector<double> CommonDevicePreconKernel::downloadStats(int count) {
     return values;
 }
 
-bool CommonDevicePreconKernel::evaluate(ContextImpl& context, double& e, double& norm) {
-    context.applyConstraints(tol);  // constraints and virtual sites, on the device
-    e = context.calcForcesAndEnergy(true, true, groups);
+bool CommonDevicePreconKernel::evaluate(double& e, double& norm) {
+    context->applyConstraints(tol);  // constraints and virtual sites, on the device
+    e = context->calcForcesAndEnergy(true, true, groups);
     if (projection.loadForces()) {  // beyond the device's fixed-point range: the CPU platform's energy and forces
         double maxForce;
-        e = cpuForces.evaluate(context, groups, projection.getForces(), maxForce);
+        e = cpuForces.evaluate(*context, groups, projection.getForces(), maxForce);
     }
     projection.project(projection.getForces(), false);
     reduce(trialGradientKernel, 1, 0, stats, 0);
@@ -257,38 +254,61 @@ void CommonDevicePreconKernel::solve(ComputeArray& v) {
     }
 }
 
-void CommonDevicePreconKernel::direction() {
-    int coords = 3 * numMovable, count = (int) pairs.size();
+bool CommonDevicePreconKernel::evaluateStart(double& e) {
+    if (!evaluate(e, squaredNorm))
+        return false;
+    acceptStartKernel->execute(std::max(cc.getNumAtoms(), 3 * numMovable));
+    return true;
+}
+
+std::string CommonDevicePreconKernel::startFailure() const {
+    return "the force field returned a non-finite energy or forces at the start of the device precon stage";
+}
+
+void CommonDevicePreconKernel::startDirection() {
     gradient.copyTo(directionArray);  // q = g
-    for (int p = count - 1; p >= 0; p--) {  // first loop, newest to oldest: a = rho s.q, q -= a y
-        dot(sMemory, pairs[p].slot * coords, directionArray, 0, p);
-        firstLoopKernel->setArg(2, pairs[p].slot * coords);
-        firstLoopKernel->setArg(4, p);
-        setMixedArg(firstLoopKernel, 5, pairs[p].rho, mixedIsDouble);
-        firstLoopKernel->execute(coords);
-    }
-    solve(directionArray);  // z = H0 q = gamma P^-1 q
-    if (count > 0) {
-        const Pair& newest = pairs.back();
-        int gammaIndex = 2 * (memory + 1);
-        copyKernel->setArg(1, yMemory);
-        copyKernel->setArg(2, newest.slot * coords);
-        copyKernel->execute(coords);
-        solve(solved);
-        dot(yMemory, newest.slot * coords, solved, 0, gammaIndex);
-        scaleKernel->setArg(2, gammaIndex);
-        setMixedArg(scaleKernel, 3, 1.0 / newest.rho, mixedIsDouble);
-        scaleKernel->execute(coords);
-    }
-    for (int p = 0; p < count; p++) {  // second loop, oldest to newest: b = a - rho y.z, z += s b
-        dot(yMemory, pairs[p].slot * coords, directionArray, 0, memory + 1 + p);
-        secondLoopKernel->setArg(2, pairs[p].slot * coords);
-        secondLoopKernel->setArg(4, p);
-        secondLoopKernel->setArg(5, memory + 1 + p);
-        setMixedArg(secondLoopKernel, 6, pairs[p].rho, mixedIsDouble);
-        secondLoopKernel->execute(coords);
-    }
-    negateKernel->execute(coords);
+}
+
+void CommonDevicePreconKernel::firstLoop(int slot, double rho, int index) {
+    int coords = 3 * numMovable;
+    dot(sMemory, slot * coords, directionArray, 0, index);
+    firstLoopKernel->setArg(2, slot * coords);
+    firstLoopKernel->setArg(4, index);
+    setMixedArg(firstLoopKernel, 5, rho, mixedIsDouble);
+    firstLoopKernel->execute(coords);
+}
+
+void CommonDevicePreconKernel::scaleDirection(int slot, double numerator) {
+    int coords = 3 * numMovable, gammaIndex = 2 * (memory + 1);
+    copyKernel->setArg(1, yMemory);
+    copyKernel->setArg(2, slot * coords);
+    copyKernel->execute(coords);
+    solve(solved);
+    dot(yMemory, slot * coords, solved, 0, gammaIndex);
+    scaleKernel->setArg(2, gammaIndex);
+    setMixedArg(scaleKernel, 3, numerator, mixedIsDouble);
+    scaleKernel->execute(coords);
+}
+
+void CommonDevicePreconKernel::secondLoop(int slot, double rho, int index) {
+    int coords = 3 * numMovable;
+    dot(yMemory, slot * coords, directionArray, 0, memory + 1 + index);
+    secondLoopKernel->setArg(2, slot * coords);
+    secondLoopKernel->setArg(4, index);
+    secondLoopKernel->setArg(5, memory + 1 + index);
+    setMixedArg(secondLoopKernel, 6, rho, mixedIsDouble);
+    secondLoopKernel->execute(coords);
+}
+
+void CommonDevicePreconKernel::negateDirection() {
+    negateKernel->execute(3 * numMovable);
+}
+
+void CommonDevicePreconKernel::searchStart(double& slope, double& longest) {
+    reduce(lineSearchKernel, 1, 1, stats, 0);
+    std::vector<double> values = downloadStats(2);
+    slope = values[0];
+    longest = std::sqrt(values[1]);
 }
 
 void CommonDevicePreconKernel::moveTo(double alpha) {
@@ -296,56 +316,29 @@ void CommonDevicePreconKernel::moveTo(double alpha) {
     moveKernel->execute(cc.getNumAtoms());
 }
 
-bool CommonDevicePreconKernel::lineSearch(ContextImpl& context) {
-    reduce(lineSearchKernel, 1, 1, stats, 0);
-    std::vector<double> values = downloadStats(2);
-    double slope = values[0], alpha = armijoFirstStep(slope, std::sqrt(values[1]), maxStep);
-    if (alpha == 0)
-        return false;
-    for (int trial = 1; trial <= MAX_BACKTRACKS; trial++) {
-        moveTo(alpha);
-        evaluations++;
-        double e, norm;
-        bool finite = evaluate(context, e, norm);
-        if (armijoAccepts(finite, finite ? e - energy : 0.0, slope, alpha)) {
-            trialEnergy = e;
-            trialSquaredNorm = norm;
-            return true;
-        }
-    }
-    return false;
+bool CommonDevicePreconKernel::evaluateTrial(double alpha, double& e) {
+    moveTo(alpha);
+    return evaluate(e, trialSquaredNorm);
 }
 
-bool CommonDevicePreconKernel::step(ContextImpl& context) {
-    direction();
-    bool found = lineSearch(context);
-    if (!found && !pairs.empty()) {
-        pairs.clear();
-        direction();
-        found = lineSearch(context);
-    }
-    if (!found)
-        return false;
-    int slot = pairs.empty() ? 0 : (pairs.back().slot + 1) % (memory + 1);  // a slot no kept pair uses
+void CommonDevicePreconKernel::accept(int slot, double& sy, double& ss, double& yy) {
     acceptKernel->setArg(9, slot * 3 * numMovable);
     reduce(acceptKernel, 3, 0, stats, 0);
     std::vector<double> values = downloadStats(3);
-    double sy = values[0], ss = values[1], yy = values[2];
-    if (sy > 1e-12 * std::sqrt(ss * yy) && sy > 0) {
-        pairs.push_back(Pair{slot, 1.0 / sy});
-        if ((int) pairs.size() > memory)
-            pairs.pop_front();
-    }
-    energy = trialEnergy;
+    sy = values[0];
+    ss = values[1];
+    yy = values[2];
     squaredNorm = trialSquaredNorm;
-    return true;
 }
 
-bool CommonDevicePreconKernel::needsRebuild() {
-    if (numCoupled == 0)
-        return false;
+void CommonDevicePreconKernel::setAnchor() {
+    if (numCoupled > 0)
+        anchorKernel->execute(numCoupled);
+}
+
+double CommonDevicePreconKernel::anchorDistance() {
     reduce(distanceKernel, 0, 1, stats, 0);
-    return std::sqrt(downloadStats(1)[0]) > rebuildDistance;
+    return std::sqrt(downloadStats(1)[0]);
 }
 
 PreconStageOutcome CommonDevicePreconKernel::run(ContextImpl& context, const PreconStageSettings& settings,
@@ -354,53 +347,15 @@ PreconStageOutcome CommonDevicePreconKernel::run(ContextImpl& context, const Pre
     ContextSelector selector(cc);
     Clock::time_point start = Clock::now();
     setup(settings, precon, coupled);
+    this->context = &context;
     tol = context.getIntegrator().getConstraintTolerance();
     groups = context.getIntegrator().getIntegrationForceGroups();
-    maxStep = settings.maxStep;
-    rebuildDistance = settings.rebuildDistance;
     projection.setBoxArgs(moveKernel, 7);
     projection.setBoxArgs(acceptKernel, 11);
     projection.setBoxArgs(distanceKernel, 5);
-    if (!evaluate(context, energy, squaredNorm))
-        throw NonFiniteEnergyException("the force field returned a non-finite energy or forces at the start of "
-                                       "the device precon stage");
-    acceptStartKernel->execute(std::max(cc.getNumAtoms(), 3 * numMovable));
-    if (numCoupled > 0)
-        anchorKernel->execute(numCoupled);
-    evaluations = 1;
-    pairs.clear();
-    PreconStageOutcome outcome;
-    outcome.initialEnergy = energy;
-    double target = tolerance * settings.toleranceFactor;
-    auto rmsForce = [&]() { return numMovable == 0 ? 0.0 : std::sqrt(squaredNorm / numMovable); };
-    for (int i = 0; i < settings.maxSteps; i++) {
-        if (rmsForce() <= target) {
-            outcome.stopReason = "converged";
-            break;
-        }
-        if (const char* reason = stopBeforeStep(settings.timeLimit, start)) {
-            outcome.stopReason = reason;
-            break;
-        }
-        if (!step(context)) {
-            outcome.stopReason = "stuck";
-            break;
-        }
-        outcome.energies.push_back(energy);
-        outcome.times.push_back(secondsSince(start));
-        if (needsRebuild()) {
-            outcome.stopReason = "rebuild";
-            break;
-        }
-    }
-    if (outcome.stopReason == "max_steps" && rmsForce() <= target)
-        outcome.stopReason = "converged";
+    PreconDriver driver(*this, settings, tolerance, start);  // evaluates the start
+    PreconStageOutcome outcome = driver.run(settings.maxSteps, false);
     moveTo(0.0);  // the iterate back into posq (a rejected trial may be there)
-    outcome.iterations = (int) outcome.energies.size();
-    outcome.energyEvaluations = evaluations;
-    outcome.wallTime = secondsSince(start);
-    outcome.finalEnergy = energy;
-    outcome.finalRmsForce = rmsForce();
     outcome.cpuForceEvaluations = cpuForces.getNumEvaluations();
     return outcome;
 }
