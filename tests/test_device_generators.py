@@ -218,3 +218,36 @@ def test_a_network_of_ones_own_runs_its_stage_on_the_host_beside_the_device_stag
     assert reparam.engine == "cpp" and fine.engine == LABEL and result.engine == "+".join(sorted({"cpp", LABEL}))
     assert reparam.iterations == 20 and reparam.final_energy < reparam.initial_energy
     assert float(networks[0].out.weight.detach().abs().max()) > 0.0  # trained from zero, in C++
+
+
+def _device_counts():
+    counts = compiled.plugin().getDeviceStageCounts()
+    return counts.kernelsCreated, counts.programsCompiled
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_a_second_generator_stage_on_a_context_compiles_no_program(device_cases, kind):
+    """The generator stage's kernel is kept per Context and generator shapes: a second stage with a generator of
+    the same shapes creates no kernel and compiles no program, and runs the new generator's values (the same
+    steps as the first stage from the same start), while other shapes get a kernel and a program of their own."""
+    system, start = device_cases["free"]
+    generator = fitted_generator(system, start, kind)
+    settings = cpp_settings(20, patience=1000, lr=1e-3)
+    context = opencl_context(system, start, "double")
+
+    def stage(fitted):
+        cpp_generator = compiled.to_cpp_generator(copy.deepcopy(fitted))
+        return compiled.plugin().runDeviceGeneratorStage(context, cpp_generator, settings)
+
+    before = _device_counts()
+    first = stage(generator)
+    after_first = _device_counts()
+    assert after_first == (before[0] + 1, before[1] + 1)
+    context.setPositions(start)
+    second = stage(generator)
+    assert _device_counts() == after_first
+    assert second.iterations == first.iterations == 20
+    np.testing.assert_allclose(second._energies(), first._energies(), rtol=1e-12)
+    if kind == "linear":
+        stage(fitted_generator(system, start, kind, n_modes=6))
+        assert _device_counts() == (after_first[0] + 1, after_first[1] + 1)

@@ -12,10 +12,10 @@
     compound.step(1000)                  # MD in the same Context
 
 Python builds the slow modes and fits the generator to ``positions`` (exactly as ``minimize`` does); the C++
-class holds the weights, latent, modes and Adam state, and each ``step`` is one step of the compiled engine's
-``AdamStepper`` (generator -> Context forces -> backpropagation -> clipping -> Adam -> best point and collapse
-guard) without returning to Python. Once a step collapses into a force-field singularity the integrator puts
-the best positions back and stops stepping (``getCollapsed()``).
+class holds the weights, latent, modes and Adam state, and each ``step`` is one ``adamStep`` of the compiled
+engine over its host ``AdamStepper`` (generator -> Context forces -> backpropagation -> clipping -> Adam -> best
+point and collapse guard) without returning to Python. Once a step collapses into a force-field singularity the
+integrator puts the best positions back and stops stepping (``getCollapsed()``).
 
 Options: those that build the generator (:class:`~openmm_reparam.reparam.options.GeneratorOptions`,
 :class:`~openmm_reparam.reparam.options.SlowModeOptions`) and :data:`STEP_OPTIONS`, with the defaults of method

@@ -21,7 +21,7 @@ from .settings import AdamStageSettings
 
 
 class StageTracker:
-    """Best point, early stopping and collapse guard of one Adam stage (the compiled AdamStepper's twin)."""
+    """Best point, early stopping and collapse guard of one Adam stage (the twin of the compiled adamStep)."""
 
     def __init__(self, settings: AdamStageSettings, movable: np.ndarray):
         self.settings, self.movable = settings, movable

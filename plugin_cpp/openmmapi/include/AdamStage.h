@@ -5,11 +5,8 @@
  * runAdamStage: one Adam stage on any Context, the compiled engine's whole job (the orchestrator in
  * openmm_reparam's methods and minimizer own the run; the contract is openmm_reparam/engines/settings.py).
  *
- *   for step < maxSteps:  stop at the time limit ("deadline"); AdamStepper::step();
- *                         a collapse ends the stage before the step is recorded ("collapse");
- *                         record the step (history; reporter, which may stop it: "reporter");
- *                         then the tracker's "stalled" or "patience"
- *   ("max_steps" if none of these), and the Context is left at the best positions.
+ * The loop (stop rules, best point, record, reporter) is runAdamDriver's (AdamDriver.h), over the host ops
+ * (AdamStepper.h); the Context is left at the best positions.
  */
 
 #include "AdamStageSettings.h"

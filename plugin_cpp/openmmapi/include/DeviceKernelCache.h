@@ -3,7 +3,9 @@
 /**
  * The device stages' kernels, one per Context and stage, kept between calls: the first stage on a Context makes
  * the kernel (and the kernel compiles its program on its first run), later stages on that Context, and the
- * precon stage after each rebuild of P, reuse it, so they compile no program and create no kernel.
+ * precon stage after each rebuild of P, reuse it, so they compile no program and create no kernel. A stage whose
+ * program depends on more than the Context (a generator stage: the generator's shapes) names a variant, and
+ * gets a kernel per Context and variant.
  *
  * Lifetime: the kept kernels own device arrays of the Context's ComputeContext, so they must go before it does.
  * The platform libraries (platforms/common, CommonDeviceKernels.cpp) add, to each ComputeContext they make a kernel
@@ -17,10 +19,12 @@
 
 namespace ReparamPlugin {
 
-/** The kernel called name for context: the one kept for it, or a new one from context's platform (kept). */
-OpenMM::Kernel cachedDeviceKernel(OpenMM::ContextImpl& context, const std::string& name);
+/** The kernel called name for context and variant: the one kept for them, or a new one from context's platform
+ *  (kept). */
+OpenMM::Kernel cachedDeviceKernel(OpenMM::ContextImpl& context, const std::string& name,
+                                  const std::string& variant = "");
 
-/** A new kernel called name for context, not kept (a stage whose program depends on more than the Context). */
+/** A new kernel called name for context, not kept. */
 OpenMM::Kernel newDeviceKernel(OpenMM::ContextImpl& context, const std::string& name);
 
 /** Free the kernels kept for context (called when its ComputeContext is destroyed). */

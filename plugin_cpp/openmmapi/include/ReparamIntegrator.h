@@ -4,8 +4,8 @@
 /**
  * ReparamIntegrator: an OpenMM Integrator whose step() is one reparametrized Adam step.
  *
- * It owns a ReparamGenerator (weights, latent, slow modes); step(n) makes n steps of the same AdamStepper the
- * compiled engine's stages use (generator -> Context forces -> backpropagation -> clipping -> Adam -> best
+ * It owns a ReparamGenerator (weights, latent, slow modes); step(n) makes n steps (adamStep, AdamDriver.h) over
+ * the same AdamStepper and StageStopRules the compiled engine's stages use (generator -> Context forces -> backpropagation -> clipping -> Adam -> best
  * point and collapse guard). Only the step fields of its AdamStageSettings are used (they come from Python:
  * openmm_reparam.engines.integrator); the caller decides how many steps to take. Once a step collapses (a
  * suspect step with a contact closer than collapseDistance) the integrator puts the best positions back into
@@ -23,6 +23,7 @@
 namespace ReparamPlugin {
 
 class AdamStepper;
+class StageStopRules;
 
 class ReparamIntegrator : public OpenMM::Integrator {
 public:
@@ -56,6 +57,7 @@ private:
     std::unique_ptr<ReparamGenerator> generator;
     AdamStageSettings settings;
     std::unique_ptr<AdamStepper> stepper;
+    std::unique_ptr<StageStopRules> rules;
     OpenMM::ContextImpl* contextImpl;
     bool collapsed;
 };

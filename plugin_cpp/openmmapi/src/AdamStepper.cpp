@@ -1,44 +1,19 @@
-/* AdamStepper and StageTracker: one Adam step and its bookkeeping (see AdamStepper.h). */
+/* AdamStepper: the host's Adam stage ops (see AdamStepper.h). */
 #include "AdamStepper.h"
 #include "openmm/Integrator.h"
-#include <algorithm>
 #include <cmath>
-#include <limits>
+#include <map>
 
 using namespace ReparamPlugin;
 using namespace OpenMM;
 
-StageTracker::StageTracker(const AdamStageSettings& settings) : collapseDistance(settings.collapseDistance),
-        rules(settings), firstEnergy(std::nan("")) {
-}
-
-StepVerdict StageTracker::observe(double energy, double maxForce, const std::vector<Vec3>& positions,
-                                  const EnergyBridge& bridge) {
-    if (std::isnan(firstEnergy))
-        firstEnergy = energy;
-    bool suspect = rules.suspect(maxForce);
-    if (suspect && bridge.hasCollapsedContact(positions, collapseDistance))
-        return StepVerdict::Collapse;
-    if (rules.improves(energy, suspect))
-        bestPositions = positions;
-    return rules.verdict();
-}
-
-StepVerdict StageTracker::converged(StepVerdict verdict, double energy, double rmsForce,
-                                    const std::vector<Vec3>& positions) {
-    bool isBest;
-    if (verdict == StepVerdict::Collapse || !rules.converged(energy, rmsForce, isBest))
-        return verdict;
-    if (isBest)
-        bestPositions = positions;
-    return StepVerdict::Converged;
-}
-
-AdamStepper::AdamStepper(Context& context, ReparamGenerator* generator, const AdamStageSettings& settings) :
-        generator(generator), bridge(context, context.getIntegrator().getConstraintTolerance(),
-                                     context.getIntegrator().getIntegrationForceGroups(), settings.constraintStiffness),
-        clipNorm(settings.clipNorm), lastEnergy(std::nan("")), lastLoss(std::nan("")), stepsTaken(0),
-        tracker(settings) {
+AdamStepper::AdamStepper(Context& context, ReparamGenerator* generator, const AdamStageSettings& settings,
+                         MinimizationReporter* reporter) :
+        generator(generator), reporter(reporter),
+        bridge(context, context.getIntegrator().getConstraintTolerance(),
+               context.getIntegrator().getIntegrationForceGroups(), settings.constraintStiffness),
+        clipNorm(settings.clipNorm), collapseDistance(settings.collapseDistance), lastEnergy(std::nan("")),
+        lastLoss(std::nan("")), stepsTaken(0) {
     settings.validateStep();
     if (generator != NULL) {
         generator->validate();
@@ -52,8 +27,7 @@ AdamStepper::AdamStepper(Context& context, ReparamGenerator* generator, const Ad
     adam.reset(new AdamOptimizer(generator != NULL ? generator->parameters() : coordinateParams, settings.lr));
 }
 
-StepVerdict AdamStepper::step() {
-    std::vector<at::Tensor>& params = generator != NULL ? generator->parameters() : coordinateParams;
+AdamEvaluation AdamStepper::evaluate() {
     adam->zeroGrad();
     at::Tensor X = generator != NULL ? generator->forward() : coordinates;
     lastLoss = bridge.evaluate(X.detach(), grad, lastEnergy);
@@ -70,14 +44,41 @@ StepVerdict AdamStepper::step() {
             for (int j = 0; j < 3; j++)
                 c[3 * a + j] = evaluated[a][j];
     }
-    clipGradNorm(params, clipNorm);
-    adam->step();
-    stepsTaken++;
-    StepVerdict verdict = tracker.observe(lastEnergy, bridge.getLastMaxForce(), bridge.getPositions(), bridge);
-    return tracker.converged(verdict, lastEnergy, bridge.getLastRmsForce(), bridge.getPositions());
+    return {lastEnergy, bridge.getLastMaxForce(), bridge.getLastRmsForce()};
 }
 
-void AdamStepper::applyBestPositions() {
-    if (tracker.hasBest())
-        bridge.setContextPositions(tracker.getBestPositions());
+bool AdamStepper::collapsedContact() {
+    return bridge.hasCollapsedContact(bridge.getPositions(), collapseDistance);
+}
+
+void AdamStepper::keepBest() {
+    bestPositions = bridge.getPositions();
+}
+
+void AdamStepper::update(int step) {
+    clipGradNorm(generator != NULL ? generator->parameters() : coordinateParams, clipNorm);
+    adam->step();
+    stepsTaken++;
+}
+
+void AdamStepper::finish(bool haveBest) {
+    if (haveBest)
+        bridge.setContextPositions(bestPositions);
+}
+
+bool AdamStepper::report(int iteration, double energy) {
+    if (reporter == NULL)
+        return false;
+    const std::vector<Vec3>& positions = bridge.getPositions();
+    const std::vector<Vec3>& forces = bridge.getForces();
+    reportX.resize(3 * positions.size());
+    reportG.resize(3 * positions.size());
+    for (size_t a = 0; a < positions.size(); a++)
+        for (int j = 0; j < 3; j++) {
+            reportX[3 * a + j] = positions[a][j];
+            reportG[3 * a + j] = -forces[a][j];
+        }
+    std::map<std::string, double> args;
+    args["system energy"] = energy;
+    return reporter->report(iteration, reportX, reportG, args);
 }

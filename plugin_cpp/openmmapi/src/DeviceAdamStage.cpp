@@ -4,6 +4,7 @@
 #include "DeviceKernelCache.h"
 #include "openmm/OpenMMException.h"
 #include "openmm/Platform.h"
+#include <sstream>
 #include <vector>
 
 using namespace ReparamPlugin;
@@ -18,6 +19,21 @@ bool ReparamPlugin::deviceAdamAvailable(Context& context) {
     return kernelRegistered(context);
 }
 
+/** What a generator stage's program depends on: the generator's kind, layers and the shapes of its modes and
+ *  parameters (DeviceGeneratorKernels::sameShapes). */
+static std::string shapeKey(const ReparamGenerator& generator) {
+    std::ostringstream key;
+    std::vector<double> values;
+    int rows, cols;
+    generator.getBuffer("modes", values, rows, cols);
+    key << generator.getKind() << " layers " << generator.getNumLayers() << " modes " << rows << "x" << cols;
+    for (int p = 0; p < generator.getNumInnerParameters(); p++) {
+        generator.getParameter(p, values, rows, cols);
+        key << " " << rows << "x" << cols;
+    }
+    return key.str();
+}
+
 static AdamStageOutcome runKernel(Context& context, const AdamStageSettings& settings, ReparamGenerator* generator) {
     settings.validate();
     if (!kernelRegistered(context))
@@ -29,10 +45,10 @@ static AdamStageOutcome runKernel(Context& context, const AdamStageSettings& set
             throw OpenMMException("the generator and the System have different numbers of atoms");
     }
     ContextImpl& impl = ContextAccess::impl(context);
-    // The coordinate stage's kernel is kept for the Context; a generator stage compiles a program for its
-    // generator's shapes, in a kernel of its own.
+    // The coordinate stage's kernel is kept for the Context; a generator stage's program is compiled for its
+    // generator's shapes, so its kernel is kept for the Context and those shapes.
     Kernel kernel = generator == NULL ? cachedDeviceKernel(impl, DeviceAdamKernel::Name())
-                                      : newDeviceKernel(impl, DeviceAdamKernel::Name());
+                                      : cachedDeviceKernel(impl, DeviceAdamKernel::Name(), shapeKey(*generator));
     return kernel.getAs<DeviceAdamKernel>().run(impl, settings, generator);
 }
 

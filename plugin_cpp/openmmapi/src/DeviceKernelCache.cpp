@@ -4,7 +4,7 @@
 #include <atomic>
 #include <map>
 #include <mutex>
-#include <utility>
+#include <tuple>
 #include <vector>
 
 using namespace ReparamPlugin;
@@ -13,7 +13,7 @@ using namespace OpenMM;
 namespace {
 struct Cache {
     std::mutex lock;
-    std::map<std::pair<const ContextImpl*, std::string>, Kernel> kernels;
+    std::map<std::tuple<const ContextImpl*, std::string, std::string>, Kernel> kernels;  // context, name, variant
 };
 
 /** Never destroyed: a Context may die after static destructors ran (at the end of a Python process). */
@@ -31,10 +31,10 @@ Kernel ReparamPlugin::newDeviceKernel(ContextImpl& context, const std::string& n
     return kernel;
 }
 
-Kernel ReparamPlugin::cachedDeviceKernel(ContextImpl& context, const std::string& name) {
+Kernel ReparamPlugin::cachedDeviceKernel(ContextImpl& context, const std::string& name, const std::string& variant) {
     Cache& kept = cache();
     std::lock_guard<std::mutex> guard(kept.lock);
-    auto key = std::make_pair((const ContextImpl*) &context, name);
+    auto key = std::make_tuple((const ContextImpl*) &context, name, variant);
     auto found = kept.kernels.find(key);
     if (found != kept.kernels.end())
         return found->second;
@@ -48,7 +48,7 @@ void ReparamPlugin::releaseDeviceKernels(const ContextImpl* context) {
     Cache& kept = cache();
     std::lock_guard<std::mutex> guard(kept.lock);
     for (auto entry = kept.kernels.begin(); entry != kept.kernels.end();) {
-        if (entry->first.first == context) {
+        if (std::get<0>(entry->first) == context) {
             released.push_back(entry->second);
             entry = kept.kernels.erase(entry);
         }

@@ -1,5 +1,6 @@
-/* ReparamIntegrator: one AdamStepper step per integrator step (see ReparamIntegrator.h). */
+/* ReparamIntegrator: one adamStep per integrator step (see ReparamIntegrator.h). */
 #include "ReparamIntegrator.h"
+#include "AdamDriver.h"
 #include "AdamStepper.h"
 #include "StopRequest.h"
 #include "TorchThreads.h"
@@ -29,11 +30,13 @@ void ReparamIntegrator::initialize(ContextImpl& impl) {
         throw OpenMMException("ReparamIntegrator: the generator and the System have different numbers of atoms");
     contextImpl = &impl;
     stepper.reset();
+    rules.reset();
     collapsed = false;
 }
 
 void ReparamIntegrator::cleanup() {
     stepper.reset();
+    rules.reset();
     contextImpl = NULL;
 }
 
@@ -56,11 +59,14 @@ double ReparamIntegrator::computeKineticEnergy() {
 void ReparamIntegrator::step(int steps) {
     if (contextImpl == NULL)
         throw OpenMMException("ReparamIntegrator: not bound to a Context");
-    if (!stepper)  // the start is the Context's positions at the first step (they fix the massless particles)
+    if (!stepper) {  // the start is the Context's positions at the first step (they fix the massless particles)
         stepper.reset(new AdamStepper(contextImpl->getOwner(), generator.get(), settings));
+        rules.reset(new StageStopRules(settings));
+    }
     TorchThreadsGuard threads(settings.torchThreads);
     for (int i = 0; i < steps && !collapsed && !stopRequested(); i++) {
-        collapsed = stepper->step() == StepVerdict::Collapse;
+        double energy;
+        collapsed = adamStep(*stepper, *rules, stepper->getStepsTaken() + 1, energy) == StepVerdict::Collapse;
         contextImpl->setStepCount(contextImpl->getStepCount() + 1);
         if (collapsed)
             stepper->applyBestPositions();
@@ -72,11 +78,11 @@ double ReparamIntegrator::getLastEnergy() const {
 }
 
 double ReparamIntegrator::getBestEnergy() const {
-    return stepper ? stepper->getTracker().getBestEnergy() : std::numeric_limits<double>::infinity();
+    return rules ? rules->getBestEnergy() : std::numeric_limits<double>::infinity();
 }
 
 int ReparamIntegrator::getStepsSinceImprovement() const {
-    return stepper ? stepper->getTracker().getStepsSinceImprovement() : 0;
+    return rules ? rules->getStepsSinceImprovement() : 0;
 }
 
 int ReparamIntegrator::getNumStepsTaken() const {

@@ -3,10 +3,12 @@
 /**
  * CommonDeviceAdamKernel: DeviceAdamKernel on OpenMM's common compute API (ComputeContext, ComputeArray,
  * ComputeKernel), one source for the CUDA and OpenCL platforms; each platform's factory (platforms/<name>)
- * hands it the platform's ComputeContext. See DeviceAdamStage.h for the step. With a generator (a reparametrized
- * stage) the program is compiled with HAS_GENERATOR and DeviceGeneratorKernels' kernels: the generator's rows at
+ * hands it the platform's ComputeContext. See DeviceAdamStage.h for the step. The loop is runAdamDriver's
+ * (AdamDriver.h): the kernel is its device AdamStageOps, on ComputeArrays and the Adam kernels. With a
+ * generator (a reparametrized stage) the program is compiled with HAS_GENERATOR and DeviceGeneratorKernels' kernels: the generator's rows at
  * G(theta) before each evaluation, dtheta = J^T g after it, Adam on theta beside the coordinates' Adam.
  */
+#include "AdamDriver.h"
 #include "CpuForceFallback.h"
 #include "DeviceAdamStage.h"
 #include "DeviceConstraintProjection.h"
@@ -20,7 +22,7 @@
 
 namespace ReparamPlugin {
 
-class CommonDeviceAdamKernel : public DeviceAdamKernel {
+class CommonDeviceAdamKernel : public DeviceAdamKernel, private AdamStageOps {
 public:
     CommonDeviceAdamKernel(const std::string& name, const OpenMM::Platform& platform, OpenMM::ComputeContext& cc,
                            const std::string& platformLabel);
@@ -29,29 +31,39 @@ public:
 private:
     void setup(const ReparamGenerator* generator);
     void createKernels(OpenMM::ComputeProgram& program);
-    /** Set up (once), the run's arguments, the moments cleared, the Context at the generator's output. */
+    /** Set up (once), the generator's values uploaded (a kept generator kernel: same shapes), the run's
+     *  arguments, the moments cleared, the Context at the generator's output. */
     void prepare(OpenMM::ContextImpl& context, const AdamStageSettings& settings, const ReparamGenerator* generator);
-    /** One evaluation: the generator's rows placed, the candidate kept, constraints applied, forces and energy
-     *  (on the CPU platform where the device's overflowed: CpuForceFallback), the gradient's statistics
+    /** AdamStageOps. evaluate: the generator's rows placed, the candidate kept, constraints applied, forces and
+     *  energy (on the CPU platform where the device's overflowed: CpuForceFallback), the gradient's statistics
      *  (maxForce: the largest atomic raw force; rmsForce: the RMS projected force over the movable particles,
      *  the host's measure); throws on NaN. */
-    double evaluate(OpenMM::ContextImpl& context, double tol, int groups, double& maxForce, double& rmsForce);
+    AdamEvaluation evaluate() override;
     /** Whether the Context's positions hold a collapsed contact (the host's guard, on suspect steps). */
-    bool collapsed(OpenMM::ContextImpl& context, const AdamStageSettings& settings, double tol, int groups);
+    bool collapsedContact() override;
+    /** The Context's (evaluated) positions into best. */
+    void keepBest() override;
+    /** One Adam step: the coordinates, and the generator's parameters in a generator stage. */
+    void update(int step) override;
+    /** The Context back at best (constraints applied), the trained parameters back into the generator, its
+     *  solvent coordinates at the Context's positions. */
+    void finish(bool haveBest) override;
     /** Put the Context at the generator's output (fixed particles kept), as the host stage's first step. */
     void startAtGenerator(OpenMM::ContextImpl& context, const ReparamGenerator& generator);
-    /** The trained parameters back into generator, the solvent coordinates at the Context's (best) positions. */
-    void finishGenerator(OpenMM::ContextImpl& context, ReparamGenerator& generator);
     /** The loaded forces projected onto the constraints, then the sum of the squared gradient components, the largest
      *  atomic raw force and the RMS projected force, reduced on the device and downloaded. */
     void gradientStats(double& sumSquares, double& maxForce, double& rmsForce);
-    /** One Adam step: the coordinates, and the generator's parameters in a generator stage. */
-    void adamUpdate(const AdamStageSettings& settings, int step);
     /** Per-run arguments: the spring's stiffness and the periodic box. */
     void setRunArgs(double stiffness);
     OpenMM::ComputeContext& cc;
     std::string label;
     bool isSetup, mixedIsDouble;
+    // The run's Context, settings and generator, for the AdamStageOps calls.
+    OpenMM::ContextImpl* runContext;
+    const AdamStageSettings* runSettings;
+    ReparamGenerator* runGenerator;
+    double tol;
+    int groups;
     int blockSize, numBlocks, numMovable;
     DeviceConstraintProjection projection;
     CpuForceFallback cpuForces;

@@ -28,8 +28,14 @@ namespace ReparamPlugin {
 
 class DeviceGeneratorKernels {
 public:
-    /** Upload generator (validated) to cc's device, in its mixed precision (double when mixedIsDouble). */
+    /** Arrays for generator's shapes (validated) on cc's device, in its mixed precision (double when
+     *  mixedIsDouble), and generator's values in them (load). */
     DeviceGeneratorKernels(OpenMM::ComputeContext& cc, const ReparamGenerator& generator, bool mixedIsDouble);
+    /** Whether generator has the shapes these kernels were made for (kind, layers, modes, parameter sizes). */
+    bool sameShapes(const ReparamGenerator& generator) const;
+    /** Upload generator's values (modes, parameters, offset, rows, scale): a kernel kept for a Context runs a
+     *  later generator of the same shapes without compiling. Throws if the shapes differ. */
+    void load(const ReparamGenerator& generator);
     /** HAS_GENERATOR and the sizes the kernels are compiled for. */
     void addDefines(std::map<std::string, std::string>& defines) const;
     /** Build the two launch sequences from the compiled program; forces: the projected forces (3 per posq row),

@@ -1,10 +1,9 @@
-/* CommonDeviceAdamKernel: the device Adam stage on the common compute API (see CommonDeviceAdamKernel.h). */
+/* CommonDeviceAdamKernel: the device Adam stage on the common compute API, the device AdamStageOps under
+ * runAdamDriver (see CommonDeviceAdamKernel.h). */
 #include "CommonDeviceAdamKernel.h"
 #include "DeviceKernelArgs.h"
 #include "MovableParticles.h"
-#include "StageStopRules.h"
 #include "StageClock.h"
-#include "StopRequest.h"
 #include "ReparamKernelSources.h"
 #include "EnergyBridge.h"
 #include "NonFiniteEnergyException.h"
@@ -13,9 +12,7 @@
 #include "openmm/OpenMMException.h"
 #include "openmm/common/ContextSelector.h"
 #include <algorithm>
-#include <chrono>
 #include <cmath>
-#include <limits>
 #include <map>
 
 using namespace ReparamPlugin;
@@ -24,7 +21,7 @@ using namespace OpenMM;
 CommonDeviceAdamKernel::CommonDeviceAdamKernel(const std::string& name, const Platform& platform, ComputeContext& cc,
                                                const std::string& platformLabel) :
         DeviceAdamKernel(name, platform), cc(cc), label(platformLabel), isSetup(false), mixedIsDouble(false),
-        blockSize(0), numBlocks(0), numMovable(0), cpuForces(cc) {
+        runContext(NULL), runSettings(NULL), runGenerator(NULL), tol(0.0), groups(0), blockSize(0), numBlocks(0), numMovable(0), cpuForces(cc) {
 }
 
 void CommonDeviceAdamKernel::setup(const ReparamGenerator* generator) {
@@ -134,7 +131,8 @@ void CommonDeviceAdamKernel::gradientStats(double& sumSquares, double& maxForce,
     rmsForce = numMovable > 0 ? std::sqrt(values[2] / numMovable) : 0.0;
 }
 
-void CommonDeviceAdamKernel::adamUpdate(const AdamStageSettings& settings, int step) {
+void CommonDeviceAdamKernel::update(int step) {
+    const AdamStageSettings& settings = *runSettings;
     const double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // torch.optim.Adam's defaults, as AdamOptimizer
     double values[7] = {settings.lr, beta1, beta2, eps, 1.0 - std::pow(beta1, step),
                         std::sqrt(1.0 - std::pow(beta2, step)), settings.clipNorm};
@@ -159,21 +157,15 @@ void CommonDeviceAdamKernel::startAtGenerator(ContextImpl& context, const Repara
     context.setPositions(positions);
 }
 
-void CommonDeviceAdamKernel::finishGenerator(ContextImpl& context, ReparamGenerator& generator) {
-    generatorKernels->copyParametersTo(generator);
-    if (generator.hasSolvent()) {
-        std::vector<Vec3> positions;
-        context.getPositions(positions);
-        generator.putSolventAt(positions);
-    }
-}
-
 void CommonDeviceAdamKernel::prepare(ContextImpl& context, const AdamStageSettings& settings,
                                      const ReparamGenerator* generator) {
-    if (isSetup && (generator != NULL || generatorKernels))
-        throw OpenMMException("CommonDeviceAdamKernel: a generator stage needs a kernel of its own");
+    if (isSetup && (generator != NULL) != (generatorKernels != nullptr))
+        throw OpenMMException("CommonDeviceAdamKernel: a generator stage and a coordinate stage need kernels of "
+                              "their own");
     if (!isSetup)
         setup(generator);
+    else if (generator != NULL)
+        generatorKernels->load(*generator);  // a kept kernel, compiled for the same shapes
     cpuForces.startStage();
     setRunArgs(projection.hasConstraints() ? settings.constraintStiffness : 0.0);
     cc.clearBuffer(moment1);
@@ -185,34 +177,54 @@ void CommonDeviceAdamKernel::prepare(ContextImpl& context, const AdamStageSettin
     }
 }
 
-double CommonDeviceAdamKernel::evaluate(ContextImpl& context, double tol, int groups, double& maxForce,
-                                        double& rmsForce) {
+AdamEvaluation CommonDeviceAdamKernel::evaluate() {
+    ContextImpl& context = *runContext;
     if (generatorKernels)
         generatorKernels->computePositions();  // the generator's rows at G(theta)
     candidateKernel->execute(cc.getNumAtoms());  // the unconstrained candidate, for the spring
     context.applyConstraints(tol);  // constraints and virtual sites, on the device
-    double energy = context.calcForcesAndEnergy(true, true, groups);
+    AdamEvaluation result;
+    result.energy = context.calcForcesAndEnergy(true, true, groups);
     double cpuMaxForce = 0.0;
     bool overflowed = projection.loadForces();
     if (overflowed)  // beyond the device's fixed-point range: the CPU platform's energy and forces instead
-        energy = cpuForces.evaluate(context, groups, projection.getForces(), cpuMaxForce);
+        result.energy = cpuForces.evaluate(context, groups, projection.getForces(), cpuMaxForce);
     double sumSquares;
-    gradientStats(sumSquares, maxForce, rmsForce);
+    gradientStats(sumSquares, result.maxForce, result.rmsForce);
     if (overflowed)
-        maxForce = cpuMaxForce;  // the device's raw forces wrapped around
-    if (!std::isfinite(energy) || !std::isfinite(sumSquares))
+        result.maxForce = cpuMaxForce;  // the device's raw forces wrapped around
+    if (!std::isfinite(result.energy) || !std::isfinite(sumSquares))
         throw NonFiniteEnergyException("the energy or forces became NaN or infinite during the device Adam stage");
-    return energy;
+    return result;
 }
 
-bool CommonDeviceAdamKernel::collapsed(ContextImpl& context, const AdamStageSettings& settings, double tol,
-                                       int groups) {
+bool CommonDeviceAdamKernel::collapsedContact() {
+    const AdamStageSettings& settings = *runSettings;
     if (!(settings.collapseDistance > 0))
         return false;
     std::vector<Vec3> positions;  // rare (suspect steps only): the positions come to the host only here
-    context.getPositions(positions);
-    EnergyBridge bridge(context.getOwner(), tol, groups, settings.constraintStiffness);
+    runContext->getPositions(positions);
+    EnergyBridge bridge(runContext->getOwner(), tol, groups, settings.constraintStiffness);
     return bridge.hasCollapsedContact(positions, settings.collapseDistance);
+}
+
+void CommonDeviceAdamKernel::keepBest() {
+    saveKernel->execute(cc.getNumAtoms());
+}
+
+void CommonDeviceAdamKernel::finish(bool haveBest) {
+    if (haveBest) {
+        restoreKernel->execute(cc.getNumAtoms());
+        runContext->applyConstraints(tol);
+    }
+    if (runGenerator == NULL)
+        return;
+    generatorKernels->copyParametersTo(*runGenerator);
+    if (runGenerator->hasSolvent()) {
+        std::vector<Vec3> positions;
+        runContext->getPositions(positions);
+        runGenerator->putSolventAt(positions);
+    }
 }
 
 AdamStageOutcome CommonDeviceAdamKernel::run(ContextImpl& context, const AdamStageSettings& settings,
@@ -221,51 +233,15 @@ AdamStageOutcome CommonDeviceAdamKernel::run(ContextImpl& context, const AdamSta
     Clock::time_point start = Clock::now();
     prepare(context, settings, generator);
     const Integrator& integrator = context.getIntegrator();
-    double tol = integrator.getConstraintTolerance();
-    int groups = integrator.getIntegrationForceGroups();
-    StageStopRules rules(settings);
-    AdamStageOutcome outcome;
-    outcome.initialEnergy = NAN;
-    int steps = 0;
-    for (int i = 0; i < settings.maxSteps; i++) {
-        if (const char* reason = stopBeforeStep(settings.timeLimit, start)) {
-            outcome.stopReason = reason;
-            break;
-        }
-        double maxForce, rmsForce, energy = evaluate(context, tol, groups, maxForce, rmsForce);
-        steps++;
-        if (std::isnan(outcome.initialEnergy))
-            outcome.initialEnergy = energy;
-        bool suspect = rules.suspect(maxForce);
-        if (suspect && collapsed(context, settings, tol, groups)) {
-            outcome.stopReason = verdictName(StepVerdict::Collapse);
-            break;
-        }
-        outcome.energies.push_back(energy);
-        outcome.times.push_back(secondsSince(start));
-        bool improved = rules.improves(energy, suspect), convergedIsBest;
-        bool converged = rules.converged(energy, rmsForce, convergedIsBest);  // may make this point the best
-        if (improved || convergedIsBest)
-            saveKernel->execute(cc.getNumAtoms());
-        // The update comes before the verdict, as in the host stage: a generator stage hands back the parameters
-        // after its last step (the coordinates are restored to the best point either way).
-        adamUpdate(settings, i + 1);
-        StepVerdict verdict = converged ? StepVerdict::Converged : rules.verdict();
-        if (verdict != StepVerdict::Continue) {
-            outcome.stopReason = verdictName(verdict);
-            break;
-        }
-    }
-    if (rules.hasBest()) {
-        restoreKernel->execute(cc.getNumAtoms());
-        context.applyConstraints(tol);
-    }
-    if (generator != NULL)
-        finishGenerator(context, *generator);
-    outcome.iterations = outcome.energyEvaluations = steps;
-    outcome.bestEnergy = rules.hasBest() ? rules.getBestEnergy() : NAN;
-    outcome.collapsed = outcome.stopReason == "collapse";
+    runContext = &context;
+    runSettings = &settings;
+    runGenerator = generator;
+    tol = integrator.getConstraintTolerance();
+    groups = integrator.getIntegrationForceGroups();
+    AdamStageOutcome outcome = runAdamDriver(*this, settings, start);
     outcome.cpuForceEvaluations = cpuForces.getNumEvaluations();
-    outcome.wallTime = secondsSince(start);
+    runContext = NULL;
+    runSettings = NULL;
+    runGenerator = NULL;
     return outcome;
 }

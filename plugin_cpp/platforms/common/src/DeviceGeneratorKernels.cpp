@@ -16,33 +16,24 @@ const int MaxReduceGroups = 512;
 DeviceGeneratorKernels::DeviceGeneratorKernels(ComputeContext& cc, const ReparamGenerator& generator,
                                                bool mixedIsDouble) :
         cc(cc), mixedIsDouble(mixedIsDouble), isGnn(generator.getKind() == "gnn"), numLayers(generator.getNumLayers()),
-        scale(isGnn ? generator.getScale() : 1.0) {
-    std::vector<double> values, flat;
+        scale(1.0) {
+    std::vector<double> values;
     int rowCount, cols;
     generator.getBuffer("modes", values, rowCount, cols);
     numRows = rowCount;
     numModes = cols;
-    uploadMixed(modes, values, "reparamGeneratorModes");
+    numParameters = 0;
     for (int p = 0; p < generator.getNumInnerParameters(); p++) {
         generator.getParameter(p, values, rowCount, cols);
-        parameterOffsets.push_back((int) flat.size());
+        parameterOffsets.push_back(numParameters);
         parameterSizes.push_back((int) values.size());
-        flat.insert(flat.end(), values.begin(), values.end());
+        numParameters += (int) values.size();
     }
-    numParameters = (int) flat.size();
     hiddenSize = isGnn ? parameterSizes[0] / numRows : 3;
-    uploadMixed(parameters, flat, "reparamGeneratorParameters");
+    scratch(modes, numRows * numModes, "reparamGeneratorModes");
+    scratch(parameters, numParameters, "reparamGeneratorParameters");
     scratch(gradient, numParameters, "reparamGeneratorGradient");
-    if (isGnn) {  // offset = center + residual
-        std::vector<double> center;
-        generator.getBuffer("center", center, rowCount, cols);
-        generator.getBuffer("residual", values, rowCount, cols);
-        for (size_t i = 0; i < values.size(); i++)
-            values[i] += center[i % 3];
-    }
-    else
-        generator.getBuffer("x0", values, rowCount, cols);
-    uploadMixed(offset, values, "reparamGeneratorOffset");
+    scratch(offset, 3 * numRows, "reparamGeneratorOffset");
     scratch(y, 3 * numRows, "reparamGeneratorOutput");
     scratch(dy, 3 * numRows, "reparamGeneratorOutputGradient");
     uploadMixed(zeros, std::vector<double>(3, 0.0), "reparamGeneratorZeros");
@@ -56,12 +47,57 @@ DeviceGeneratorKernels::DeviceGeneratorKernels(ComputeContext& cc, const Reparam
         scratch(preGradient, block, "reparamGeneratorPreGradient");
         scratch(product, block, "reparamGeneratorProduct");
     }
+    rows.initialize<int>(cc, cc.getNumAtoms(), "reparamGeneratorRows");
+    load(generator);
+}
+
+bool DeviceGeneratorKernels::sameShapes(const ReparamGenerator& generator) const {
+    std::vector<double> values;
+    int rowCount, cols;
+    generator.getBuffer("modes", values, rowCount, cols);
+    if ((generator.getKind() == "gnn") != isGnn || generator.getNumLayers() != numLayers || rowCount != numRows ||
+            cols != numModes || generator.getNumInnerParameters() != (int) parameterSizes.size())
+        return false;
+    for (int p = 0; p < generator.getNumInnerParameters(); p++) {
+        generator.getParameter(p, values, rowCount, cols);
+        if ((int) values.size() != parameterSizes[p])
+            return false;
+    }
+    return true;
+}
+
+void DeviceGeneratorKernels::load(const ReparamGenerator& generator) {
+    if (!sameShapes(generator))
+        throw OpenMMException("DeviceGeneratorKernels: the generator's shapes differ from those compiled for");
+    std::vector<double> values, flat;
+    int rowCount, cols;
+    generator.getBuffer("modes", values, rowCount, cols);
+    modes.upload(values, true);  // converted to float in single precision
+    for (int p = 0; p < generator.getNumInnerParameters(); p++) {
+        generator.getParameter(p, values, rowCount, cols);
+        flat.insert(flat.end(), values.begin(), values.end());
+    }
+    parameters.upload(flat, true);
+    if (isGnn) {  // offset = center + residual
+        std::vector<double> center;
+        generator.getBuffer("center", center, rowCount, cols);
+        generator.getBuffer("residual", values, rowCount, cols);
+        for (size_t i = 0; i < values.size(); i++)
+            values[i] += center[i % 3];
+    }
+    else
+        generator.getBuffer("x0", values, rowCount, cols);
+    offset.upload(values, true);
+    scale = isGnn ? generator.getScale() : 1.0;
     std::vector<int> rowOf(cc.getNumAtoms(), -1), solute, solvent;
     generator.getSolvent(solute, solvent);
     for (int r = 0; r < numRows; r++)
         rowOf[solute.empty() ? r : solute[r]] = r;
-    rows.initialize<int>(cc, rowOf.size(), "reparamGeneratorRows");
     rows.upload(rowOf);
+    if (placeKernel) {  // kernels built: the scale is one of their arguments
+        setMixedArg(placeKernel, 9, scale, mixedIsDouble);
+        setMixedArg(rowGradientKernel, 8, scale, mixedIsDouble);
+    }
 }
 
 void DeviceGeneratorKernels::scratch(ComputeArray& array, int size, const std::string& name) {
