@@ -5,11 +5,13 @@ candidates of the package from the same start in the same process.
 
     python -m benchmarks boxes --cases FlexibleWaterBox,drude --candidates default,precon,precon@precon_mu_floor=0.05
 
-Per case: one Context (CPU platform by name, ``--threads`` threads), tolerance 10 kJ/mol/nm, the start put back
-before every run; each run's force evaluations during its call are counted (:mod:`benchmarks.evaluations`; LEM's
-line searches included), with wall time, final energy, RMS and largest force (every particle with mass: Drude
-particles too) and whether it converged. Wall times depend on the machine's load; evaluations do not. Prints
-one Markdown table per case and writes ``--json`` if given.
+Per case: one Context (CPU platform by name, ``--threads`` threads, DeterministicForces: otherwise OpenMM's CPU
+PME spreads charges in the order its threads take them; runs from the same start repeat exactly only with
+``--threads 1``, as the CPU platform's nonbonded forces are summed in its threads' order), tolerance
+10 kJ/mol/nm, the start put back before every run; each run's force evaluations during its call are counted
+(:mod:`benchmarks.evaluations`; LEM's line searches included), with wall time, final energy, RMS and largest
+force (every particle with mass: Drude particles too) and whether it converged. Wall times depend on the
+machine's load; evaluations do not. Prints one Markdown table per case and writes ``--json`` if given.
 """
 from __future__ import annotations
 
@@ -76,7 +78,7 @@ def run_case(name: str, candidates: Sequence[str], threads: int) -> List[Dict[st
     system, start = build(name)
     counter = EvaluationCounter(system)
     context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("CPU"),
-                             {"Threads": str(threads)})
+                             {"Threads": str(threads), "DeterministicForces": "true"})
     runs = []
     for label in ["lem", *[c for c in candidates if c != "lem"]]:
         context.setPositions(start)

@@ -1,6 +1,7 @@
 """Polarizable and flexible boxes: the Drude springs in precon's K, the μ floor on periodic Systems without
-constraints, and the default converging on a small Drude (SWM4-NDP) box and a small AMOEBA water box, with the
-forces of every particle with mass (Drude particles too) below the tolerance, as OpenMM measures them."""
+constraints, the default repeating itself exactly on a small Drude (SWM4-NDP) box (on a Context whose forces repeat
+exactly) and converging there and on a small AMOEBA water box, with the forces of every particle with mass (Drude
+particles too) below the tolerance, as OpenMM measures them."""
 import numpy as np
 import openmm
 import pytest
@@ -79,13 +80,47 @@ def test_the_default_moves_the_drude_particles_and_lowers_a_drude_box(drude_box)
     assert (moved > 0).all()
 
 
-@pytest.mark.xfail(strict=False, reason="not reliable yet: from the same start, runs take different paths (the "
-                   "source of the difference is not found) and some end 'stuck' above the tolerance (converged in "
-                   "7 of 11 runs on the compiled engine, 1 of 3 on the Python engine; benchmarks/RESULTS.md#boxes)")
-def test_default_converges_on_a_drude_water_box(drude_box):
+def _deterministic_context(system: openmm.System, positions) -> openmm.Context:
+    """A CPU Context whose forces are bit-reproducible: one thread, and DeterministicForces, without which OpenMM's
+    CPU PME spreads charges in the order its own threads (one per core, whatever "Threads" says) take them."""
+    context = openmm.Context(system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("CPU"),
+                             {"Threads": "1", "DeterministicForces": "true"})
+    context.setPositions(np.asarray(positions) * unit.nanometer)
+    return context
+
+
+@pytest.fixture(scope="module", params=["cpp", "python"])
+def drude_runs(request, drude_box):
+    """Two default runs per engine from the same start, each on a fresh deterministic Context: (results, final
+    positions)."""
+    if request.param == "cpp":
+        from openmm_reparam import cpp_available
+        if not cpp_available():
+            pytest.skip("the compiled plugin is not built")
     system, start = drude_box
-    context = make_context(system, start)
-    result = minimize(context, TOLERANCE)
+    results, positions = [], []
+    for _ in range(2):
+        context = _deterministic_context(system, start)
+        results.append(minimize(context, TOLERANCE, engine=request.param))
+        positions.append(context.getState(getPositions=True).getPositions(asNumpy=True).value_in_unit(unit.nanometer))
+    return results, positions
+
+
+def test_default_is_deterministic_on_a_drude_water_box(drude_runs):
+    results, positions = drude_runs
+    assert np.array_equal(positions[0], positions[1])
+    assert [(s.name, s.energy_evaluations, s.final_energy) for s in results[0].stages] == \
+        [(s.name, s.energy_evaluations, s.final_energy) for s in results[1].stages]
+
+
+def test_default_converges_on_a_drude_water_box(drude_runs, request):
+    if request.node.callspec.params["drude_runs"] == "python":
+        # measured (benchmarks/RESULTS.md#boxes): the Python engine's precon stage ends "stuck" at RMS 28 on a step
+        # of about 0.1 kJ/mol in the energy over 1e-5 nm, which Armijo's test cannot pass; the compiled stage
+        # converges from this start through its polish
+        request.applymarker(pytest.mark.xfail(strict=False, reason="the Python precon stage stops 'stuck' here"))
+    result = drude_runs[0][0]
+    assert result.method == "precon"
     assert result.converged and result.rms_force <= TOLERANCE, [(s.name, s.energy_evaluations, s.stop_reason,
                                                                  s.final_energy) for s in result.stages]
 
