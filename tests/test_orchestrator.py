@@ -107,12 +107,19 @@ def test_default_in_implicit_solvent_is_declash_then_precon_then_polish():
         assert abs(np.linalg.norm(final[i] - final[j]) - d._value) <= 2e-5 * d._value
 
 
-def test_default_on_a_minimized_start_skips_the_preconditioner(plw):
-    """When the declash iterations already reach half the tolerance, no set-up is paid."""
+def test_a_minimized_start_pays_no_set_up(plw):
+    """A start already converged: the default leaves it where it is after measuring it (one stage, "start", the
+    positions unchanged); method precon, which has no such stop, sees its declash iterations reach half the
+    tolerance and pays no preconditioner set-up."""
     _, system, positions = plw
     context = make_context(system, perturbed(positions, 0.02))
     openmm.LocalEnergyMinimizer.minimize(context, 1.0, 0)
+    start = positions_of(context)
     result = minimize(context)
+    assert [s.name for s in result.stages] == ["start"] and result.converged
+    assert np.array_equal(positions_of(context), start)
+    context = make_context(system, start)
+    result = minimize(context, method="precon")
     assert [s.name for s in result.stages] == ["declash", "polish"] and result.converged
 
 
