@@ -29,7 +29,7 @@ from openmm_reparam.run.recorder import RunRecorder
 from conftest import energy_of, make_context, positions_of
 from test_device_stages import LABEL, _device_ready, assert_constraints_hold, opencl_context
 from test_device_stages import device_cases, keep_the_locale  # noqa: F401  (fixtures; autouse)
-from test_precon_compiled import Collect, singular_pair
+from test_precon_compiled import STEPPED_WELL_START, Collect, singular_pair, stepped_well
 
 pytestmark = pytest.mark.skipif(not _device_ready(), reason="no OpenCL runtime or no OpenCL device library built")
 TOLERANCE = 10.0
@@ -121,6 +121,18 @@ def test_fixed_particles_do_not_move(device_cases):
     assert np.abs(x[5:] - np.asarray(start)[5:]).max() > 1e-3
     np.testing.assert_allclose(first._energies()[:40], second._energies()[:40], rtol=1e-6)
     assert first.finalEnergy < first.initialEnergy
+
+
+def test_an_energy_step_is_passed_on_its_slope_as_on_the_host():
+    """The stepped well of test_precon_compiled: the device stage's slope test (g'.d reduced on the device)
+    accepts the trial across the step as the host stage does; both converge at the well's centre in the same
+    steps."""
+    settings = stage_settings(laplacian=False, mu=100.0, max_step=0.05, tolerance_factor=0.1)
+    first, second, device, _ = both_stages(stepped_well(), STEPPED_WELL_START, settings)
+    assert first.stopReason == second.stopReason == "converged"
+    assert first.iterations == second.iterations and first.energyEvaluations == second.energyEvaluations
+    np.testing.assert_allclose(first._energies(), second._energies(), rtol=1e-12)
+    assert abs(positions_of(device)[0, 0]) <= 1e-3
 
 
 def test_non_finite_start_raises():

@@ -2,7 +2,8 @@
 reference (engines/precon.py) on real Contexts, Reference platform: P's solve agrees with scipy's LU, every step's
 energy agrees to 1e-8 (chignolin in OBC2 without and with HBonds constraints, with rebuilds of P, and the
 polish's P = μI finish), through the reporter and without, with the iteration cap, the deadline, a reporter's
-stop and a non-finite trial point; minimize(method="precon") ends at the same energy on both engines."""
+stop, a non-finite trial point and an energy step passed on its slope; minimize(method="precon") ends at the
+same energy on both engines."""
 from __future__ import annotations
 
 import dataclasses
@@ -17,7 +18,8 @@ from conftest import energy_of, load_peptide, make_context, perturbed, positions
 from openmm_reparam.core.bridge import EnergyBridge
 from openmm_reparam.core.errors import NonFiniteEnergyError
 from openmm_reparam.engines import compiled
-from openmm_reparam.engines.precon import Preconditioner, precon_setup, precon_stage
+from openmm_reparam.engines.precon import (ENERGY_NOISE, Preconditioner, precon_setup, precon_stage,
+                                           slope_accepts)
 from openmm_reparam.engines.precon_compiled import (PreconIterationSettings, compiled_precon_stage,
                                                     cpp_precon_matrix, cpp_precon_settings, iteration_settings)
 from openmm_reparam.methods.lbfgs import projected_finish
@@ -208,6 +210,45 @@ def test_non_finite_trial_energy_backs_off():
     final = positions_of(cpp[2])
     assert np.linalg.norm(final[1] - final[0]) == pytest.approx(0.0523, abs=1e-3)
     assert_same_run(python, cpp, rtol=1e-12)
+
+
+def stepped_well() -> openmm.System:
+    """Two particles, each in E = −2000 + 500 r² + 0.1·step(0.01 − x), a harmonic well whose energy steps up by
+    0.1 kJ/mol where x crosses 0.01 nm (energies step so where pairs cross an unswitched cutoff). The second starts
+    at the centre; from x = 0.012 nm, crossing lowers the first's smooth part by at most 0.072 kJ/mol, less than the
+    step: no trial across passes Armijo's test. (Two particles: OpenMM's OpenCL platform fails on one.)"""
+    system = openmm.System()
+    well = openmm.CustomExternalForce("-2000 + 500*(x^2 + y^2 + z^2) + 0.1*step(0.01 - x)")
+    for particle in range(2):
+        system.addParticle(1.0)
+        well.addParticle(particle, [])
+    system.addForce(well)
+    return system
+
+
+STEPPED_WELL_START = np.array([[0.012, 0.0, 0.0], [0.0, 0.0, 0.0]])
+
+
+def test_an_energy_step_within_the_noise_is_passed_on_its_slope():
+    """The line search accepts the trial across the step on its slope (the rise, at most 0.1 kJ/mol, is within
+    ENERGY_NOISE·|E| = 0.4): both engines take the same steps to the well's centre and converge, where a search by
+    Armijo's test alone stops stuck at the step (x = 0.01 nm, RMS force 7)."""
+    settings = precon_settings(laplacian=False, mu=100.0, max_step=0.05, tolerance_factor=0.1)
+    python, cpp = (run_stage(engine, stepped_well(), STEPPED_WELL_START, settings) for engine in STAGES)
+    assert cpp[0].stop_reason == "converged"
+    assert abs(positions_of(cpp[2])[0, 0]) <= 1e-3
+    start = python[0].initial_energy
+    rises = np.diff(np.concatenate([[start], history(cpp[1])]))
+    assert 0 < rises.max() <= ENERGY_NOISE * abs(start)
+    assert_same_run(python, cpp, rtol=1e-12)
+
+
+def test_the_slope_test_brackets_the_minimum_along_the_direction():
+    """Accepted: a slope between 0.9 and −0.8 times the start's (negative) one; a trial still falling as
+    steeply, or already rising as steeply, is not."""
+    assert slope_accepts(-0.5, -1.0) and slope_accepts(0.0, -1.0) and slope_accepts(0.8, -1.0)
+    assert slope_accepts(-0.9, -1.0)
+    assert not slope_accepts(-0.95, -1.0) and not slope_accepts(0.81, -1.0)
 
 
 def test_non_finite_start_raises():

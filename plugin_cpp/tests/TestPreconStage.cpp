@@ -2,8 +2,10 @@
  * Tests of PreconMatrix and PreconStage on real Contexts (Reference platform): the envelope L D L^T solve is
  * exact, the stage converges on a bent chain (harmonic bonds, soft repulsion) with P = mu I and with the chain's
  * Laplacian + mu I, holds a constrained bond, never moves a massless particle, stops by its documented rules
- * and returns "rebuild" when a coupled atom moved farther than rebuildDistance, then runs on after a new P.
+ * and returns "rebuild" when a coupled atom moved farther than rebuildDistance, then runs on after a new P, and
+ * passes an energy step within the noise on its slope.
  */
+#include "ArmijoRule.h"
 #include "PreconStage.h"
 #include "TestChain.h"
 #include "TestStageSettings.h"
@@ -156,6 +158,35 @@ static void testConstraintsAndFixedParticles() {
         REPARAM_ASSERT(x[N - 1][j] == x0[N - 1][j]);
 }
 
+/** Two particles in a harmonic well whose energy steps up 0.1 kJ/mol where x crosses 0.01 nm (as energies step
+ *  where pairs cross an unswitched cutoff), E about -4000, the second at the centre: from x = 0.012 nm no trial across the step lowers the
+ *  energy, so only the slope test (ArmijoRule.h) passes it; the stage converges at the well's centre, and the one
+ *  rise it accepted is within ENERGY_NOISE |E|. */
+static void testSlopeTestPassesAnEnergyStep() {
+    System system;
+    CustomExternalForce* well = new CustomExternalForce("-2000 + 500*(x^2 + y^2 + z^2) + 0.1*step(0.01 - x)");
+    for (int i = 0; i < 2; i++) {
+        system.addParticle(1.0);
+        well->addParticle(i, std::vector<double>());
+    }
+    system.addForce(well);
+    VerletIntegrator integrator(0.001);
+    Context context(system, integrator, Platform::getPlatformByName("Reference"));
+    context.setPositions({Vec3(0.012, 0.0, 0.0), Vec3()});
+    PreconStageSettings settings = preconStageSettings(100, 0.5);
+    settings.maxStep = 0.05;
+    PreconStageOutcome outcome = runPreconStage(context, settings, chainMatrix(2, 0.0, 100.0, false),
+                                                std::vector<int>(), 1.0);
+    REPARAM_ASSERT(outcome.stopReason == "converged" && outcome.finalRmsForce <= 1.0);
+    REPARAM_ASSERT(std::fabs(context.getState(State::Positions).getPositions()[0][0]) <= 1e-3);
+    double previous = outcome.initialEnergy, largestRise = -1.0;
+    for (double energy : outcome.energies) {
+        largestRise = std::max(largestRise, energy - previous);
+        previous = energy;
+    }
+    REPARAM_ASSERT(largestRise > 0 && largestRise <= ENERGY_NOISE * std::fabs(outcome.initialEnergy));
+}
+
 /** max_steps, an immediate time limit, and "rebuild" (a tiny rebuildDistance), after which run() goes on. */
 static void testStopRulesAndRebuild() {
     std::unique_ptr<System> system(createChainSystem(false, false));
@@ -195,6 +226,7 @@ int main() {
         testConverges();
         testConstraintsAndFixedParticles();
         testStopRulesAndRebuild();
+        testSlopeTestPassesAnEnergyStep();
     }
     catch (const std::exception& e) {
         std::cout << "FAIL: " << e.what() << std::endl;

@@ -1,13 +1,18 @@
 #ifndef OPENMM_REPARAM_ARMIJO_RULE_H_
 #define OPENMM_REPARAM_ARMIJO_RULE_H_
-/* The precon stage's backtracking line search rule (engines.precon: ARMIJO, MAX_BACKTRACKS), one copy for the
- * host stage (PreconStage.cpp) and the device stage (CommonDevicePreconKernel.cpp). */
+/* The precon stage's backtracking line search rule (engines.precon: ARMIJO, MAX_BACKTRACKS, ENERGY_NOISE,
+ * CURVATURE, DECREASE), one copy for the host stage (PreconStage.cpp) and the device stage
+ * (CommonDevicePreconKernel.cpp). */
 #include <algorithm>
+#include <cmath>
 
 namespace ReparamPlugin {
 
 const double ARMIJO = 1e-4;     // engines.precon.ARMIJO: the sufficient-decrease factor
 const int MAX_BACKTRACKS = 12;  // engines.precon.MAX_BACKTRACKS: trial steps per search
+const double ENERGY_NOISE = 1e-4;  // engines.precon.ENERGY_NOISE: energy changes within this x |E| are not measured
+const double CURVATURE = 0.9;      // engines.precon.CURVATURE: the slope test's lower bound, x the start's slope
+const double DECREASE = 0.1;       // engines.precon.DECREASE: its upper bound is (2 DECREASE - 1) x the start's
 
 /** The first trial step along d, alpha = min(1, maxStep / longest row of d); 0 when d is no descent direction
  *  (slope = g.d not negative, or NaN) or is zero, and there is nothing to search. */
@@ -30,6 +35,18 @@ inline bool armijoAccepts(bool finite, double rise, double slope, double& alpha)
     double interpolated = -slope * alpha * alpha / (2.0 * (rise - slope * alpha));
     alpha = std::min(std::max(interpolated, 0.1 * alpha), 0.5 * alpha);
     return false;
+}
+
+/** Whether the energy change from E to E + rise is too small to tell a decrease from a rise, so that a trial
+ *  Armijo rejected is tested on its slope instead (Hager and Zhang's approximate Wolfe conditions). */
+inline bool withinEnergyNoise(double rise, double energy) {
+    return std::fabs(rise) <= ENERGY_NOISE * std::fabs(energy);
+}
+
+/** The approximate Wolfe slope test: the slope g'.d at the trial lies between CURVATURE and
+ *  (2 DECREASE - 1) times the start's slope g.d (negative): the trial is near the minimum along d. */
+inline bool slopeAccepts(double trialSlope, double slope) {
+    return trialSlope >= CURVATURE * slope && trialSlope <= (2.0 * DECREASE - 1.0) * slope;
 }
 
 } // namespace ReparamPlugin

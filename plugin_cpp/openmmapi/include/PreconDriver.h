@@ -51,6 +51,9 @@ public:
     virtual void searchStart(double& slope, double& longest) = 0;
     /** Energy (and g') at the trial point x + alpha d (constraints applied); false if not finite. */
     virtual bool evaluateTrial(double alpha, double& energy) = 0;
+    /** g'.d at the last trial (the slope test of ArmijoRule.h, asked only where Armijo rejected a finite trial
+     *  whose energy change is within the noise). */
+    virtual double trialSlope() = 0;
     /** The last trial becomes x and g; s = x' - x, y = g' - g go into slot; returns s.y, s.s and y.y. */
     virtual void accept(int slot, double& sy, double& ss, double& yy) = 0;
     /** The rebuild anchor moves to x (P was built there). */

@@ -49,7 +49,11 @@ bool PreconDriver::lineSearch(double& accepted) {
     for (int trial = 1; trial <= MAX_BACKTRACKS; trial++) {
         evaluations++;
         bool finite = ops.evaluateTrial(alpha, accepted);
-        if (armijoAccepts(finite, finite ? accepted - energy : 0.0, slope, alpha))
+        double rise = finite ? accepted - energy : 0.0;
+        if (finite && rise > ARMIJO * alpha * slope && withinEnergyNoise(rise, energy)
+                && slopeAccepts(ops.trialSlope(), slope))
+            return true;
+        if (armijoAccepts(finite, rise, slope, alpha))
             return true;
     }
     return false;

@@ -164,6 +164,9 @@ public:
         slope = dot(gradient, d);
         longest = longestRow(d);
     }
+    double trialSlope() override {
+        return dot(trialGradient, d);
+    }
     bool evaluateTrial(double alpha, double& energy) override {
         moved = x;
         for (size_t a = 0; a < movable.size(); a++)

@@ -44,6 +44,7 @@ private:
     void secondLoop(int slot, double rho, int index) override;
     void negateDirection() override;
     void searchStart(double& slope, double& longest) override;
+    double trialSlope() override;
     bool evaluateTrial(double alpha, double& energy) override;
     void accept(int slot, double& sy, double& ss, double& yy) override;
     void setAnchor() override;
@@ -75,8 +76,8 @@ private:
             partial, stats, coefficients, envelopeFirst, envelopeStart, envelopeLower, envelopeDiagonal,
             coupledIndex, anchor;
     OpenMM::ComputeKernel finishStatsKernel, finishCoefficientKernel, dotKernel, trialGradientKernel,
-            lineSearchKernel, moveKernel, acceptKernel, acceptStartKernel, copyKernel, firstLoopKernel, scaleKernel,
-            secondLoopKernel, negateKernel, envelopeKernel, diagonalKernel, anchorKernel, distanceKernel;
+            lineSearchKernel, trialSlopeKernel, moveKernel, acceptKernel, acceptStartKernel, copyKernel,
+            firstLoopKernel, scaleKernel, secondLoopKernel, negateKernel, envelopeKernel, diagonalKernel, anchorKernel, distanceKernel;
 };
 
 } // namespace ReparamPlugin

@@ -136,6 +136,10 @@ void CommonDevicePreconKernel::createKernels(ComputeProgram& program) {
     lineSearchKernel->addArg(gradient);
     lineSearchKernel->addArg(directionArray);
     lineSearchKernel->addArg(partial);
+    trialSlopeKernel = program->createKernel("lineSearchStats");
+    trialSlopeKernel->addArg(trialGradient);
+    trialSlopeKernel->addArg(directionArray);
+    trialSlopeKernel->addArg(partial);
     moveKernel = program->createKernel("moveTrial");
     for (ArrayInterface* array : {&cc.getPosq(), &correction, &cc.getAtomIndexArray(), (ArrayInterface*) &movableIndex,
                                   (ArrayInterface*) &x, (ArrayInterface*) &directionArray})
@@ -309,6 +313,11 @@ void CommonDevicePreconKernel::searchStart(double& slope, double& longest) {
     std::vector<double> values = downloadStats(2);
     slope = values[0];
     longest = std::sqrt(values[1]);
+}
+
+double CommonDevicePreconKernel::trialSlope() {
+    reduce(trialSlopeKernel, 1, 1, stats, 0);
+    return downloadStats(1)[0];
 }
 
 void CommonDevicePreconKernel::moveTo(double alpha) {
