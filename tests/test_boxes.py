@@ -113,13 +113,7 @@ def test_default_is_deterministic_on_a_drude_water_box(drude_runs):
         [(s.name, s.energy_evaluations, s.final_energy) for s in results[1].stages]
 
 
-def test_default_converges_on_a_drude_water_box(drude_runs, request):
-    if request.node.callspec.params["drude_runs"] == "python":
-        # measured (benchmarks/RESULTS.md#boxes): the Python engine's precon stage can end "stuck" here (RMS 28
-        # from this start before the default constrained its start first) on a step of about 0.1 kJ/mol in the
-        # energy over 1e-5 nm, which Armijo's test cannot pass; whether a path meets such a step depends on rounding
-        request.applymarker(pytest.mark.xfail(strict=False, reason="the Python precon stage can stop 'stuck' on an "
-                                              "energy step here"))
+def test_default_converges_on_a_drude_water_box(drude_runs):
     result = drude_runs[0][0]
     assert result.method == "precon"
     assert result.converged and result.rms_force <= TOLERANCE, [(s.name, s.energy_evaluations, s.stop_reason,

@@ -136,7 +136,7 @@ static void testConverges() {
         REPARAM_ASSERT_CLOSE(final, outcome.finalEnergy, 1e-10);
         REPARAM_ASSERT(final < start && rmsForce(context, N) <= 1.0);
         for (size_t i = 1; i < outcome.energies.size(); i++)
-            REPARAM_ASSERT(outcome.energies[i] <= outcome.energies[i - 1]);  // Armijo: monotone
+            REPARAM_ASSERT(outcome.energies[i] <= outcome.energies[i - 1]);  // smooth: Armijo's test, monotone
     }
 }
 
