@@ -1,0 +1,64 @@
+"""The default alone on named cases, one JSON line per run, to compare two checkouts of a change that is meant to
+touch few runs (a line-search rule, say): which runs changed, and by how many force evaluations and kJ/mol.
+
+``python -m benchmarks default-runs --cases CASE[:START],...``: each case is a hard start
+(:mod:`benchmarks.hard_cases`, START a seed), an everyday case (:mod:`benchmarks.everyday_cases`, START a seed) or
+an external one (:mod:`benchmarks.external_cases`, START ``own`` or a perturbation seed; default ``own``). Each run
+has its own CPU Context with one thread and ``DeterministicForces``, so it repeats exactly, and counts its force
+evaluations (:mod:`benchmarks.evaluations`). No LEM run: the suites compare with LEM; this compares checkouts::
+
+    (cd OLD && python -c "import runpy, sys; sys.argv[1:] = ['--cases', 'dimer:0']; \\
+        runpy.run_path('NEW/benchmarks/default_runs.py', run_name='__main__')") > old.jsonl
+    python -m benchmarks default-runs --cases dimer:0 > new.jsonl
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from typing import Any, Dict, List, Optional
+
+
+def run(name: str, start: Any) -> Dict[str, Any]:
+    import openmm
+    from openmm import unit
+
+    import openmm_reparam
+    from benchmarks import everyday_cases, external_cases, hard_cases
+    from benchmarks.evaluations import EvaluationCounter
+
+    if name in hard_cases.resolve_cases(["all"]):
+        case = hard_cases.build_case(name)
+    elif name in everyday_cases.CASES:
+        case = everyday_cases.build_case(name)
+    else:
+        case = external_cases.build_case(name)
+    counter = EvaluationCounter(case.system)
+    context = openmm.Context(case.system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("CPU"),
+                             {"Threads": "1", "DeterministicForces": "true"})
+    context.setPositions(case.make_start(start) * unit.nanometer)
+    before, t0 = counter.calls, time.perf_counter()
+    result = openmm_reparam.minimize(context, 10.0)
+    return {"case": name, "start": start, "evals": counter.calls - before, "s": round(time.perf_counter() - t0, 2),
+            "E": result.final_energy, "rms": round(result.rms_force, 3), "converged": result.converged,
+            "method": result.method,
+            "stages": [(s.name, s.energy_evaluations, s.stop_reason) for s in result.stages]}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks default-runs", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cases", required=True, help="CASE[:START],... (START: a seed, or own)")
+    args = parser.parse_args(argv)
+    sys.path.insert(0, os.getcwd())  # the checkout's benchmarks and package, also when run by path from another
+    for item in args.cases.split(","):
+        name, _, start = item.partition(":")
+        start = int(start) if start.isdigit() else (start or "own")
+        print(json.dumps(run(name, start)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
