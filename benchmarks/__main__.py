@@ -33,8 +33,8 @@ COMMANDS = {
                        "L-BFGS, and a profile of one minimize call"),
     "stiffness": ("minimum_stiffness", "whether each method returns a true minimum, and how sharp it is"),
     "same-path": ("same_path", "print the same minimizations exactly, to compare two checkouts' code paths"),
-    "default-runs": ("default_runs", "the default alone on named cases, exactly repeatable, to compare two "
-                     "checkouts"),
+    "default-runs": ("default_runs", "the default alone on named cases, repeatable exactly: two checkouts "
+                     "side by side, run by run"),
     "compare": ("compare", "method variants side by side with LEM on named cases (what auto's rules came from)"),
     "device-timing": ("device_timing", "the default against LEM on a GPU platform (device_check.sh's timing step)"),
     "device-parity": ("device_parity", "every method on a device platform against the host stages and the CPU "

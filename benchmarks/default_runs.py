@@ -5,23 +5,21 @@ touch few runs (a line-search rule, say): which runs changed, and by how many fo
 (:mod:`benchmarks.hard_cases`, START a seed), an everyday case (:mod:`benchmarks.everyday_cases`, START a seed) or
 an external one (:mod:`benchmarks.external_cases`, START ``own`` or a perturbation seed; default ``own``). Each run
 has its own CPU Context with one thread and ``DeterministicForces``, so it repeats exactly, and counts its force
-evaluations (:mod:`benchmarks.evaluations`). No LEM run: the suites compare with LEM; this compares checkouts::
+evaluations (:mod:`benchmarks.evaluations`); ``--option KEY=VALUE`` passes a minimizer option to every run. No LEM
+run: the suites compare with LEM; this compares checkouts::
 
-    (cd OLD && python -c "import runpy, sys; sys.argv[1:] = ['--cases', 'dimer:0']; \\
-        runpy.run_path('NEW/benchmarks/default_runs.py', run_name='__main__')") > old.jsonl
+    (cd OLD && python -c "import runpy; runpy.run_path('NEW/benchmarks/default_runs.py')['main'](['--cases', 'dimer:0'])") > old.jsonl
     python -m benchmarks default-runs --cases dimer:0 > new.jsonl
 """
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import sys
 import time
 from typing import Any, Dict, List, Optional
 
 
-def run(name: str, start: Any) -> Dict[str, Any]:
+def run(name: str, start: Any, options: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
     import openmm
     from openmm import unit
 
@@ -40,7 +38,7 @@ def run(name: str, start: Any) -> Dict[str, Any]:
                              {"Threads": "1", "DeterministicForces": "true"})
     context.setPositions(case.make_start(start) * unit.nanometer)
     before, t0 = counter.calls, time.perf_counter()
-    result = openmm_reparam.minimize(context, 10.0)
+    result = openmm_reparam.minimize(context, 10.0, **(options or {}))
     return {"case": name, "start": start, "evals": counter.calls - before, "s": round(time.perf_counter() - t0, 2),
             "E": result.final_energy, "rms": round(result.rms_force, 3), "converged": result.converged,
             "method": result.method,
@@ -51,14 +49,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks default-runs", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--cases", required=True, help="CASE[:START],... (START: a seed, or own)")
+    parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a minimizer option for every run (repeatable), e.g. precon_memory=20")
     args = parser.parse_args(argv)
-    sys.path.insert(0, os.getcwd())  # the checkout's benchmarks and package, also when run by path from another
+    from benchmarks.compare import parse_variant
+    _, options = parse_variant("default@" + "+".join(args.option))
     for item in args.cases.split(","):
         name, _, start = item.partition(":")
         start = int(start) if start.isdigit() else (start or "own")
-        print(json.dumps(run(name, start)), flush=True)
+        print(json.dumps(run(name, start, options)), flush=True)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

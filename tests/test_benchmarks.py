@@ -16,7 +16,7 @@ from benchmarks import everyday, everyday_cases, loops, proteins, report, suites
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SUBCOMMANDS = ["run", "report", "make-starts", "sweep", "step-cost", "overhead", "throughput", "first-run",
-               "precon-engines", "stiffness", "same-path", "compare", "device-timing", "device-parity",
+               "precon-engines", "stiffness", "same-path", "default-runs", "compare", "device-timing", "device-parity",
                "fuzz", "lbfgs-reporter", "boxes", "startup"]
 
 
@@ -405,3 +405,14 @@ def test_every_benchmark_reads_the_pdb_directory_from_one_place(tmp_path):
     env = dict(os.environ, OPENMM_REPARAM_PDB_DIR=str(tmp_path))
     out = subprocess.run([sys.executable, "-c", code], cwd=root, env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == [str(tmp_path), str(tmp_path), str(tmp_path / "9XYZ.pdb")]
+
+
+def test_default_runs_repeat_exactly_and_count_evaluations(capsys):
+    """Two runs of the default on one perturbed external start: each a JSON line with its force evaluations and
+    convergence, and the two lines identical but for the time (the Context repeats exactly)."""
+    assert cli.main(["default-runs", "--cases", "TolueneVacuum:0,TolueneVacuum:0"]) == 0
+    first, second = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert first == {**second, "s": first["s"]}
+    assert (first["case"], first["start"], first["method"], first["converged"]) == ("TolueneVacuum", 0, "lbfgs", True)
+    assert first["evals"] > 10 and first["rms"] <= 10.0 and np.isfinite(first["E"])
+    assert first["stages"][-1][1] > 0  # the stage that ran counted its evaluations
