@@ -31,6 +31,17 @@ def positions_of(context: openmm.Context) -> np.ndarray:
     return np.array(context.getState(getPositions=True).getPositions(asNumpy=True).value_in_unit(unit.nanometer))
 
 
+def external_force_system(expression: str, particles: int) -> openmm.System:
+    """``particles`` particles of mass 1, each in the same CustomExternalForce ``expression``."""
+    system = openmm.System()
+    force = openmm.CustomExternalForce(expression)
+    for particle in range(particles):
+        system.addParticle(1.0)
+        force.addParticle(particle, [])
+    system.addForce(force)
+    return system
+
+
 def lbfgs_energy(system: openmm.System, positions, tolerance: float = 10.0, platform: str = "CPU") -> float:
     context = make_context(system, positions, platform)
     openmm.LocalEnergyMinimizer.minimize(context, tolerance, 0)

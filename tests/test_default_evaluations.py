@@ -8,7 +8,7 @@ from openmm import unit
 from openmmtools import testsystems
 
 from benchmarks.evaluations import EvaluationCounter
-from conftest import energy_of, positions_of
+from conftest import energy_of, external_force_system, positions_of
 from openmm_reparam import NonFiniteEnergyError, minimize
 from openmm_reparam.core.bridge import EnergyBridge
 
@@ -49,13 +49,7 @@ def _massless() -> tuple:
 
 def _zero_forces() -> tuple:
     """A force that is zero everywhere (energy 2 kJ/mol): the start is a minimum."""
-    system = openmm.System()
-    force = openmm.CustomExternalForce("2")
-    for i in range(4):
-        system.addParticle(1.0)
-        force.addParticle(i, [])
-    system.addForce(force)
-    return system, np.random.default_rng(0).normal(0.0, 1.0, (4, 3))
+    return external_force_system("2", 4), np.random.default_rng(0).normal(0.0, 1.0, (4, 3))
 
 
 @pytest.mark.parametrize("build", [_no_forces, _massless, _zero_forces], ids=["no-forces", "massless", "zero"])

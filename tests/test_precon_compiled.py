@@ -14,7 +14,7 @@ import pytest
 import scipy.sparse
 from openmm import app
 
-from conftest import energy_of, load_peptide, make_context, perturbed, positions_of
+from conftest import energy_of, external_force_system, load_peptide, make_context, perturbed, positions_of
 from openmm_reparam.core.bridge import EnergyBridge
 from openmm_reparam.core.errors import NonFiniteEnergyError
 from openmm_reparam.engines import compiled
@@ -217,13 +217,7 @@ def stepped_well() -> openmm.System:
     0.1 kJ/mol where x crosses 0.01 nm (energies step so where pairs cross an unswitched cutoff). The second starts
     at the centre; from x = 0.012 nm, crossing lowers the first's smooth part by at most 0.072 kJ/mol, less than the
     step: no trial across passes Armijo's test. (Two particles: OpenMM's OpenCL platform fails on one.)"""
-    system = openmm.System()
-    well = openmm.CustomExternalForce("-2000 + 500*(x^2 + y^2 + z^2) + 0.1*step(0.01 - x)")
-    for particle in range(2):
-        system.addParticle(1.0)
-        well.addParticle(particle, [])
-    system.addForce(well)
-    return system
+    return external_force_system("-2000 + 500*(x^2 + y^2 + z^2) + 0.1*step(0.01 - x)", 2)
 
 
 STEPPED_WELL_START = np.array([[0.012, 0.0, 0.0], [0.0, 0.0, 0.0]])
