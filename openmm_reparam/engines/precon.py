@@ -199,7 +199,8 @@ def slope_accepts(trial_slope: float, slope: float) -> bool:
 def line_search(bridge: EnergyBridge, x: np.ndarray, energy: float, gradient: np.ndarray, direction: np.ndarray,
                 max_step: float) -> Tuple[Optional[Tuple[float, np.ndarray, np.ndarray]], int]:
     """Backtracking (quadratic interpolation, Armijo condition, or the slope test where the energy change is
-    within the noise) along ``direction`` from ``x``, the first trial step capped at ``max_step`` nm per atom. Returns ((energy, positions, gradient) or None, evaluations)."""
+    within the noise) along ``direction`` from ``x``, the first trial step capped at ``max_step`` nm per atom.
+    Returns ((energy, positions, gradient) or None, evaluations)."""
     slope = float((gradient * direction).sum())
     longest = float(np.sqrt((direction * direction).sum(axis=1)).max()) if len(direction) else 0.0
     if not slope < 0 or longest == 0:

@@ -91,9 +91,9 @@ def polish(bridge: EnergyBridge, recorder: RunRecorder, tolerance: float, option
     A round of OpenMM's L-BFGS that ends higher than it started is undone (measured: from a near-converged
     perturbed SodiumChlorideCrystal its first line search put two ions into contact, reporting no iteration,
     benchmarks/RESULTS.md#external-suite-2026-12-01), and the projected L-BFGS, whose line search accepts a
-    higher point only within the energy's noise, finishes instead. It also finishes wherever OpenMM's rounds stop above the tolerance without
-    constraints (measured: the GNN's result on openmmtools' CustomGBForceSystem, where OpenMM's line search gives
-    up in single precision, benchmarks/RESULTS.md#auto-rules).
+    higher point only within the energy's noise, finishes instead. It also finishes wherever OpenMM's rounds stop
+    above the tolerance without constraints (measured: the GNN's result on openmmtools' CustomGBForceSystem, where
+    OpenMM's line search gives up in single precision, benchmarks/RESULTS.md#auto-rules).
 
     Nothing is run from a point already at ``polish_projected_tolerance`` × the tolerance (where ``precon``
     stops): OpenMM's L-BFGS would start over on its constraint penalty there (measured on 156-284-atom molecules

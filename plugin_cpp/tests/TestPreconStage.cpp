@@ -159,9 +159,9 @@ static void testConstraintsAndFixedParticles() {
 }
 
 /** Two particles in a harmonic well whose energy steps up 0.1 kJ/mol where x crosses 0.01 nm (as energies step
- *  where pairs cross an unswitched cutoff), E about -4000, the second at the centre: from x = 0.012 nm no trial across the step lowers the
- *  energy, so only the slope test (ArmijoRule.h) passes it; the stage converges at the well's centre, and the one
- *  rise it accepted is within ENERGY_NOISE |E|. */
+ *  where pairs cross an unswitched cutoff), E about -4000, the second at the centre: from x = 0.012 nm no trial
+ *  across the step lowers the energy, so only the slope test (ArmijoRule.h) passes it; the stage converges at the
+ *  well's centre, and the one rise it accepted is within ENERGY_NOISE |E|. */
 static void testSlopeTestPassesAnEnergyStep() {
     System system;
     CustomExternalForce* well = new CustomExternalForce("-2000 + 500*(x^2 + y^2 + z^2) + 0.1*step(0.01 - x)");

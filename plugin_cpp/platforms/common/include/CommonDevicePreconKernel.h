@@ -77,7 +77,8 @@ private:
             coupledIndex, anchor;
     OpenMM::ComputeKernel finishStatsKernel, finishCoefficientKernel, dotKernel, trialGradientKernel,
             lineSearchKernel, trialSlopeKernel, moveKernel, acceptKernel, acceptStartKernel, copyKernel,
-            firstLoopKernel, scaleKernel, secondLoopKernel, negateKernel, envelopeKernel, diagonalKernel, anchorKernel, distanceKernel;
+            firstLoopKernel, scaleKernel, secondLoopKernel, negateKernel, envelopeKernel, diagonalKernel,
+            anchorKernel, distanceKernel;
 };
 
 } // namespace ReparamPlugin
