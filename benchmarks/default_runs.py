@@ -20,23 +20,15 @@ from typing import Any, Dict, List, Optional
 
 
 def run(name: str, start: Any, options: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    import openmm
-    from openmm import unit
-
     import openmm_reparam
-    from benchmarks import everyday_cases, external_cases, hard_cases
+    from benchmarks import hard_cases
+    from benchmarks.compare import build
     from benchmarks.evaluations import EvaluationCounter
+    from benchmarks.runner import make_context
 
-    if name in hard_cases.resolve_cases(["all"]):
-        case = hard_cases.build_case(name)
-    elif name in everyday_cases.CASES:
-        case = everyday_cases.build_case(name)
-    else:
-        case = external_cases.build_case(name)
+    case = hard_cases.build_case(name) if name in hard_cases.resolve_cases(["all"]) else build(name)
     counter = EvaluationCounter(case.system)
-    context = openmm.Context(case.system, openmm.VerletIntegrator(0.001), openmm.Platform.getPlatformByName("CPU"),
-                             {"Threads": "1", "DeterministicForces": "true"})
-    context.setPositions(case.make_start(start) * unit.nanometer)
+    context = make_context(case.system, case.make_start(start), "CPU", threads=1)  # with DeterministicForces
     before, t0 = counter.calls, time.perf_counter()
     result = openmm_reparam.minimize(context, 10.0, **(options or {}))
     return {"case": name, "start": start, "evals": counter.calls - before, "s": round(time.perf_counter() - t0, 2),
