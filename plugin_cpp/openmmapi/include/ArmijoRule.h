@@ -22,21 +22,6 @@ inline double armijoFirstStep(double slope, double longest, double maxStep) {
     return std::min(1.0, maxStep / longest);
 }
 
-/** Whether the trial at step alpha is accepted: finite, and its rise E(x + alpha d) - E(x) at most
- *  ARMIJO alpha slope. Otherwise alpha becomes the next trial step: a tenth of it after a non-finite energy, the
- *  minimum of the quadratic through E(x), the slope and the rise, kept within [0.1 alpha, 0.5 alpha]. */
-inline bool armijoAccepts(bool finite, double rise, double slope, double& alpha) {
-    if (!finite) {
-        alpha *= 0.1;
-        return false;
-    }
-    if (rise <= ARMIJO * alpha * slope)
-        return true;
-    double interpolated = -slope * alpha * alpha / (2.0 * (rise - slope * alpha));
-    alpha = std::min(std::max(interpolated, 0.1 * alpha), 0.5 * alpha);
-    return false;
-}
-
 /** Whether the energy change from E to E + rise is too small to tell a decrease from a rise, so that a trial
  *  Armijo rejected is tested on its slope instead (Hager and Zhang's approximate Wolfe conditions). */
 inline bool withinEnergyNoise(double rise, double energy) {
@@ -47,6 +32,27 @@ inline bool withinEnergyNoise(double rise, double energy) {
  *  (2 DECREASE - 1) times the start's slope g.d (negative): the trial is near the minimum along d. */
 inline bool slopeAccepts(double trialSlope, double slope) {
     return trialSlope >= CURVATURE * slope && trialSlope <= (2.0 * DECREASE - 1.0) * slope;
+}
+
+/** Whether the trial at step alpha, from energy E with slope g.d, is accepted: finite, and either its rise
+ *  E(x + alpha d) - E at most ARMIJO alpha slope, or the rise within the energy noise and the trial's slope
+ *  (trialSlope(), asked only then: on a device it is a reduction) passing slopeAccepts. Otherwise alpha becomes
+ *  the next trial step: a tenth of it after a non-finite energy, the minimum of the quadratic through E, the
+ *  slope and the rise, kept within [0.1 alpha, 0.5 alpha]. */
+template <class TrialSlope>
+inline bool trialAccepted(bool finite, double rise, double energy, double slope, double& alpha,
+                          TrialSlope trialSlope) {
+    if (!finite) {
+        alpha *= 0.1;
+        return false;
+    }
+    if (rise <= ARMIJO * alpha * slope)
+        return true;
+    if (withinEnergyNoise(rise, energy) && slopeAccepts(trialSlope(), slope))
+        return true;
+    double interpolated = -slope * alpha * alpha / (2.0 * (rise - slope * alpha));
+    alpha = std::min(std::max(interpolated, 0.1 * alpha), 0.5 * alpha);
+    return false;
 }
 
 } // namespace ReparamPlugin

@@ -50,10 +50,7 @@ bool PreconDriver::lineSearch(double& accepted) {
         evaluations++;
         bool finite = ops.evaluateTrial(alpha, accepted);
         double rise = finite ? accepted - energy : 0.0;
-        if (finite && rise > ARMIJO * alpha * slope && withinEnergyNoise(rise, energy)
-                && slopeAccepts(ops.trialSlope(), slope))
-            return true;
-        if (armijoAccepts(finite, rise, slope, alpha))
+        if (trialAccepted(finite, rise, energy, slope, alpha, [this] { return ops.trialSlope(); }))
             return true;
     }
     return false;
