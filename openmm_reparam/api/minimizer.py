@@ -94,7 +94,7 @@ class ReparamMinimizer:
                                stop_requested=watch.requested)
         runners = select_runners(options.run.engine, context, bridge.runs_torch_autograd, reporter is not None)
         state = RunState(context, bridge, recorder, tolerance, self.seed, options, runners)
-        converged_start = like_openmm and bridge.force_norms()[0] <= tolerance
+        converged_start = like_openmm and bridge.converged(tolerance)
         _execute(method, state, original, watch, converged_start)
         result = _result(method, self.method, state, initial_energy)
         self.engine_used = result.engine

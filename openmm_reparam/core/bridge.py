@@ -135,6 +135,11 @@ class EnergyBridge:
             forces = self.project(forces, measured.positions)
         return force_norms(forces, self.movable)
 
+    def converged(self, tolerance: float) -> bool:
+        """Whether the current positions meet ``tolerance`` (kJ/mol/nm) by OpenMM's measure, ‖F‖₂/√N with the
+        constraint components removed (:meth:`force_norms`): one force evaluation."""
+        return self.force_norms()[0] <= tolerance
+
     def raw_forces(self, positions: np.ndarray) -> np.ndarray:
         """Forces (kJ/mol/nm) at ``positions`` as given: no constraints applied, virtual sites recomputed.
         Used for finite differences (slow modes, Hessians); the caller restores the positions."""

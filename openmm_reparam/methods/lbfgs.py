@@ -53,7 +53,7 @@ def lbfgs_stage(name: str, bridge: EnergyBridge, recorder: RunRecorder, toleranc
     if cap == 0 or recorder.stopped or (deadline is not None and start >= deadline):
         reason = "cap" if cap == 0 else recorder.stop_reason if recorder.stopped else "deadline"
         return StageResult(name, 0, 0, 0.0, initial, initial, stop_reason=reason, engine=OpenMMLBFGS.engine)
-    if not bridge.has_constraints and bridge.force_norms()[0] <= tolerance:
+    if not bridge.has_constraints and bridge.converged(tolerance):
         # already converged (by a measure at least as strict as OpenMM's): OpenMM's L-BFGS would stop after
         # evaluating this same state again; the measurement above already did
         recorder.record(name, initial, None, None)
@@ -103,7 +103,7 @@ def polish(bridge: EnergyBridge, recorder: RunRecorder, tolerance: float, option
     projected L-BFGS is the whole polish. Every part stops at ``deadline`` (a ``time.perf_counter()`` value) and
     when the run must stop; the stage's stop reason is then its last part's ("deadline", "interrupted", ...)."""
     runners = runners or python_runners()
-    if bridge.force_norms()[0] <= tolerance * options.polish_projected_tolerance:
+    if bridge.converged(tolerance * options.polish_projected_tolerance):
         return StageResult("polish", 0, 0, 0.0, bridge.energy(), bridge.energy(), stop_reason="converged")
     if openmm_lbfgs_blocker(bridge.context) is not None:
         return projected_finish(bridge, recorder, tolerance, options, runners.precon, deadline)
@@ -113,9 +113,9 @@ def polish(bridge: EnergyBridge, recorder: RunRecorder, tolerance: float, option
                                            options.polish_iterations, deadline, runners.lbfgs)
         total = stage if total is None else _merged(total, stage)
         improved = stage.final_energy < stage.initial_energy - 1e-6 * abs(stage.initial_energy)
-        if rejected or bridge.force_norms()[0] <= tolerance or recorder.stopped or not improved or _past(deadline):
+        if rejected or bridge.converged(tolerance) or recorder.stopped or not improved or _past(deadline):
             break
-    if bridge.force_norms()[0] > tolerance and not recorder.stopped and not _past(deadline):
+    if not bridge.converged(tolerance) and not recorder.stopped and not _past(deadline):
         total = _merged(total, projected_finish(bridge, recorder, tolerance, options, runners.precon, deadline))
     return total
 
@@ -217,6 +217,6 @@ class FinishedLBFGSMethod(LBFGSMethod):
             state.add(lbfgs_stage("lbfgs", bridge, state.recorder, state.tolerance,
                                   state.options.polish.polish_iterations, state.deadline, state.runners.lbfgs))
         # where OpenMM's L-BFGS cannot run, the polish is the projected L-BFGS alone
-        if bridge.force_norms()[0] > state.tolerance and not state.recorder.stopped and not _past(state.deadline):
+        if not bridge.converged(state.tolerance) and not state.recorder.stopped and not _past(state.deadline):
             state.add(polish(bridge, state.recorder, state.tolerance, state.options.polish, state.runners,
                              state.deadline))

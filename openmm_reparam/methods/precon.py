@@ -134,7 +134,7 @@ class PreconMethod(Method):
         if options.declash_steps > 0:
             state.add(declash_stage(state, settings))
             if (recorder.capped(settings.max_steps) <= 0 or recorder.stopped
-                    or bridge.force_norms()[0] <= state.tolerance * settings.tolerance_factor):
+                    or bridge.converged(state.tolerance * settings.tolerance_factor)):
                 return  # out of iterations, stopped, or already there (the set-up would cost more than the polish)
         preconditioner, setup = precon_setup(bridge, settings)
         state.add(setup)
