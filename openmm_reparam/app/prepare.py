@@ -224,8 +224,8 @@ def prepare(path: PathLike, forcefield: Union[str, Sequence[str]] = "amber14-all
         constraints: OpenMM constraints for the System (default HBonds; None for none).
         nonbonded_cutoff: cutoff for the periodic (``tip3p``) System (nm or Quantity).
         seed: seeds the random numbers OpenMM's Modeller and PDBFixer use to place new atoms and ions, from a
-            generator private to this call (:mod:`.private_random`), so preparation is reproducible whatever else
-            the process does.
+            generator private to this call (:mod:`.private_random`) and PDBFixer's integrator
+            (:func:`integrator_seed`), so preparation is reproducible whatever else the process does.
         platform: the platform PDBFixer uses while placing hydrogens (default Reference: deterministic, unlike
             the multithreaded CPU platform, so the same input always gives the same prepared structure).
 
@@ -322,6 +322,13 @@ def _check_box(topology: app.Topology, cutoff: Any, padding: Any, box: str) -> N
                                "--padding")
 
 
+def integrator_seed(seed: int) -> int:
+    """The random number seed of the Langevin integrator with which PDBFixer shakes apart rebuilt heavy atoms that
+    land too close together: ``seed`` mapped into OpenMM's seeds 1 .. 2**31 - 2. OpenMM takes a seed of 0 to mean
+    "a new seed for each Context", so seed 0 passed as it is gave a different structure on every call."""
+    return 1 + seed % (2 ** 31 - 2)
+
+
 def _repair(fixer, ff: app.ForceField, changes: Dict[str, Any], add_missing_residues: bool, keep_water: bool,
             keep_heterogens: bool, ph: float, seed: int) -> None:
     """PDBFixer's repairs, in its order, each recorded in ``changes``; chain breaks not built become termini.
@@ -345,7 +352,7 @@ def _repair(fixer, ff: app.ForceField, changes: Dict[str, Any], add_missing_resi
     changes["missing_terminals_added"] = {residue_label(res): list(names)
                                           for res, names in fixer.missingTerminals.items()}
     before = fixer.topology.getNumAtoms()
-    fixer.addMissingAtoms(seed=seed)
+    fixer.addMissingAtoms(seed=integrator_seed(seed))
     heavy_added = fixer.topology.getNumAtoms() - before
 
     before = fixer.topology.getNumAtoms()
