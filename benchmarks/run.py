@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import ast
 import sys
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 from . import report, suites
 
@@ -44,13 +44,19 @@ def csv(text: str) -> List[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+def method_list(text: Optional[str], default: Sequence[str]) -> List[str]:
+    """``--methods`` of the side-by-side benchmarks: ``default`` when not given; else its methods, where
+    ``none`` (or an empty list: ``""``, ``,``) means only LEM and the default."""
+    return list(default) if text is None else [m for m in csv(text) if m != "none"]
+
+
 def build_parser() -> argparse.ArgumentParser:
     run = argparse.ArgumentParser(prog="python -m benchmarks run", description=__doc__,
                                   formatter_class=argparse.RawDescriptionHelpFormatter)
     run.add_argument("benchmark", choices=["loop", "refold", "relax", "everyday", "external", "hard"])
     run.add_argument("--methods", default=None, help="default gnn,linear,adam,lbfgs; external: every method but "
                                                      "auto, and ase (ASE's optimizers on implicit solvent); "
-                                                     "'none': only LEM and the default")
+                                                     "'none' (or ''): only LEM and the default")
     run.add_argument("--seeds", type=int, default=None, help="number of seeds (0, 1, ... N-1; default 3, "
                                                                "1 with --quick); external: perturbed starts "
                                                                "besides the system's own (default 1)")
@@ -127,14 +133,13 @@ def _run_side_by_side(args, argv) -> int:
     elif args.benchmark == "external":
         from . import external
 
-        methods = None if args.methods is None else [m for m in csv(args.methods) if m != "none"]
-        external.run_external(cases, methods=methods,
+        external.run_external(cases, methods=None if args.methods is None else method_list(args.methods, []),
                               seeds=1 if args.seeds is None else args.seeds, threads=threads, out_dir=args.out,
                               options=options, command=command)
     else:
         from . import everyday
 
-        everyday.run_everyday(cases, methods=csv(args.methods or DEFAULT_METHODS),
+        everyday.run_everyday(cases, methods=method_list(args.methods, DEFAULT_METHODS),
                               seeds=args.seeds if args.seeds is not None else (1 if args.quick else 3),
                               threads=threads, out_dir=args.out, options=options, command=command)
     print(report.write_report(args.out, args.benchmark))

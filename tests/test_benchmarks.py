@@ -290,6 +290,15 @@ def test_everyday_suite_smoke_on_the_tiny_case(tmp_path):
     assert report.write_everyday_report(str(tmp_path)) == text
 
 
+@pytest.mark.parametrize("methods", ["", ",", "none"])
+def test_everyday_with_no_methods_runs_lem_and_the_default_only(tmp_path, methods):
+    assert cli.main(["run", "everyday", "--quick", "--methods", methods, "--threads", "1",
+                     "--out", str(tmp_path)]) == 0
+    record = json.load(open(tmp_path / "everyday" / "tiny.json"))
+    assert [r["label"] for r in record["runs"]] == ["lem", "default"]
+    assert all("error" not in r and r["final_energy"] < r["initial_energy"] for r in record["runs"])
+
+
 def test_device_parity_table_goes_to_the_end_of_the_device_section(tmp_path):
     """The device-parity table: one row per (case, method) with the relative gaps, inserted at the end of the
     section anchored ``device``, before the next section's anchor line."""
