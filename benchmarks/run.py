@@ -19,7 +19,7 @@ from __future__ import annotations
 import argparse
 import ast
 import sys
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional
 
 from . import report, suites
 
@@ -44,10 +44,10 @@ def csv(text: str) -> List[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
-def method_list(text: Optional[str], default: Sequence[str]) -> List[str]:
-    """``--methods`` of the side-by-side benchmarks: ``default`` when not given; else its methods, where
-    ``none`` (or an empty list: ``""``, ``,``) means only LEM and the default."""
-    return list(default) if text is None else [m for m in csv(text) if m != "none"]
+def method_list(text: str) -> List[str]:
+    """The methods a side-by-side benchmark's ``--methods`` names; ``none`` (or an empty list: ``""``, ``,``):
+    none, only LEM and the default."""
+    return [m for m in csv(text) if m != "none"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,13 +133,13 @@ def _run_side_by_side(args, argv) -> int:
     elif args.benchmark == "external":
         from . import external
 
-        external.run_external(cases, methods=None if args.methods is None else method_list(args.methods, []),
+        external.run_external(cases, methods=None if args.methods is None else method_list(args.methods),
                               seeds=1 if args.seeds is None else args.seeds, threads=threads, out_dir=args.out,
                               options=options, command=command)
     else:
         from . import everyday
 
-        everyday.run_everyday(cases, methods=method_list(args.methods, DEFAULT_METHODS),
+        everyday.run_everyday(cases, methods=method_list(DEFAULT_METHODS if args.methods is None else args.methods),
                               seeds=args.seeds if args.seeds is not None else (1 if args.quick else 3),
                               threads=threads, out_dir=args.out, options=options, command=command)
     print(report.write_report(args.out, args.benchmark))

@@ -137,7 +137,8 @@ class EnergyBridge:
 
     def converged(self, tolerance: float) -> bool:
         """Whether the current positions meet ``tolerance`` (kJ/mol/nm) by OpenMM's measure, ‖F‖₂/√N with the
-        constraint components removed (:meth:`force_norms`): one force evaluation."""
+        constraint components removed (:meth:`force_norms`): a force evaluation unless :meth:`measure` already
+        has this state."""
         return self.force_norms()[0] <= tolerance
 
     def raw_forces(self, positions: np.ndarray) -> np.ndarray:
