@@ -53,7 +53,7 @@ def make_context(system: openmm.System, positions: np.ndarray, platform_name: st
                  threads: int = 1) -> openmm.Context:
     """A Context on the named platform (CPU with a fixed thread count, for comparable timings, and
     ``DeterministicForces``: without it OpenMM's CPU PME spreads charges in its threads' order, and two LEM runs
-    from one start on one thread part at once: 426 and 504 evaluations on FlexiblePMEWaterBox, 153 kJ/mol apart)."""
+    from one start part at once, benchmarks/RESULTS.md#external-suite-2026-12-07-quiet)."""
     platform = openmm.Platform.getPlatformByName(platform_name)
     properties = {"Threads": str(threads), "DeterministicForces": "true"} if platform_name == "CPU" else {}
     context = openmm.Context(system, openmm.VerletIntegrator(0.001), platform, properties)
